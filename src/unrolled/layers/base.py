@@ -1,0 +1,183 @@
+"""The Layer base class: Keras's lifecycle with an explicit backward pass.
+
+``__init__`` validates and stores arguments, ``build(input_shape)`` creates weights,
+``forward(x, training)`` returns ``(y, cache)`` and ``backward(dy, cache)`` returns
+``(dx, grads)`` with one gradient per entry of ``trainable_weights``. Layers keep no
+per-call state: the cache travels with the caller, so one model can serve two threads.
+
+Weights are plain NumPy arrays that are only ever updated *in place*, so views handed
+out (per-gate slices, ``layer.weights``) always see the current values.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from ..core import initializers
+from ..errors import ConfigError, InputShapeError
+from ..random import make_rng
+
+_name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
+
+
+def unique_name(base: str) -> str:
+    """Keras-style automatic names: ``lstm``, ``lstm_1``, ``lstm_2``, ..."""
+    n = next(_name_counters[base])
+    return base if n == 0 else f"{base}_{n}"
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def dtype_policy(dtype: np.dtype) -> dict[str, Any]:
+    """Keras 3's serialised dtype policy."""
+    return {"module": "keras", "class_name": "DTypePolicy",
+            "config": {"name": str(dtype)}, "registered_name": None}
+
+
+def parse_dtype(dtype: Any) -> np.dtype:
+    if dtype is None:
+        return np.dtype("float32")
+    if isinstance(dtype, dict):  # a Keras DTypePolicy config
+        dtype = dtype.get("config", {}).get("name", "float32")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as err:
+        raise ConfigError(f"Unknown dtype {dtype!r}; expected 'float32' or 'float64'.") from err
+    if dt not in (np.float32, np.float64):
+        raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}.")
+    return dt
+
+
+def as_input_array(x: Any, dtype: np.dtype, who: str) -> np.ndarray:
+    """Convert ``x`` to a ``dtype`` array, refusing non-numeric data with a clear message."""
+    arr = np.asarray(x)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise InputShapeError(
+            f"{who} expects numeric input, got an array of dtype {arr.dtype} "
+            f"(shape {arr.shape}). Convert strings/objects to numbers first."
+        )
+    if np.iscomplexobj(arr):
+        raise InputShapeError(f"{who} expects real numbers, got complex dtype {arr.dtype}.")
+    return arr.astype(dtype, copy=False)
+
+
+class Layer:
+    """Base class of every layer. Subclasses implement ``build``, ``forward``,
+    ``backward``, ``compute_output_shape`` and extend ``get_config``."""
+
+    def __init__(self, *, name: str | None = None, trainable: bool = True,
+                 dtype: Any = None, input_shape: tuple[int, ...] | None = None,
+                 **kwargs: Any) -> None:
+        if kwargs:
+            raise ConfigError(
+                f"{type(self).__name__} got unexpected keyword argument(s) "
+                f"{sorted(kwargs)}."
+            )
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.trainable = bool(trainable)
+        self.dtype = parse_dtype(dtype)
+        self.input_shape_arg = None if input_shape is None else tuple(input_shape)
+        self.built = False
+        self.build_input_shape: tuple[int | None, ...] | None = None
+        self._weights: dict[str, np.ndarray] = {}
+
+    # -- weights -------------------------------------------------------------------------
+    def add_weight(self, name: str, shape: tuple[int, ...], initializer: Any,
+                   rng: np.random.Generator | None = None) -> np.ndarray:
+        value = initializers.get(initializer)(shape, self.dtype, rng if rng is not None else make_rng())
+        self._weights[name] = np.ascontiguousarray(value, dtype=self.dtype)
+        return self._weights[name]
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """The layer's weight arrays (the live arrays, not copies), in Keras's order."""
+        return list(self._weights.values())
+
+    @property
+    def weight_names(self) -> list[str]:
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        return self.weights if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        return [] if self.trainable else self.weights
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the weights, in Keras's order and shapes."""
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights: list[Any]) -> None:
+        """Overwrite the weights in place (views stay valid); shapes must match exactly."""
+        mine = self._weights
+        if len(weights) != len(mine):
+            raise ConfigError(
+                f"Layer {self.name!r} expects {len(mine)} weight arrays "
+                f"({', '.join(f'{k} {v.shape}' for k, v in mine.items())}), got {len(weights)}."
+            )
+        for (key, current), new in zip(mine.items(), weights):
+            new = np.asarray(new)
+            if new.shape != current.shape:
+                raise ConfigError(
+                    f"Layer {self.name!r} weight {key!r}: expected shape {current.shape}, "
+                    f"got {new.shape}."
+                )
+            current[...] = new
+
+    def count_params(self) -> int:
+        return int(sum(w.size for w in self.weights))
+
+    def param_formula(self) -> str:
+        """How ``count_params()`` arises, in words and numbers (see summary())."""
+        return f"{self.count_params()}"
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.build_input_shape = tuple(input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> Any:
+        return tuple(input_shape)
+
+    def _ensure_built(self, input_shape: tuple[int | None, ...]) -> None:
+        if not self.built:
+            self.build((None,) + tuple(input_shape[1:]))
+
+    def __call__(self, x: Any, **kwargs: Any) -> Any:
+        x = as_input_array(x, self.dtype, type(self).__name__)
+        self.validate_input(x.shape)
+        self._ensure_built(x.shape)
+        self.validate_input(x.shape)
+        return self.call(x, **kwargs)
+
+    def validate_input(self, shape: tuple[int, ...]) -> None:
+        """Raise :class:`InputShapeError` if ``shape`` cannot be this layer's input."""
+
+    def call(self, x: np.ndarray, training: bool = False, **kwargs: Any) -> Any:
+        return self.forward(x, training=training, **kwargs)[0]
+
+    def forward(self, x: np.ndarray, training: bool = False, **kwargs: Any) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def backward(self, dy: Any, cache: Any) -> tuple[np.ndarray, list[np.ndarray]]:
+        raise NotImplementedError
+
+    # -- config --------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, JSON-serialisable, in Keras 3's schema."""
+        return {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy(self.dtype)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Layer":
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"

@@ -1,0 +1,43 @@
+"""Layer configs in Keras 3's JSON schema, and back. Only known classes are built:
+deserialising never imports or executes anything named in the config."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from .base import Layer
+
+
+def _registry() -> dict[str, type[Layer]]:
+    from . import Dense, InputLayer, LSTM
+    from . import extra
+    classes: list[type[Layer]] = [Dense, InputLayer, LSTM, *extra.LAYERS]
+    return {c.__name__: c for c in classes}
+
+
+def serialize(layer: Layer) -> dict[str, Any]:
+    out: dict[str, Any] = {"module": "keras.layers", "class_name": type(layer).__name__,
+                           "config": layer.get_config(), "registered_name": None}
+    if layer.build_input_shape is not None and type(layer).__name__ != "InputLayer":
+        out["build_config"] = {"input_shape": list(layer.build_input_shape)}
+    return out
+
+
+def deserialize(data: dict[str, Any]) -> Layer:
+    """Build a layer from ``{"class_name": ..., "config": ...}``; refuse unknown classes."""
+    if not isinstance(data, dict) or "class_name" not in data:
+        raise ConfigError(f"A layer config must be a dict with 'class_name', got {data!r:.200}.")
+    registry = _registry()
+    name = data["class_name"]
+    if name not in registry:
+        raise ConfigError(
+            f"Unknown layer class {name!r}: unrolled supports {', '.join(sorted(registry))}. "
+            "Custom layers and Lambda layers are refused because loading never executes code."
+        )
+    cls = registry[name]
+    config = dict(data.get("config") or {})
+    layer = cls.from_config(config)
+    build = data.get("build_config") or {}
+    if build.get("input_shape") is not None and not layer.built:
+        layer.build(tuple(build["input_shape"]))
+    return layer

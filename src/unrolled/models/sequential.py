@@ -1,0 +1,232 @@
+"""``Sequential``: a linear stack of layers with Keras's API.
+
+Forward and backward are explicit: ``forward(x, training)`` returns the output and one
+cache per layer; ``backward(dy, caches)`` returns dL/dx and the gradients of every
+trainable weight, in the order of ``trainable_weights``. Training (``compile`` / ``fit``)
+builds on these two methods.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..errors import ConfigError, InputShapeError
+from ..layers.base import Layer, as_input_array, dtype_policy, unique_name
+from ..layers.input_layer import InputLayer
+from ..layers.serialization import deserialize, serialize
+from .summary import summary_text
+
+try:  # training is optional at import time so that the core stays importable on its own
+    from ..training.trainer import Trainer
+except ImportError:  # pragma: no cover - during bootstrap only
+    class Trainer:  # type: ignore[no-redef]
+        pass
+
+
+class Sequential(Trainer):
+    """A stack of layers, each feeding the next: ``Sequential([LSTM(8, input_shape=(T, F)), Dense(1)])``.
+
+    Input (batch, *input_shape); output whatever the last layer returns.
+    """
+
+    def __init__(self, layers: Iterable[Layer] | None = None, name: str | None = None,
+                 trainable: bool = True) -> None:
+        super().__init__()
+        self.name = name or unique_name("sequential")
+        self.trainable = trainable
+        self.input_layer: InputLayer | None = None
+        self._layers: list[Layer] = []
+        self.built = False
+        for layer in layers or []:
+            self.add(layer)
+
+    # -- structure -----------------------------------------------------------------------
+    def add(self, layer: Layer) -> None:
+        """Append a layer (or an ``Input(...)``, which must come first)."""
+        if isinstance(layer, InputLayer):
+            if self._layers or self.input_layer is not None:
+                raise ConfigError("Input(...) must be the first thing added to a Sequential model.")
+            self.input_layer = layer
+            return
+        if not isinstance(layer, Layer):
+            raise ConfigError(f"Sequential.add expects a Layer, got {type(layer).__name__}.")
+        if not self._layers and self.input_layer is None and layer.input_shape_arg is not None:
+            self.input_layer = InputLayer(shape=layer.input_shape_arg, dtype=layer.dtype)
+        if any(layer is other for other in self._layers):
+            raise ConfigError(f"Layer {layer.name!r} is already in this model.")
+        self._layers.append(layer)
+        self.built = False
+        if self.input_layer is not None:
+            self.build()
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    @property
+    def input_batch_shape(self) -> tuple[int | None, ...] | None:
+        if self.input_layer is not None:
+            return self.input_layer.batch_shape
+        if self._layers and self._layers[0].build_input_shape is not None:
+            return self._layers[0].build_input_shape
+        return None
+
+    def build(self, input_shape: tuple[int | None, ...] | None = None) -> None:
+        """Create every layer's weights for inputs of ``input_shape`` (batch axis included)."""
+        if input_shape is None:
+            input_shape = self.input_batch_shape
+            if input_shape is None:
+                raise ConfigError(
+                    "Cannot build a Sequential model without an input shape: start it with "
+                    "Input(shape=(timesteps, features)), pass input_shape= to the first "
+                    "layer, call build((None, timesteps, features)) or call it on data."
+                )
+        elif self.input_layer is None:
+            self.input_layer = InputLayer(batch_shape=tuple(input_shape))
+        shape: Any = tuple(input_shape)
+        for layer in self._layers:
+            if not layer.built:
+                layer.validate_input(tuple(-1 if d is None else d for d in shape))
+                layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+            if isinstance(shape, list):
+                shape = shape[0]
+        self.built = True
+
+    # -- weights -------------------------------------------------------------------------
+    @property
+    def weights(self) -> list[np.ndarray]:
+        return [w for layer in self._layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        if not self.trainable:
+            return []
+        return [w for layer in self._layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        if not self.trainable:
+            return self.weights
+        return [w for layer in self._layers for w in layer.non_trainable_weights]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of all weights, layer by layer, in Keras's order and shapes."""
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights: list[Any]) -> None:
+        """Overwrite all weights in place, in the order of :meth:`get_weights`."""
+        expected = sum(len(layer.weights) for layer in self._layers)
+        if len(weights) != expected:
+            raise ConfigError(
+                f"Model {self.name!r} has {expected} weight arrays, got {len(weights)}."
+            )
+        k = 0
+        for layer in self._layers:
+            n = len(layer.weights)
+            layer.set_weights(list(weights[k:k + n]))
+            k += n
+
+    def count_params(self) -> int:
+        return int(sum(layer.count_params() for layer in self._layers))
+
+    # -- computing -----------------------------------------------------------------------
+    def _prepare(self, x: Any) -> np.ndarray:
+        if not self._layers:
+            raise ConfigError(f"Model {self.name!r} has no layers.")
+        dtype = self._layers[0].dtype
+        x = as_input_array(x, dtype, f"Model {self.name!r}")
+        expected = self.input_batch_shape
+        if expected is not None:
+            if x.ndim != len(expected):
+                raise InputShapeError(
+                    f"Model {self.name!r} expects input of shape {tuple(expected)} "
+                    f"(batch first), got {x.shape} (rank {x.ndim} instead of {len(expected)})."
+                )
+            # The first layer knows best which axis is wrong (features vs timesteps).
+            self._layers[0].validate_input(x.shape)
+        if not self.built:
+            self.build((None,) + x.shape[1:])
+        return x
+
+    def forward(self, x: Any, training: bool = False) -> tuple[Any, list[Any]]:
+        """Run every layer; returns ``(output, caches)`` for :meth:`backward`."""
+        x = self._prepare(x)
+        caches = []
+        for layer in self._layers:
+            layer.validate_input(x.shape)
+            x, cache = layer.forward(x, training=training)
+            caches.append(cache)
+        return x, caches
+
+    def backward(self, dy: Any, caches: list[Any]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """dL/d input and dL/d each trainable weight (order of ``trainable_weights``)."""
+        grads_per_layer = []
+        for layer, cache in zip(reversed(self._layers), reversed(caches)):
+            dy, grads = layer.backward(dy, cache)
+            grads_per_layer.append(grads if layer.trainable else [])
+        flat = [g for grads in reversed(grads_per_layer) for g in grads]
+        return dy, flat
+
+    def __call__(self, x: Any, training: bool = False) -> Any:
+        return self.forward(x, training=training)[0]
+
+    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = 0) -> Any:
+        """Outputs for ``x`` computed ``batch_size`` samples at a time (Keras default 32)."""
+        x = self._prepare(x)
+        batch_size = batch_size or 32
+        if batch_size <= 0:
+            raise ConfigError(f"batch_size must be positive, got {batch_size}.")
+        if len(x) <= batch_size:
+            return self(x)
+        parts = [self(x[k:k + batch_size]) for k in range(0, len(x), batch_size)]
+        if isinstance(parts[0], list):
+            return [np.concatenate(p) for p in zip(*parts)]
+        return np.concatenate(parts)
+
+    # -- description ---------------------------------------------------------------------
+    def summary(self, print_fn: Any = None, explain: bool = True,
+                return_string: bool = False) -> str | None:
+        """Print Keras's summary table plus the formula behind every parameter count.
+
+        ``return_string=True`` returns the text instead of printing it; ``print_fn``
+        receives it instead of ``print`` (as in Keras).
+        """
+        if not self.built and self.input_batch_shape is not None:
+            self.build()
+        text = summary_text(self, explain=explain)
+        if return_string:
+            return text
+        (print_fn or print)(text)
+        return None
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras 3's Sequential config (JSON-serialisable)."""
+        layers = []
+        if self.input_layer is not None:
+            layers.append(serialize(self.input_layer))
+        layers += [serialize(layer) for layer in self._layers]
+        cfg: dict[str, Any] = {"name": self.name, "trainable": self.trainable,
+                               "dtype": dtype_policy(self._layers[0].dtype if self._layers else np.dtype("float32")),
+                               "layers": layers}
+        if self.input_batch_shape is not None:
+            cfg["build_input_shape"] = list(self.input_batch_shape)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Sequential":
+        if isinstance(config, str):
+            config = json.loads(config)
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ConfigError("A Sequential config must be a dict with a 'layers' list.")
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        for item in config["layers"]:
+            model.add(deserialize(item))
+        if not model.built and config.get("build_input_shape") is not None:
+            model.build(tuple(config["build_input_shape"]))
+        return model
+
+    def __repr__(self) -> str:
+        return f"<Sequential name={self.name!r} layers={[layer.name for layer in self._layers]}>"
