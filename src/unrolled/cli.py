@@ -1,0 +1,49 @@
+"""The ``unrolled`` command: one subcommand per module in :mod:`unrolled.commands`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import UnrolledError
+
+# Subcommand modules, in the order ``unrolled --help`` lists them.
+COMMANDS = ["demo", "train", "predict", "evaluate", "explain", "info"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unrolled",
+        description="Recurrent neural networks you can see through (LSTM, Keras-compatible).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f".commands.{name}", __package__)
+        except ModuleNotFoundError as err:
+            if err.name != f"{__package__}.commands.{name}":
+                raise
+            continue  # a command whose module has not landed yet
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(f".commands.{args.command}", __package__)
+    try:
+        return int(module.run(args) or 0)
+    except UnrolledError as err:
+        print(f"unrolled {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
