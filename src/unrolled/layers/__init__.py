@@ -2,7 +2,10 @@
 cache, ``backward`` consumes it. See :class:`unrolled.layers.base.Layer`."""
 from .base import Layer
 from .dense import Dense
+from .dropout import Dropout
 from .input_layer import Input, InputLayer
+from .gru import GRU
 from .lstm import LSTM
+from .simple_rnn import SimpleRNN
 
-__all__ = ["Layer", "Dense", "Input", "InputLayer", "LSTM"]
+__all__ = ["Layer", "Dense", "Dropout", "Input", "InputLayer", "LSTM", "GRU", "SimpleRNN"]

@@ -5,15 +5,15 @@ from typing import Any
 
 import numpy as np
 
-from ..core import activations, initializers
 from ..core.gates import LSTM_GATES
 from ..core.lstm import LSTMCell
 from ..core.scan import SequenceGrads
 from ..random import make_rng
-from .recurrent import Recurrent, add_gate_views
+from .recurrent import add_gate_views
+from .weighted_recurrent import WeightedRecurrent
 
 
-class LSTM(Recurrent):
+class LSTM(WeightedRecurrent):
     """Long short-term memory layer (Hochreiter & Schmidhuber, 1997), Keras 3 semantics.
 
     Input ``x``: (batch, timesteps, features). Output: (batch, units), or
@@ -42,16 +42,13 @@ class LSTM(Recurrent):
                  unit_forget_bias: bool = True, return_sequences: bool = False,
                  return_state: bool = False, go_backwards: bool = False, seed: int | None = None,
                  **kwargs: Any) -> None:
-        super().__init__(units, return_sequences=return_sequences, return_state=return_state,
+        super().__init__(units, activation=activation, recurrent_activation=recurrent_activation,
+                         use_bias=use_bias, kernel_initializer=kernel_initializer,
+                         recurrent_initializer=recurrent_initializer,
+                         bias_initializer=bias_initializer, seed=seed,
+                         return_sequences=return_sequences, return_state=return_state,
                          go_backwards=go_backwards, **kwargs)
-        self.activation = activations.get(activation)
-        self.recurrent_activation = activations.get(recurrent_activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
         self.unit_forget_bias = bool(unit_forget_bias)
-        self.seed = seed
         self._cell = LSTMCell(self.activation, self.recurrent_activation)
 
     @property
@@ -72,18 +69,6 @@ class LSTM(Recurrent):
             else:
                 bias[...] = self.bias_initializer((4 * H,), self.dtype, rng)
 
-    @property
-    def kernel(self) -> np.ndarray:
-        return self._weights["kernel"]
-
-    @property
-    def recurrent_kernel(self) -> np.ndarray:
-        return self._weights["recurrent_kernel"]
-
-    @property
-    def bias(self) -> np.ndarray | None:
-        return self._weights.get("bias")
-
     def _scan_weights(self):
         return self.kernel, self.bias, (self.recurrent_kernel,)
 
@@ -101,21 +86,9 @@ class LSTM(Recurrent):
                 f"  [kernel {k}, recurrent_kernel {r}]")
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "activation": self.activation.name,
-            "recurrent_activation": self.recurrent_activation.name,
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "unit_forget_bias": self.unit_forget_bias,
-            "kernel_regularizer": None, "recurrent_regularizer": None, "bias_regularizer": None,
-            "activity_regularizer": None, "kernel_constraint": None,
-            "recurrent_constraint": None, "bias_constraint": None,
-            "dropout": 0.0, "recurrent_dropout": 0.0,
-            "seed": self.seed,
-        }
+        config = super().get_config()
+        config["unit_forget_bias"] = self.unit_forget_bias
+        return config
 
 
 add_gate_views(LSTM, LSTM_GATES)

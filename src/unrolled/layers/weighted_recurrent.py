@@ -1,0 +1,59 @@
+"""Arguments, weights and config shared by LSTM, GRU and SimpleRNN.
+
+Each has a ``kernel`` (features, G·units), a ``recurrent_kernel`` (units, G·units) and an
+optional ``bias``; activations and initializers are given by Keras name.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core import activations, initializers
+from .recurrent import Recurrent
+
+
+class WeightedRecurrent(Recurrent):
+    """A :class:`Recurrent` layer with Keras's kernel / recurrent_kernel / bias weights."""
+
+    def __init__(self, units: int, activation: Any = "tanh",
+                 recurrent_activation: Any = "sigmoid", use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform",
+                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
+                 seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(units, **kwargs)
+        self.activation = activations.get(activation)
+        self.recurrent_activation = activations.get(recurrent_activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.seed = seed
+
+    @property
+    def kernel(self) -> np.ndarray:
+        return self._weights["kernel"]
+
+    @property
+    def recurrent_kernel(self) -> np.ndarray:
+        return self._weights["recurrent_kernel"]
+
+    @property
+    def bias(self) -> np.ndarray | None:
+        return self._weights.get("bias")
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "activation": self.activation.name,
+            "recurrent_activation": self.recurrent_activation.name,
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": None, "recurrent_regularizer": None, "bias_regularizer": None,
+            "activity_regularizer": None, "kernel_constraint": None,
+            "recurrent_constraint": None, "bias_constraint": None,
+            "dropout": 0.0, "recurrent_dropout": 0.0,
+            "seed": self.seed,
+        }
