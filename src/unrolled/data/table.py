@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import IO, Any
 
 import numpy as np
 
@@ -71,10 +70,17 @@ class TimeSeriesTable:
                           ("line_numbers", self.line_numbers), *self.text.items()]:
             if arr is not None and len(arr) != n:
                 raise ConfigError(f"TimeSeriesTable: {name!r} has {len(arr)} rows, values has {n}")
+        if (self.time is None) != (self.time_column is None):
+            raise ConfigError("TimeSeriesTable: pass time and time_column together")
+        # object.__setattr__: the frozen dataclass's own way to fill in derived defaults.
         if self.row_numbers is None:
             object.__setattr__(self, "row_numbers", np.arange(1, n + 1))
         if not self.kinds:
-            object.__setattr__(self, "kinds", {c: "numeric" for c in self.columns})
+            kinds = {} if self.time is None else {
+                self.time_column: "date" if self.time.dtype.kind == "M" else "numeric"}
+            kinds.update({c: "numeric" for c in self.columns})
+            kinds.update({c: "text" for c in self.text})
+            object.__setattr__(self, "kinds", kinds)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -132,7 +138,7 @@ def missing_column_error(table: TimeSeriesTable, name: str) -> DataError:
     )
 
 
-def read_csv(path_or_file: str | os.PathLike[str] | TextIO, time_column: str | None = AUTO,
+def read_csv(path_or_file: str | os.PathLike[str] | IO[str], time_column: str | None = AUTO,
              delimiter: str = ",") -> TimeSeriesTable:
     """Read a CSV file with a header row into a :class:`TimeSeriesTable`.
 
@@ -141,6 +147,10 @@ def read_csv(path_or_file: str | os.PathLike[str] | TextIO, time_column: str | N
         time_column: ``"auto"`` uses the first column whose every cell is a year-first
             date; a name forces that column (dates or numbers); None means no time axis.
         delimiter: the cell separator.
+
+    The first non-blank line is the header; empty header cells are named ``unnamed_<j>``
+    (1-based column position). Lines that are blank or hold only empty cells are skipped
+    (spreadsheets export them at the end); line numbers in messages still count them.
 
     Raises:
         DataError: unreadable file, no header or data, ragged rows, duplicate column
@@ -184,7 +194,8 @@ def _parse(f: Iterable[str], source: str, time_column: str | None,
                 continue
             if len(record) != len(header):
                 raise DataError(
-                    f"{source}: data row {len(rows) + 1} (file line {reader.line_num}) has "
+                    f"{source}: data row {len(rows) + 1} (file line {reader.line_num}; header is "
+                    f"line 1) has "
                     f"{len(record)} cells but the header has {len(header)} columns. "
                     "Hint: a cell containing the separator must be quoted."
                 )
@@ -279,7 +290,7 @@ def _time_values(table: TimeSeriesTable, kind: str, arr: np.ndarray, name: str) 
     bad = parse_dates(list(arr))[1] or 0
     raise DataError(
         f"time column {name!r} in {table.source} is neither dates nor numbers: "
-        f"{table.describe_rows([bad])} holds {arr[bad]!r}. Dates must be year first: "
+        f"{table.describe_rows([bad])} holds {str(arr[bad])!r}. Dates must be year first: "
         "YYYY-MM-DD or YYYY/MM/DD (optionally with HH:MM[:SS]); pass time_column=None "
         "to use the rows in file order."
     )
@@ -309,7 +320,9 @@ def as_table(data: Any, time_column: str | None = AUTO) -> TimeSeriesTable:
     """Accept a :class:`TimeSeriesTable`, a CSV path, or a pandas-like DataFrame."""
     if isinstance(data, TimeSeriesTable):
         return data
-    if isinstance(data, (str, os.PathLike)) or isinstance(data, io.IOBase):
+    if isinstance(data, (str, os.PathLike)):
+        return read_csv(data, time_column=time_column)
+    if hasattr(data, "read"):  # an open text file
         return read_csv(data, time_column=time_column)
     if hasattr(data, "columns"):
         return from_frame(data, time_column=time_column)

@@ -1,0 +1,26 @@
+"""Import a reference implementation ("peer") for comparison tests, or skip.
+
+``require("keras")`` returns the module, importing Keras with the PyTorch backend
+(``KERAS_BACKEND=torch`` unless the environment already chose one). A missing peer
+skips the test locally but fails it on CI (``CI=true``), where every peer must exist.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+import pytest
+
+
+def require(name: str) -> ModuleType:
+    """The imported peer module ``name`` (e.g. "keras", "torch", "onnxruntime")."""
+    if name == "keras" or name.startswith("keras."):
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        message = f"peer {name!r} is not importable: {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
