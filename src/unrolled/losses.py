@@ -1,0 +1,29 @@
+"""Public loss API, named as ``keras.losses``: ``unrolled.losses.MeanSquaredError()``.
+
+The implementations (with their gradients) live in :mod:`unrolled.training.losses`.
+"""
+from .training.losses import (
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    Huber,
+    Loss,
+    MeanAbsoluteError,
+    MeanSquaredError,
+    SparseCategoricalCrossentropy,
+    binary_crossentropy,
+    categorical_crossentropy,
+    deserialize,
+    get,
+    huber,
+    mean_absolute_error,
+    mean_squared_error,
+    serialize,
+    sparse_categorical_crossentropy,
+)
+
+__all__ = [
+    "BinaryCrossentropy", "CategoricalCrossentropy", "Huber", "Loss", "MeanAbsoluteError",
+    "MeanSquaredError", "SparseCategoricalCrossentropy", "binary_crossentropy",
+    "categorical_crossentropy", "deserialize", "get", "huber", "mean_absolute_error",
+    "mean_squared_error", "serialize", "sparse_categorical_crossentropy",
+]
