@@ -8,6 +8,7 @@ through time. Start with::
     model.summary()      # 16 parameters, and where they come from
 """
 from . import layers
+from .io import load_model, save_model
 from .errors import ConfigError, DataError, InputShapeError, ModelFileError, UnrolledError
 from .layers import Input
 from .models import Sequential
@@ -15,5 +16,5 @@ from .random import set_random_seed
 
 __version__ = "0.1.0"
 
-__all__ = ["layers", "Input", "Sequential", "set_random_seed", "UnrolledError",
+__all__ = ["layers", "Input", "Sequential", "set_random_seed", "load_model", "save_model", "UnrolledError",
            "InputShapeError", "ConfigError", "ModelFileError", "DataError", "__version__"]

@@ -1,0 +1,224 @@
+"""Export a Sequential of LSTM / GRU / SimpleRNN / Dense / Dropout layers to ONNX
+(``pip install unrolled[onnx]``).
+
+The graph takes ``input`` (batch, timesteps, features) and returns ``output`` with the
+model's output shape. Each layer becomes:
+
+* **LSTM** -> ``Transpose`` to time-major (T, B, F) once, then the ONNX ``LSTM`` operator with
+  ``W`` (1, 4H, F), ``R`` (1, 4H, H), ``B`` (1, 8H) = [Keras bias, zeros], gate blocks in
+  ONNX's order i, o, f, c (:func:`unrolled.core.gates.reorder`). Activations map to the
+  operator's ``activations`` (f = recurrent_activation, g = h = activation); Keras 3's
+  ``hard_sigmoid`` is ``HardSigmoid(alpha=1/6, beta=0.5)``, ``linear`` is ``Affine(1, 0)``.
+  ``return_sequences`` uses ``Y`` (T, 1, B, H), otherwise ``Y_h`` (1, B, H).
+  ``go_backwards`` uses ``direction="reverse"``; ONNX aligns ``Y`` with the input's time
+  axis while Keras returns the sequence in processing order, so ``Y`` is reversed in time
+  (a ``Slice`` with step -1) to match Keras.
+* **GRU** -> the ``GRU`` operator, gates z, r, h; Keras's ``reset_after=True`` (bias
+  (2, 3H): input row, recurrent row) is ``linear_before_reset=1``, ``B`` = [row 0, row 1].
+* **SimpleRNN** -> the ``RNN`` operator with the layer's activation.
+* **Dense** -> ``MatMul`` + ``Add`` (+ the activation as ONNX ops), on any rank.
+* **Dropout** -> nothing (the identity at inference).
+
+onnxruntime's LSTM kernel is float32-only, so the graph is float32 (float64 models are
+cast). ``return_state``, unknown layers and activations ONNX cannot express raise
+:class:`~unrolled.errors.ConfigError` naming the layer.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..core.gates import GRU_ORDER, LSTM_ORDER, reorder
+from ..errors import ConfigError
+from .atomic import atomic_write_bytes
+
+OPSET = 17
+IR_VERSION = 8  # the IR of opset 17; readable by every onnxruntime since 1.11
+
+# Keras activation -> (ONNX activation name, alpha, beta) for the recurrent operators.
+RNN_ACTIVATIONS: dict[str, tuple[str, float | None, float | None]] = {
+    "sigmoid": ("Sigmoid", None, None), "tanh": ("Tanh", None, None),
+    "relu": ("Relu", None, None), "hard_sigmoid": ("HardSigmoid", 1.0 / 6.0, 0.5),
+    "linear": ("Affine", 1.0, 0.0), "elu": ("Elu", 1.0, None),
+    "softsign": ("Softsign", None, None), "softplus": ("Softplus", None, None),
+}
+_SELU_ALPHA, _SELU_GAMMA = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def _onnx():
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError as err:
+        raise ImportError("ONNX export needs the onnx package: pip install 'unrolled[onnx]'.") from err
+    return onnx, helper, numpy_helper
+
+
+class _Graph:
+    """Nodes and initializers being collected, with unique tensor names."""
+
+    def __init__(self, helper: Any, numpy_helper: Any) -> None:
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self._count = 0
+
+    def name(self, base: str) -> str:
+        self._count += 1
+        return f"{base}_{self._count}"
+
+    def const(self, base: str, value: np.ndarray) -> str:
+        name = self.name(base)
+        self.initializers.append(self.numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], base: str, n_out: int = 1, **attrs: Any) -> Any:
+        outs = [self.name(f"{base}_{op_type}") for _ in range(n_out)]
+        self.nodes.append(self.helper.make_node(op_type, inputs, outs, name=self.name(base), **attrs))
+        return outs[0] if n_out == 1 else outs
+
+
+# Layer class -> (ONNX operator, gate orders, its activations in the operator's order).
+_RECURRENT: dict[str, tuple[str, dict | None, Any]] = {
+    "LSTM": ("LSTM", LSTM_ORDER, lambda la: (la.recurrent_activation, la.activation, la.activation)),
+    "GRU": ("GRU", GRU_ORDER, lambda la: (la.recurrent_activation, la.activation)),
+    "SimpleRNN": ("RNN", None, lambda la: (la.activation,)),
+}
+
+
+def _recurrent(g: _Graph, layer: Any, x: str) -> str:
+    """``x`` time-major (T, B, F) -> (T, B, H) with return_sequences, else (B, H).
+
+    Weights: ``W`` (1, G·H, F), ``R`` (1, G·H, H), ``B`` (1, 2·G·H) = [input bias, recurrent
+    bias] with the G gate blocks in ONNX's order.
+    """
+    kind = type(layer).__name__
+    op, orders, activations_of = _RECURRENT[kind]
+    acts, alpha, beta = [], [], []
+    for fn in activations_of(layer):
+        if fn.name not in RNN_ACTIVATIONS:
+            raise ConfigError(f"{kind} {layer.name!r}: activation {fn.name!r} has no ONNX {op} "
+                              f"equivalent; supported: {', '.join(RNN_ACTIVATIONS)}.")
+        name, a, b = RNN_ACTIVATIONS[fn.name]
+        acts.append(name)
+        alpha += [] if a is None else [a]   # onnxruntime consumes alphas/betas in order,
+        beta += [] if b is None else [b]    # only for the activations that take them
+
+    def to_onnx(w: np.ndarray) -> np.ndarray:
+        return w if orders is None else reorder(w, orders["keras"], orders["onnx"], axis=-1)
+
+    W = to_onnx(layer.kernel).T[None].astype(np.float32)             # (1, G·H, F)
+    R = to_onnx(layer.recurrent_kernel).T[None].astype(np.float32)   # (1, G·H, H)
+    inputs = [x, g.const(f"{layer.name}_W", W), g.const(f"{layer.name}_R", R)]
+    attrs: dict[str, Any] = {"hidden_size": layer.units, "activations": acts,
+                             "direction": "reverse" if layer.go_backwards else "forward"}
+    reset_after = getattr(layer, "reset_after", False)
+    if kind == "GRU":
+        attrs["linear_before_reset"] = int(reset_after)
+    if layer.use_bias:
+        if reset_after:                                 # GRU bias (2, 3H): input row, recurrent row
+            b_in, b_rec = layer.bias[0], layer.bias[1]
+        else:
+            b_in, b_rec = layer.bias, np.zeros_like(layer.bias)
+        B = np.concatenate([to_onnx(b_in), to_onnx(b_rec)])[None].astype(np.float32)  # (1, 2·G·H)
+        inputs.append(g.const(f"{layer.name}_B", B))
+    if alpha:
+        attrs["activation_alpha"] = alpha
+    if beta:
+        attrs["activation_beta"] = beta
+    y, y_h = g.op(op, inputs, layer.name, n_out=2, **attrs)          # (T, 1, B, H), (1, B, H)
+    if not layer.return_sequences:
+        return g.op("Squeeze", [y_h, g.const("axes", np.array([0]))], layer.name)  # (B, H)
+    y = g.op("Squeeze", [y, g.const("axes", np.array([1]))], layer.name)           # (T, B, H)
+    if layer.go_backwards:  # Keras: processing order; ONNX: input order
+        y = g.op("Slice", [y, g.const("start", np.array([-1])),
+                           g.const("end", np.array([np.iinfo(np.int64).min])),
+                           g.const("axes", np.array([0])), g.const("step", np.array([-1]))],
+                 layer.name)
+    return y
+
+
+def _activation(g: _Graph, name: str, x: str, who: str) -> str:
+    simple = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softplus": "Softplus",
+              "softsign": "Softsign", "exponential": "Exp"}
+    if name == "linear":
+        return x
+    if name in simple:
+        return g.op(simple[name], [x], who)
+    if name == "softmax":
+        return g.op("Softmax", [x], who, axis=-1)
+    if name == "elu":
+        return g.op("Elu", [x], who, alpha=1.0)
+    if name == "selu":
+        return g.op("Selu", [x], who, alpha=_SELU_ALPHA, gamma=_SELU_GAMMA)
+    if name == "hard_sigmoid":
+        return g.op("HardSigmoid", [x], who, alpha=1.0 / 6.0, beta=0.5)
+    if name == "silu":
+        return g.op("Mul", [x, g.op("Sigmoid", [x], who)], who)
+    if name == "gelu":  # exact form: x · ½ · (1 + erf(x / √2))
+        erf = g.op("Erf", [g.op("Div", [x, g.const("sqrt2", np.float32(np.sqrt(2.0)))], who)], who)
+        half = g.op("Mul", [x, g.const("half", np.float32(0.5))], who)
+        return g.op("Mul", [half, g.op("Add", [erf, g.const("one", np.float32(1.0))], who)], who)
+    raise ConfigError(f"{who}: activation {name!r} cannot be exported to ONNX.")
+
+
+def _dense(g: _Graph, layer: Any, x: str) -> str:
+    y = g.op("MatMul", [x, g.const(f"{layer.name}_kernel", layer.kernel.astype(np.float32))], layer.name)
+    if layer.use_bias:
+        y = g.op("Add", [y, g.const(f"{layer.name}_bias", layer.bias.astype(np.float32))], layer.name)
+    return _activation(g, layer.activation.name, y, f"Dense {layer.name!r}")
+
+
+def _dims(shape: Any, prefix: str) -> list[int | str]:
+    """Known sizes as ints, unknown ones as symbolic names (``batch``, ``timesteps``)."""
+    names = ["batch", "timesteps"] if len(shape) == 3 else ["batch"]
+    names += [f"{prefix}_dim_{i}" for i in range(len(names), len(shape))]
+    return [n if d is None else int(d) for d, n in zip(shape, names)]
+
+
+def build_onnx_model(model: Any) -> Any:
+    """The ``onnx.ModelProto`` for ``model`` (checked with ``onnx.checker``)."""
+    onnx, helper, numpy_helper = _onnx()
+    if not getattr(model, "built", False) or model.input_batch_shape is None:
+        raise ConfigError("Build the model (give it an input shape) before exporting it.")
+    g = _Graph(helper, numpy_helper)
+    x, time_major = "input", False
+    shape: Any = model.input_batch_shape
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind in _RECURRENT:
+            if layer.return_state:
+                raise ConfigError(f"{kind} {layer.name!r}: return_state=True cannot be exported; "
+                                  "export a model whose layers return one tensor each.")
+            if not time_major:
+                x, time_major = g.op("Transpose", [x], layer.name, perm=[1, 0, 2]), True
+            x = _recurrent(g, layer, x)
+            time_major = layer.return_sequences
+        elif kind == "Dense":
+            x = _dense(g, layer, x)
+        elif kind != "Dropout":
+            raise ConfigError(f"Layer {layer.name!r} of type {kind} cannot be exported to ONNX; "
+                              "supported: LSTM, GRU, SimpleRNN, Dense, Dropout.")
+        shape = layer.compute_output_shape(shape)
+    if time_major:
+        x = g.op("Transpose", [x], "output", perm=[1, 0, 2])
+    g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
+    in_shape = _dims(model.input_batch_shape, "input")
+    out_shape = _dims(shape, "output")
+    graph = helper.make_graph(
+        g.nodes, model.name,
+        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, in_shape)],
+        [helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, out_shape)],
+        initializer=g.initializers)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="unrolled")
+    proto.ir_version = IR_VERSION
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def export_onnx(model: Any, path: str | os.PathLike) -> None:
+    """Write ``model`` as an ONNX file at ``path`` (atomically); see the module docstring."""
+    atomic_write_bytes(path, build_onnx_model(model).SerializeToString())
