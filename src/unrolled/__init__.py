@@ -8,13 +8,24 @@ through time. Start with::
     model.summary()      # 16 parameters, and where they come from
 """
 from . import layers
-from .io import load_model, save_model
 from .errors import ConfigError, DataError, InputShapeError, ModelFileError, UnrolledError
 from .layers import Input
 from .models import Sequential
 from .random import set_random_seed
 
 __version__ = "0.1.0"
+
+# File formats need h5py; import them on first use so `import unrolled` stays fast.
+_LAZY = {"load_model": "unrolled.io.keras_file", "save_model": "unrolled.io.keras_file"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'unrolled' has no attribute {name!r}")
+
 
 __all__ = ["layers", "Input", "Sequential", "set_random_seed", "load_model", "save_model", "UnrolledError",
            "InputShapeError", "ConfigError", "ModelFileError", "DataError", "__version__"]
