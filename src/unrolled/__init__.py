@@ -7,7 +7,7 @@ through time. Start with::
     model = unrolled.Sequential([unrolled.layers.LSTM(1, input_shape=(1, 2))])
     model.summary()      # 16 parameters, and where they come from
 """
-from . import layers
+from . import callbacks, layers, losses, metrics, optimizers
 from .errors import ConfigError, DataError, InputShapeError, ModelFileError, UnrolledError
 from .layers import Input
 from .models import Sequential
@@ -27,5 +27,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'unrolled' has no attribute {name!r}")
 
 
-__all__ = ["layers", "Input", "Sequential", "set_random_seed", "load_model", "save_model", "UnrolledError",
+__all__ = ["layers", "callbacks", "losses", "metrics", "optimizers", "Input", "Sequential", "set_random_seed", "load_model", "save_model", "UnrolledError",
            "InputShapeError", "ConfigError", "ModelFileError", "DataError", "__version__"]

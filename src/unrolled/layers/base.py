@@ -116,21 +116,27 @@ class Layer:
         return [w.copy() for w in self.weights]
 
     def set_weights(self, weights: list[Any]) -> None:
-        """Overwrite the weights in place (views stay valid); shapes must match exactly."""
+        """Overwrite the weights in place (views stay valid); shapes must match exactly.
+        Every shape is checked before anything is written, so a bad list changes nothing."""
+        for current, new in zip(self._weights.values(), self.check_weights(weights)):
+            current[...] = new
+
+    def check_weights(self, weights: list[Any]) -> list[np.ndarray]:
+        """``weights`` as arrays, after checking their count and shapes against ours."""
         mine = self._weights
         if len(weights) != len(mine):
             raise ConfigError(
                 f"Layer {self.name!r} expects {len(mine)} weight arrays "
                 f"({', '.join(f'{k} {v.shape}' for k, v in mine.items())}), got {len(weights)}."
             )
-        for (key, current), new in zip(mine.items(), weights):
-            new = np.asarray(new)
+        arrays = [np.asarray(new) for new in weights]
+        for (key, current), new in zip(mine.items(), arrays):
             if new.shape != current.shape:
                 raise ConfigError(
                     f"Layer {self.name!r} weight {key!r}: expected shape {current.shape}, "
                     f"got {new.shape}."
                 )
-            current[...] = new
+        return arrays
 
     def count_params(self) -> int:
         return int(sum(w.size for w in self.weights))

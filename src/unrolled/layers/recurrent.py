@@ -11,14 +11,17 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..core.kernels import dispatch
+from ..core.kernels.lstm_fast import LSTMKernelCache, lstm_backward, lstm_forward
 from ..core.scan import SequenceCache, SequenceGrads, sequence_backward, sequence_forward
 from ..errors import ConfigError, InputShapeError
 from .base import Layer, as_input_array
 
 
 class RecurrentCache(NamedTuple):
-    sequence: SequenceCache
+    sequence: SequenceCache | LSTMKernelCache
     batch: int
+    kernel: Any = None  # the fast kernel's loops that made ``sequence``; None: reference
 
 
 class Recurrent(Layer):
@@ -80,6 +83,12 @@ class Recurrent(Layer):
             if len(shape) == 2:
                 hint = (" If this is one sequence, add a batch axis (x[None]); if each "
                         "timestep has a single feature, add a feature axis (x[..., None]).")
+            elif len(shape) > 3:
+                hint = (" Merge the extra axes into the features axis, e.g. "
+                        f"x.reshape({shape[0]}, {shape[1]}, -1), or drop axes of size 1 "
+                        "with np.squeeze.")
+            elif len(shape) == 1:
+                hint = " A single series needs batch and feature axes: x[None, :, None]."
             raise InputShapeError(
                 f"{who} expects input of rank 3 (batch, timesteps, {want_f}), got rank "
                 f"{len(shape)} with shape {tuple(shape)}.{hint}"
@@ -147,6 +156,16 @@ class Recurrent(Layer):
         ``[output, *final_states]`` each state (batch, units)."""
         initial = self._initial_state(x.shape[0], initial_state)
         kernel, input_bias, params = self._scan_weights()
+        sel = dispatch.select_lstm_kernel(self, x.shape[0], x.shape[1], training)
+        dispatch.record(self, sel)
+        if sel.kernel is not None:  # fast LSTM kernel (see unrolled.core.kernels)
+            seq, h_last, c_last, fast = lstm_forward(
+                sel.kernel, x, kernel, input_bias, params[0], initial[0], initial[1],
+                self.go_backwards, training, self.return_sequences)
+            output = seq if self.return_sequences else h_last
+            if self.return_state:
+                output = [output, h_last.copy() if output is h_last else h_last, c_last]
+            return output, RecurrentCache(fast, x.shape[0], sel.kernel)
         seq, final, cache = sequence_forward(self.cell, x, kernel, input_bias, params, initial,
                                              self.go_backwards)
         output = seq if self.return_sequences else final[0].copy()
@@ -168,6 +187,10 @@ class Recurrent(Layer):
         elif d_out is not None:
             d_final[0] = d_out if d_final[0] is None else d_final[0] + d_out
         kernel, input_bias, params = self._scan_weights()
+        if cache.kernel is not None:
+            g = lstm_backward(cache.kernel, cache.sequence, kernel, input_bias, params[0],
+                              d_outputs, d_final[0], d_final[1])
+            return g.dx, self._pack_grads(g), g.d_initial
         g = sequence_backward(self.cell, cache.sequence, kernel, params, d_outputs,
                               tuple(d_final), has_bias=input_bias is not None)
         return g.dx, self._pack_grads(g), g.d_initial

@@ -123,11 +123,13 @@ class Sequential(Trainer):
             raise ConfigError(
                 f"Model {self.name!r} has {expected} weight arrays, got {len(weights)}."
             )
-        k = 0
-        for layer in self._layers:
+        k, checked = 0, []
+        for layer in self._layers:  # check every layer before writing any
             n = len(layer.weights)
-            layer.set_weights(list(weights[k:k + n]))
+            checked.append(layer.check_weights(list(weights[k:k + n])))
             k += n
+        for layer, arrays in zip(self._layers, checked):
+            layer.set_weights(arrays)
 
     def count_params(self) -> int:
         return int(sum(layer.count_params() for layer in self._layers))
@@ -141,9 +143,14 @@ class Sequential(Trainer):
         expected = self.input_batch_shape
         if expected is not None:
             if x.ndim != len(expected):
+                # The first layer's message names its own axes and a hint, if it objects.
+                self._layers[0].validate_input(x.shape)
+                hint = (" If this is a single sample, add a batch axis (x[None])."
+                        if x.ndim == len(expected) - 1 else
+                        f" Reshape it to {len(expected)} axes, batch first.")
                 raise InputShapeError(
                     f"Model {self.name!r} expects input of shape {tuple(expected)} "
-                    f"(batch first), got {x.shape} (rank {x.ndim} instead of {len(expected)})."
+                    f"(batch first), got {x.shape} (rank {x.ndim} instead of {len(expected)}).{hint}"
                 )
             # The first layer knows best which axis is wrong (features vs timesteps).
             self._layers[0].validate_input(x.shape)
@@ -173,19 +180,6 @@ class Sequential(Trainer):
     def __call__(self, x: Any, training: bool = False) -> Any:
         return self.forward(x, training=training)[0]
 
-    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = 0) -> Any:
-        """Outputs for ``x`` computed ``batch_size`` samples at a time (Keras default 32)."""
-        x = self._prepare(x)
-        batch_size = batch_size or 32
-        if batch_size <= 0:
-            raise ConfigError(f"batch_size must be positive, got {batch_size}.")
-        if len(x) <= batch_size:
-            return self(x)
-        parts = [self(x[k:k + batch_size]) for k in range(0, len(x), batch_size)]
-        if isinstance(parts[0], list):
-            return [np.concatenate(p) for p in zip(*parts)]
-        return np.concatenate(parts)
-
     # -- description ---------------------------------------------------------------------
     def summary(self, print_fn: Any = None, explain: bool = True,
                 return_string: bool = False) -> str | None:
@@ -201,6 +195,13 @@ class Sequential(Trainer):
             return text
         (print_fn or print)(text)
         return None
+
+    def kernel_report(self) -> list[str]:
+        """Which compute kernel each recurrent layer used (or would use) and why a faster
+        one did not run — the footer of :meth:`summary` (see ``unrolled.core.kernels``)."""
+        from ..core.kernels.dispatch import kernel_report
+
+        return kernel_report(self.layers)
 
     def get_config(self) -> dict[str, Any]:
         """Keras 3's Sequential config (JSON-serialisable)."""

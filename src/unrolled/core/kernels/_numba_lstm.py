@@ -1,0 +1,163 @@
+"""Compiled (numba) LSTM time loops — imported only by :mod:`.lstm_numba`, at first use.
+
+One call runs *all* timesteps for a block of batch rows ``b0:b1`` (rows of an LSTM are
+independent, so two blocks run on two cores with no per-step synchronisation). Per step:
+
+    z   = h_prev @ U'            # (nb, 4H) one BLAS sgemm (numba maps np.dot to BLAS)
+    z  += xp'[t]                 # xp' = x @ W' + b', computed for all steps before the loop
+    i, f, o = ½·tanh(z) + ½      # σ(x) = ½·tanh(x/2) + ½; the ½ is folded into W', U', b'
+    g       = tanh(z)            # so the four gates need one tanh each, vectorised
+    c = f·c_prev + i·g ;  h = o·tanh(c)
+
+``tanh`` is a float32 rational approximation (Eigen's ``ptanh_float``, |error| < 2e-7 in
+[-9, 9], exactly ±1 beyond), inlined so the gate loop vectorises — libm's scalar tanh
+costs more per step than ONNX Runtime's whole step. Everything is float32.
+
+Backward runs the same loop in reverse, writing ``dz`` (T, B, 4H) for the caller's big
+weight-gradient GEMMs, and ``dh_prev = dz[t] @ Uᵀ`` per step (one sgemm).
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+_f32 = np.float32
+_CLAMP = _f32(7.90531110763549805)
+_A1, _A3, _A5 = _f32(4.89352455891786e-03), _f32(6.37261928875436e-04), _f32(1.48572235717979e-05)
+_A7, _A9 = _f32(5.12229709037114e-08), _f32(-8.60467152213735e-11)
+_A11, _A13 = _f32(2.00018790482477e-13), _f32(-2.76076847742355e-16)
+_B0, _B2 = _f32(4.89352518554385e-03), _f32(2.26843463243900e-03)
+_B4, _B6 = _f32(1.18534705686654e-04), _f32(1.19825839466702e-06)
+_HALF, _ONE = _f32(0.5), _f32(1.0)
+
+
+@nb.njit(inline="always", fastmath=True, cache=True)
+def tanh32(x):
+    """tanh(x) for float32 x as p(x²)·x / q(x²) on the clamped input."""
+    x = min(max(x, -_CLAMP), _CLAMP)
+    x2 = x * x
+    p = x2 * _A13 + _A11
+    p = x2 * p + _A9
+    p = x2 * p + _A7
+    p = x2 * p + _A5
+    p = x2 * p + _A3
+    p = x2 * p + _A1
+    q = x2 * _B6 + _B4
+    q = x2 * q + _B2
+    q = x2 * q + _B0
+    return x * p / q
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True)
+def tanh_array(x, out):
+    """Elementwise :func:`tanh32` over a flat float32 array (used by tests)."""
+    for k in range(x.size):
+        out[k] = tanh32(x[k])
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True)
+def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, b0, b1):
+    """LSTM forward for batch rows ``b0:b1``, every timestep.
+
+    xp (T, B, 4H) pre-scaled input projection; U (H, 4H) pre-scaled recurrent kernel;
+    h0, c0 (B, H). Outputs: hs (T+1, B, H) every h (hs[0] = h0) or shape (1, B, H) to skip;
+    cs likewise for c; acts (T, B, 4H) activated gates i, f, g, o or (0, B, 4H) to skip;
+    h_last, c_last (B, H) the final state.
+    """
+    T, G = xp.shape[0], xp.shape[2]
+    H = G // 4
+    n = b1 - b0
+    keep_h = hs.shape[0] > 1
+    keep_c = cs.shape[0] > 1
+    keep_a = acts.shape[0] > 0
+    h = np.empty((n, H), np.float32)
+    c = np.empty((n, H), np.float32)
+    z = np.empty((n, G), np.float32)
+    for r in range(n):
+        for j in range(H):
+            h[r, j] = h0[b0 + r, j]
+            c[r, j] = c0[b0 + r, j]
+    for t in range(T):
+        np.dot(h, U, z)                                      # (n, 4H) recurrent product
+        for r in range(n):
+            b = b0 + r
+            zr = z[r]
+            xr = xp[t, b]
+            hr = h[r]
+            cr = c[r]
+            for j in range(H):
+                i = _HALF * tanh32(zr[j] + xr[j]) + _HALF
+                f = _HALF * tanh32(zr[H + j] + xr[H + j]) + _HALF
+                g = tanh32(zr[2 * H + j] + xr[2 * H + j])
+                o = _HALF * tanh32(zr[3 * H + j] + xr[3 * H + j]) + _HALF
+                cn = f * cr[j] + i * g
+                hn = o * tanh32(cn)
+                cr[j] = cn
+                hr[j] = hn
+                if keep_a:
+                    acts[t, b, j] = i
+                    acts[t, b, H + j] = f
+                    acts[t, b, 2 * H + j] = g
+                    acts[t, b, 3 * H + j] = o
+            if keep_h:
+                for j in range(H):
+                    hs[t + 1, b, j] = hr[j]
+            if keep_c:
+                for j in range(H):
+                    cs[t + 1, b, j] = cr[j]
+    for r in range(n):
+        for j in range(H):
+            h_last[b0 + r, j] = h[r, j]
+            c_last[b0 + r, j] = c[r, j]
+
+
+@nb.njit(nogil=True, fastmath=True, cache=True)
+def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0, b1):
+    """LSTM backward for batch rows ``b0:b1``.
+
+    acts (T, B, 4H) activated gates; cs (T+1, B, H) cell states (cs[0] = c0);
+    UT (4H, H) the *unscaled* recurrent kernel transposed; dh_seq (T, B, H) dL/dh_t from
+    the output sequence or (0, B, H) when only the last state was used; dh_last,
+    dc_last (B, H) dL/d final state. Writes dz (T, B, 4H) = dL/d pre-activations and
+    dh0, dc0 (B, H) = dL/d initial state.
+    """
+    T, G = acts.shape[0], acts.shape[2]
+    H = G // 4
+    n = b1 - b0
+    has_seq = dh_seq.shape[0] > 0
+    dh = np.empty((n, H), np.float32)
+    dc = np.empty((n, H), np.float32)
+    for r in range(n):
+        for j in range(H):
+            dh[r, j] = dh_last[b0 + r, j]
+            dc[r, j] = dc_last[b0 + r, j]
+    for t in range(T - 1, -1, -1):
+        for r in range(n):
+            b = b0 + r
+            a = acts[t, b]
+            d = dz[t, b]
+            cp = cs[t, b]
+            cn = cs[t + 1, b]
+            dhr = dh[r]
+            dcr = dc[r]
+            if has_seq:
+                for j in range(H):
+                    dhr[j] += dh_seq[t, b, j]
+            for j in range(H):
+                i = a[j]
+                f = a[H + j]
+                g = a[2 * H + j]
+                o = a[3 * H + j]
+                tc = tanh32(cn[j])
+                dhj = dhr[j]
+                dcc = dcr[j] + dhj * o * (_ONE - tc * tc)    # through h = o·tanh(c)
+                d[j] = dcc * g * i * (_ONE - i)              # through c = f·c_prev + i·g
+                d[H + j] = dcc * cp[j] * f * (_ONE - f)
+                d[2 * H + j] = dcc * i * (_ONE - g * g)
+                d[3 * H + j] = dhj * tc * o * (_ONE - o)
+                dcr[j] = dcc * f                             # dL/dc_prev
+        np.dot(dz[t, b0:b1], UT, dh)                         # dL/dh_prev = dz @ Uᵀ
+    for r in range(n):
+        for j in range(H):
+            dh0[b0 + r, j] = dh[r, j]
+            dc0[b0 + r, j] = dc[r, j]

@@ -1,0 +1,196 @@
+"""Which LSTM kernel runs, and why a faster one did not.
+
+Three paths compute the same LSTM:
+
+* ``reference`` — :mod:`unrolled.core.scan` + :mod:`unrolled.core.lstm`: any activation,
+  any dtype; the test oracle.
+* ``numpy`` — :mod:`.lstm_fast` with NumPy time loops: float32, tanh/sigmoid.
+* ``numba`` — :mod:`.lstm_fast` with compiled time loops (:mod:`.lstm_numba`): float32,
+  tanh/sigmoid, needs ``pip install 'unrolled[fast]'``.
+
+:func:`select_lstm_kernel` picks one per call. Override it for tests or comparisons with
+``UNROLLED_KERNEL=reference|numpy|numba`` in the environment or, inside a program,
+``with force("reference"): ...`` (thread-local; it wins over the environment). A forced
+fast kernel that cannot run the layer (e.g. an ``elu`` activation) falls back to
+``reference`` with the reason; forcing ``numba`` without numba installed raises.
+
+:func:`kernel_report` describes the choice for each recurrent layer of a model, as
+``summary()`` and ``unrolled info`` print it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import weakref
+from typing import Any, Iterator, NamedTuple
+
+import numpy as np
+
+from . import lstm_numba
+from .lstm_fast import NUMPY_LOOPS
+
+KERNELS = ("reference", "numpy", "numba")
+FAST_ACTIVATION, FAST_RECURRENT_ACTIVATION = "tanh", "sigmoid"
+
+# Below this many multiply-adds per timestep (batch·units·4·units) the compiled loop wins:
+# NumPy's per-call overhead (~1 µs per op, ~20 ops per step) dominates. Above it both
+# spend their time in the same BLAS sgemm and NumPy's own OpenBLAS is the faster one.
+NUMBA_MAX_STEP_WORK = 64 * 256 * 1024
+
+_local = threading.local()
+_last: "weakref.WeakKeyDictionary[Any, Selection]" = weakref.WeakKeyDictionary()
+
+
+class Selection(NamedTuple):
+    kernel: Any          # (name, forward_loop, backward_loop), or None for the reference path
+    name: str            # "reference", "numpy" or "numba"
+    reason: str          # why this one (and why not a faster one)
+
+
+@contextlib.contextmanager
+def force(name: str | None) -> Iterator[None]:
+    """Use kernel ``name`` for LSTM calls in this thread (None: automatic choice)."""
+    if name is not None and name not in KERNELS:
+        raise ValueError(f"force() expects one of {KERNELS} or None, got {name!r}.")
+    previous = getattr(_local, "forced", None)
+    _local.forced = name
+    try:
+        yield
+    finally:
+        _local.forced = previous
+
+
+def forced() -> tuple[str | None, str]:
+    """The forced kernel name (or None) and where it comes from."""
+    name = getattr(_local, "forced", None)
+    if name is not None:
+        return name, "force()"
+    env = os.environ.get("UNROLLED_KERNEL", "").strip().lower()
+    if env in ("", "auto"):
+        return None, ""
+    if env not in KERNELS:
+        raise ValueError(f"UNROLLED_KERNEL must be one of {KERNELS} or 'auto', got {env!r}.")
+    return env, "UNROLLED_KERNEL"
+
+
+def _options(layer_or_options: Any) -> dict[str, Any]:
+    if isinstance(layer_or_options, dict):
+        return layer_or_options
+    cell = getattr(layer_or_options, "cell", None)
+    return {
+        "cell": type(cell).__name__,
+        "activation": getattr(getattr(cell, "activation", None), "name", None),
+        "recurrent_activation": getattr(getattr(cell, "recurrent_activation", None), "name", None),
+        "dtype": np.dtype(getattr(layer_or_options, "dtype", "float32")),
+        "units": getattr(layer_or_options, "units", None),
+    }
+
+
+def _ineligible(opts: dict[str, Any]) -> str | None:
+    """Why the fast kernels cannot run these options, or None if they can."""
+    if opts.get("cell") != "LSTMCell":
+        return f"{opts.get('cell')} has no fast kernel yet"
+    if np.dtype(opts.get("dtype", "float32")) != np.float32:
+        return f"{np.dtype(opts['dtype'])} uses the reference path (fast kernels are float32)"
+    if opts.get("activation") != FAST_ACTIVATION:
+        return f"activation {opts.get('activation')!r} has no compiled kernel (only 'tanh')"
+    if opts.get("recurrent_activation") != FAST_RECURRENT_ACTIVATION:
+        return (f"recurrent_activation {opts.get('recurrent_activation')!r} has no compiled "
+                "kernel (only 'sigmoid')")
+    return None
+
+
+def select_lstm_kernel(layer_or_options: Any, batch: int, timesteps: int,
+                       training: bool) -> Selection:
+    """``(kernel, name, reason)`` for one call of an LSTM layer (or an options dict with
+    keys cell, activation, recurrent_activation, dtype, units)."""
+    opts = _options(layer_or_options)
+    name, source = forced()
+    why_not = _ineligible(opts)
+    if name == "reference":
+        return Selection(None, "reference", f"forced by {source}")
+    if why_not is not None:
+        prefix = f"{name} forced by {source}, but " if name else ""
+        return Selection(None, "reference", prefix + why_not)
+    if name == "numba":
+        lstm_numba.impl()  # raises ImportError naming the extra if numba is missing
+        return Selection(lstm_numba.NUMBA_LOOPS, "numba", f"forced by {source}")
+    if name == "numpy":
+        return Selection(NUMPY_LOOPS, "numpy", f"forced by {source}")
+    units = int(opts.get("units") or 1)
+    step_work = batch * units * 4 * units
+    missing = lstm_numba.missing_reason()
+    if step_work > NUMBA_MAX_STEP_WORK:
+        return Selection(NUMPY_LOOPS, "numpy",
+                         f"large step (batch·4·units² = {step_work:,}): time goes to BLAS "
+                         "sgemm, where NumPy's OpenBLAS is fastest")
+    if missing is not None:
+        return Selection(NUMPY_LOOPS, "numpy", missing)
+    return Selection(lstm_numba.NUMBA_LOOPS, "numba",
+                     f"small step (batch·4·units² = {step_work:,}): compiled time loop "
+                     "avoids NumPy's per-call overhead")
+
+
+def record(layer: Any, selection: Selection) -> None:
+    """Remember the kernel a layer last used (for :func:`kernel_report`)."""
+    try:
+        _last[layer] = selection
+    except TypeError:  # pragma: no cover - not weak-referenceable
+        pass
+
+
+def describe(layer: Any, batch: int = 32) -> str | None:
+    """One line: which kernel ``layer`` used (or would use) and why; None if not recurrent."""
+    if getattr(layer, "cell", None) is None:
+        return None
+    sel = _last.get(layer)
+    when = "last call"
+    if sel is None:
+        shape = getattr(layer, "build_input_shape", None) or (None, None, None)
+        steps = shape[1] or 1
+        try:
+            sel = select_lstm_kernel(layer, batch, steps, training=False)
+        except ImportError as err:
+            sel = Selection(None, "reference", str(err))
+        when = f"batch {batch}, not yet called"
+    return f"{layer.name} ({type(layer).__name__}): {sel.name} — {sel.reason} [{when}]"
+
+
+def kernel_report(layers: Any) -> list[str]:
+    """One line per recurrent layer in ``layers`` (see :func:`describe`)."""
+    lines = []
+    for layer in layers:
+        line = describe(layer)
+        if line is not None:
+            lines.append(line)
+    return lines
+
+
+def environment_report() -> list[str]:
+    """What the fast kernels can use on this machine (for ``unrolled info``)."""
+    lines = []
+    missing = lstm_numba.missing_reason()
+    lines.append("numba kernel: " + ("available" if missing is None else f"unavailable — {missing}"))
+    if missing is None:
+        import numba  # noqa: PLC0415 - only here, for its version
+
+        lines.append(f"numba {numba.__version__}, threading for batch blocks: "
+                     f"{lstm_numba.num_threads()} thread(s) (UNROLLED_NUM_THREADS)")
+    name, source = forced()
+    lines.append(f"kernel override: {name} (from {source})" if name else
+                 "kernel override: none (UNROLLED_KERNEL=reference|numpy|numba to force one)")
+    try:
+        import threadpoolctl  # noqa: PLC0415
+
+        for info in threadpoolctl.threadpool_info():
+            if info.get("user_api") == "blas":
+                lines.append(f"BLAS: {info.get('internal_api')} {info.get('version')} "
+                             f"kernel {info.get('architecture')}, {info.get('num_threads')} threads "
+                             f"({os.path.basename(info.get('filepath', ''))})")
+    except ImportError:
+        lines.append("BLAS: install threadpoolctl to see which BLAS kernel NumPy runs")
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(var):
+            lines.append(f"{var}={os.environ[var]}")
+    return lines

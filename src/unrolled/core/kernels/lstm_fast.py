@@ -1,0 +1,225 @@
+"""Fast LSTM forward/backward (float32, Keras's default activations tanh / sigmoid).
+
+Same mathematics as the reference :mod:`unrolled.core.lstm` + :mod:`unrolled.core.scan`
+(which stay the test oracle), organised for speed:
+
+* the input projection of all timesteps is one GEMM, ``xp' = x @ W' + b'`` (T, B, 4H);
+* sigmoid is computed as ``σ(z) = ½·tanh(z/2) + ½``, and the ``½`` is folded into the
+  i, f, o columns of W', U', b' once per call, so one ``tanh`` over the whole (B, 4H)
+  row activates all four gates — no per-gate slicing, no exp, no division;
+* the time loop runs in a *loop implementation* chosen by the dispatcher: ``numpy``
+  (per-step ``np.matmul(..., out=)`` into preallocated, per-call buffers) or ``numba``
+  (:mod:`.lstm_numba`: the whole loop compiled, batch rows split over cores);
+* backward writes dL/dz for every step into one (T, B, 4H) array, then gets every
+  weight gradient from three large GEMMs over all T·B rows::
+
+      dU = h_prevᵀ · dz    dW = xᵀ · dz    db = Σ dz    dx = dz · Wᵀ
+
+Buffers are allocated per call (never shared between calls), so a layer can serve two
+threads at once and an array returned to a caller is never written again.
+
+Axis legend: B batch, T timesteps, F features, H units; gate blocks i, f, g(=c), o.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from ..scan import SequenceGrads
+
+Array = np.ndarray
+F32 = np.float32
+
+
+class LSTMKernelCache(NamedTuple):
+    """What the fast backward needs, saved by the fast forward (time-major, float32)."""
+
+    x: Array              # (T, B, F) input in processing order
+    hs: Array | None      # (T+1, B, H) h before/after every step; hs[0] = h0
+    cs: Array | None      # (T+1, B, H) c likewise
+    acts: Array | None    # (T, B, 4H) activated gates i, f, g, o; None after inference
+    h0: Array             # (B, H)
+    c0: Array             # (B, H)
+    go_backwards: bool
+    loop: str             # "numpy" or "numba": which time loop produced it
+
+
+def gate_scale(units: int) -> tuple[Array, Array]:
+    """Per-column scale s and shift 1-s of the packed gates: ½ for i, f, o and 1 for g.
+
+    With z' = s·z, the activated gates are ``s·tanh(z') + (1 - s)``.
+    """
+    s = np.full(4 * units, 0.5, F32)
+    s[2 * units:3 * units] = 1.0
+    return s, (1.0 - s).astype(F32)
+
+
+def scaled_weights(kernel: Array, bias: Array | None, recurrent: Array
+                   ) -> tuple[Array, Array | None, Array]:
+    """W', b', U' with the sigmoid gates' columns halved (new float32 arrays)."""
+    s, _ = gate_scale(recurrent.shape[0])
+    return (kernel * s, None if bias is None else bias * s,
+            np.ascontiguousarray(recurrent * s))
+
+
+# -- the NumPy time loops ------------------------------------------------------------------
+
+def numpy_forward_loop(xp: Array, U: Array, h0: Array, c0: Array, hs: Array, cs: Array,
+                       acts: Array, h_last: Array, c_last: Array) -> None:
+    """Same contract as ``_numba_lstm.forward_block`` over all rows (see there)."""
+    T, B, G = xp.shape
+    H = G // 4
+    s, shift = gate_scale(H)
+    keep_h, keep_c, keep_a = hs.shape[0] > 1, cs.shape[0] > 1, acts.shape[0] > 0
+    zbuf = None if keep_a else np.empty((B, G), F32)
+    ring_h = None if keep_h else np.empty((2, B, H), F32)
+    ring_c = None if keep_c else np.empty((2, B, H), F32)
+    tmp = np.empty((B, H), F32)
+    h, c = h0, c0
+    for t in range(T):
+        z = acts[t] if keep_a else zbuf                       # (B, 4H)
+        np.matmul(h, U, out=z)
+        z += xp[t]
+        np.tanh(z, out=z)                                     # all four gates at once
+        z *= s
+        z += shift                                            # i, f, o = ½·tanh + ½; g = tanh
+        i, f, g, o = z[:, :H], z[:, H:2 * H], z[:, 2 * H:3 * H], z[:, 3 * H:]
+        c_new = cs[t + 1] if keep_c else ring_c[t % 2]
+        h_new = hs[t + 1] if keep_h else ring_h[t % 2]
+        np.multiply(f, c, out=c_new)                          # c = f·c_prev + i·g
+        np.multiply(i, g, out=tmp)
+        c_new += tmp
+        np.tanh(c_new, out=tmp)
+        np.multiply(o, tmp, out=h_new)                        # h = o·tanh(c)
+        h, c = h_new, c_new
+    h_last[...] = h
+    c_last[...] = c
+
+
+def numpy_backward_loop(acts: Array, cs: Array, UT: Array, dh_seq: Array, dh_last: Array,
+                        dc_last: Array, dz: Array, dh0: Array, dc0: Array) -> None:
+    """Same contract as ``_numba_lstm.backward_block`` over all rows (see there)."""
+    T, B, G = acts.shape
+    H = G // 4
+    dh = dh_last.copy()
+    dc = dc_last.copy()
+    tc = np.empty((B, H), F32)
+    u = np.empty((B, H), F32)
+    dcc = np.empty((B, H), F32)
+    for t in range(T - 1, -1, -1):
+        a, d = acts[t], dz[t]
+        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        di, df, dg, do = d[:, :H], d[:, H:2 * H], d[:, 2 * H:3 * H], d[:, 3 * H:]
+        if dh_seq.shape[0]:
+            dh += dh_seq[t]
+        np.tanh(cs[t + 1], out=tc)
+        # do = δh·tanh(c)·o(1-o)
+        np.multiply(dh, tc, out=do)
+        np.subtract(1.0, o, out=u)
+        u *= o
+        do *= u
+        # δc = δc_next + δh·o·(1 - tanh²c)
+        np.multiply(tc, tc, out=u)
+        np.subtract(1.0, u, out=u)
+        u *= o
+        u *= dh
+        np.add(dc, u, out=dcc)
+        # di = δc·g·i(1-i)
+        np.subtract(1.0, i, out=u)
+        u *= i
+        np.multiply(dcc, g, out=di)
+        di *= u
+        # df = δc·c_prev·f(1-f)
+        np.subtract(1.0, f, out=u)
+        u *= f
+        np.multiply(dcc, cs[t], out=df)
+        df *= u
+        # dg = δc·i·(1-g²)
+        np.multiply(g, g, out=u)
+        np.subtract(1.0, u, out=u)
+        np.multiply(dcc, i, out=dg)
+        dg *= u
+        np.multiply(dcc, f, out=dc)                           # δc_prev
+        np.matmul(d, UT, out=dh)                              # δh_prev = dz @ Uᵀ
+    dh0[...] = dh
+    dc0[...] = dc
+
+
+# -- forward / backward over a sequence ----------------------------------------------------
+
+ForwardLoop = Callable[..., None]
+BackwardLoop = Callable[..., None]
+
+
+def lstm_forward(loops: tuple[str, ForwardLoop, BackwardLoop], x: Array, kernel: Array,
+                 bias: Array | None, recurrent: Array, h0: Array, c0: Array,
+                 go_backwards: bool, training: bool, return_sequences: bool
+                 ) -> tuple[Array | None, Array, Array, LSTMKernelCache]:
+    """LSTM over ``x`` (B, T, F) from (h0, c0) (each (B, H)), Keras semantics.
+
+    Returns ``(sequence (B, T, H) in processing order or None, h_T, c_T, cache)``; the
+    cache holds what backward needs when ``training`` (otherwise backward recomputes it).
+    """
+    name, forward_loop, _ = loops
+    B, T, _F = x.shape
+    H = recurrent.shape[0]
+    xt = np.swapaxes(x, 0, 1)                                 # (T, B, F)
+    if go_backwards:
+        xt = xt[::-1]
+    xt = np.ascontiguousarray(xt, dtype=F32)
+    W, b, U = scaled_weights(kernel, bias, recurrent)
+    xp = xt @ W                                               # (T, B, 4H) one GEMM
+    if b is not None:
+        xp += b
+    h0 = np.ascontiguousarray(h0, dtype=F32)
+    c0 = np.ascontiguousarray(c0, dtype=F32)
+    keep_h = training or return_sequences
+    hs = np.empty((T + 1 if keep_h else 1, B, H), F32)
+    cs = np.empty((T + 1 if training else 1, B, H), F32)
+    acts = np.empty((T if training else 0, B, 4 * H), F32)
+    hs[0] = h0
+    cs[0] = c0
+    h_last = np.empty((B, H), F32)
+    c_last = np.empty((B, H), F32)
+    forward_loop(xp, U, h0, c0, hs, cs, acts, h_last, c_last)
+    seq = np.swapaxes(hs[1:], 0, 1) if return_sequences else None
+    cache = LSTMKernelCache(xt, hs if training else None, cs if training else None,
+                            acts if training else None, h0, c0, go_backwards, name)
+    return seq, h_last, c_last, cache
+
+
+def lstm_backward(loops: tuple[str, ForwardLoop, BackwardLoop], cache: LSTMKernelCache,
+                  kernel: Array, bias: Array | None, recurrent: Array, d_seq: Array | None,
+                  dh_last: Array | None, dc_last: Array | None) -> SequenceGrads:
+    """Gradients through :func:`lstm_forward`; ``d_seq`` (B, T, H) or None, ``dh_last`` /
+    ``dc_last`` (B, H) or None. Gradients come back in the reference scan's form."""
+    if cache.acts is None:   # forward ran for inference: redo it, keeping what we need
+        x_bt = np.swapaxes(cache.x[::-1] if cache.go_backwards else cache.x, 0, 1)
+        _, _, _, cache = lstm_forward(loops, x_bt, kernel, bias, recurrent, cache.h0,
+                                      cache.c0, cache.go_backwards, True, False)
+    _, _, backward_loop = loops
+    xt, hs, cs, acts = cache.x, cache.hs, cache.cs, cache.acts
+    T, B, F = xt.shape
+    H = recurrent.shape[0]
+    dh_seq = (np.zeros((0, B, H), F32) if d_seq is None
+              else np.ascontiguousarray(np.swapaxes(d_seq, 0, 1), dtype=F32))   # (T, B, H)
+    dh_last = np.zeros((B, H), F32) if dh_last is None else np.ascontiguousarray(dh_last, F32)
+    dc_last = np.zeros((B, H), F32) if dc_last is None else np.ascontiguousarray(dc_last, F32)
+    dz = np.empty((T, B, 4 * H), F32)                          # dL/dz, every step
+    dh0 = np.empty((B, H), F32)
+    dc0 = np.empty((B, H), F32)
+    UT = np.ascontiguousarray(recurrent.T, dtype=F32)          # (4H, H)
+    backward_loop(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0)
+    flat = dz.reshape(T * B, 4 * H)                            # (T·B, 4H)
+    d_recurrent = hs[:-1].reshape(T * B, H).T @ flat           # (H, 4H)
+    d_kernel = xt.reshape(T * B, F).T @ flat                   # (F, 4H)
+    d_bias = flat.sum(axis=0) if bias is not None else None    # (4H,)
+    dx = (flat @ kernel.T).reshape(T, B, F)                    # (T, B, F)
+    if cache.go_backwards:
+        dx = dx[::-1]
+    dx = np.ascontiguousarray(np.swapaxes(dx, 0, 1))           # (B, T, F)
+    return SequenceGrads(dx, d_kernel, d_bias, (d_recurrent,), (dh0, dc0))
+
+
+NUMPY_LOOPS = ("numpy", numpy_forward_loop, numpy_backward_loop)

@@ -1,0 +1,145 @@
+"""The numba time loops, loaded lazily, with batch rows split across cores.
+
+numba is optional (``pip install 'unrolled[fast]'``): nothing here imports it until a
+kernel first runs, so ``import unrolled`` never pays numba's import. Compiled code is
+cached on disk (``cache=True``): next to the module when that folder is writable, else in
+numba's per-user cache folder (or ``NUMBA_CACHE_DIR``), so a second process skips the JIT.
+
+Batch rows are independent, so the rows are split into blocks and each block runs the
+whole time loop in its own thread (the compiled functions release the GIL): no per-step
+synchronisation. One block runs in the calling thread; the others in a small shared pool.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import threading
+import time
+from types import ModuleType
+from typing import Any, Callable
+
+import numpy as np
+
+_lock = threading.Lock()
+_impl: ModuleType | None = None
+_pool: Any = None
+_pool_size = 0
+load_seconds: float | None = None   # import + compile/load time of the first use
+
+
+def available() -> bool:
+    """True if numba *and* SciPy (numba's BLAS for ``np.dot``) can be imported."""
+    return (importlib.util.find_spec("numba") is not None
+            and importlib.util.find_spec("scipy") is not None)
+
+
+def missing_reason() -> str | None:
+    if importlib.util.find_spec("numba") is None:
+        return "numba not installed (pip install 'unrolled[fast]')"
+    if importlib.util.find_spec("scipy") is None:
+        return "scipy not installed; numba needs it for BLAS (pip install 'unrolled[fast]')"
+    return None
+
+
+def impl() -> ModuleType:
+    """The compiled module, importing numba (and compiling or loading the cache) once."""
+    global _impl, load_seconds
+    if _impl is None:
+        with _lock:
+            if _impl is None:
+                start = time.perf_counter()
+                try:
+                    mod = importlib.import_module("._numba_lstm", __package__)
+                except ImportError as err:
+                    raise ImportError(
+                        f"the numba LSTM kernel needs numba and scipy: {err}. "
+                        "Install them with: pip install 'unrolled[fast]'"
+                    ) from err
+                _warm(mod)
+                load_seconds = time.perf_counter() - start
+                _impl = mod
+    return _impl
+
+
+def _warm(mod: ModuleType) -> None:
+    """Compile (or load from the disk cache) the float32 signatures on tiny inputs."""
+    f = np.float32
+    xp = np.zeros((1, 1, 4), f)
+    U = np.zeros((1, 4), f)
+    s = np.zeros((1, 1), f)
+    hs = np.zeros((2, 1, 1), f)
+    acts = np.zeros((1, 1, 4), f)
+    mod.forward_block(xp, U, s, s, hs, hs.copy(), acts, s.copy(), s.copy(), 0, 1)
+    mod.backward_block(acts, hs, np.zeros((4, 1), f), np.zeros((1, 1, 1), f), s, s,
+                       acts.copy(), s.copy(), s.copy(), 0, 1)
+    mod.tanh_array(np.zeros(1, f), np.zeros(1, f))
+
+
+def num_threads() -> int:
+    """Threads for batch blocks: ``UNROLLED_NUM_THREADS`` or the CPUs this process may use."""
+    env = os.environ.get("UNROLLED_NUM_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# OpenBLAS multithreads an sgemm once m·n·k reaches 65536·4; below that each block's
+# per-step product runs on one core, so blocks on separate cores do not oversubscribe.
+# Above it a single block lets BLAS use the cores itself. Below MIN_TOTAL_WORK
+# multiply-adds in all, handing a block to another thread (~20 µs) is not worth it.
+BLAS_SINGLE_THREAD_WORK = 65536 * 4
+MIN_TOTAL_WORK = 2_000_000
+
+
+def blocks(batch: int, units: int, timesteps: int) -> list[tuple[int, int]]:
+    """Row ranges ``[(b0, b1), ...]`` covering the batch, one per thread."""
+    per_row = units * 4 * units                    # multiply-adds per row per step
+    n = min(num_threads(), batch)
+    if timesteps * batch * per_row < MIN_TOTAL_WORK:
+        n = 1
+    while n > 1 and -(-batch // n) * per_row >= BLAS_SINGLE_THREAD_WORK:
+        n = 1                                      # let BLAS thread the product instead
+    edges = [batch * k // n for k in range(n + 1)]
+    return [(edges[k], edges[k + 1]) for k in range(n)]
+
+
+def _pool_for(n: int) -> Any:
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - keep import light
+
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size < n:
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="unrolled-kernel")
+            _pool_size = n
+        return _pool
+
+
+def _run(fn: Callable[..., None], args: tuple[Any, ...], ranges: list[tuple[int, int]]) -> None:
+    if len(ranges) == 1:
+        fn(*args, *ranges[0])
+        return
+    pool = _pool_for(len(ranges) - 1)
+    futures = [pool.submit(fn, *args, b0, b1) for b0, b1 in ranges[1:]]
+    b0, b1 = ranges[0]
+    fn(*args, b0, b1)
+    for fut in futures:
+        fut.result()
+
+
+def numba_forward_loop(xp, U, h0, c0, hs, cs, acts, h_last, c_last) -> None:
+    T, B, G = xp.shape
+    _run(impl().forward_block, (xp, U, h0, c0, hs, cs, acts, h_last, c_last),
+         blocks(B, G // 4, T))
+
+
+def numba_backward_loop(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0) -> None:
+    T, B, G = acts.shape
+    _run(impl().backward_block, (acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0),
+         blocks(B, G // 4, T))
+
+
+NUMBA_LOOPS = ("numba", numba_forward_loop, numba_backward_loop)

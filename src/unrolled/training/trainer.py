@@ -1,0 +1,555 @@
+"""``compile`` / ``fit`` / ``evaluate`` / ``predict`` with Keras 3's semantics, on top of the
+model's explicit ``forward`` and ``backward``.
+
+One training step on a batch ``x`` (batch, timesteps, features), ``y`` (batch, ...)::
+
+    y_pred, caches = model.forward(x, training=True)
+    loss, dy       = loss_fn.value_and_grad(y, y_pred, sample_weight)   # mean over the batch
+    _, grads       = model.backward(dy, caches)                         # one per trainable weight
+    optimizer.apply(grads, model.trainable_weights)                     # in place
+
+What is logged follows Keras exactly:
+
+* ``loss`` is a running mean over the epoch's batches *weighted by batch size*
+  (``sum(loss_b * n_b) / sum(n_b)``), so a short last batch counts for what it holds;
+  the sample weights enter each batch's loss, not this average;
+* ``metrics`` (e.g. ``["mae"]``) ignore ``sample_weight``; ``weighted_metrics`` use it;
+  both average over all samples seen so far in the epoch;
+* log keys are sorted (``loss``, ``mae``, ``val_loss``, ``val_mae``); a repeated metric
+  name gets ``_1``, ``_2``... and a weighted one that clashes becomes ``weighted_<name>``;
+* validation (``validation_split`` takes the *last* fraction of the arrays, before any
+  shuffling) runs after the epoch's last step and adds ``val_<key>`` for each key.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import numpy as np
+
+from ..errors import ConfigError, InputShapeError
+from ..random import make_rng
+from . import losses as losses_module
+from . import metrics as metrics_module
+from . import optimizers as optimizers_module
+from .callbacks import Callback, CallbackList, History, pythonify_logs
+
+
+# -- data --------------------------------------------------------------------------------
+def unpack_data(data: Any, who: str) -> tuple[Any, Any, Any]:
+    """``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` -> the three, ``None`` if absent."""
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple) or not 1 <= len(data) <= 3:
+        raise ConfigError(f"{who} must be a tuple (x, y) or (x, y, sample_weight), "
+                          f"got {type(data).__name__}" + (f" of length {len(data)}." if isinstance(data, tuple) else "."))
+    return (tuple(data) + (None, None))[:3]  # type: ignore[return-value]
+
+
+def class_weight_to_sample_weights(y: np.ndarray, class_weight: dict[int, float]) -> np.ndarray:
+    """Keras's rule: the class of a sample is ``argmax(y)`` for one-hot ``y``, else
+    ``round(y)``; classes missing from ``class_weight`` weigh 1."""
+    labels = np.asarray(y)
+    if labels.ndim > 1:
+        labels = np.argmax(labels, axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
+    labels = np.round(labels).astype(np.int64).reshape(len(labels), -1)[:, 0]
+    return np.array([class_weight.get(int(c), 1.0) for c in labels], dtype=np.float32)
+
+
+class BatchIterator:
+    """Keras's ``EpochIterator`` over arrays of ``n`` samples.
+
+    ``batch_size`` defaults to ``ceil(n / steps_per_epoch)`` if that is given, else 32; the
+    last batch is partial. ``shuffle=True`` draws a new permutation of all samples each
+    time the data is gone through; ``"batch"`` shuffles inside each batch only. With
+    ``steps_per_epoch`` below the number of batches, the next epoch continues where the
+    previous one stopped; an epoch ends early when the data runs out.
+    """
+
+    def __init__(self, n: int, batch_size: int | None, shuffle: bool | str = False,
+                 steps_per_epoch: int | None = None, rng: np.random.Generator | None = None) -> None:
+        if steps_per_epoch is not None and (not isinstance(steps_per_epoch, (int, np.integer))
+                                            or steps_per_epoch <= 0):
+            raise ConfigError(f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}.")
+        if batch_size is None:
+            batch_size = math.ceil(n / steps_per_epoch) if steps_per_epoch else 32
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        if shuffle not in (True, False, "batch"):
+            raise ConfigError(f"shuffle must be True, False or 'batch', got {shuffle!r}.")
+        self.n, self.batch_size, self.shuffle = n, int(batch_size), shuffle
+        self.steps_per_epoch = steps_per_epoch
+        self.size = math.ceil(n / self.batch_size)
+        self.rng = rng if rng is not None else make_rng()
+        self._current: Iterator[Any] | None = None
+        self._seen = 0
+
+    @property
+    def num_batches(self) -> int:
+        return self.steps_per_epoch or self.size
+
+    def _pass(self) -> Iterator[Any]:
+        perm = self.rng.permutation(self.n) if self.shuffle is True else None
+        for i in range(self.size):
+            start, stop = i * self.batch_size, min((i + 1) * self.batch_size, self.n)
+            if perm is not None:
+                yield perm[start:stop]
+            elif self.shuffle == "batch":
+                yield self.rng.permutation(stop - start) + start
+            else:
+                yield slice(start, stop)
+
+    def epoch(self) -> Iterator[tuple[int, Any]]:
+        """``(step, index)`` pairs for one epoch; ``index`` slices every array."""
+        if self._current is None or self.steps_per_epoch is None:
+            self._current, self._seen = self._pass(), 0
+        for step in range(self.num_batches):
+            if self._seen >= self.size:
+                if self.steps_per_epoch:
+                    warnings.warn("Your input ran out of data; interrupting the epoch. Make sure "
+                                  "steps_per_epoch * epochs batches are available.", stacklevel=3)
+                break
+            self._seen += 1
+            yield step, next(self._current)
+        if self._seen >= self.size:
+            self._current, self._seen = self._pass(), 0
+
+
+# -- the mixin ---------------------------------------------------------------------------
+class Trainer:
+    """Training methods for a model that provides ``forward(x, training) -> (y, caches)``,
+    ``backward(dy, caches) -> (dx, grads)``, ``trainable_weights``, ``get_weights`` /
+    ``set_weights`` and ``build``. ``Sequential`` inherits them."""
+
+    if TYPE_CHECKING:  # what the model class provides
+        trainable_weights: list[np.ndarray]
+        def forward(self, x: Any, training: bool = False) -> tuple[Any, list[Any]]: ...
+        def backward(self, dy: Any, caches: list[Any]) -> tuple[np.ndarray, list[np.ndarray]]: ...
+        def get_weights(self) -> list[np.ndarray]: ...
+        def set_weights(self, weights: list[Any]) -> None: ...
+        def _prepare(self, x: Any) -> np.ndarray: ...
+
+    def __init__(self) -> None:
+        self.compiled = False
+        self.optimizer: Any = None
+        self.loss: Any = None
+        self.stop_training = False
+        self.stop_evaluating = False
+        self.stop_predicting = False
+        self.history: History | None = None
+        self._loss_fn: Any = None
+        self._loss_weight: float | None = None
+        self._loss_tracker: Any = None
+        self._metric_args: tuple[list[Any], list[Any]] = ([], [])
+        self._compiled_metrics: list[tuple[str, Any, bool]] | None = None  # (log name, metric, weighted)
+        self._compile_config: dict[str, Any] | None = None
+
+    # -- compile -----------------------------------------------------------------------
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
+                metrics: Sequence[Any] | None = None, weighted_metrics: Sequence[Any] | None = None,
+                run_eagerly: bool = False, steps_per_execution: int = 1, jit_compile: Any = "auto",
+                auto_scale_loss: bool = True) -> None:
+        """Choose the optimizer, the loss and the metrics (Keras's names and defaults).
+
+        ``loss_weights`` (a float, or a one-element list/dict for this single-output model)
+        scales the loss. ``run_eagerly``, ``jit_compile`` and ``auto_scale_loss`` are
+        accepted for compatibility and change nothing; ``steps_per_execution`` must be 1.
+        """
+        if steps_per_execution != 1:
+            raise ConfigError(f"steps_per_execution must be 1 in unrolled (as with Keras's "
+                              f"PyTorch backend). Received: steps_per_execution={steps_per_execution}")
+        for arg, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
+            if value is not None and not isinstance(value, (list, tuple)):
+                raise ConfigError(f"Expected `{arg}` argument to be a list or tuple. Received instead: "
+                                  f"{arg}={value!r} of type {type(value).__name__}")
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = loss
+        self._loss_fn = losses_module.get(loss) if loss is not None else None
+        self._loss_weight = self._parse_loss_weights(loss_weights)
+        self._metric_args = (list(metrics or []), list(weighted_metrics or []))
+        self._compiled_metrics = None
+        self._loss_tracker = metrics_module.Mean(name="loss")
+        self.stop_training = False
+        self.compiled = True
+        self._compile_config = dict(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
+                                    metrics=metrics, weighted_metrics=weighted_metrics,
+                                    run_eagerly=run_eagerly, steps_per_execution=steps_per_execution,
+                                    jit_compile=False if jit_compile == "auto" else jit_compile)
+
+    @staticmethod
+    def _parse_loss_weights(loss_weights: Any) -> float | None:
+        if loss_weights is None:
+            return None
+        value = loss_weights
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, (list, tuple)):
+            if len(value) != 1:
+                raise ConfigError(f"`loss_weights` must match the number of losses, got 1 loss "
+                                  f"and {len(value)} weights.")
+            value = value[0]
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise ConfigError(f"Expected `loss_weights` to be a float, received {loss_weights!r}.")
+        return float(value)
+
+    def get_compile_config(self) -> dict[str, Any] | None:
+        """The ``compile()`` arguments in Keras's serialized form (what ``.keras`` files store)."""
+        if self._compile_config is None:
+            return None
+        cfg = dict(self._compile_config)
+        cfg["optimizer"] = optimizers_module.serialize(self.optimizer)
+        if cfg["loss"] is not None and not isinstance(cfg["loss"], str):
+            cfg["loss"] = losses_module.serialize(self._loss_fn)
+        for key in ("metrics", "weighted_metrics"):
+            if cfg[key] is not None:
+                cfg[key] = [m if isinstance(m, str) else metrics_module.serialize(m) for m in cfg[key]]
+        return cfg
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        """Inverse of :meth:`get_compile_config` (keys ``compile`` does not know are ignored)."""
+        known = ("optimizer", "loss", "loss_weights", "metrics", "weighted_metrics", "run_eagerly",
+                 "steps_per_execution", "jit_compile", "auto_scale_loss")
+        self.compile(**{k: v for k, v in config.items() if k in known})
+
+    def _assert_compiled(self, method: str) -> None:
+        if not self.compiled:
+            raise ConfigError(f"You must call `compile()` before `{method}()`, e.g. "
+                              "model.compile(optimizer='adam', loss='mse').")
+        if self._loss_fn is None and method in ("fit", "train_on_batch", "evaluate", "test_on_batch"):
+            raise ConfigError("No loss to compute. Provide a `loss` argument in `compile()`.")
+
+    # -- metrics -----------------------------------------------------------------------
+    def _build_metrics(self, y: np.ndarray, y_pred: np.ndarray) -> None:
+        built: list[tuple[str, Any, bool]] = []
+        counts: dict[str, int] = {}
+        for weighted, specs in ((False, self._metric_args[0]), (True, self._metric_args[1])):
+            for spec in specs:
+                metric = metrics_module.get(spec, loss=self._loss_fn, y_shape=tuple(y_pred.shape),
+                             y_true_shape=tuple(y.shape))
+                name = spec if isinstance(spec, str) else metric.name
+                if name not in counts:
+                    counts[name] = 1
+                elif not weighted:
+                    counts[name] += 1
+                    name = f"{name}_{counts[name] - 1}"
+                else:
+                    name = f"weighted_{name}"
+                    counts[name] = counts.get(name, 0) + 1
+                    if counts[name] > 1:
+                        name = f"{name}_{counts[name] - 1}"
+                built.append((name, metric, weighted))
+        self._compiled_metrics = built
+
+    @property
+    def metrics(self) -> list[Any]:
+        """The loss tracker, then the compiled metrics (once built by a first batch)."""
+        if not self.compiled:
+            return []
+        return [self._loss_tracker] + [m for _, m, _ in self._compiled_metrics or []]
+
+    @property
+    def metrics_names(self) -> list[str]:
+        if not self.compiled:
+            return []
+        return ["loss"] + [name for name, _, _ in self._compiled_metrics or []]
+
+    def reset_metrics(self) -> None:
+        for m in self.metrics:
+            m.reset_state()
+
+    def get_metrics_result(self) -> dict[str, float]:
+        logs = {"loss": float(self._loss_tracker.result())}
+        for name, metric, _ in self._compiled_metrics or []:
+            logs[name] = float(metric.result())
+        return logs
+
+    def _flatten_in_order(self, logs: dict[str, Any]) -> Any:
+        names = [n for n in self.metrics_names if n in logs]
+        values = [logs[n] for n in names] + [logs[k] for k in sorted(logs) if k not in names]
+        return values[0] if len(values) == 1 else values
+
+    # -- one step ----------------------------------------------------------------------
+    def _loss_and_grad(self, y: np.ndarray, y_pred: Any, sample_weight: Any) -> tuple[float, np.ndarray]:
+        if isinstance(y_pred, (list, tuple)):
+            raise ConfigError("Training needs a model with a single output; the last layer "
+                              "returns a list (return_state=True?).")
+        value, dy = self._loss_fn.value_and_grad(y, y_pred, sample_weight)
+        if self._loss_weight is not None:
+            value = value * self._loss_weight
+            dy = dy * dy.dtype.type(self._loss_weight)
+        return value, dy
+
+    def _update_metrics(self, y: np.ndarray, y_pred: np.ndarray, loss: float,
+                        sample_weight: Any) -> dict[str, float]:
+        self._loss_tracker.update_state(loss, sample_weight=len(y_pred))
+        if self._compiled_metrics is None:
+            self._build_metrics(y, y_pred)
+        for _, metric, weighted in self._compiled_metrics or []:
+            metric.update_state(y, y_pred, sample_weight=sample_weight if weighted else None)
+        return self.get_metrics_result()
+
+    def _train_step(self, x: np.ndarray, y: np.ndarray, sample_weight: Any) -> dict[str, float]:
+        y_pred, caches = self.forward(x, training=True)
+        loss, dy = self._loss_and_grad(y, y_pred, sample_weight)
+        weights = self.trainable_weights
+        if weights:
+            _, grads = self.backward(dy, caches)
+            self.optimizer.apply(grads, weights)
+        else:
+            warnings.warn("The model does not have any trainable weights.", stacklevel=3)
+        return self._update_metrics(y, y_pred, loss, sample_weight)
+
+    def _test_step(self, x: np.ndarray, y: np.ndarray, sample_weight: Any) -> dict[str, float]:
+        y_pred, _ = self.forward(x, training=False)
+        loss, _ = self._loss_and_grad(y, y_pred, sample_weight)
+        return self._update_metrics(y, y_pred, loss, sample_weight)
+
+    # -- inputs ------------------------------------------------------------------------
+    def _arrays(self, x: Any, y: Any, sample_weight: Any, who: str) -> tuple[np.ndarray, Any, Any]:
+        """Convert and check ``x`` (batch, timesteps, features), ``y`` and weights; build
+        the model and the optimizer if needed."""
+        if x is None:
+            raise InputShapeError(f"{who} needs input data x, got None.")
+        x = self._prepare(x)   # dtype conversion, shape checks against the model, build
+        dtype = x.dtype
+        if y is not None:
+            y = np.asarray(y)
+            if y.dtype.kind == "f" or y.dtype == bool:
+                y = y.astype(dtype, copy=False)
+            if y.ndim == 0 or len(y) != len(x):
+                raise InputShapeError(
+                    f"{who}: x and y must have the same number of samples (axis 0); x has "
+                    f"{len(x)} (shape {x.shape}), y has {len(y) if y.ndim else 'none'} (shape {y.shape})."
+                )
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=dtype)
+            if sample_weight.ndim == 0 or len(sample_weight) != len(x):
+                raise InputShapeError(
+                    f"{who}: sample_weight must have one entry per sample; x has {len(x)} "
+                    f"samples, sample_weight has shape {sample_weight.shape}."
+                )
+        if len(x) == 0:
+            raise InputShapeError(f"{who} got 0 samples (x has shape {x.shape}).")
+        if self.optimizer is not None and not self.optimizer.built and self.trainable_weights:
+            self.optimizer.build(self.trainable_weights)
+        return x, y, sample_weight
+
+    @staticmethod
+    def _take(a: Any, index: Any) -> Any:
+        return None if a is None else a[index]
+
+    # -- fit ---------------------------------------------------------------------------
+    def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
+            verbose: Any = "auto", callbacks: Sequence[Callback] | None = None,
+            validation_split: float = 0.0, validation_data: Any = None, shuffle: bool | str = True,
+            class_weight: dict[int, float] | None = None, sample_weight: Any = None,
+            initial_epoch: int = 0, steps_per_epoch: int | None = None,
+            validation_steps: int | None = None, validation_batch_size: int | None = None,
+            validation_freq: int | Sequence[int] = 1) -> History:
+        """Train for ``epochs`` epochs on ``x`` (samples, timesteps, features) and ``y``.
+
+        Returns the :class:`History` (also ``model.history``): ``history.history["loss"]``
+        holds one value per epoch. ``batch_size`` defaults to 32; the last batch of an
+        epoch may be smaller. ``shuffle`` reshuffles the training samples every epoch from
+        the generator seeded by :func:`unrolled.set_random_seed`. ``validation_split``
+        holds out the *last* fraction of the samples (before shuffling); it is ignored
+        when ``validation_data=(x_val, y_val[, sample_weight])`` is given.
+        ``class_weight`` (``{class: weight}``) becomes per-sample weights.
+        ``verbose``: 0 silent, 1 progress bar, 2 one line per epoch, "auto" (1 on a
+        terminal, else 2). See :mod:`unrolled.training.callbacks` for the hook order.
+        """
+        self._assert_compiled("fit")
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ConfigError(f"epochs must be a non-negative integer, got {epochs!r}.")
+        if class_weight is not None:
+            if sample_weight is not None:
+                raise ConfigError("Arguments `sample_weight` and `class_weight` cannot be "
+                                  "specified at the same time.")
+            if y is None:
+                raise ConfigError("class_weight needs targets y.")
+            sample_weight = class_weight_to_sample_weights(y, class_weight)
+        x, y, sample_weight = self._arrays(x, y, sample_weight, "fit")
+        if y is None:
+            raise InputShapeError("fit needs targets y (the model has a loss to compute).")
+        if validation_split and validation_data is None:
+            if not 0 < validation_split < 1:
+                raise ConfigError(f"validation_split must be in (0, 1), got {validation_split}.")
+            split_at = int(math.floor(len(x) * (1.0 - validation_split)))
+            if split_at == 0 or split_at == len(x):
+                raise ConfigError(
+                    f"Training data contains {len(x)} samples, which is not sufficient to split "
+                    f"it into a validation and training set as specified by "
+                    f"`validation_split={validation_split}`."
+                )
+            val = (x[split_at:], y[split_at:], self._take(sample_weight, slice(split_at, None)))
+            x, y, sample_weight = x[:split_at], y[:split_at], self._take(sample_weight, slice(0, split_at))
+        elif validation_data is not None:
+            val = self._arrays(*unpack_data(validation_data, "validation_data"), "validation_data")
+        else:
+            val = None
+
+        batches = BatchIterator(len(x), batch_size, shuffle, steps_per_epoch, make_rng())
+        cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
+            callbacks, add_history=True, add_progbar=verbose != 0, model=self, verbose=verbose,
+            epochs=epochs, steps=batches.num_batches)
+        self.stop_training = False
+        training_logs: dict[str, Any] = {}
+        cbs.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            cbs.on_epoch_begin(epoch)
+            logs: dict[str, Any] = {}
+            for step, index in batches.epoch():
+                cbs.on_train_batch_begin(step)
+                logs = self._train_step(x[index], y[index], self._take(sample_weight, index))
+                cbs.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            epoch_logs = dict(logs)
+            if val is not None and self._should_validate(epoch, validation_freq):
+                val_logs = self._evaluate(*val, batch_size=validation_batch_size or batches.batch_size,
+                                          steps=validation_steps, callbacks=cbs)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            cbs.on_epoch_end(epoch, epoch_logs)
+            training_logs = epoch_logs
+            if self.stop_training:
+                break
+        if epochs > 0 and self.trainable_weights:
+            self.optimizer.finalize_variable_values(self.trainable_weights)
+        cbs.on_train_end(logs=training_logs)
+        return self.history  # type: ignore[return-value]
+
+    @staticmethod
+    def _should_validate(epoch: int, freq: int | Sequence[int]) -> bool:
+        if isinstance(freq, (int, np.integer)) and not isinstance(freq, bool):
+            return (epoch + 1) % freq == 0
+        if isinstance(freq, (list, tuple)):
+            return epoch + 1 in freq
+        raise ConfigError(f"Expected `validation_freq` to be a list or int. Received: {freq!r}.")
+
+    # -- evaluate / predict ------------------------------------------------------------
+    def _evaluate(self, x: np.ndarray, y: np.ndarray, sample_weight: Any, batch_size: int | None,
+                  steps: int | None, callbacks: CallbackList) -> dict[str, Any]:
+        batches = BatchIterator(len(x), batch_size, False, steps)
+        self.stop_evaluating = False
+        callbacks.on_test_begin()
+        logs: dict[str, Any] = {}
+        self.reset_metrics()
+        for step, index in batches.epoch():
+            callbacks.on_test_batch_begin(step)
+            logs = self._test_step(x[index], y[index], self._take(sample_weight, index))
+            callbacks.on_test_batch_end(step, logs)
+            if self.stop_evaluating:
+                break
+        logs = pythonify_logs(logs)
+        callbacks.on_test_end(logs)
+        return logs
+
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
+                 verbose: Any = "auto", sample_weight: Any = None, steps: int | None = None,
+                 callbacks: Sequence[Callback] | None = None, return_dict: bool = False) -> Any:
+        """Loss (and metrics) on ``x`` (samples, timesteps, features), ``y``, batch by batch
+        (``batch_size`` default 32), with the same size-weighted averaging as ``fit``.
+
+        Returns the loss alone if no metrics were compiled, else ``[loss, metric, ...]``;
+        ``return_dict=True`` returns ``{"loss": ..., "mae": ...}``.
+        """
+        self._assert_compiled("evaluate")
+        x, y, sample_weight = self._arrays(x, y, sample_weight, "evaluate")
+        if y is None:
+            raise InputShapeError("evaluate needs targets y.")
+        steps_total = BatchIterator(len(x), batch_size, False, steps).num_batches
+        cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
+            callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1,
+            steps=steps_total)
+        logs = self._evaluate(x, y, sample_weight, batch_size, steps, cbs)
+        return logs if return_dict else self._flatten_in_order(logs)
+
+    def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto",
+                steps: int | None = None, callbacks: Sequence[Callback] | None = None) -> Any:
+        """Outputs for ``x`` (samples, timesteps, features), ``batch_size`` (default 32) at a
+        time, in inference mode (Dropout off)."""
+        x = self._prepare(x)
+        if len(x) == 0:
+            raise InputShapeError(f"predict got 0 samples (x has shape {x.shape}).")
+        batches = BatchIterator(len(x), batch_size, False, steps)
+        cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
+            callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1,
+            steps=batches.num_batches)
+        self.stop_predicting = False
+        cbs.on_predict_begin()
+        parts = []
+        for step, index in batches.epoch():
+            cbs.on_predict_batch_begin(step)
+            out = self.forward(x[index], training=False)[0]
+            parts.append(out)
+            cbs.on_predict_batch_end(step, {"outputs": out})
+            if self.stop_predicting:
+                break
+        cbs.on_predict_end()
+        if isinstance(parts[0], list):
+            return [np.concatenate(p) for p in zip(*parts)]
+        return np.concatenate(parts)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """Outputs for one batch ``x`` (batch, timesteps, features), in inference mode."""
+        return self.forward(x, training=False)[0]
+
+    # -- single batches ----------------------------------------------------------------
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                       class_weight: dict[int, float] | None = None, return_dict: bool = False) -> Any:
+        """One gradient step on one batch; returns that batch's loss (and metrics), as Keras."""
+        self._assert_compiled("train_on_batch")
+        if class_weight is not None:
+            if sample_weight is not None:
+                raise ConfigError("Arguments `sample_weight` and `class_weight` cannot be "
+                                  "specified at the same time.")
+            sample_weight = class_weight_to_sample_weights(y, class_weight)
+        x, y, sample_weight = self._arrays(x, y, sample_weight, "train_on_batch")
+        if y is None:
+            raise InputShapeError("train_on_batch needs targets y.")
+        self.reset_metrics()
+        logs = pythonify_logs(self._train_step(x, y, sample_weight))
+        return logs if return_dict else self._flatten_in_order(logs)
+
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                      return_dict: bool = False) -> Any:
+        """Loss (and metrics) of one batch, without updating the weights."""
+        self._assert_compiled("test_on_batch")
+        x, y, sample_weight = self._arrays(x, y, sample_weight, "test_on_batch")
+        if y is None:
+            raise InputShapeError("test_on_batch needs targets y.")
+        self.reset_metrics()
+        logs = pythonify_logs(self._test_step(x, y, sample_weight))
+        return logs if return_dict else self._flatten_in_order(logs)
+
+    # -- state -------------------------------------------------------------------------
+    def optimizer_variables(self) -> list[np.ndarray]:
+        """The optimizer's state arrays (empty before the optimizer is built)."""
+        if self.optimizer is None or not getattr(self.optimizer, "built", False):
+            return []
+        return list(self.optimizer.variables)
+
+    def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
+        """Write a Keras 3 ``.keras`` file (see :mod:`unrolled.io.keras_file`)."""
+        from ..io import keras_file
+        self._check_overwrite(filepath, overwrite)
+        keras_file.save_model(self, filepath, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
+        """Write the weights to a Keras 3 ``.weights.h5`` file."""
+        from ..io import keras_file
+        self._check_overwrite(filepath, overwrite)
+        keras_file.save_weights(self, filepath)
+
+    def load_weights(self, filepath: Any) -> None:
+        """Read weights written by :meth:`save_weights` (or Keras) into this model, in place."""
+        from ..io import keras_file
+        keras_file.load_weights(self, filepath)
+
+    @staticmethod
+    def _check_overwrite(filepath: Any, overwrite: bool) -> None:
+        import os
+        if not overwrite and os.path.exists(os.fspath(filepath)):
+            raise FileExistsError(f"{os.fspath(filepath)} exists; pass overwrite=True to replace it.")
