@@ -471,8 +471,8 @@ class Trainer:
         """Outputs for ``x`` (samples, timesteps, features), ``batch_size`` (default 32) at a
         time, in inference mode (Dropout off)."""
         x = self._prepare(x)
-        if len(x) == 0:
-            raise InputShapeError(f"predict got 0 samples (x has shape {x.shape}).")
+        if len(x) == 0:  # an empty batch gives an empty result of the right shape
+            return self.forward(x, training=False)[0]
         batches = BatchIterator(len(x), batch_size, False, steps)
         cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
             callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1,

@@ -1,0 +1,74 @@
+"""``unrolled predict``: forecast from a CSV with a model written by ``unrolled train``."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import textwrap
+
+DESCRIPTION = textwrap.dedent("""\
+    Forecast the rows that follow a CSV with a model from `unrolled train` (or
+    `unrolled demo`). The CSV needs the model's input columns with the same names (other
+    columns are ignored, the order does not matter); the model file supplies the
+    window length, the scaler statistics and the time column. By default only the last
+    window is used: the forecast for the H rows after the file's last row.
+
+    The output is CSV with one row per forecast row:
+      last_input  time (or data row) of the last row the model read
+      step        rows ahead, 1..H
+      TIME        time (or data row) of the forecast row; past the file's end the time
+                  axis is extended by its most common step (e.g. one day)
+      TARGET...   one column per forecast column, in the data's units""")
+
+EPILOG = textwrap.dedent("""\
+    examples:
+      unrolled predict weather.keras recent.csv                 # print tomorrow's forecast
+      unrolled predict weather.keras weather.csv --all -o forecasts.csv""")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "predict", help="forecast the next rows of a CSV with a trained model",
+        description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", metavar="MODEL",
+                   help="model file written by `unrolled train -o` (e.g. weather.keras)")
+    p.add_argument("data", metavar="DATA.csv",
+                   help="CSV with at least the model's window of rows, oldest first "
+                        "(e.g. recent.csv)")
+    p.add_argument("-o", "--output", metavar="OUT.csv",
+                   help="write the forecasts to this CSV file (written whole or not at all; "
+                        "e.g. -o forecasts.csv). Default: print them")
+    p.add_argument("--all", action="store_true",
+                   help="forecast after every complete window of the file, oldest first, "
+                        "not only after the last one (e.g. to compare with what happened)")
+
+
+def check_csv_output(path: str) -> str:
+    """Refuse an output path that cannot be written, before any work is done."""
+    from ..errors import ConfigError
+
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ConfigError(f"cannot write {path!r}: directory {directory!r} does not exist")
+    if os.path.isdir(path):
+        raise ConfigError(f"cannot write {path!r}: it is a directory")
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..forecast import forecast
+    from ..io.atomic import atomic_write_bytes
+
+    if args.output:
+        check_csv_output(args.output)
+    result = forecast(args.model, args.data, every_window=args.all)
+    text = result.csv_text()
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    atomic_write_bytes(args.output, text.encode("utf-8"))
+    rows = len(result.values) * result.spec.horizon
+    print(f"Wrote {rows} forecast row(s) of {', '.join(result.spec.targets)} for "
+          f"{len(result.values)} window(s) to {args.output}")
+    return 0

@@ -1,0 +1,159 @@
+"""A forecaster on disk: one ``.keras`` file that ``predict`` needs nothing besides.
+
+The file is the Keras 3 ``.keras`` zip of the model (real Keras loads it as is). What a
+forecast needs beyond the weights rides along in the zip's ``unrolled.json`` member,
+under the key ``"unrolled_forecast"``::
+
+    {"format": 1,
+     "spec":     {"features": [...], "targets": [...], "window": W, "horizon": H,
+                  "time_column": "date" | null, "fill": null | "ffill" | ...,
+                  "units": {"temp_max": "°C", ...}},
+     "scaler_x": {"mean": [F floats], "scale": [F floats], "columns": [...]},
+     "scaler_y": {"mean": [T floats], "scale": [T floats], "columns": [...]},
+     "output":   "horizon-major",      # Dense output (batch, H·T): element h·T + t
+     "training": {"source": ..., "rows": ..., "blocks": {"train": [a, b], ...}, ...}}
+
+The scalers hold the *training block's* statistics; they standardise new inputs and turn
+the model's outputs back into the data's units.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..data import Standardizer
+from ..errors import ConfigError, ModelFileError
+from .pipeline import ForecastData, ForecastSpec
+
+KEY = "unrolled_forecast"
+FORMAT = 1
+
+
+@dataclass
+class Forecaster:
+    """A trained model with everything needed to apply it to a table.
+
+    Attributes:
+        model: the Keras-compatible Sequential, input ``(batch, W, F)``, output
+            ``(batch, H·T)`` horizon-major.
+        spec: columns, window, horizon, time column and fill.
+        scaler_x, scaler_y: training-block statistics of the inputs / targets.
+        training: free-form facts about the training run (source, rows, blocks, epochs).
+    """
+
+    model: Any
+    spec: ForecastSpec
+    scaler_x: Standardizer
+    scaler_y: Standardizer
+    training: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_data(cls, model: Any, data: ForecastData, **training: Any) -> Forecaster:
+        n = sum(b.stop - b.start for b in data.blocks)
+        facts = {"source": data.selection.source, "rows": n,
+                 "blocks": {name: [b.start, b.stop]
+                            for name, b in zip(("train", "val", "test"), data.blocks)}}
+        return cls(model, data.spec, data.scaler_x, data.scaler_y, {**facts, **training})
+
+    @property
+    def train_mean(self) -> np.ndarray:
+        """``(T,)`` mean of each target over the training block."""
+        assert self.scaler_y.mean is not None  # checked when loaded
+        return self.scaler_y.mean
+
+    def metadata(self) -> dict[str, Any]:
+        """The JSON stored under ``"unrolled_forecast"`` (see the module docstring)."""
+        return {"format": FORMAT, "spec": self.spec.get_config(),
+                "scaler_x": self.scaler_x.to_config(), "scaler_y": self.scaler_y.to_config(),
+                "output": "horizon-major", "training": _jsonable(self.training)}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def check_output_path(path: str | os.PathLike[str]) -> str:
+    """Fail before training, not after it, if the model file cannot be written there."""
+    path = os.fspath(path)
+    if not path.endswith(".keras"):
+        raise ConfigError(f"the model file name must end in '.keras' (what Keras loads), "
+                          f"got {path!r}; e.g. -o model.keras")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ConfigError(f"cannot write {path!r}: directory {directory!r} does not exist")
+    if os.path.isdir(path):
+        raise ConfigError(f"cannot write {path!r}: it is a directory")
+    return path
+
+
+def save_forecaster(forecaster: Forecaster, path: str | os.PathLike[str]) -> str:
+    """Write the ``.keras`` file (atomically: a failed save leaves no file behind)."""
+    from ..io.keras_file import save_model
+
+    path = check_output_path(path)
+    save_model(forecaster.model, path, include_optimizer=True,
+               extra={KEY: forecaster.metadata()})
+    return path
+
+
+def load_forecaster(path: str | os.PathLike[str]) -> Forecaster:
+    """Read a file written by :func:`save_forecaster` (``unrolled train``).
+
+    Raises:
+        ModelFileError: not a model file, or a Keras model without forecasting metadata,
+            or metadata that does not fit the model.
+    """
+    from ..io.keras_file import load_model, read_extra
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelFileError(f"model file not found: {path}")
+    model = load_model(path)
+    meta = (read_extra(path) or {}).get(KEY)
+    if not isinstance(meta, dict):
+        raise ModelFileError(
+            f"{path} is a Keras model but not a forecaster: it carries no scaler statistics "
+            "or column names. Make one with `unrolled train DATA.csv --target COL ... -o "
+            "model.keras`."
+        )
+    try:
+        if meta.get("format") != FORMAT:
+            raise ModelFileError(f"{path}: forecasting metadata format {meta.get('format')!r} "
+                                 f"is not supported (this unrolled reads format {FORMAT})")
+        spec = ForecastSpec.from_config(meta["spec"])
+        scaler_x = Standardizer.from_config(meta["scaler_x"])
+        scaler_y = Standardizer.from_config(meta["scaler_y"])
+    except (KeyError, TypeError, ConfigError) as err:
+        raise ModelFileError(f"{path}: the forecasting metadata is damaged ({err})") from None
+    forecaster = Forecaster(model, spec, scaler_x, scaler_y, dict(meta.get("training") or {}))
+    _check_fits(forecaster, path)
+    return forecaster
+
+
+def _check_fits(fc: Forecaster, path: str) -> None:
+    """The metadata must describe this model's input and output shapes."""
+    W, F, H, T = fc.spec.window, len(fc.spec.features), fc.spec.horizon, len(fc.spec.targets)
+    got_in = tuple(fc.model.input_batch_shape or ())
+    out: tuple[int, ...] = ()
+    if got_in[1:] == (W, F):
+        out = np.shape(fc.model.predict(np.zeros((1, W, F), np.float32), verbose=0))  # (1, H·T)
+    if got_in[1:] != (W, F) or tuple(out) != (1, H * T):
+        raise ModelFileError(
+            f"{path}: the forecasting metadata (window {W}, {F} features, horizon {H}, "
+            f"{T} targets → input (None, {W}, {F}), output (None, {H * T})) does not match "
+            f"the model (input {got_in}, output {tuple(out)})"
+        )
+    for scaler, names, what in ((fc.scaler_x, fc.spec.features, "inputs"),
+                                (fc.scaler_y, fc.spec.targets, "targets")):
+        if scaler.mean is None or len(scaler.mean) != len(names):
+            raise ModelFileError(f"{path}: the scaler of the {what} does not match the "
+                                 f"{len(names)} column(s) {names}")

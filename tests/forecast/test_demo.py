@@ -1,0 +1,78 @@
+"""`unrolled demo`: the LSTM beats persistence on the held-out test part (reduced epochs)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from unrolled import forecast
+from unrolled.cli import main
+from unrolled.forecast import demo
+
+CI_EPOCHS = 30  # seed 0: MAE ≈ 2.00 °C vs persistence 2.22 °C (the full run stops at 50)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("demo") / "output"  # created by the demo
+    lines: list[str] = []
+    result = demo.run_demo(epochs=CI_EPOCHS, output_dir=str(out_dir), print_fn=lines.append)
+    return result, "\n".join(lines), out_dir
+
+
+def test_lstm_beats_persistence_on_the_test_part(run):
+    result, text, _ = run
+    cmp = result.comparison
+    assert cmp.model.mae < cmp.persistence.mae
+    assert cmp.model.rmse < cmp.persistence.rmse
+    assert cmp.model.mae < cmp.training_mean.mae
+    assert cmp.samples == len(result.data.test.x) == 205
+    assert 2.0 < cmp.persistence.mae < 2.5  # °C: the data's units, not standardised ones
+    assert result.epochs_run <= CI_EPOCHS
+
+
+def test_demo_report_names_units_baselines_and_files(run):
+    result, text, out_dir = run
+    assert "inputs  (4): precipitation, temp_max, temp_min, wind" in text
+    assert "ignored 'weather'" in text
+    assert "train      2012-01-01 .. 2014-10-19" in text
+    assert "Where the parameters come from" in text
+    assert "(°C)" in text and "persistence" in text and "training mean" in text
+    assert "LSTM vs persistence: MAE" in text and "% lower" in text
+    assert f"Wrote the trained model: {result.model_path}" in text
+    assert result.model_path == os.path.join(str(out_dir), demo.MODEL_FILE)
+    if result.plot_path is not None:
+        assert f"Wrote forecast vs truth on the test part: {result.plot_path}" in text
+        with open(result.plot_path, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_saved_demo_model_forecasts_the_test_part_again(run):
+    result, _, _ = run
+    fc = forecast.load_forecaster(result.model_path)
+    assert fc.spec.features == ["precipitation", "temp_max", "temp_min", "wind"]
+    assert fc.spec.units["temp_max"] == "°C"
+    pred = fc.scaler_y.inverse_transform(forecast.predict(fc.model, result.data.test.x, fc.spec))
+    again = forecast.compare(pred, result.data.test.y_true, result.data.test.last,
+                             fc.scaler_y.mean)
+    assert again.model.mae == pytest.approx(result.comparison.model.mae, rel=1e-6)
+
+
+def test_without_matplotlib_the_plot_is_skipped_with_the_extra_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "have_matplotlib", lambda: False)
+    lines: list[str] = []
+    result = demo.run_demo(epochs=1, output_dir=str(tmp_path), quiet=True,
+                           print_fn=lines.append)
+    assert result.plot_path is None
+    assert "pip install 'unrolled[plot]'" in "\n".join(lines)
+    assert sorted(os.listdir(tmp_path)) == [demo.MODEL_FILE]
+
+
+def test_cli_passes_its_options_to_the_demo(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr(demo, "run_demo", lambda **kw: seen.update(kw))
+    assert main(["demo", "--epochs", "3", "--output-dir", str(tmp_path), "--quiet"]) == 0
+    assert seen == {"epochs": 3, "output_dir": str(tmp_path), "quiet": True}
+    seen.clear()
+    assert main(["demo"]) == 0
+    assert seen == {"epochs": demo.EPOCHS, "output_dir": demo.OUTPUT_DIR, "quiet": False}
