@@ -10,6 +10,7 @@ import pytest
 import unrolled
 from unrolled.layers import GRU, SimpleRNN
 from tests.peers import require
+from tests.reference import numeric_gradient
 
 CONFIGS = [
     (GRU, {}),
@@ -51,19 +52,6 @@ def test_forward_matches_keras(cls, kwargs):
     getattr(keras.layers, cls.__name__).from_config(json.loads(json.dumps(umodel.layers[0].get_config())))
 
 
-def _finite_difference(loss, arr, eps=1e-6):
-    grad = np.zeros_like(arr)
-    for i in np.ndindex(arr.shape):
-        old = arr[i]
-        arr[i] = old + eps
-        up = loss()
-        arr[i] = old - eps
-        down = loss()
-        arr[i] = old
-        grad[i] = (up - down) / (2 * eps)
-    return grad
-
-
 GRAD_CONFIGS = CONFIGS + [
     (GRU, {"return_state": True, "activation": "softplus"}),
     (SimpleRNN, {"return_state": True, "activation": "silu", "return_sequences": True}),
@@ -91,7 +79,7 @@ def test_gradients_match_finite_differences(cls, kwargs, batch, steps):
     dx, grads, d_initial = layer.backward_with_states(probes if layer.return_state else probes[0], cache)
     pairs = [(x, dx), (h0, d_initial[0])] + list(zip(layer.weights, grads))
     for arr, analytic in pairs:
-        numeric = _finite_difference(loss, arr)
+        numeric = numeric_gradient(loss, arr)
         scale = max(1.0, np.abs(numeric).max())
         assert np.abs(numeric - analytic).max() / scale < 1e-6
 

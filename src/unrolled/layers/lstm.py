@@ -7,7 +7,6 @@ import numpy as np
 
 from ..core.gates import LSTM_GATES
 from ..core.lstm import LSTMCell
-from ..core.scan import SequenceGrads
 from ..random import make_rng
 from .recurrent import add_gate_views
 from .weighted_recurrent import WeightedRecurrent
@@ -68,13 +67,6 @@ class LSTM(WeightedRecurrent):
                 bias[2 * H:] = self.bias_initializer((2 * H,), self.dtype, rng)
             else:
                 bias[...] = self.bias_initializer((4 * H,), self.dtype, rng)
-
-    def _scan_weights(self):
-        return self.kernel, self.bias, (self.recurrent_kernel,)
-
-    def _pack_grads(self, g: SequenceGrads) -> list[np.ndarray]:
-        grads = [g.d_kernel, g.d_recurrent[0]]
-        return grads + [g.d_input_bias] if self.use_bias else grads
 
     def param_formula(self) -> str:
         F, H = self.features, self.units

@@ -5,7 +5,6 @@ from typing import Any
 
 import numpy as np
 
-from ..core.scan import SequenceGrads
 from ..core.simple_rnn import SimpleRNNCell
 from ..random import make_rng
 from .extra import register
@@ -44,13 +43,6 @@ class SimpleRNN(WeightedRecurrent):
         self.add_weight("recurrent_kernel", (H, H), self.recurrent_initializer, rng)
         if self.use_bias:
             self.add_weight("bias", (H,), self.bias_initializer, rng)
-
-    def _scan_weights(self):
-        return self.kernel, self.bias, (self.recurrent_kernel,)
-
-    def _pack_grads(self, g: SequenceGrads) -> list[np.ndarray]:
-        grads = [g.d_kernel, g.d_recurrent[0]]
-        return grads + [g.d_input_bias] if self.use_bias else grads
 
     def param_formula(self) -> str:
         F, H = self.features, self.units

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..core import activations, initializers
+from ..core.scan import SequenceGrads
 from .recurrent import Recurrent
 
 
@@ -41,6 +42,14 @@ class WeightedRecurrent(Recurrent):
     @property
     def bias(self) -> np.ndarray | None:
         return self._weights.get("bias")
+
+    def _scan_weights(self) -> tuple[np.ndarray, np.ndarray | None, tuple[np.ndarray, ...]]:
+        # The common case (LSTM, SimpleRNN): one bias on the input side, U is the cell's param.
+        return self.kernel, self.bias, (self.recurrent_kernel,)
+
+    def _pack_grads(self, g: SequenceGrads) -> list[np.ndarray]:
+        grads = [g.d_kernel, g.d_recurrent[0]]
+        return grads + [g.d_input_bias] if self.use_bias else grads
 
     def get_config(self) -> dict[str, Any]:
         return {
