@@ -334,6 +334,10 @@ def bench_shape(name: str, shape: tuple[int, int, int, int], args: argparse.Name
         if k == "numba" and lstm_numba.missing_reason():
             skipped["unrolled[numba]"] = lstm_numba.missing_reason() or ""
             continue
+        if k == "numba" and B * H * 4 * H > dispatch.NUMBA_MAX_STEP_WORK and not args.all_kernels:
+            skipped["unrolled[numba]"] = ("never chosen at this size (per-step product is cut "
+                                          "into single-row sgemm calls); --all-kernels times it")
+            continue
         impls[f"unrolled[{k}]"] = unrolled_impl(k, layer, x, target)
     for peer in args.peers:
         try:
@@ -558,6 +562,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=None, help="seconds per shape and mode (default 40)")
     p.add_argument("--kernels", default="numba,numpy,reference", help="unrolled kernels to time")
     p.add_argument("--peers", default=",".join(PEERS), help="peers to time (comma-separated)")
+    p.add_argument("--all-kernels", action="store_true",
+                   help="also time kernels the dispatcher never picks at a shape")
     p.add_argument("--no-train", dest="train", action="store_false", help="skip training steps")
     p.add_argument("--no-probes", dest="probes", action="store_false",
                    help="skip first-call latency, peak memory and import-time subprocesses")

@@ -4,8 +4,8 @@ One call runs *all* timesteps for a block of batch rows ``b0:b1`` (rows of an LS
 independent, so two blocks run on two cores with no per-step synchronisation). Per step:
 
     z   = h_prev @ U'            # (nb, 4H) one BLAS sgemm (numba maps np.dot to BLAS)
-    z  += xp'[t]                 # xp' = x @ W' + b', computed for all steps before the loop
-    i, f, o = ½·tanh(z) + ½      # σ(x) = ½·tanh(x/2) + ½; the ½ is folded into W', U', b'
+    z  += xp[t]                  # xp = x @ W + b, computed for all steps before the loop
+    i, f, o = ½·tanh(½z) + ½     # σ(x) = ½·tanh(x/2) + ½: no exp, no libm call
     g       = tanh(z)            # so the four gates need one tanh each, vectorised
     c = f·c_prev + i·g ;  h = o·tanh(c)
 
@@ -29,9 +29,14 @@ _A11, _A13 = _f32(2.00018790482477e-13), _f32(-2.76076847742355e-16)
 _B0, _B2 = _f32(4.89352518554385e-03), _f32(2.26843463243900e-03)
 _B4, _B6 = _f32(1.18534705686654e-04), _f32(1.19825839466702e-06)
 _HALF, _ONE = _f32(0.5), _f32(1.0)
+# OpenBLAS runs an sgemm on the calling thread when m·n·k <= 65536·4. Bigger calls wake
+# its thread pool every step, which measured far slower here (and oversubscribes the
+# cores our batch blocks already use), so each per-step product is cut into row chunks
+# below that size — which also lands in OpenBLAS's small-matrix kernels.
+BLAS_SINGLE_THREAD_WORK = 65536 * 4
 
 
-@nb.njit(inline="always", fastmath=True, cache=True)
+@nb.njit(inline="always", fastmath=True, error_model="numpy", cache=True)
 def tanh32(x):
     """tanh(x) for float32 x as p(x²)·x / q(x²) on the clamped input."""
     x = min(max(x, -_CLAMP), _CLAMP)
@@ -48,18 +53,18 @@ def tanh32(x):
     return x * p / q
 
 
-@nb.njit(nogil=True, fastmath=True, cache=True)
+@nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
 def tanh_array(x, out):
     """Elementwise :func:`tanh32` over a flat float32 array (used by tests)."""
     for k in range(x.size):
         out[k] = tanh32(x[k])
 
 
-@nb.njit(nogil=True, fastmath=True, cache=True)
+@nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
 def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, b0, b1):
     """LSTM forward for batch rows ``b0:b1``, every timestep.
 
-    xp (T, B, 4H) pre-scaled input projection; U (H, 4H) pre-scaled recurrent kernel;
+    xp (T, B, 4H) input projection x @ W + b; U (H, 4H) recurrent kernel;
     h0, c0 (B, H). Outputs: hs (T+1, B, H) every h (hs[0] = h0) or shape (1, B, H) to skip;
     cs likewise for c; acts (T, B, 4H) activated gates i, f, g, o or (0, B, 4H) to skip;
     h_last, c_last (B, H) the final state.
@@ -77,8 +82,11 @@ def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, b0, b1):
         for j in range(H):
             h[r, j] = h0[b0 + r, j]
             c[r, j] = c0[b0 + r, j]
+    rows = max(1, BLAS_SINGLE_THREAD_WORK // (H * G))       # rows per sgemm call
     for t in range(T):
-        np.dot(h, U, z)                                      # (n, 4H) recurrent product
+        for r0 in range(0, n, rows):                         # (n, 4H) recurrent product
+            r1 = min(n, r0 + rows)
+            np.dot(h[r0:r1], U, z[r0:r1])
         for r in range(n):
             b = b0 + r
             zr = z[r]
@@ -86,10 +94,10 @@ def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, b0, b1):
             hr = h[r]
             cr = c[r]
             for j in range(H):
-                i = _HALF * tanh32(zr[j] + xr[j]) + _HALF
-                f = _HALF * tanh32(zr[H + j] + xr[H + j]) + _HALF
+                i = _HALF * tanh32(_HALF * (zr[j] + xr[j])) + _HALF
+                f = _HALF * tanh32(_HALF * (zr[H + j] + xr[H + j])) + _HALF
                 g = tanh32(zr[2 * H + j] + xr[2 * H + j])
-                o = _HALF * tanh32(zr[3 * H + j] + xr[3 * H + j]) + _HALF
+                o = _HALF * tanh32(_HALF * (zr[3 * H + j] + xr[3 * H + j])) + _HALF
                 cn = f * cr[j] + i * g
                 hn = o * tanh32(cn)
                 cr[j] = cn
@@ -111,7 +119,7 @@ def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, b0, b1):
             c_last[b0 + r, j] = c[r, j]
 
 
-@nb.njit(nogil=True, fastmath=True, cache=True)
+@nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
 def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0, b1):
     """LSTM backward for batch rows ``b0:b1``.
 
@@ -125,6 +133,7 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0, b1)
     H = G // 4
     n = b1 - b0
     has_seq = dh_seq.shape[0] > 0
+    rows = max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
     dh = np.empty((n, H), np.float32)
     dc = np.empty((n, H), np.float32)
     for r in range(n):
@@ -156,7 +165,9 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0, b1)
                 d[2 * H + j] = dcc * i * (_ONE - g * g)
                 d[3 * H + j] = dhj * tc * o * (_ONE - o)
                 dcr[j] = dcc * f                             # dL/dc_prev
-        np.dot(dz[t, b0:b1], UT, dh)                         # dL/dh_prev = dz @ Uᵀ
+        for r0 in range(0, n, rows):                         # dL/dh_prev = dz @ Uᵀ
+            r1 = min(n, r0 + rows)
+            np.dot(dz[t, b0 + r0:b0 + r1], UT, dh[r0:r1])
     for r in range(n):
         for j in range(H):
             dh0[b0 + r, j] = dh[r, j]

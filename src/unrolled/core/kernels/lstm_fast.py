@@ -4,9 +4,10 @@ Same mathematics as the reference :mod:`unrolled.core.lstm` + :mod:`unrolled.cor
 (which stay the test oracle), organised for speed:
 
 * the input projection of all timesteps is one GEMM, ``xp' = x @ W' + b'`` (T, B, 4H);
-* sigmoid is computed as ``σ(z) = ½·tanh(z/2) + ½``, and the ``½`` is folded into the
-  i, f, o columns of W', U', b' once per call, so one ``tanh`` over the whole (B, 4H)
-  row activates all four gates — no per-gate slicing, no exp, no division;
+* sigmoid is computed as ``σ(z) = ½·tanh(z/2) + ½``: in the NumPy loop the ``½`` is
+  folded into the i, f, o columns of U and of the projected input once per call, so one
+  ``tanh`` over the whole (B, 4H) row activates all four gates — no per-gate slicing,
+  no exp; the compiled loop applies it per element;
 * the time loop runs in a *loop implementation* chosen by the dispatcher: ``numpy``
   (per-step ``np.matmul(..., out=)`` into preallocated, per-call buffers) or ``numba``
   (:mod:`.lstm_numba`: the whole loop compiled, batch rows split over cores);
@@ -22,6 +23,7 @@ Axis legend: B batch, T timesteps, F features, H units; gate blocks i, f, g(=c),
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -45,22 +47,18 @@ class LSTMKernelCache(NamedTuple):
     loop: str             # "numpy" or "numba": which time loop produced it
 
 
+@functools.lru_cache(maxsize=64)
 def gate_scale(units: int) -> tuple[Array, Array]:
     """Per-column scale s and shift 1-s of the packed gates: ½ for i, f, o and 1 for g.
 
-    With z' = s·z, the activated gates are ``s·tanh(z') + (1 - s)``.
+    With z' = s·z, the activated gates are ``s·tanh(z') + (1 - s)`` (read-only arrays).
     """
     s = np.full(4 * units, 0.5, F32)
     s[2 * units:3 * units] = 1.0
-    return s, (1.0 - s).astype(F32)
-
-
-def scaled_weights(kernel: Array, bias: Array | None, recurrent: Array
-                   ) -> tuple[Array, Array | None, Array]:
-    """W', b', U' with the sigmoid gates' columns halved (new float32 arrays)."""
-    s, _ = gate_scale(recurrent.shape[0])
-    return (kernel * s, None if bias is None else bias * s,
-            np.ascontiguousarray(recurrent * s))
+    shift = (1.0 - s).astype(F32)
+    s.flags.writeable = False
+    shift.flags.writeable = False
+    return s, shift
 
 
 # -- the NumPy time loops ------------------------------------------------------------------
@@ -71,6 +69,8 @@ def numpy_forward_loop(xp: Array, U: Array, h0: Array, c0: Array, hs: Array, cs:
     T, B, G = xp.shape
     H = G // 4
     s, shift = gate_scale(H)
+    U = U * s                                                 # fold σ's ½ into U and xp
+    xp *= s                                                   # (ours: lstm_forward made it)
     keep_h, keep_c, keep_a = hs.shape[0] > 1, cs.shape[0] > 1, acts.shape[0] > 0
     zbuf = None if keep_a else np.empty((B, G), F32)
     ring_h = None if keep_h else np.empty((2, B, H), F32)
@@ -168,10 +168,10 @@ def lstm_forward(loops: tuple[str, ForwardLoop, BackwardLoop], x: Array, kernel:
     if go_backwards:
         xt = xt[::-1]
     xt = np.ascontiguousarray(xt, dtype=F32)
-    W, b, U = scaled_weights(kernel, bias, recurrent)
-    xp = xt @ W                                               # (T, B, 4H) one GEMM
-    if b is not None:
-        xp += b
+    xp = xt @ kernel                                          # (T, B, 4H) one GEMM
+    if bias is not None:
+        xp += bias
+    U = np.ascontiguousarray(recurrent, dtype=F32)
     h0 = np.ascontiguousarray(h0, dtype=F32)
     c0 = np.ascontiguousarray(c0, dtype=F32)
     keep_h = training or return_sequences

@@ -11,6 +11,7 @@ synchronisation. One block runs in the calling thread; the others in a small sha
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -50,6 +51,7 @@ def impl() -> ModuleType:
             if _impl is None:
                 start = time.perf_counter()
                 try:
+                    _choose_cache_dir()
                     mod = importlib.import_module("._numba_lstm", __package__)
                 except ImportError as err:
                     raise ImportError(
@@ -60,6 +62,36 @@ def impl() -> ModuleType:
                 load_seconds = time.perf_counter() - start
                 _impl = mod
     return _impl
+
+
+def _writable(folder: str) -> bool:
+    while not os.path.isdir(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return False
+        folder = parent
+    return os.access(folder, os.W_OK)
+
+
+def _choose_cache_dir() -> None:
+    """Make sure numba has somewhere to write its cache (else ``cache=True`` raises).
+
+    numba writes next to this module (``__pycache__``), else under the user's cache folder.
+    When neither is writable (read-only site-packages, no home), use a per-user folder in
+    the temp directory. ``NUMBA_CACHE_DIR`` always wins.
+    """
+    import numba  # noqa: PLC0415 - optional dependency
+
+    if numba.config.CACHE_DIR:
+        return
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")
+    user = os.path.join(os.path.expanduser("~"), ".cache")
+    if _writable(here) or _writable(user):
+        return
+    import tempfile  # noqa: PLC0415
+
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), f"unrolled-numba-cache-{uid}")
 
 
 def _warm(mod: ModuleType) -> None:
@@ -81,17 +113,20 @@ def num_threads() -> int:
     env = os.environ.get("UNROLLED_NUM_THREADS")
     if env:
         return max(1, int(env))
+    return _cpus()
+
+
+@functools.lru_cache(maxsize=1)
+def _cpus() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
 
 
-# OpenBLAS multithreads an sgemm once m·n·k reaches 65536·4; below that each block's
-# per-step product runs on one core, so blocks on separate cores do not oversubscribe.
-# Above it a single block lets BLAS use the cores itself. Below MIN_TOTAL_WORK
-# multiply-adds in all, handing a block to another thread (~20 µs) is not worth it.
-BLAS_SINGLE_THREAD_WORK = 65536 * 4
+# Below MIN_TOTAL_WORK multiply-adds in all, handing a block to another thread (~20 µs)
+# is not worth it. Each block's per-step products are cut into row chunks that OpenBLAS
+# runs on the calling thread (see _numba_lstm), so blocks never oversubscribe the cores.
 MIN_TOTAL_WORK = 2_000_000
 
 
@@ -101,8 +136,6 @@ def blocks(batch: int, units: int, timesteps: int) -> list[tuple[int, int]]:
     n = min(num_threads(), batch)
     if timesteps * batch * per_row < MIN_TOTAL_WORK:
         n = 1
-    while n > 1 and -(-batch // n) * per_row >= BLAS_SINGLE_THREAD_WORK:
-        n = 1                                      # let BLAS thread the product instead
     edges = [batch * k // n for k in range(n + 1)]
     return [(edges[k], edges[k + 1]) for k in range(n)]
 
@@ -125,9 +158,11 @@ def _run(fn: Callable[..., None], args: tuple[Any, ...], ranges: list[tuple[int,
     pool = _pool_for(len(ranges) - 1)
     futures = [pool.submit(fn, *args, b0, b1) for b0, b1 in ranges[1:]]
     b0, b1 = ranges[0]
-    fn(*args, b0, b1)
-    for fut in futures:
-        fut.result()
+    try:
+        fn(*args, b0, b1)
+    finally:
+        for fut in futures:
+            fut.result()
 
 
 def numba_forward_loop(xp, U, h0, c0, hs, cs, acts, h_last, c_last) -> None:

@@ -1,0 +1,302 @@
+"""Every fast LSTM kernel against the reference path (the oracle), for every layer option.
+
+The reference path is :mod:`unrolled.core.scan` + :mod:`unrolled.core.lstm`; the fast
+paths are :mod:`unrolled.core.kernels` ("numpy" and "numba"). Outputs, every weight
+gradient, dL/dx and dL/d initial state must agree within 1e-5 (float32). Under CI=true a
+missing numba fails the numba tests instead of skipping them (see ``tests/peers.py``).
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from tests.peers import require
+from unrolled import Sequential
+from unrolled.core.kernels import dispatch, force, lstm_numba, select_lstm_kernel
+from unrolled.layers import LSTM
+
+FAST = ["numpy", "numba"]
+TOL = 1e-5
+
+
+def needs(kernel: str) -> None:
+    if kernel == "numba":
+        require("numba")
+        require("scipy")
+
+
+def make(units: int, features: int, timesteps: int, seed: int = 0, **options) -> LSTM:
+    """An LSTM with random non-zero weights *and biases* (a swapped gate cannot hide)."""
+    rng = np.random.default_rng(seed)
+    layer = LSTM(units, seed=seed, **options)
+    layer.build((None, timesteps, features))
+    layer.set_weights([rng.uniform(-0.6, 0.6, w.shape).astype(layer.dtype) for w in layer.get_weights()])
+    return layer
+
+
+def run(layer: LSTM, kernel: str, x: np.ndarray, initial=None, seed: int = 1, training=True):
+    """Forward + backward with random upstream gradients; everything as one flat list."""
+    rng = np.random.default_rng(seed)
+    with force(kernel):
+        y, cache = layer.forward(x, training=training, initial_state=initial)
+        outs = y if isinstance(y, list) else [y]
+        dys = [rng.standard_normal(o.shape).astype(o.dtype) for o in outs]
+        dx, grads, d_init = layer.backward_with_states(dys if isinstance(y, list) else dys[0], cache)
+    return [np.array(o) for o in outs], [dx, *grads, *d_init]
+
+
+def assert_same(fast, ref, dtype=np.float32):
+    for k, (a, b) in enumerate(zip(fast, ref)):
+        assert a.shape == b.shape, (k, a.shape, b.shape)
+        assert a.dtype == dtype, (k, a.dtype)
+        np.testing.assert_allclose(a, b, rtol=TOL, atol=TOL, err_msg=f"array {k}")
+
+
+OPTIONS = [
+    {},
+    {"return_sequences": True},
+    {"return_state": True},
+    {"return_sequences": True, "return_state": True},
+    {"go_backwards": True},
+    {"go_backwards": True, "return_sequences": True, "return_state": True},
+    {"use_bias": False},
+    {"use_bias": False, "return_sequences": True, "go_backwards": True},
+]
+SHAPES = [(3, 5, 4, 6), (1, 5, 3, 4), (4, 1, 2, 3), (1, 1, 2, 1), (5, 9, 2, 8)]  # B, T, F, H
+
+
+@pytest.mark.parametrize("kernel", FAST)
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(o) or "default")
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "B{}T{}F{}H{}".format(*s))
+def test_fast_kernel_matches_reference(kernel, options, shape):
+    needs(kernel)
+    B, T, F, H = shape
+    layer = make(H, F, T, **options)
+    x = np.random.default_rng(2).standard_normal((B, T, F)).astype(np.float32)
+    ref = run(layer, "reference", x)
+    fast = run(layer, kernel, x)
+    assert_same(fast[0], ref[0])
+    assert_same(fast[1], ref[1])
+
+
+@pytest.mark.parametrize("kernel", FAST)
+@pytest.mark.parametrize("options", [{}, {"return_sequences": True, "go_backwards": True},
+                                     {"return_state": True}], ids=["default", "seq-back", "state"])
+def test_initial_state(kernel, options):
+    needs(kernel)
+    layer = make(5, 3, 4, **options)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 4, 3)).astype(np.float32)
+    init = [rng.standard_normal((2, 5)).astype(np.float32) for _ in range(2)]
+    ref = run(layer, "reference", x, init)
+    fast = run(layer, kernel, x, init)
+    assert_same(fast[0], ref[0])
+    assert_same(fast[1], ref[1])   # includes dL/dh0 and dL/dc0
+
+
+@pytest.mark.parametrize("kernel", FAST)
+def test_backward_after_inference_forward(kernel):
+    """A cache from training=False still gives the right gradients (recomputed)."""
+    needs(kernel)
+    layer = make(4, 3, 6, return_sequences=True)
+    x = np.random.default_rng(4).standard_normal((3, 6, 3)).astype(np.float32)
+    ref = run(layer, "reference", x, training=False)
+    fast = run(layer, kernel, x, training=False)
+    assert_same(fast[0], ref[0])
+    assert_same(fast[1], ref[1])
+
+
+@pytest.mark.parametrize("kernel", FAST)
+def test_sizes_that_split_the_batch(kernel):
+    """Enough work that the numba path runs batch blocks on several threads."""
+    needs(kernel)
+    B, T, F, H = 6, 120, 3, 32
+    layer = make(H, F, T, return_state=True)
+    x = np.random.default_rng(5).standard_normal((B, T, F)).astype(np.float32)
+    if kernel == "numba":
+        assert len(lstm_numba.blocks(B, H, T)) == min(B, lstm_numba.num_threads())
+    ref = run(layer, "reference", x)
+    fast = run(layer, kernel, x)
+    assert_same(fast[0], ref[0])
+    assert_same(fast[1], ref[1])
+
+
+@pytest.mark.parametrize("kernel", FAST)
+@pytest.mark.parametrize("activation,recurrent", [("elu", "sigmoid"), ("relu", "sigmoid"),
+                                                  ("tanh", "hard_sigmoid"), ("softsign", "tanh")])
+def test_other_activations_fall_back_to_reference(kernel, activation, recurrent):
+    needs(kernel)
+    layer = make(4, 3, 5, activation=activation, recurrent_activation=recurrent)
+    sel = None
+    with force(kernel):
+        sel = select_lstm_kernel(layer, 2, 5, True)
+    assert sel.name == "reference"
+    assert (activation if activation != "tanh" else recurrent) in sel.reason
+    x = np.random.default_rng(6).standard_normal((2, 5, 3)).astype(np.float32)
+    ref = run(layer, "reference", x)
+    fast = run(layer, kernel, x)
+    for a, b in zip(fast[0] + fast[1], ref[0] + ref[1]):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kernel", FAST)
+def test_float64_uses_reference(kernel):
+    needs(kernel)
+    layer = make(4, 3, 5, dtype="float64", return_sequences=True)
+    with force(kernel):
+        sel = select_lstm_kernel(layer, 2, 5, True)
+    assert sel.name == "reference" and "float64" in sel.reason
+    x = np.random.default_rng(7).standard_normal((2, 5, 3))
+    fast = run(layer, kernel, x)
+    ref = run(layer, "reference", x)
+    assert_same(fast[0], ref[0], dtype=np.float64)
+    assert_same(fast[1], ref[1], dtype=np.float64)
+
+
+def test_fast_tanh_accuracy():
+    require("numba")
+    require("scipy")
+    mod = lstm_numba.impl()
+    x = np.linspace(-12, 12, 400_001, dtype=np.float32)
+    y = np.empty_like(x)
+    mod.tanh_array(x, y)
+    err = np.abs(y.astype(np.float64) - np.tanh(x.astype(np.float64)))
+    assert err.max() < 3e-7
+    assert y.dtype == np.float32
+
+
+# -- dispatch ------------------------------------------------------------------------------
+
+def test_automatic_choice_and_reasons(monkeypatch):
+    small = {"cell": "LSTMCell", "activation": "tanh", "recurrent_activation": "sigmoid",
+             "dtype": np.float32, "units": 32}
+    big = dict(small, units=512)
+    sel = select_lstm_kernel(big, 128, 100, True)
+    assert sel.name == "numpy" and "BLAS" in sel.reason
+    monkeypatch.setattr(lstm_numba, "missing_reason",
+                        lambda: "numba not installed (pip install 'unrolled[fast]')")
+    sel = select_lstm_kernel(small, 1, 50, False)
+    assert sel.name == "numpy" and "unrolled[fast]" in sel.reason
+    monkeypatch.undo()
+    if lstm_numba.missing_reason() is None:
+        assert select_lstm_kernel(small, 1, 50, False).name == "numba"
+    gru = dict(small, cell="GRUCell")
+    assert select_lstm_kernel(gru, 1, 50, False).name == "reference"
+
+
+def test_environment_override(monkeypatch):
+    layer = make(4, 3, 5)
+    monkeypatch.setenv("UNROLLED_KERNEL", "reference")
+    sel = select_lstm_kernel(layer, 2, 5, False)
+    assert sel.name == "reference" and "UNROLLED_KERNEL" in sel.reason
+    with force("numpy"):       # force() wins over the environment
+        assert select_lstm_kernel(layer, 2, 5, False).name == "numpy"
+    monkeypatch.setenv("UNROLLED_KERNEL", "fastest")
+    with pytest.raises(ValueError, match="UNROLLED_KERNEL"):
+        select_lstm_kernel(layer, 2, 5, False)
+    with pytest.raises(ValueError, match="force"):
+        with force("cuda"):
+            pass
+
+
+def test_forcing_numba_without_numba_names_the_extra(monkeypatch):
+    layer = make(4, 3, 5)
+    monkeypatch.setattr(lstm_numba, "_impl", None)
+
+    def broken(*_args, **_kwargs):
+        raise ModuleNotFoundError("No module named 'numba'", name="numba")
+
+    monkeypatch.setattr(lstm_numba.importlib, "import_module", broken)
+    with force("numba"), pytest.raises(ImportError, match=r"unrolled\[fast\]"):
+        layer(np.zeros((1, 5, 3), np.float32))
+
+
+def test_kernel_report_in_summary():
+    model = Sequential([LSTM(8, input_shape=(5, 3))])
+    model(np.zeros((2, 5, 3), np.float32))
+    lines = model.kernel_report()
+    assert len(lines) == 1 and lines[0].startswith(model.layers[0].name)
+    assert any(k in lines[0] for k in ("numba", "numpy", "reference"))
+    assert "Kernels used" in model.summary(return_string=True)
+
+
+def test_info_command(capsys):
+    from unrolled.commands import info
+
+    import argparse
+    parser = argparse.ArgumentParser()
+    info.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["info", "--batch", "1", "--units", "4", "--activation", "elu"])
+    assert info.run(args) == 0
+    out = capsys.readouterr().out
+    assert "activation 'elu' has no compiled kernel" in out
+
+
+# -- thread safety and ownership of returned arrays ----------------------------------------
+
+@pytest.mark.parametrize("kernel", [None, "reference", *FAST])
+def test_returned_arrays_belong_to_the_caller(kernel):
+    if kernel:
+        needs(kernel)
+    layer = make(6, 3, 7, return_sequences=True, return_state=True)
+    rng = np.random.default_rng(8)
+    x1, x2 = (rng.standard_normal((2, 7, 3)).astype(np.float32) for _ in range(2))
+    with force(kernel):
+        y1 = layer(x1)
+        saved = [a.copy() for a in y1]
+        y2 = layer(x2)
+    for a, b in zip(y1, saved):
+        np.testing.assert_array_equal(a, b)
+    assert not np.allclose(y1[0], y2[0])
+
+
+@pytest.mark.parametrize("kernel", [None, *FAST])
+def test_two_threads_share_a_layer(kernel):
+    if kernel:
+        needs(kernel)
+    B, T, F, H = 4, 60, 3, 16
+    layer = make(H, F, T, return_state=True)
+    rng = np.random.default_rng(9)
+    xs = [rng.standard_normal((B, T, F)).astype(np.float32) for _ in range(8)]
+
+    def job(x):
+        y, cache = layer.forward(x, training=True)
+        _, grads, _ = layer.backward_with_states([np.ones_like(a) for a in y], cache)
+        return [a.copy() for a in y] + [g.copy() for g in grads]
+
+    with force(kernel):
+        expected = [job(x) for x in xs]
+    results: dict[tuple[int, int], list[np.ndarray]] = {}
+    errors = []
+
+    def worker(wid: int) -> None:
+        try:
+            with force(kernel):
+                for rep in range(5):
+                    for k in range(len(xs)):
+                        idx = (k + wid * 3) % len(xs)
+                        results[(wid, rep * 100 + idx)] = (idx, job(xs[idx]))
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(results) == 2 * 5 * len(xs)
+    for idx, got in results.values():
+        for a, b in zip(got, expected[idx]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_thread_local_force_does_not_leak():
+    seen = []
+    with force("reference"):
+        t = threading.Thread(target=lambda: seen.append(dispatch.forced()[0]))
+        t.start()
+        t.join()
+    assert seen == [dispatch.forced()[0]]   # the other thread sees no force()
