@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     except UnrolledError as err:
         print(f"unrolled {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `unrolled explain | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

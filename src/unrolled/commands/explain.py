@@ -2,8 +2,19 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from ..errors import ConfigError
+
+LAYER_CHOICES = ("lstm", "gru", "simple_rnn")
+
+EPILOG = textwrap.dedent("""\
+    examples:
+      unrolled explain --units 1 --timesteps 1 --features 2                  # LSTM: 16 parameters
+      unrolled explain --layer gru --units 1 --timesteps 1 --features 2      # GRU: 15 (reset_after)
+      unrolled explain --layer gru --no-reset-after --features 2             # GRU: 12
+      unrolled explain --layer simple_rnn --units 1 --features 2             # SimpleRNN: 4
+      unrolled explain --units 8 --timesteps 20 --features 5                 # shapes of every term""")
 
 
 def _positive(text: str) -> int:
@@ -16,25 +27,65 @@ def _positive(text: str) -> int:
     return value
 
 
+def layer_kind(text: str) -> str:
+    """``lstm``, ``gru`` or ``simple_rnn``; also accepts ``LSTM``, ``SimpleRNN``, ``simple-rnn``."""
+    kind = text.strip().lower().replace("-", "_")
+    return "simple_rnn" if kind in ("simplernn", "rnn") else kind
+
+
+DEFAULTS = {"layer": "lstm", "units": 1, "timesteps": 1, "features": 1}
+
+
+def add_layer_arguments(p: argparse.ArgumentParser, defaults: dict[str, object] = DEFAULTS,
+                        fill: bool = True) -> None:
+    """--layer, --units, --timesteps, --features, --reset-after (shared with ``trace``).
+    ``fill=False`` leaves them None when not given, so a command can tell whether they
+    were; :func:`fill_layer_defaults` then sets ``defaults``."""
+    def d(key: str) -> object:
+        return defaults[key] if fill else None
+
+    p.add_argument("--layer", default=d("layer"), type=layer_kind, choices=LAYER_CHOICES,
+                   help=f"layer kind (default {defaults['layer']})")
+    p.add_argument("--units", type=_positive, default=d("units"),
+                   help=f"units U of the layer (default {defaults['units']})")
+    p.add_argument("--timesteps", type=_positive, default=d("timesteps"),
+                   help=f"timesteps T per sample (default {defaults['timesteps']})")
+    p.add_argument("--features", type=_positive, default=d("features"),
+                   help=f"features F per timestep (default {defaults['features']})")
+    p.add_argument("--reset-after", action=argparse.BooleanOptionalAction, default=None,
+                   help="GRU only: Keras's default reset_after=True (separate input and "
+                        "recurrent biases, bias shape (2, 3U)) or --no-reset-after")
+
+
+def fill_layer_defaults(args: argparse.Namespace, defaults: dict[str, object] = DEFAULTS) -> None:
+    """Set every layer argument that was not given to its default."""
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "explain",
         help="explain a layer's parameters, weight shapes and equations",
-        description="Print the summary, parameter breakdown, per-gate weight shapes and "
-                    "equations of Sequential([LSTM(U, input_shape=(T, F))]), and what having "
-                    "F features per timestep means.",
-        epilog="example: unrolled explain --units 1 --timesteps 1 --features 2   (16 parameters)",
+        description=textwrap.fill(
+            "Print the summary, parameter breakdown, per-gate weight shapes and equations of "
+            "Sequential([LAYER(U, input_shape=(T, F))]) for an LSTM, GRU or SimpleRNN, and "
+            "what having F features per timestep means.", 80),
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--units", type=_positive, default=1, help="units U of the layer (default 1)")
-    p.add_argument("--timesteps", type=_positive, default=1, help="timesteps T per sample (default 1)")
-    p.add_argument("--features", type=_positive, default=1, help="features F per timestep (default 1)")
-    p.add_argument("--layer", default="lstm", choices=["lstm"], help="layer kind (default lstm)")
+    add_layer_arguments(p)
+
+
+def check_reset_after(args: argparse.Namespace) -> None:
+    if args.reset_after is not None and args.layer != "gru":
+        raise ConfigError(f"--reset-after/--no-reset-after applies to --layer gru only, "
+                          f"not --layer {args.layer}.")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inspect.explain import explain_lstm
+    from ..inspect.explain import explain
 
-    if args.layer != "lstm":  # pragma: no cover - argparse restricts choices
-        raise ConfigError(f"unknown layer {args.layer!r}")
-    print(explain_lstm(args.units, args.timesteps, args.features))
+    check_reset_after(args)
+    print(explain(args.layer, args.units, args.timesteps, args.features, args.reset_after))
     return 0

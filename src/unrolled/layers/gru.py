@@ -80,7 +80,8 @@ class GRU(WeightedRecurrent):
         nb = 2 if self.reset_after else 1
         b = 3 * nb * H
         term = "2·units" if nb == 2 else "units"
-        return (f"3 × (features·units + units·units + {term}) = 3 × ({F}·{H} + {H}·{H} + {nb}·{H})"
+        bias_numbers = f"{nb}·{H}" if nb == 2 else f"{H}"
+        return (f"3 × (features·units + units·units + {term}) = 3 × ({F}·{H} + {H}·{H} + {bias_numbers})"
                 f" = {k + r + b}  [kernel {k}, recurrent_kernel {r}, bias {b}]"
                 + ("  (reset_after: separate input and recurrent biases)" if nb == 2 else ""))
 

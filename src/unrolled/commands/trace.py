@@ -1,0 +1,156 @@
+"""``unrolled trace``: run a recurrent layer and show every gate at every timestep."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import textwrap
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+from .explain import add_layer_arguments, check_reset_after, fill_layer_defaults
+
+# A trace needs a few timesteps and features to show anything; explain's 1 and 1 would not.
+TRACE_TIMESTEPS = 6
+TRACE_DEFAULTS: dict[str, object] = {"layer": "lstm", "units": 1, "timesteps": TRACE_TIMESTEPS,
+                                     "features": 2}
+
+DESCRIPTION = textwrap.dedent("""\
+    Run an LSTM, GRU or SimpleRNN on an input and print, for one sample and one unit, a
+    table with one row per timestep and one column per gate and state (the numbers the
+    cell computes, from its reference step), then how much each feature contributed to
+    each gate's pre-activation at one step: every feature enters every gate through
+    its own weight in that gate's kernel column.
+
+    Without --model: a fresh layer with Keras's default initialisation (seeded) on a
+    random standard-normal input of shape (1, T, F). With --model: that .keras file's
+    first recurrent layer (the layers before it are applied first) on --input X.npy, or
+    on a random input of the model's input shape.""")
+
+EPILOG = textwrap.dedent("""\
+    examples:
+      unrolled trace --units 2 --timesteps 6 --features 3            # random LSTM and input
+      unrolled trace --layer gru --units 4 --features 2 --unit 3 --seed 7
+      unrolled trace --features 3 --timesteps 20 --plot gates.png --plot-weights weights.png
+      unrolled trace --model model.keras --input x.npy --sample 5 --unit 0 --step 10
+      unrolled trace --model model.keras --pre                       # random input, with pre-activations""")
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("trace", help="print every gate of a recurrent layer at every timestep",
+                              description=DESCRIPTION, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_layer_arguments(p, TRACE_DEFAULTS, fill=False)
+    p.add_argument("--seed", type=_int, default=0, help="seed of the random weights and input (default 0)")
+    p.add_argument("--model", metavar="MODEL.keras", help="trace this saved model instead of a random layer")
+    p.add_argument("--input", metavar="X.npy",
+                   help="input array (batch, timesteps, features), or (timesteps, features) "
+                        "for one sample; read with allow_pickle=False (needs --model)")
+    p.add_argument("--layer-name", metavar="NAME", help="with --model: the recurrent layer to "
+                                                        "trace (default the first)")
+    p.add_argument("--sample", type=_int, default=0, help="sample of the batch to show (default 0)")
+    p.add_argument("--unit", type=_int, default=None,
+                   help="unit to show (default 0; --plot draws all units unless --unit is given)")
+    p.add_argument("--step", type=_int, default=-1,
+                   help="timestep whose feature contributions are shown (default -1, the last)")
+    p.add_argument("--pre", action="store_true", help="also show the pre-activations in the table")
+    p.add_argument("--plot", metavar="PNG", help="write the gates over time to this image (all units "
+                                                 "unless --unit is given; needs matplotlib)")
+    p.add_argument("--plot-weights", metavar="PNG", help="write heatmaps of each gate's kernel and recurrent_kernel")
+
+
+def _load_input(path: str) -> tuple[np.ndarray, bool]:
+    """The array in ``path`` and whether a batch axis was added to a 2-D one."""
+    try:
+        data: Any = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DataError(f"cannot read {path!r} as a NumPy .npy file: {err}") from err
+    if not isinstance(data, np.ndarray):                   # an .npz archive
+        with data:
+            if len(data.files) != 1:
+                raise DataError(f"{path!r} holds {len(data.files)} arrays ({', '.join(data.files)}); "
+                                "save the input alone with np.save('x.npy', x).")
+            data = data[data.files[0]]
+    if data.ndim == 2:                                     # one sample (timesteps, features)
+        return data[None], True
+    return data, False
+
+
+def _target(args: argparse.Namespace) -> tuple[Any, np.ndarray, str]:
+    """What to trace, its input (batch, timesteps, features), and a sentence saying so."""
+    rng = np.random.default_rng(args.seed)
+    if args.model is None:
+        if args.input is not None or args.layer_name is not None:
+            raise ConfigError("--input and --layer-name need --model MODEL.keras.")
+        fill_layer_defaults(args, TRACE_DEFAULTS)
+        check_reset_after(args)
+        from ..layers import GRU, LSTM, SimpleRNN
+
+        kinds = {"lstm": LSTM, "gru": GRU, "simple_rnn": SimpleRNN}
+        extra = {"reset_after": args.reset_after} if args.reset_after is not None else {}
+        layer = kinds[args.layer](args.units, seed=args.seed, name=args.layer, **extra)
+        x = rng.standard_normal((1, args.timesteps, args.features)).astype(np.float32)
+        layer.build((None, args.timesteps, args.features))
+        return layer, x, f"a random input of shape {x.shape} (seed {args.seed})"
+    given = [f"--{k.replace('_', '-')}" for k in ("layer", "units", "features", "reset_after")
+             if getattr(args, k) is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)}: only for the random layer (without --model); "
+                          "a saved model brings its own layers.")
+    from ..io.keras_file import load_model
+
+    model = load_model(args.model, compile=False)
+    if args.input is not None:
+        x, added = _load_input(args.input)
+        return model, x, f"{args.input}, shape {x.shape}" + (" (batch axis added)" if added else "")
+    shape = model.input_batch_shape
+    if shape is None or len(shape) != 3:
+        raise ConfigError(f"{args.model} has no known (timesteps, features) input shape; pass --input X.npy.")
+    if shape[1] is not None and args.timesteps not in (None, shape[1]):
+        raise ConfigError(f"--timesteps {args.timesteps}: {args.model} expects {shape[1]} timesteps.")
+    steps = shape[1] or args.timesteps or TRACE_TIMESTEPS
+    x = rng.standard_normal((1, steps, shape[2])).astype(model.layers[0].dtype)
+    return model, x, f"a random input of shape {x.shape} (seed {args.seed})"
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..inspect.trace import recurrent_layer, trace
+
+    if (args.plot or args.plot_weights) and importlib.util.find_spec("matplotlib") is None:
+        raise ConfigError("--plot and --plot-weights need matplotlib: pip install 'unrolled[plot]'")
+    target, x, source = _target(args)
+    layer, before = recurrent_layer(target, args.layer_name)
+    tr = trace(target, x, sample=args.sample, which=args.layer_name)
+    unit = 0 if args.unit is None else args.unit
+    tr.locate(None, unit)
+    of_model = f" of model {target.name!r}" if target is not layer else ""
+    contributions = tr.contributions(t=args.step, unit=unit)     # checks --step before printing
+    print(f"Tracing {tr.kind} {layer.name!r}{of_model} (units={tr.units}, features={tr.features}) "
+          f"on {source}.")
+    if before:
+        print(f"  Applied first: {', '.join(f'{b.name} ({type(b).__name__})' for b in before)}; "
+              f"x below is what reaches {layer.name!r}.")
+    print(f"  Parameters: {layer.param_formula()}")
+    print()
+    print(tr.table(unit=unit, pre=args.pre))
+    print()
+    print(contributions)
+    if args.plot:
+        from ..inspect.plots import plot_gates
+
+        plot_gates(tr, unit=args.unit, path=args.plot)
+        print(f"\nWrote the gates over time to {args.plot}")
+    if args.plot_weights:
+        from ..inspect.plots import plot_weights
+
+        plot_weights(layer, path=args.plot_weights, recurrent=True)
+        print(f"{'' if args.plot else chr(10)}Wrote the weight heatmaps to {args.plot_weights}")
+    return 0
