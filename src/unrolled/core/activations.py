@@ -14,6 +14,7 @@ Definitions follow Keras 3 (which differ from Keras 2 in places):
 """
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -146,8 +147,10 @@ def get(identifier: str | Activation | None) -> Activation:
         identifier = identifier.get("config", identifier).get("name", identifier.get("class_name"))
     key = _ALIASES.get(identifier, identifier)
     if not isinstance(key, str) or key not in _ACTIVATIONS:
+        close = difflib.get_close_matches(str(identifier), list(_ACTIVATIONS) + ["swish"], n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
-            f"Unknown activation {identifier!r}. Expected one of: "
+            f"Unknown activation {identifier!r}.{hint} Expected one of: "
             f"{', '.join(sorted(_ACTIVATIONS))} (or 'swish', None)."
         )
     return _ACTIVATIONS[key]
