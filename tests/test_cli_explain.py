@@ -12,7 +12,7 @@ def test_explain_reproduces_the_seed(capsys, features, params, kernel_c):
     assert main(["explain", "--units", "1", "--timesteps", "1", "--features", str(features)]) == 0
     out = capsys.readouterr().out
     assert f"Total params: {params} " in out
-    assert f"│ lstm (LSTM)" in out and f" {params} │" in out  # the table row
+    assert "│ lstm (LSTM)" in out and f" {params} │" in out  # the table row
     assert f"kernel_c {kernel_c}" in out
     assert "bias_c (1,)" in out
     assert f"= {params}  [kernel {4 * features}, recurrent_kernel 4, bias 4]" in out

@@ -208,7 +208,7 @@ def test_model_set_weights_wrong_count_and_shape() -> None:
 
 def test_gate_view_of_unbuilt_layer() -> None:
     with pytest.raises(AttributeError, match="before build"):
-        LSTM(2).kernel_c
+        _ = LSTM(2).kernel_c
 
 
 # -- models and configs ------------------------------------------------------------------------

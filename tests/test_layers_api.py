@@ -109,7 +109,7 @@ def test_use_bias_false_gives_no_bias_views() -> None:
 
 def test_views_before_build_raise_attribute_error() -> None:
     with pytest.raises(AttributeError, match="before build"):
-        LSTM(2).kernel_i
+        _ = LSTM(2).kernel_i
 
 
 # -- configs ---------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Public loss API, named as ``keras.losses``: ``unrolled.losses.MeanSquaredError()``.
 
-The implementations (with their gradients) live in :mod:`unrolled.training.losses`.
+The implementations live in :mod:`unrolled.training.losses` (the per-sample functions
+with their gradients in :mod:`unrolled.training.loss_functions`).
 """
 from .training.losses import (
     BinaryCrossentropy,

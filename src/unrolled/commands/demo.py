@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from .train import positive_int
+from ._args import positive_int
 
 DESCRIPTION = textwrap.dedent("""\
     Forecast tomorrow's maximum temperature in Seattle from the last 14 days of four

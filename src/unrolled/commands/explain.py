@@ -5,6 +5,7 @@ import argparse
 import textwrap
 
 from ..errors import ConfigError
+from ._args import positive_int
 
 LAYER_CHOICES = ("lstm", "gru", "simple_rnn")
 
@@ -15,16 +16,6 @@ EPILOG = textwrap.dedent("""\
       unrolled explain --layer gru --no-reset-after --features 2             # GRU: 12
       unrolled explain --layer simple_rnn --units 1 --features 2             # SimpleRNN: 4
       unrolled explain --units 8 --timesteps 20 --features 5                 # shapes of every term""")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def layer_kind(text: str) -> str:
@@ -46,11 +37,11 @@ def add_layer_arguments(p: argparse.ArgumentParser, defaults: dict[str, object] 
 
     p.add_argument("--layer", default=d("layer"), type=layer_kind, choices=LAYER_CHOICES,
                    help=f"layer kind (default {defaults['layer']})")
-    p.add_argument("--units", type=_positive, default=d("units"),
+    p.add_argument("--units", type=positive_int, default=d("units"),
                    help=f"units U of the layer (default {defaults['units']})")
-    p.add_argument("--timesteps", type=_positive, default=d("timesteps"),
+    p.add_argument("--timesteps", type=positive_int, default=d("timesteps"),
                    help=f"timesteps T per sample (default {defaults['timesteps']})")
-    p.add_argument("--features", type=_positive, default=d("features"),
+    p.add_argument("--features", type=positive_int, default=d("features"),
                    help=f"features F per timestep (default {defaults['features']})")
     p.add_argument("--reset-after", action=argparse.BooleanOptionalAction, default=None,
                    help="GRU only: Keras's default reset_after=True (separate input and "

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import textwrap
 
@@ -46,14 +45,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def check_csv_output(path: str) -> str:
     """Refuse an output path that cannot be written, before any work is done."""
-    from ..errors import ConfigError
+    from ..io.atomic import check_writable_path
 
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise ConfigError(f"cannot write {path!r}: directory {directory!r} does not exist")
-    if os.path.isdir(path):
-        raise ConfigError(f"cannot write {path!r}: it is a directory")
-    return path
+    return check_writable_path(path)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import textwrap
 
 from ..errors import DataError
 from ..forecast.pipeline import PATIENCE, TEST_FRACTION, VAL_FRACTION
+from ._args import column_list, positive_float, positive_int
 
 DESCRIPTION = textwrap.dedent(f"""\
     Train an LSTM to forecast one or more columns of a CSV from the last N rows of
@@ -29,36 +30,6 @@ EPILOG = textwrap.dedent("""\
       unrolled train weather.csv --target temp_max --target temp_min --horizon 3 \\
           --features temp_max,temp_min,wind --time-column date --window 30 \\
           --units 32 --layers 2 --epochs 50 --fill interpolate -o weather.keras""")
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
-def column_list(text: str) -> list[str]:
-    """argparse type: comma-separated column names."""
-    names = [name.strip() for name in text.split(",")]
-    if not all(names):
-        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
-    return names
 
 
 def cli_spelling(message: str) -> str:

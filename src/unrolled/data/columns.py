@@ -237,7 +237,7 @@ def _fill(table: TimeSeriesTable, used: list[str],
         return table.take(keep), {}, dropped
     values = table.values.copy()
     x = _positions(table)
-    for j, c in enumerate(cols):
+    for c in cols:
         values[:, c] = fill_gaps(values[:, c], how, x)
     filled = {name: int(holes[:, j].sum()) for j, name in enumerate(used) if holes[:, j].any()}
     return replace(table, values=values), filled, []

@@ -83,16 +83,14 @@ def _jsonable(value: Any) -> Any:
 
 def check_output_path(path: str | os.PathLike[str]) -> str:
     """Fail before training, not after it, if the model file cannot be written there."""
+    # Imported on first use, as in save_forecaster: the io package loads h5py.
+    from ..io.atomic import check_writable_path
+
     path = os.fspath(path)
     if not path.endswith(".keras"):
         raise ConfigError(f"the model file name must end in '.keras' (what Keras loads), "
                           f"got {path!r}; e.g. -o model.keras")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise ConfigError(f"cannot write {path!r}: directory {directory!r} does not exist")
-    if os.path.isdir(path):
-        raise ConfigError(f"cannot write {path!r}: it is a directory")
-    return path
+    return check_writable_path(path)
 
 
 def save_forecaster(forecaster: Forecaster, path: str | os.PathLike[str]) -> str:

@@ -12,6 +12,8 @@ import os
 import secrets
 from typing import BinaryIO, Iterator
 
+from ..errors import ConfigError
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
@@ -44,6 +46,17 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace ``path``'s content with ``data`` atomically (see :func:`atomic_write`)."""
     with atomic_write(path) as f:
         f.write(data)
+
+
+def check_writable_path(path: str) -> str:
+    """Fail before any work is done if ``path`` cannot be written: its directory must
+    exist and ``path`` must not be a directory itself."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ConfigError(f"cannot write {path!r}: directory {directory!r} does not exist")
+    if os.path.isdir(path):
+        raise ConfigError(f"cannot write {path!r}: it is a directory")
+    return path
 
 
 def _fsync_directory(directory: str) -> None:

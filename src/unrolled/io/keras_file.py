@@ -261,7 +261,7 @@ def _foreign(obj: Any, where: str, found: list[str]) -> None:
                 or (registered is not None and registered != obj.get("class_name"))):
             found.append(f"{obj.get('class_name')!r} (module {module!r}, registered as "
                          f"{registered!r}) in {where}")
-        for key, value in obj.items():
+        for value in obj.values():
             _foreign(value, where, found)
     elif isinstance(obj, list):
         for value in obj:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..core.gates import LSTM_GATES
 from ..core.lstm import LSTMCell
 from ..random import make_rng

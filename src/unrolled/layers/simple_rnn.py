@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..core.simple_rnn import SimpleRNNCell
 from ..random import make_rng
 from .extra import register

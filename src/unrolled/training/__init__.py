@@ -2,6 +2,23 @@
 
 Import the submodules directly (``unrolled.training.losses`` ...); this package module
 only holds the two helpers they share for Keras-style name lookup and serialization.
+
+=======================  ==========================================================
+``loss_functions``       per-sample losses, each beside its backward
+``loss_reduction``       Keras's sample weighting and reduction, with its gradient
+``losses``               the Loss classes, ``get`` / ``serialize`` (public home)
+``metrics``              stateful metrics
+``schedules``            learning-rate schedules
+``optimizer_base``       the Optimizer base: clipping, weight decay, EMA, state, config
+``optimizers``           SGD, Adam, AdamW, RMSprop, Adagrad (public home)
+``callback_base``        the Callback hooks and the logs they receive
+``monitor_callbacks``    EarlyStopping, ReduceLROnPlateau, ModelCheckpoint
+``callbacks``            CallbackList, History, CSVLogger, ... (public home of all)
+``progress``             the progress bar (ProgbarLogger)
+``batching``             ``(x, y, sample_weight)`` unpacking, class weights, batches
+``compiling``            ``compile``: optimizer, loss, metrics and their log names
+``trainer``              ``fit`` / ``evaluate`` / ``predict`` on top of the above
+=======================  ==========================================================
 """
 from __future__ import annotations
 

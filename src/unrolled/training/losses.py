@@ -1,26 +1,18 @@
-"""Losses with Keras 3 values and the exact gradients Keras's autodiff produces.
+"""Loss objects with Keras 3's names, arguments, configs and ``__call__`` pipeline, plus
+``value_and_grad`` for training; ``get`` / ``serialize`` / ``deserialize`` by Keras name.
 
-Shapes (named axes): ``y_pred`` is ``(batch, ..., outputs)`` -- e.g. ``(batch, outputs)``
-or ``(batch, timesteps, outputs)`` for per-timestep outputs; ``y_true`` has the same
-shape, or for the sparse loss ``(batch, ...)`` integer class labels.
-
-Every loss is a pure per-sample function beside its backward:
-
-* ``values = f(y_true, y_pred)`` reduces the last axis: shape ``(batch, ...)``;
-* ``d_y_pred = f_backward(y_true, y_pred, d_values)``.
-
-and the :class:`Loss` object applies Keras's reduction: ``values * sample_weight``,
-summed, divided by the number of entries of ``values`` (``"sum_over_batch_size"``,
-the default -- *not* by the sum of the weights). Matching Keras in detail:
+A :class:`Loss` turns ``(y_true, y_pred, sample_weight)`` into one number, as Keras does:
 
 * ``y_true`` and ``y_pred`` are first cast to the loss dtype (float32 by default) and,
   when their ranks differ by one, the trailing size-1 axis is squeezed or added
   (``(batch,)`` labels against ``(batch, 1)`` predictions);
-* probabilities are clipped to ``[1e-7, 1 - 1e-7]`` (``keras.backend.epsilon()``) before
-  the log, so the gradient is **zero** where a probability lies outside that range;
-* categorical losses first renormalise ``y_pred`` to sum to 1 over the class axis, and
-  the gradient flows through that division;
-* ``label_smoothing`` mixes ``y_true`` with 0.5 (binary) or ``1 / classes`` (categorical).
+* a per-sample function (:mod:`unrolled.training.loss_functions`, each beside its
+  backward) gives ``values`` of shape ``(batch, ...)``;
+* Keras's reduction (:mod:`unrolled.training.loss_reduction`) applies ``sample_weight``
+  and averages: ``sum(values * sample_weight) / values.size`` by default.
+
+The per-sample functions and the reduction helpers are re-exported here, so
+``unrolled.training.losses.mean_squared_error`` keeps working.
 """
 from __future__ import annotations
 
@@ -31,236 +23,25 @@ import numpy as np
 
 from ..errors import ConfigError, InputShapeError
 from . import keras_object_dict, lookup
+from .loss_functions import (
+    EPSILON,
+    binary_crossentropy,
+    binary_crossentropy_backward,
+    categorical_crossentropy,
+    categorical_crossentropy_backward,
+    huber,
+    huber_backward,
+    mean_absolute_error,
+    mean_absolute_error_backward,
+    mean_squared_error,
+    mean_squared_error_backward,
+    sparse_categorical_crossentropy,
+    sparse_categorical_crossentropy_backward,
+)
+from .loss_reduction import reduce_weighted_values, squeeze_or_expand_to_same_rank
 
 Array = np.ndarray
-EPSILON = 1e-7                          # keras.backend.epsilon()
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
-
-
-def squeeze_or_expand_to_same_rank(x1: Array, x2: Array, expand_rank_1: bool = True
-                                   ) -> tuple[Array, Array]:
-    """Keras's rank alignment: if the ranks differ by one and the longer array ends in a
-    size-1 axis, squeeze it -- or, when the shorter array is 1-D, expand that instead."""
-    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
-        if x2.ndim == 1 and expand_rank_1:
-            x2 = x2[..., None]
-        else:
-            x1 = x1[..., 0]
-    if x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
-        if x1.ndim == 1 and expand_rank_1:
-            x1 = x1[..., None]
-        else:
-            x2 = x2[..., 0]
-    return x1, x2
-
-
-# -- per-sample functions and their backward passes --------------------------------------
-# Each backward returns dL/dy_pred given d_values = dL/dvalues (shape of values).
-
-def mean_squared_error(y_true: Array, y_pred: Array) -> Array:
-    """``mean((y_true - y_pred)**2, axis=-1)``: (batch, ..., n) -> (batch, ...)."""
-    return np.mean(np.square(y_true - y_pred), axis=-1)
-
-
-def mean_squared_error_backward(y_true: Array, y_pred: Array, d_values: Array) -> Array:
-    # d/dp (t - p)^2 = -2 (t - p); the mean over n outputs divides by n.
-    return -(d_values[..., None] / y_pred.dtype.type(y_pred.shape[-1])) * (2 * (y_true - y_pred))
-
-
-def mean_absolute_error(y_true: Array, y_pred: Array) -> Array:
-    """``mean(|y_true - y_pred|, axis=-1)``."""
-    return np.mean(np.abs(y_true - y_pred), axis=-1)
-
-
-def mean_absolute_error_backward(y_true: Array, y_pred: Array, d_values: Array) -> Array:
-    # sign(0) = 0: a perfect prediction gets zero gradient, as in autodiff of abs.
-    return -(d_values[..., None] / y_pred.dtype.type(y_pred.shape[-1])) * np.sign(y_true - y_pred)
-
-
-def huber(y_true: Array, y_pred: Array, delta: float = 1.0) -> Array:
-    """``mean(0.5 e**2 if |e| <= delta else delta |e| - 0.5 delta**2)``, ``e = y_pred - y_true``."""
-    t = y_pred.dtype.type
-    e = y_pred - y_true
-    a = np.abs(e)
-    return np.mean(np.where(a <= t(delta), t(0.5) * np.square(e),
-                            t(delta) * a - t(0.5) * np.square(t(delta))), axis=-1)
-
-
-def huber_backward(y_true: Array, y_pred: Array, d_values: Array, delta: float = 1.0) -> Array:
-    t = y_pred.dtype.type
-    e = y_pred - y_true
-    local = np.where(np.abs(e) <= t(delta), e, t(delta) * np.sign(e))
-    return (d_values[..., None] / t(y_pred.shape[-1])) * local
-
-
-def _clip_probabilities(p: Array) -> tuple[Array, Array]:
-    """Clip to [eps, 1-eps] (bounds rounded to p's dtype); also the mask where the clip
-    passes gradient through (the bounds are inclusive, as in autodiff of clip)."""
-    lo, hi = p.dtype.type(EPSILON), p.dtype.type(1.0 - EPSILON)
-    return np.clip(p, lo, hi), (p >= lo) & (p <= hi)
-
-
-def _smooth_binary(y_true: Array, label_smoothing: float) -> Array:
-    t = y_true.dtype.type
-    if not label_smoothing:
-        return y_true
-    return y_true * t(1.0 - label_smoothing) + t(0.5 * label_smoothing)
-
-
-def _log_sigmoid(x: Array) -> Array:
-    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
-
-
-def _sigmoid(x: Array) -> Array:
-    # exp(-|x|) <= 1 never overflows; equals torch's 1 / (1 + exp(-x)) for x >= 0.
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-
-
-def binary_crossentropy(y_true: Array, y_pred: Array, from_logits: bool = False,
-                        label_smoothing: float = 0.0) -> Array:
-    """``mean(-(y log p + (1-y) log(1-p)), axis=-1)`` with ``p`` clipped to [eps, 1-eps]
-    (``from_logits``: ``p = sigmoid(y_pred)``, computed stably, no clipping)."""
-    y = _smooth_binary(y_true, label_smoothing)
-    t = y_pred.dtype.type
-    if from_logits:          # (1 - y) x - log(sigmoid(x)), as torch's BCE-with-logits
-        return np.mean((t(1) - y) * y_pred - _log_sigmoid(y_pred), axis=-1)
-    p, _ = _clip_probabilities(y_pred)
-    return np.mean((y - t(1)) * np.log1p(-p) - y * np.log(p), axis=-1)
-
-
-def binary_crossentropy_backward(y_true: Array, y_pred: Array, d_values: Array,
-                                 from_logits: bool = False, label_smoothing: float = 0.0) -> Array:
-    y = _smooth_binary(y_true, label_smoothing)
-    t = y_pred.dtype.type
-    g = d_values[..., None] / t(y_pred.shape[-1])
-    if from_logits:
-        return (_sigmoid(y_pred) - y) * g
-    p, passes = _clip_probabilities(y_pred)
-    return np.where(passes, g * (p - y) / ((t(1) - p) * p), t(0))
-
-
-def _smooth_categorical(y_true: Array, label_smoothing: float) -> Array:
-    if not label_smoothing:
-        return y_true
-    t = y_true.dtype.type
-    return y_true * t(1.0 - label_smoothing) + t(label_smoothing) / t(y_true.shape[-1])
-
-
-def _log_softmax(x: Array) -> Array:
-    z = x - np.max(x, axis=-1, keepdims=True)
-    return z - np.log(np.sum(np.exp(z), axis=-1, keepdims=True))
-
-
-def _log_probabilities(y_pred: Array) -> Array:
-    """log of y_pred renormalised over the class axis, then clipped (Keras's CCE path)."""
-    p, _ = _clip_probabilities(y_pred / np.sum(y_pred, axis=-1, keepdims=True))
-    return np.log(p)
-
-
-def _log_probabilities_backward(y_pred: Array, d_log_p: Array) -> Array:
-    # Through log, the clip (zero where clipped) and q = y_pred / s, s = sum(y_pred):
-    # dq/dy_pred gives d_q / s - sum(d_q * y_pred) / s^2 for every class of the row.
-    s = np.sum(y_pred, axis=-1, keepdims=True)
-    p, passes = _clip_probabilities(y_pred / s)
-    d_q = np.where(passes, d_log_p / p, 0).astype(y_pred.dtype, copy=False)
-    return d_q / s - np.sum(d_q * y_pred / (s * s), axis=-1, keepdims=True)
-
-
-def _log_softmax_backward(y_pred: Array, d_log_p: Array) -> Array:
-    log_p = _log_softmax(y_pred)
-    return d_log_p - np.exp(log_p) * np.sum(d_log_p, axis=-1, keepdims=True)
-
-
-def categorical_crossentropy(y_true: Array, y_pred: Array, from_logits: bool = False,
-                             label_smoothing: float = 0.0) -> Array:
-    """``-sum(y_true * log p, axis=-1)``, ``p`` = renormalised, clipped ``y_pred`` (or
-    ``softmax(y_pred)`` from logits). Note: a sum over classes, not a mean."""
-    y = _smooth_categorical(y_true, label_smoothing)
-    log_p = _log_softmax(y_pred) if from_logits else _log_probabilities(y_pred)
-    return -np.sum(y * log_p, axis=-1)
-
-
-def categorical_crossentropy_backward(y_true: Array, y_pred: Array, d_values: Array,
-                                      from_logits: bool = False,
-                                      label_smoothing: float = 0.0) -> Array:
-    d_log_p = -d_values[..., None] * _smooth_categorical(y_true, label_smoothing)
-    backward = _log_softmax_backward if from_logits else _log_probabilities_backward
-    return backward(y_pred, d_log_p)
-
-
-def _one_hot(labels: Array, classes: int, dtype: np.dtype) -> Array:
-    return (labels[..., None] == np.arange(classes)).astype(dtype)
-
-
-def sparse_categorical_crossentropy(y_true: Array, y_pred: Array,
-                                    from_logits: bool = False) -> Array:
-    """``-log p[y_true]``: labels (batch, ...) against (batch, ..., classes)."""
-    log_p = _log_softmax(y_pred) if from_logits else _log_probabilities(y_pred)
-    return -np.take_along_axis(log_p, y_true[..., None], axis=-1)[..., 0]
-
-
-def sparse_categorical_crossentropy_backward(y_true: Array, y_pred: Array, d_values: Array,
-                                             from_logits: bool = False) -> Array:
-    d_log_p = -d_values[..., None] * _one_hot(y_true, y_pred.shape[-1], y_pred.dtype)
-    backward = _log_softmax_backward if from_logits else _log_probabilities_backward
-    return backward(y_pred, d_log_p)
-
-
-# -- reduction ---------------------------------------------------------------------------
-
-def _unbroadcast(g: Array, shape: tuple[int, ...]) -> Array:
-    """Sum ``g`` over the axes numpy broadcasting added or stretched to reach ``shape``."""
-    g = np.sum(g, axis=tuple(range(g.ndim - len(shape)))) if g.ndim > len(shape) else g
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-    return np.sum(g, axis=axes, keepdims=True) if axes else g
-
-
-def reduce_weighted_values(values: Array, sample_weight: Array | None, mask: Array | None,
-                           reduction: str | None) -> tuple[Array, Array]:
-    """Keras's ``reduce_weighted_values``; returns ``(loss, d_loss/d_values)``.
-
-    ``mask`` (from ``ignore_class``) turns into weights ``total / valid`` on valid entries
-    so that the mean runs over valid entries only.
-    """
-    t = values.dtype.type
-    if mask is not None:
-        if reduction in ("mean", "sum_over_batch_size"):
-            valid = np.sum(mask)
-            weights = np.where(mask, t(mask.size) / t(valid) if valid else t(0), t(0))
-        else:
-            weights = mask.astype(values.dtype)
-        if sample_weight is not None:
-            weights, sample_weight = squeeze_or_expand_to_same_rank(weights, sample_weight)
-            sample_weight = sample_weight * weights
-        else:
-            sample_weight = weights
-    v = values
-    if sample_weight is not None:
-        v, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
-        try:
-            weighted = v * sample_weight
-        except ValueError:
-            raise InputShapeError(
-                f"sample_weight of shape {sample_weight.shape} does not broadcast against the "
-                f"per-sample losses of shape {v.shape}; for per-timestep outputs pass weights "
-                "of shape (batch, 1) or (batch, timesteps).") from None
-    else:
-        weighted = v
-    d_weighted = np.ones_like(weighted)
-    if reduction in (None, "none") or weighted.shape in ((), (0,)):
-        loss = weighted                                  # Keras returns these unreduced
-    else:
-        loss = np.sum(weighted)
-        if reduction != "sum":
-            if reduction == "mean_with_sample_weight" and sample_weight is not None:
-                divisor = t(np.sum(sample_weight))
-            else:
-                divisor = t(weighted.size)
-            loss = loss / divisor if divisor != 0 else t(0)            # divide_no_nan
-            d_weighted *= t(1) / divisor if divisor != 0 else t(0)
-    d_v = d_weighted * sample_weight if sample_weight is not None else d_weighted
-    return loss, _unbroadcast(d_v, v.shape).reshape(values.shape).astype(values.dtype, copy=False)
 
 
 # -- loss objects -------------------------------------------------------------------------
@@ -549,3 +330,15 @@ def get(identifier: str | dict[str, Any] | Loss) -> Loss:
     if isinstance(identifier, str):
         return lookup(identifier, LOSSES, "loss")()
     raise ConfigError(f"Could not interpret loss identifier: {identifier!r}")
+
+
+__all__ = [
+    "EPSILON", "LOSSES", "REDUCTIONS", "BinaryCrossentropy", "CategoricalCrossentropy", "Huber",
+    "Loss", "MeanAbsoluteError", "MeanSquaredError", "SparseCategoricalCrossentropy",
+    "binary_crossentropy", "binary_crossentropy_backward", "categorical_crossentropy",
+    "categorical_crossentropy_backward", "deserialize", "get", "huber", "huber_backward",
+    "mean_absolute_error", "mean_absolute_error_backward", "mean_squared_error",
+    "mean_squared_error_backward", "reduce_weighted_values", "serialize",
+    "sparse_categorical_crossentropy", "sparse_categorical_crossentropy_backward",
+    "squeeze_or_expand_to_same_rank",
+]

@@ -21,9 +21,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from . import keras_object_dict, lookup
+from . import keras_object_dict, lookup, loss_functions
 from . import losses as losses_module
-from .losses import squeeze_or_expand_to_same_rank
+from .loss_reduction import squeeze_or_expand_to_same_rank
 
 Array = np.ndarray
 
@@ -126,11 +126,11 @@ def _aligned(y_true: Any, y_pred: Any) -> tuple[Array, Array]:
 
 
 def mean_squared_error(y_true: Any, y_pred: Any) -> Array:
-    return losses_module.mean_squared_error(*_aligned(y_true, y_pred))
+    return loss_functions.mean_squared_error(*_aligned(y_true, y_pred))
 
 
 def mean_absolute_error(y_true: Any, y_pred: Any) -> Array:
-    return losses_module.mean_absolute_error(*_aligned(y_true, y_pred))
+    return loss_functions.mean_absolute_error(*_aligned(y_true, y_pred))
 
 
 def accuracy(y_true: Any, y_pred: Any) -> Array:

@@ -26,7 +26,7 @@ import time
 from typing import Any, TextIO
 
 from ..errors import ConfigError
-from .callbacks import Callback
+from .callback_base import Callback
 
 _BOLD, _GREEN, _GREY, _RESET = "\x1b[1m", "\x1b[32m", "\x1b[37m", "\x1b[0m"
 

@@ -13,6 +13,7 @@ Configs are exactly Keras's (``get_config()`` is the constructor arguments), and
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -42,12 +43,27 @@ class LearningRateSchedule:
         return f"{type(self).__name__}({args})"
 
 
+class _ConfigFromArguments(LearningRateSchedule):
+    """The built-in schedules: ``get_config()`` returns the constructor's arguments, in
+    signature order, read back from the attributes each constructor stores them in."""
+
+    def get_config(self) -> dict[str, Any]:
+        arguments = list(inspect.signature(type(self).__init__).parameters)[1:]  # minus self
+        return {name: getattr(self, name) for name in arguments}
+
+
 def _check_steps(argument: str, value: float) -> None:
     if value <= 0:
         raise ConfigError(f"Argument `{argument}` must be > 0. Received: {argument}={value}")
 
 
-class ExponentialDecay(LearningRateSchedule):
+def _decay_progress(step: int | float, decay_steps: int, staircase: bool) -> np.float32:
+    """``step / decay_steps`` in float32, floored when ``staircase``."""
+    p = f32(step) / f32(decay_steps)
+    return np.floor(p) if staircase else p
+
+
+class ExponentialDecay(_ConfigFromArguments):
     """``lr(step) = initial_learning_rate * decay_rate ** (step / decay_steps)``.
 
     With ``staircase=True`` the exponent is floored, so the rate drops every
@@ -64,18 +80,11 @@ class ExponentialDecay(LearningRateSchedule):
         self.name = name
 
     def __call__(self, step: int | float) -> np.float32:
-        p = f32(step) / f32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
+        p = _decay_progress(step, self.decay_steps, self.staircase)
         return f32(self.initial_learning_rate) * np.power(f32(self.decay_rate), p)
 
-    def get_config(self) -> dict[str, Any]:
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
 
-
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_ConfigFromArguments):
     """``lr(step) = initial_learning_rate / (1 + decay_rate * step / decay_steps)``.
 
     With ``staircase=True``, ``step / decay_steps`` is floored.
@@ -91,18 +100,11 @@ class InverseTimeDecay(LearningRateSchedule):
         self.name = name
 
     def __call__(self, step: int | float) -> np.float32:
-        p = f32(step) / f32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
+        p = _decay_progress(step, self.decay_steps, self.staircase)
         return f32(self.initial_learning_rate) / (f32(1) + f32(self.decay_rate) * p)
 
-    def get_config(self) -> dict[str, Any]:
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
 
-
-class PiecewiseConstantDecay(LearningRateSchedule):
+class PiecewiseConstantDecay(_ConfigFromArguments):
     """``values[0]`` while ``step <= boundaries[0]``, ``values[i]`` while
     ``boundaries[i-1] < step <= boundaries[i]``, ``values[-1]`` after the last boundary.
     """
@@ -127,11 +129,8 @@ class PiecewiseConstantDecay(LearningRateSchedule):
                 return f32(self.values[i])
         return f32(self.values[-1])
 
-    def get_config(self) -> dict[str, Any]:
-        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
 
-
-class PolynomialDecay(LearningRateSchedule):
+class PolynomialDecay(_ConfigFromArguments):
     """``(initial - end) * (1 - step / decay_steps) ** power + end``, ``step`` capped at
     ``decay_steps``; with ``cycle=True`` ``decay_steps`` grows to the next multiple
     above ``step`` instead.
@@ -158,13 +157,8 @@ class PolynomialDecay(LearningRateSchedule):
         p = s / ds
         return (f32(self.initial_learning_rate) - end) * np.power(f32(1) - p, f32(self.power)) + end
 
-    def get_config(self) -> dict[str, Any]:
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "end_learning_rate": self.end_learning_rate,
-                "power": self.power, "cycle": self.cycle, "name": self.name}
 
-
-class CosineDecay(LearningRateSchedule):
+class CosineDecay(_ConfigFromArguments):
     """Optional linear warmup, then cosine decay to ``alpha * peak``.
 
     Without warmup (``warmup_target=None``)::
@@ -202,13 +196,8 @@ class CosineDecay(LearningRateSchedule):
             return (target - lr0) * (s / ws) + lr0
         return self._decay(s - ws, ds, target)
 
-    def get_config(self) -> dict[str, Any]:
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "alpha": self.alpha, "name": self.name,
-                "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
 
-
-class CosineDecayRestarts(LearningRateSchedule):
+class CosineDecayRestarts(_ConfigFromArguments):
     """SGDR: cosine decay restarted after ``first_decay_steps``, then after periods
     ``t_mul`` times longer, each restart's peak ``m_mul`` times the previous one.
     """
@@ -236,11 +225,6 @@ class CosineDecayRestarts(LearningRateSchedule):
             frac = (frac - done) / np.power(t_mul, restart)
         cosine = f32(0.5) * np.power(m_mul, restart) * (f32(1) + np.cos(f32(math.pi) * frac))
         return f32(self.initial_learning_rate) * ((f32(1) - alpha) * cosine + alpha)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "first_decay_steps": self.first_decay_steps, "t_mul": self.t_mul,
-                "m_mul": self.m_mul, "alpha": self.alpha, "name": self.name}
 
 
 SCHEDULES: dict[str, type[LearningRateSchedule]] = {

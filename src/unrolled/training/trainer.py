@@ -24,100 +24,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ..errors import ConfigError, InputShapeError
 from ..random import make_rng
-from . import losses as losses_module
-from . import metrics as metrics_module
-from . import optimizers as optimizers_module
+from .batching import BatchIterator, class_weight_to_sample_weights, unpack_data
 from .callbacks import Callback, CallbackList, History, pythonify_logs
-
-
-# -- data --------------------------------------------------------------------------------
-def unpack_data(data: Any, who: str) -> tuple[Any, Any, Any]:
-    """``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` -> the three, ``None`` if absent."""
-    if isinstance(data, list):
-        data = tuple(data)
-    if not isinstance(data, tuple) or not 1 <= len(data) <= 3:
-        raise ConfigError(f"{who} must be a tuple (x, y) or (x, y, sample_weight), "
-                          f"got {type(data).__name__}" + (f" of length {len(data)}." if isinstance(data, tuple) else "."))
-    return (tuple(data) + (None, None))[:3]  # type: ignore[return-value]
-
-
-def class_weight_to_sample_weights(y: np.ndarray, class_weight: dict[int, float]) -> np.ndarray:
-    """Keras's rule: the class of a sample is ``argmax(y)`` for one-hot ``y``, else
-    ``round(y)``; classes missing from ``class_weight`` weigh 1."""
-    labels = np.asarray(y)
-    if labels.ndim > 1:
-        labels = np.argmax(labels, axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
-    labels = np.round(labels).astype(np.int64).reshape(len(labels), -1)[:, 0]
-    return np.array([class_weight.get(int(c), 1.0) for c in labels], dtype=np.float32)
-
-
-class BatchIterator:
-    """Keras's ``EpochIterator`` over arrays of ``n`` samples.
-
-    ``batch_size`` defaults to ``ceil(n / steps_per_epoch)`` if that is given, else 32; the
-    last batch is partial. ``shuffle=True`` draws a new permutation of all samples each
-    time the data is gone through; ``"batch"`` shuffles inside each batch only. With
-    ``steps_per_epoch`` below the number of batches, the next epoch continues where the
-    previous one stopped; an epoch ends early when the data runs out.
-    """
-
-    def __init__(self, n: int, batch_size: int | None, shuffle: bool | str = False,
-                 steps_per_epoch: int | None = None, rng: np.random.Generator | None = None) -> None:
-        if steps_per_epoch is not None and (not isinstance(steps_per_epoch, (int, np.integer))
-                                            or steps_per_epoch <= 0):
-            raise ConfigError(f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}.")
-        if batch_size is None:
-            batch_size = math.ceil(n / steps_per_epoch) if steps_per_epoch else 32
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        if shuffle not in (True, False, "batch"):
-            raise ConfigError(f"shuffle must be True, False or 'batch', got {shuffle!r}.")
-        self.n, self.batch_size, self.shuffle = n, int(batch_size), shuffle
-        self.steps_per_epoch = steps_per_epoch
-        self.size = math.ceil(n / self.batch_size)
-        self.rng = rng if rng is not None else make_rng()
-        self._current: Iterator[Any] | None = None
-        self._seen = 0
-
-    @property
-    def num_batches(self) -> int:
-        return self.steps_per_epoch or self.size
-
-    def _pass(self) -> Iterator[Any]:
-        perm = self.rng.permutation(self.n) if self.shuffle is True else None
-        for i in range(self.size):
-            start, stop = i * self.batch_size, min((i + 1) * self.batch_size, self.n)
-            if perm is not None:
-                yield perm[start:stop]
-            elif self.shuffle == "batch":
-                yield self.rng.permutation(stop - start) + start
-            else:
-                yield slice(start, stop)
-
-    def epoch(self) -> Iterator[tuple[int, Any]]:
-        """``(step, index)`` pairs for one epoch; ``index`` slices every array."""
-        if self._current is None or self.steps_per_epoch is None:
-            self._current, self._seen = self._pass(), 0
-        for step in range(self.num_batches):
-            if self._seen >= self.size:
-                if self.steps_per_epoch:
-                    warnings.warn("Your input ran out of data; interrupting the epoch. Make sure "
-                                  "steps_per_epoch * epochs batches are available.", stacklevel=3)
-                break
-            self._seen += 1
-            yield step, next(self._current)
-        if self._seen >= self.size:
-            self._current, self._seen = self._pass(), 0
+from .compiling import CompileMixin
 
 
 # -- the mixin ---------------------------------------------------------------------------
-class Trainer:
+class Trainer(CompileMixin):
     """Training methods for a model that provides ``forward(x, training) -> (y, caches)``,
     ``backward(dy, caches) -> (dx, grads)``, ``trainable_weights``, ``get_weights`` /
     ``set_weights`` and ``build``. ``Sequential`` inherits them."""
@@ -131,143 +50,11 @@ class Trainer:
         def _prepare(self, x: Any) -> np.ndarray: ...
 
     def __init__(self) -> None:
-        self.compiled = False
-        self.optimizer: Any = None
-        self.loss: Any = None
+        super().__init__()
         self.stop_training = False
         self.stop_evaluating = False
         self.stop_predicting = False
         self.history: History | None = None
-        self._loss_fn: Any = None
-        self._loss_weight: float | None = None
-        self._loss_tracker: Any = None
-        self._metric_args: tuple[list[Any], list[Any]] = ([], [])
-        self._compiled_metrics: list[tuple[str, Any, bool]] | None = None  # (log name, metric, weighted)
-        self._compile_config: dict[str, Any] | None = None
-
-    # -- compile -----------------------------------------------------------------------
-    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
-                metrics: Sequence[Any] | None = None, weighted_metrics: Sequence[Any] | None = None,
-                run_eagerly: bool = False, steps_per_execution: int = 1, jit_compile: Any = "auto",
-                auto_scale_loss: bool = True) -> None:
-        """Choose the optimizer, the loss and the metrics (Keras's names and defaults).
-
-        ``loss_weights`` (a float, or a one-element list/dict for this single-output model)
-        scales the loss. ``run_eagerly``, ``jit_compile`` and ``auto_scale_loss`` are
-        accepted for compatibility and change nothing; ``steps_per_execution`` must be 1.
-        """
-        if steps_per_execution != 1:
-            raise ConfigError(f"steps_per_execution must be 1 in unrolled (as with Keras's "
-                              f"PyTorch backend). Received: steps_per_execution={steps_per_execution}")
-        for arg, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
-            if value is not None and not isinstance(value, (list, tuple)):
-                raise ConfigError(f"Expected `{arg}` argument to be a list or tuple. Received instead: "
-                                  f"{arg}={value!r} of type {type(value).__name__}")
-        self.optimizer = optimizers_module.get(optimizer)
-        self.loss = loss
-        self._loss_fn = losses_module.get(loss) if loss is not None else None
-        self._loss_weight = self._parse_loss_weights(loss_weights)
-        self._metric_args = (list(metrics or []), list(weighted_metrics or []))
-        self._compiled_metrics = None
-        self._loss_tracker = metrics_module.Mean(name="loss")
-        self.stop_training = False
-        self.compiled = True
-        self._compile_config = dict(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
-                                    metrics=metrics, weighted_metrics=weighted_metrics,
-                                    run_eagerly=run_eagerly, steps_per_execution=steps_per_execution,
-                                    jit_compile=False if jit_compile == "auto" else jit_compile)
-
-    @staticmethod
-    def _parse_loss_weights(loss_weights: Any) -> float | None:
-        if loss_weights is None:
-            return None
-        value = loss_weights
-        if isinstance(value, dict):
-            value = list(value.values())
-        if isinstance(value, (list, tuple)):
-            if len(value) != 1:
-                raise ConfigError(f"`loss_weights` must match the number of losses, got 1 loss "
-                                  f"and {len(value)} weights.")
-            value = value[0]
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-            raise ConfigError(f"Expected `loss_weights` to be a float, received {loss_weights!r}.")
-        return float(value)
-
-    def get_compile_config(self) -> dict[str, Any] | None:
-        """The ``compile()`` arguments in Keras's serialized form (what ``.keras`` files store)."""
-        if self._compile_config is None:
-            return None
-        cfg = dict(self._compile_config)
-        cfg["optimizer"] = optimizers_module.serialize(self.optimizer)
-        if cfg["loss"] is not None and not isinstance(cfg["loss"], str):
-            cfg["loss"] = losses_module.serialize(self._loss_fn)
-        for key in ("metrics", "weighted_metrics"):
-            if cfg[key] is not None:
-                cfg[key] = [m if isinstance(m, str) else metrics_module.serialize(m) for m in cfg[key]]
-        return cfg
-
-    def compile_from_config(self, config: dict[str, Any]) -> None:
-        """Inverse of :meth:`get_compile_config` (keys ``compile`` does not know are ignored)."""
-        known = ("optimizer", "loss", "loss_weights", "metrics", "weighted_metrics", "run_eagerly",
-                 "steps_per_execution", "jit_compile", "auto_scale_loss")
-        self.compile(**{k: v for k, v in config.items() if k in known})
-
-    def _assert_compiled(self, method: str) -> None:
-        if not self.compiled:
-            raise ConfigError(f"You must call `compile()` before `{method}()`, e.g. "
-                              "model.compile(optimizer='adam', loss='mse').")
-        if self._loss_fn is None and method in ("fit", "train_on_batch", "evaluate", "test_on_batch"):
-            raise ConfigError("No loss to compute. Provide a `loss` argument in `compile()`.")
-
-    # -- metrics -----------------------------------------------------------------------
-    def _build_metrics(self, y: np.ndarray, y_pred: np.ndarray) -> None:
-        built: list[tuple[str, Any, bool]] = []
-        counts: dict[str, int] = {}
-        for weighted, specs in ((False, self._metric_args[0]), (True, self._metric_args[1])):
-            for spec in specs:
-                metric = metrics_module.get(spec, loss=self._loss_fn, y_shape=tuple(y_pred.shape),
-                             y_true_shape=tuple(y.shape))
-                name = spec if isinstance(spec, str) else metric.name
-                if name not in counts:
-                    counts[name] = 1
-                elif not weighted:
-                    counts[name] += 1
-                    name = f"{name}_{counts[name] - 1}"
-                else:
-                    name = f"weighted_{name}"
-                    counts[name] = counts.get(name, 0) + 1
-                    if counts[name] > 1:
-                        name = f"{name}_{counts[name] - 1}"
-                built.append((name, metric, weighted))
-        self._compiled_metrics = built
-
-    @property
-    def metrics(self) -> list[Any]:
-        """The loss tracker, then the compiled metrics (once built by a first batch)."""
-        if not self.compiled:
-            return []
-        return [self._loss_tracker] + [m for _, m, _ in self._compiled_metrics or []]
-
-    @property
-    def metrics_names(self) -> list[str]:
-        if not self.compiled:
-            return []
-        return ["loss"] + [name for name, _, _ in self._compiled_metrics or []]
-
-    def reset_metrics(self) -> None:
-        for m in self.metrics:
-            m.reset_state()
-
-    def get_metrics_result(self) -> dict[str, float]:
-        logs = {"loss": float(self._loss_tracker.result())}
-        for name, metric, _ in self._compiled_metrics or []:
-            logs[name] = float(metric.result())
-        return logs
-
-    def _flatten_in_order(self, logs: dict[str, Any]) -> Any:
-        names = [n for n in self.metrics_names if n in logs]
-        values = [logs[n] for n in names] + [logs[k] for k in sorted(logs) if k not in names]
-        return values[0] if len(values) == 1 else values
 
     # -- one step ----------------------------------------------------------------------
     def _loss_and_grad(self, y: np.ndarray, y_pred: Any, sample_weight: Any) -> tuple[float, np.ndarray]:
@@ -357,7 +144,7 @@ class Trainer:
         when ``validation_data=(x_val, y_val[, sample_weight])`` is given.
         ``class_weight`` (``{class: weight}``) becomes per-sample weights.
         ``verbose``: 0 silent, 1 progress bar, 2 one line per epoch, "auto" (1 on a
-        terminal, else 2). See :mod:`unrolled.training.callbacks` for the hook order.
+        terminal, else 2). See :mod:`unrolled.training.callback_base` for the hook order.
         """
         self._assert_compiled("fit")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
