@@ -123,6 +123,95 @@ def test_sizes_that_split_the_batch(kernel):
     assert_same(fast[1], ref[1])
 
 
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(o) or "default")
+@pytest.mark.parametrize("shape", [(3, 5, 4, 6), (1, 1, 2, 1)], ids=["B3T5F4H6", "B1T1F2H1"])
+def test_numba_large_step_mode_matches_reference(monkeypatch, options, shape):
+    """The GEMM-bound mode (NumPy sgemm per step + compiled gate passes), forced small."""
+    needs("numba")
+    monkeypatch.setattr(lstm_numba, "LARGE_STEP_WORK", 0)
+    B, T, F, H = shape
+    layer = make(H, F, T, **options)
+    x = np.random.default_rng(2).standard_normal((B, T, F)).astype(np.float32)
+    init = [np.random.default_rng(3).standard_normal((B, H)).astype(np.float32) for _ in range(2)]
+    for initial in (None, init):
+        ref = run(layer, "reference", x, initial)
+        fast = run(layer, "numba", x, initial)
+        assert_same(fast[0], ref[0])
+        assert_same(fast[1], ref[1])
+        with force("numba"):
+            got = layer(x, initial_state=initial)
+        with force("reference"):
+            want = layer(x, initial_state=initial)
+        assert_same(got if isinstance(got, list) else [got], want if isinstance(want, list) else [want])
+
+
+INFER_SHAPES = [(3, 5, 4, 6), (1, 1, 2, 1), (1, 7, 8, 32), (2, 6, 3, 40), (6, 120, 3, 32)]
+
+
+@pytest.mark.parametrize("kernel", [None, *FAST])
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(o) or "default")
+@pytest.mark.parametrize("shape", INFER_SHAPES, ids=lambda s: "B{}T{}F{}H{}".format(*s))
+def test_inference_call_matches_reference(kernel, options, shape):
+    """``layer(x)`` takes the inference-only path (one compiled call per batch block for
+    numba; small-H loop and BLAS products; several blocks at the last shape)."""
+    if kernel:
+        needs(kernel)
+    B, T, F, H = shape
+    layer = make(H, F, T, **options)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((B, T, F)).astype(np.float32)
+    init = [rng.standard_normal((B, H)).astype(np.float32) for _ in range(2)]
+    for initial in (None, init):
+        with force("reference"):
+            want = layer(x, initial_state=initial)
+        with force(kernel):
+            got = layer(x, initial_state=initial)
+            sliced = layer(np.asfortranarray(x), initial_state=initial)   # not C-contiguous
+            listed = layer(x.tolist(), initial_state=initial)              # full input path
+        for out in (got, sliced, listed):
+            out = out if isinstance(out, list) else [out]
+            assert_same(out, want if isinstance(want, list) else [want])
+
+
+def test_model_call_matches_forward():
+    model = Sequential([LSTM(6, input_shape=(5, 3), return_sequences=True), LSTM(4)])
+    x = np.random.default_rng(5).standard_normal((2, 5, 3)).astype(np.float32)
+    np.testing.assert_allclose(model(x), model.forward(x)[0], rtol=TOL, atol=TOL)
+    with force("reference"):
+        np.testing.assert_allclose(model(x), model.forward(x)[0], rtol=TOL, atol=TOL)
+
+
+def test_kernel_choice_is_memoised_but_follows_changes():
+    """The per-layer memo of the kernel choice re-decides when its inputs change."""
+    from unrolled.core import activations
+    from unrolled.core.lstm import LSTMCell
+
+    layer = make(4, 3, 5)
+    x = np.zeros((2, 5, 3), np.float32)
+    layer(x)
+    auto = dispatch.describe(layer)
+    with force("reference"):
+        layer(x)
+        assert "reference" in dispatch.describe(layer)
+    layer(x)
+    assert dispatch.describe(layer) == auto
+    layer._cell = LSTMCell(activations.get("relu"), layer.cell.recurrent_activation)
+    layer(x)
+    assert "relu" in dispatch.describe(layer)
+
+
+def test_scratch_buffers_are_per_thread_and_reused():
+    from unrolled.core.kernels.lstm_fast import scratch
+
+    a = scratch("test", (3, 4))
+    assert scratch("test", (3, 4)) is a and a.dtype == np.float32
+    other = []
+    t = threading.Thread(target=lambda: other.append(scratch("test", (3, 4))))
+    t.start()
+    t.join()
+    assert other[0] is not a
+
+
 @pytest.mark.parametrize("kernel", FAST)
 @pytest.mark.parametrize("activation,recurrent", [("elu", "sigmoid"), ("relu", "sigmoid"),
                                                   ("tanh", "hard_sigmoid"), ("softsign", "tanh")])
@@ -174,7 +263,10 @@ def test_automatic_choice_and_reasons(monkeypatch):
              "dtype": np.float32, "units": 32}
     big = dict(small, units=512)
     sel = select_lstm_kernel(big, 128, 100, True)
-    assert sel.name == "numpy" and "BLAS" in sel.reason
+    if lstm_numba.missing_reason() is None:
+        assert sel.name == "numba" and "sgemm" in sel.reason and "gates" in sel.reason
+    else:
+        assert sel.name == "numpy"
     monkeypatch.setattr(lstm_numba, "missing_reason",
                         lambda: "numba not installed (pip install 'unrolled[fast]')")
     sel = select_lstm_kernel(small, 1, 50, False)
@@ -236,8 +328,12 @@ def test_info_command(capsys):
 
 # -- thread safety and ownership of returned arrays ----------------------------------------
 
-@pytest.mark.parametrize("kernel", [None, "reference", *FAST])
-def test_returned_arrays_belong_to_the_caller(kernel):
+@pytest.mark.parametrize("kernel", [None, "reference", *FAST, "numba-large"])
+def test_returned_arrays_belong_to_the_caller(kernel, monkeypatch):
+    if kernel == "numba-large":
+        needs("numba")
+        monkeypatch.setattr(lstm_numba, "LARGE_STEP_WORK", 0)
+        kernel = "numba"
     if kernel:
         needs(kernel)
     layer = make(6, 3, 7, return_sequences=True, return_state=True)
@@ -250,10 +346,30 @@ def test_returned_arrays_belong_to_the_caller(kernel):
     for a, b in zip(y1, saved):
         np.testing.assert_array_equal(a, b)
     assert not np.allclose(y1[0], y2[0])
+    # Training: outputs and gradients survive later calls (which reuse scratch buffers),
+    # and a cache can be used for backward twice.
+    def train(x):
+        y, cache = layer.forward(x, training=True)
+        dx, grads, d_init = layer.backward_with_states([np.ones_like(a) for a in y], cache)
+        return [*y, dx, *grads, *d_init], cache
+
+    with force(kernel):
+        out1, cache1 = train(x1)
+        saved = [a.copy() for a in out1]
+        train(x2)
+        again = layer.backward_with_states([np.ones_like(a) for a in out1[:3]], cache1)
+    for a, b in zip(out1, saved):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip([again[0], *again[1], *again[2]], saved[3:]):
+        np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("kernel", [None, *FAST])
-def test_two_threads_share_a_layer(kernel):
+@pytest.mark.parametrize("kernel", [None, *FAST, "numba-large"])
+def test_two_threads_share_a_layer(kernel, monkeypatch):
+    if kernel == "numba-large":   # the GEMM-bound mode, forced at a small size
+        needs("numba")
+        monkeypatch.setattr(lstm_numba, "LARGE_STEP_WORK", 0)
+        kernel = "numba"
     if kernel:
         needs(kernel)
     B, T, F, H = 4, 60, 3, 16

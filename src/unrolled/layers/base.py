@@ -160,8 +160,9 @@ class Layer:
     def __call__(self, x: Any, **kwargs: Any) -> Any:
         x = as_input_array(x, self.dtype, type(self).__name__)
         self.validate_input(x.shape)
-        self._ensure_built(x.shape)
-        self.validate_input(x.shape)
+        if not self.built:  # after build, check again against the new weights' shapes
+            self._ensure_built(x.shape)
+            self.validate_input(x.shape)
         return self.call(x, **kwargs)
 
     def validate_input(self, shape: tuple[int, ...]) -> None:

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..core.kernels import dispatch
-from ..core.kernels.lstm_fast import LSTMKernelCache, lstm_backward, lstm_forward
+from ..core.kernels.lstm_fast import LSTMKernelCache, lstm_backward, lstm_forward, lstm_infer
 from ..core.scan import SequenceCache, SequenceGrads, sequence_backward, sequence_forward
 from ..errors import ConfigError, InputShapeError
 from .base import Layer, as_input_array
@@ -147,25 +147,49 @@ class Recurrent(Layer):
         return tuple(out)
 
     def __call__(self, x: Any, initial_state: Any = None, training: bool = False) -> Any:
+        # Fast lane for the usual call on a built layer: a float ndarray of our dtype and
+        # an accepted shape needs none of Layer.__call__'s conversion and checks (which
+        # would pass unchanged); anything else takes the full path and its messages.
+        if (type(x) is np.ndarray and x.dtype == self.dtype and x.ndim == 3
+                and self.features is not None and x.shape[2] == self.features and x.shape[1]):
+            return self.call(x, training=training, initial_state=initial_state)
         return super().__call__(x, initial_state=initial_state, training=training)
+
+    def call(self, x: np.ndarray, training: bool = False, initial_state: Any = None) -> Any:
+        if not training:  # inference: no cache to build, and fast kernels in one call
+            initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
+            sel = dispatch.select_for_layer(self, x.shape[0], x.shape[1], False)
+            if sel.kernel is not None:
+                kernel, input_bias, params = self._scan_weights()
+                h0, c0 = (None, None) if initial is None else initial
+                seq, h_last, c_last = lstm_infer(sel.kernel, x, kernel, input_bias, params[0],
+                                                 h0, c0, self.go_backwards, self.return_sequences)
+                return self._fast_output(seq, h_last, c_last)
+        return self.forward(x, training=training, initial_state=initial_state)[0]
+
+    def _fast_output(self, seq: np.ndarray | None, h_last: np.ndarray, c_last: np.ndarray) -> Any:
+        output = seq if self.return_sequences else h_last
+        if self.return_state:
+            output = [output, h_last.copy() if output is h_last else h_last, c_last]
+        return output
 
     def forward(self, x: np.ndarray, training: bool = False,
                 initial_state: Any = None) -> tuple[Any, RecurrentCache]:
         """``x`` (batch, timesteps, features) -> output (batch, units) or
         (batch, timesteps, units) with ``return_sequences``; with ``return_state`` a list
         ``[output, *final_states]`` each state (batch, units)."""
-        initial = self._initial_state(x.shape[0], initial_state)
+        initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
         kernel, input_bias, params = self._scan_weights()
-        sel = dispatch.select_lstm_kernel(self, x.shape[0], x.shape[1], training)
-        dispatch.record(self, sel)
+        sel = dispatch.select_for_layer(self, x.shape[0], x.shape[1], training)
         if sel.kernel is not None:  # fast LSTM kernel (see unrolled.core.kernels)
+            h0, c0 = (None, None) if initial is None else initial   # None: start from zeros
             seq, h_last, c_last, fast = lstm_forward(
-                sel.kernel, x, kernel, input_bias, params[0], initial[0], initial[1],
+                sel.kernel, x, kernel, input_bias, params[0], h0, c0,
                 self.go_backwards, training, self.return_sequences)
-            output = seq if self.return_sequences else h_last
-            if self.return_state:
-                output = [output, h_last.copy() if output is h_last else h_last, c_last]
-            return output, RecurrentCache(fast, x.shape[0], sel.kernel)
+            return (self._fast_output(seq, h_last, c_last),
+                    RecurrentCache(fast, x.shape[0], sel.kernel))
+        if initial is None:
+            initial = self._initial_state(x.shape[0], None)
         seq, final, cache = sequence_forward(self.cell, x, kernel, input_bias, params, initial,
                                              self.go_backwards)
         output = seq if self.return_sequences else final[0].copy()

@@ -178,7 +178,12 @@ class Sequential(Trainer):
         return dy, flat
 
     def __call__(self, x: Any, training: bool = False) -> Any:
-        return self.forward(x, training=training)[0]
+        # forward() without the caches: each layer's call() may skip building one.
+        x = self._prepare(x)
+        for layer in self._layers:
+            layer.validate_input(x.shape)
+            x = layer.call(x, training=training)
+        return x
 
     # -- description ---------------------------------------------------------------------
     def summary(self, print_fn: Any = None, explain: bool = True,

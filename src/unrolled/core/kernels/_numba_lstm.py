@@ -172,3 +172,152 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0, b1)
         for j in range(H):
             dh0[b0 + r, j] = dh[r, j]
             dc0[b0 + r, j] = dc[r, j]
+
+
+# -- inference in one compiled call -----------------------------------------------------------
+# At tiny and small sizes the Python around the loop (transposes, the projection GEMM, a
+# dozen buffers, numba unboxing 11 arrays) cost more than the loop. ``infer_block`` takes
+# the layer's own arrays and does everything for its rows: projection, bias, zero state,
+# the loop; it keeps only what inference returns.
+
+# Below this many multiply-adds per row per step (units·4·units) a plain loop beats a BLAS
+# call (whose fixed cost is ~0.3 µs); it vectorises over the 4H output columns.
+SMALL_PRODUCT = 32 * 128
+
+
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _row_product(h, U, z):
+    """z (n, 4H) = h (n, H) @ U (H, 4H): BLAS in row chunks, or a loop when tiny."""
+    n, H = h.shape
+    G = U.shape[1]
+    if H * G <= SMALL_PRODUCT:
+        for r in range(n):
+            zr = z[r]
+            for j in range(G):
+                zr[j] = 0.0
+            for k in range(H):
+                hk = h[r, k]
+                Uk = U[k]
+                for j in range(G):
+                    zr[j] += hk * Uk[j]
+    else:
+        rows = max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
+        for r0 in range(0, n, rows):
+            r1 = min(n, r0 + rows)
+            np.dot(h[r0:r1], U, z[r0:r1])
+
+
+@nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def infer_block(x, W, bias, U, h0, c0, backwards, seq, h_last, c_last, b0, b1):
+    """LSTM inference for batch rows ``b0:b1`` straight from the layer's arrays.
+
+    x (B, T, F) C-contiguous input, batch-major as the caller gave it; W (F, 4H); bias
+    (4H,) or (0,) for none; U (H, 4H); h0, c0 (B, H), or (0, H) to start from zeros;
+    backwards: process timesteps T-1..0. Writes h_last, c_last (B, H) and, when seq has
+    shape (B, T, H) (not (0, T, H)), every h in processing order.
+    """
+    T, F = x.shape[1], x.shape[2]
+    G = U.shape[1]
+    H = G // 4
+    n = b1 - b0
+    keep_seq = seq.shape[0] > 0
+    # Projection of all this block's timesteps: (n·T, F) @ (F, 4H), row r·T + t.
+    xb = x[b0:b1].reshape(n * T, F)
+    xp = np.empty((n * T, G), np.float32)
+    rows = max(1, BLAS_SINGLE_THREAD_WORK // (F * G))
+    for r0 in range(0, n * T, rows):
+        r1 = min(n * T, r0 + rows)
+        np.dot(xb[r0:r1], W, xp[r0:r1])
+    if bias.shape[0] > 0:
+        for r in range(n * T):
+            for j in range(G):
+                xp[r, j] += bias[j]
+    h = np.zeros((n, H), np.float32)
+    c = np.zeros((n, H), np.float32)
+    if h0.shape[0] > 0:
+        for r in range(n):
+            for j in range(H):
+                h[r, j] = h0[b0 + r, j]
+                c[r, j] = c0[b0 + r, j]
+    z = np.empty((n, G), np.float32)
+    for t in range(T):
+        tx = T - 1 - t if backwards else t
+        _row_product(h, U, z)                                 # (n, 4H)
+        for r in range(n):
+            zr = z[r]
+            xr = xp[r * T + tx]
+            hr = h[r]
+            cr = c[r]
+            for j in range(H):
+                i = _HALF * tanh32(_HALF * (zr[j] + xr[j])) + _HALF
+                f = _HALF * tanh32(_HALF * (zr[H + j] + xr[H + j])) + _HALF
+                g = tanh32(zr[2 * H + j] + xr[2 * H + j])
+                o = _HALF * tanh32(_HALF * (zr[3 * H + j] + xr[3 * H + j])) + _HALF
+                cn = f * cr[j] + i * g
+                cr[j] = cn
+                hr[j] = o * tanh32(cn)
+            if keep_seq:
+                for j in range(H):
+                    seq[b0 + r, t, j] = hr[j]
+    for r in range(n):
+        for j in range(H):
+            h_last[b0 + r, j] = h[r, j]
+            c_last[b0 + r, j] = c[r, j]
+
+
+# -- large steps: NumPy's multithreaded sgemm, then one compiled pass over the gates ----------
+# At B·4H² above ~16 M multiply-adds the step is GEMM-bound and NumPy's 2-thread sgemm is
+# the fastest product here; what NumPy cannot do is the ~20 elementwise passes after it
+# (each a trip through 1 MB of gates). These two run that work in one pass, per step.
+
+@nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def gate_step(z, xpt, c_prev, c_new, h_new):
+    """One forward step after ``z = h_prev @ U``: z (B, 4H) is overwritten with the
+    activated gates i, f, g, o; xpt (B, 4H) this step's projection; writes c_new, h_new
+    (B, H). c_new may be c_prev (each element is read before it is written)."""
+    B, G = z.shape
+    H = G // 4
+    for r in range(B):
+        zr = z[r]
+        xr = xpt[r]
+        for j in range(H):
+            i = _HALF * tanh32(_HALF * (zr[j] + xr[j])) + _HALF
+            f = _HALF * tanh32(_HALF * (zr[H + j] + xr[H + j])) + _HALF
+            g = tanh32(zr[2 * H + j] + xr[2 * H + j])
+            o = _HALF * tanh32(_HALF * (zr[3 * H + j] + xr[3 * H + j])) + _HALF
+            cn = f * c_prev[r, j] + i * g
+            c_new[r, j] = cn
+            h_new[r, j] = o * tanh32(cn)
+            zr[j] = i
+            zr[H + j] = f
+            zr[2 * H + j] = g
+            zr[3 * H + j] = o
+
+
+@nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def gate_step_backward(a, c_prev, c_new, dh, dh_seq_t, dc, d):
+    """One backward step before ``dh_prev = d @ Uᵀ``: a (B, 4H) activated gates;
+    c_prev, c_new (B, H); dh (B, H) dL/dh_t from later steps, plus dh_seq_t (B, H) from
+    the output sequence unless it is (0, H); dc (B, H) is updated in place to dL/dc_prev;
+    writes d (B, 4H) = dL/dz. Same formulas as ``backward_block``."""
+    B, G = a.shape
+    H = G // 4
+    has_seq = dh_seq_t.shape[0] > 0
+    for r in range(B):
+        ar = a[r]
+        dr = d[r]
+        for j in range(H):
+            i = ar[j]
+            f = ar[H + j]
+            g = ar[2 * H + j]
+            o = ar[3 * H + j]
+            tc = tanh32(c_new[r, j])
+            dhj = dh[r, j]
+            if has_seq:
+                dhj += dh_seq_t[r, j]
+            dcc = dc[r, j] + dhj * o * (_ONE - tc * tc)
+            dr[j] = dcc * g * i * (_ONE - i)
+            dr[H + j] = dcc * c_prev[r, j] * f * (_ONE - f)
+            dr[2 * H + j] = dcc * i * (_ONE - g * g)
+            dr[3 * H + j] = dhj * tc * o * (_ONE - o)
+            dc[r, j] = dcc * f

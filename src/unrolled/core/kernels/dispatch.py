@@ -33,10 +33,11 @@ from .lstm_fast import NUMPY_LOOPS
 KERNELS = ("reference", "numpy", "numba")
 FAST_ACTIVATION, FAST_RECURRENT_ACTIVATION = "tanh", "sigmoid"
 
-# Below this many multiply-adds per timestep (batch·units·4·units) the compiled loop wins:
-# NumPy's per-call overhead (~1 µs per op, ~20 ops per step) dominates. Above it both
-# spend their time in the same BLAS sgemm and NumPy's own OpenBLAS is the faster one.
-NUMBA_MAX_STEP_WORK = 64 * 256 * 1024
+# Up to this many multiply-adds per timestep (batch·units·4·units) the numba kernel runs
+# whole time loops compiled, in batch blocks; above it, NumPy's multithreaded sgemm per
+# step with a compiled gate pass (see lstm_numba). Both beat the NumPy loop, whose ~20
+# elementwise passes per step cost ~1 µs each when small and a trip through memory when big.
+NUMBA_MAX_STEP_WORK = lstm_numba.LARGE_STEP_WORK
 
 _local = threading.local()
 _last: "weakref.WeakKeyDictionary[Any, Selection]" = weakref.WeakKeyDictionary()
@@ -121,15 +122,45 @@ def select_lstm_kernel(layer_or_options: Any, batch: int, timesteps: int,
     units = int(opts.get("units") or 1)
     step_work = batch * units * 4 * units
     missing = lstm_numba.missing_reason()
-    if step_work > NUMBA_MAX_STEP_WORK:
-        return Selection(NUMPY_LOOPS, "numpy",
-                         f"large step (batch·4·units² = {step_work:,}): time goes to BLAS "
-                         "sgemm, where NumPy's OpenBLAS is fastest")
     if missing is not None:
         return Selection(NUMPY_LOOPS, "numpy", missing)
+    if step_work > NUMBA_MAX_STEP_WORK:
+        return Selection(lstm_numba.NUMBA_LOOPS, "numba",
+                         f"large step (batch·4·units² = {step_work:,}): NumPy's multithreaded "
+                         "sgemm per step, then one compiled pass over the gates")
     return Selection(lstm_numba.NUMBA_LOOPS, "numba",
                      f"small step (batch·4·units² = {step_work:,}): compiled time loop "
                      "avoids NumPy's per-call overhead")
+
+
+_MEMO_ENTRIES = 8
+
+
+def select_for_layer(layer: Any, batch: int, timesteps: int, training: bool) -> Selection:
+    """:func:`select_lstm_kernel` for a layer's call, memoised on the layer and recorded
+    for :func:`kernel_report`.
+
+    The choice depends only on what the key holds: the override (force() / environment),
+    the batch size and the options (dtype, cell, activations — compared by identity, so
+    replacing one re-selects). Re-deciding on every call cost ~10 µs, a third of a tiny call.
+    """
+    cell = layer.cell
+    key = (getattr(_local, "forced", None), os.environ.get("UNROLLED_KERNEL"), batch,
+           layer.dtype, cell, getattr(cell, "activation", None),
+           getattr(cell, "recurrent_activation", None))
+    memo = layer.__dict__.get("_kernel_memo")
+    if memo is None:
+        memo = layer.__dict__["_kernel_memo"] = {}
+    sel = memo.get(key)
+    if sel is None:
+        sel = select_lstm_kernel(layer, batch, timesteps, training)
+        if len(memo) >= _MEMO_ENTRIES:
+            memo.clear()
+        memo[key] = sel
+    if layer.__dict__.get("_kernel_last") is not sel:   # record only when it changes
+        record(layer, sel)
+        layer.__dict__["_kernel_last"] = sel
+    return sel
 
 
 def record(layer: Any, selection: Selection) -> None:

@@ -16,15 +16,19 @@ Same mathematics as the reference :mod:`unrolled.core.lstm` + :mod:`unrolled.cor
 
       dU = h_prevᵀ · dz    dW = xᵀ · dz    db = Σ dz    dx = dz · Wᵀ
 
-Buffers are allocated per call (never shared between calls), so a layer can serve two
-threads at once and an array returned to a caller is never written again.
+Arrays that reach the caller or the cache are allocated per call, so a layer can serve
+two threads at once and an array returned to a caller is never written again. The two big
+arrays that die inside one call (the projection ``xp`` in forward, ``dz`` in backward;
+105 MB each at B=128, T=100, H=512) come from a small *thread-local* pool instead, so a
+training loop does not page-fault them in on every step (:func:`scratch`).
 
 Axis legend: B batch, T timesteps, F features, H units; gate blocks i, f, g(=c), o.
 """
 from __future__ import annotations
 
 import functools
-from typing import Callable, NamedTuple
+import threading
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -45,6 +49,39 @@ class LSTMKernelCache(NamedTuple):
     c0: Array             # (B, H)
     go_backwards: bool
     loop: str             # "numpy" or "numba": which time loop produced it
+
+
+class Loops(NamedTuple):
+    """A time-loop implementation: ``forward`` / ``backward`` run every step over
+    preallocated arrays (contracts in ``_numba_lstm.forward_block`` / ``backward_block``);
+    ``infer`` (optional) runs a whole inference call from the layer's own arrays."""
+
+    name: str
+    forward: Callable[..., None]
+    backward: Callable[..., None]
+    infer: Callable[..., Any] | None = None
+
+
+_pool = threading.local()
+_POOL_ENTRIES = 8   # a few layers' shapes; beyond that start over rather than grow
+
+
+def scratch(name: str, shape: tuple[int, ...]) -> Array:
+    """A float32 buffer reused by later calls *in this thread* (contents undefined).
+
+    Only for arrays that are dead when the call returns: never put one in a cache or
+    return it (or a view of it). Thread-local, so two threads never share one.
+    """
+    bufs = getattr(_pool, "bufs", None)
+    if bufs is None:
+        bufs = _pool.bufs = {}
+    key = (name, shape)
+    buf = bufs.get(key)
+    if buf is None:
+        if len(bufs) >= _POOL_ENTRIES:
+            bufs.clear()
+        buf = bufs[key] = np.empty(shape, F32)
+    return buf
 
 
 @functools.lru_cache(maxsize=64)
@@ -148,11 +185,7 @@ def numpy_backward_loop(acts: Array, cs: Array, UT: Array, dh_seq: Array, dh_las
 
 # -- forward / backward over a sequence ----------------------------------------------------
 
-ForwardLoop = Callable[..., None]
-BackwardLoop = Callable[..., None]
-
-
-def lstm_forward(loops: tuple[str, ForwardLoop, BackwardLoop], x: Array, kernel: Array,
+def lstm_forward(loops: Loops, x: Array, kernel: Array,
                  bias: Array | None, recurrent: Array, h0: Array, c0: Array,
                  go_backwards: bool, training: bool, return_sequences: bool
                  ) -> tuple[Array | None, Array, Array, LSTMKernelCache]:
@@ -161,19 +194,19 @@ def lstm_forward(loops: tuple[str, ForwardLoop, BackwardLoop], x: Array, kernel:
     Returns ``(sequence (B, T, H) in processing order or None, h_T, c_T, cache)``; the
     cache holds what backward needs when ``training`` (otherwise backward recomputes it).
     """
-    name, forward_loop, _ = loops
     B, T, _F = x.shape
     H = recurrent.shape[0]
     xt = np.swapaxes(x, 0, 1)                                 # (T, B, F)
     if go_backwards:
         xt = xt[::-1]
     xt = np.ascontiguousarray(xt, dtype=F32)
-    xp = xt @ kernel                                          # (T, B, 4H) one GEMM
+    xp = scratch("xp", (T, B, 4 * H))                         # dead after the loop
+    np.matmul(xt, kernel, out=xp)                             # (T, B, 4H) one GEMM
     if bias is not None:
         xp += bias
     U = np.ascontiguousarray(recurrent, dtype=F32)
-    h0 = np.ascontiguousarray(h0, dtype=F32)
-    c0 = np.ascontiguousarray(c0, dtype=F32)
+    h0 = np.zeros((B, H), F32) if h0 is None else np.ascontiguousarray(h0, dtype=F32)
+    c0 = np.zeros((B, H), F32) if c0 is None else np.ascontiguousarray(c0, dtype=F32)
     keep_h = training or return_sequences
     hs = np.empty((T + 1 if keep_h else 1, B, H), F32)
     cs = np.empty((T + 1 if training else 1, B, H), F32)
@@ -182,14 +215,26 @@ def lstm_forward(loops: tuple[str, ForwardLoop, BackwardLoop], x: Array, kernel:
     cs[0] = c0
     h_last = np.empty((B, H), F32)
     c_last = np.empty((B, H), F32)
-    forward_loop(xp, U, h0, c0, hs, cs, acts, h_last, c_last)
+    loops.forward(xp, U, h0, c0, hs, cs, acts, h_last, c_last)
     seq = np.swapaxes(hs[1:], 0, 1) if return_sequences else None
     cache = LSTMKernelCache(xt, hs if training else None, cs if training else None,
-                            acts if training else None, h0, c0, go_backwards, name)
+                            acts if training else None, h0, c0, go_backwards, loops.name)
     return seq, h_last, c_last, cache
 
 
-def lstm_backward(loops: tuple[str, ForwardLoop, BackwardLoop], cache: LSTMKernelCache,
+def lstm_infer(loops: Loops, x: Array, kernel: Array, bias: Array | None, recurrent: Array,
+               h0: Array | None, c0: Array | None, go_backwards: bool, return_sequences: bool
+               ) -> tuple[Array | None, Array, Array]:
+    """Inference only: ``(sequence or None, h_T, c_T)`` as :func:`lstm_forward`, no cache.
+    ``h0``/``c0`` None start from zeros without allocating them."""
+    if loops.infer is not None:
+        return loops.infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequences)
+    seq, h_last, c_last, _ = lstm_forward(loops, x, kernel, bias, recurrent, h0, c0,
+                                          go_backwards, False, return_sequences)
+    return seq, h_last, c_last
+
+
+def lstm_backward(loops: Loops, cache: LSTMKernelCache,
                   kernel: Array, bias: Array | None, recurrent: Array, d_seq: Array | None,
                   dh_last: Array | None, dc_last: Array | None) -> SequenceGrads:
     """Gradients through :func:`lstm_forward`; ``d_seq`` (B, T, H) or None, ``dh_last`` /
@@ -198,7 +243,6 @@ def lstm_backward(loops: tuple[str, ForwardLoop, BackwardLoop], cache: LSTMKerne
         x_bt = np.swapaxes(cache.x[::-1] if cache.go_backwards else cache.x, 0, 1)
         _, _, _, cache = lstm_forward(loops, x_bt, kernel, bias, recurrent, cache.h0,
                                       cache.c0, cache.go_backwards, True, False)
-    _, _, backward_loop = loops
     xt, hs, cs, acts = cache.x, cache.hs, cache.cs, cache.acts
     T, B, F = xt.shape
     H = recurrent.shape[0]
@@ -206,11 +250,11 @@ def lstm_backward(loops: tuple[str, ForwardLoop, BackwardLoop], cache: LSTMKerne
               else np.ascontiguousarray(np.swapaxes(d_seq, 0, 1), dtype=F32))   # (T, B, H)
     dh_last = np.zeros((B, H), F32) if dh_last is None else np.ascontiguousarray(dh_last, F32)
     dc_last = np.zeros((B, H), F32) if dc_last is None else np.ascontiguousarray(dc_last, F32)
-    dz = np.empty((T, B, 4 * H), F32)                          # dL/dz, every step
+    dz = scratch("dz", (T, B, 4 * H))                          # dL/dz, dead after the GEMMs
     dh0 = np.empty((B, H), F32)
     dc0 = np.empty((B, H), F32)
     UT = np.ascontiguousarray(recurrent.T, dtype=F32)          # (4H, H)
-    backward_loop(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0)
+    loops.backward(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0)
     flat = dz.reshape(T * B, 4 * H)                            # (T·B, 4H)
     d_recurrent = hs[:-1].reshape(T * B, H).T @ flat           # (H, 4H)
     d_kernel = xt.reshape(T * B, F).T @ flat                   # (F, 4H)
@@ -222,4 +266,4 @@ def lstm_backward(loops: tuple[str, ForwardLoop, BackwardLoop], cache: LSTMKerne
     return SequenceGrads(dx, d_kernel, d_bias, (d_recurrent,), (dh0, dc0))
 
 
-NUMPY_LOOPS = ("numpy", numpy_forward_loop, numpy_backward_loop)
+NUMPY_LOOPS = Loops("numpy", numpy_forward_loop, numpy_backward_loop)

@@ -5,9 +5,15 @@ kernel first runs, so ``import unrolled`` never pays numba's import. Compiled co
 cached on disk (``cache=True``): next to the module when that folder is writable, else in
 numba's per-user cache folder (or ``NUMBA_CACHE_DIR``), so a second process skips the JIT.
 
-Batch rows are independent, so the rows are split into blocks and each block runs the
-whole time loop in its own thread (the compiled functions release the GIL): no per-step
-synchronisation. One block runs in the calling thread; the others in a small shared pool.
+Two regimes, by the work of one step's recurrent product (B·H·4H multiply-adds):
+
+* up to ``LARGE_STEP_WORK``: batch rows are independent, so the rows are split into
+  blocks and each block runs the whole time loop in its own thread (the compiled functions
+  release the GIL): no per-step synchronisation. One block runs in the calling thread;
+  the others in a small shared pool. Inference is one compiled call per block
+  (``infer_block``: projection, zero state and loop together).
+* above it, the step is GEMM-bound: each step is NumPy's multithreaded sgemm followed by
+  one compiled pass over the gates (``gate_step`` / ``gate_step_backward``).
 """
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ from types import ModuleType
 from typing import Any, Callable
 
 import numpy as np
+
+from .lstm_fast import Loops, lstm_forward
 
 _lock = threading.Lock()
 _impl: ModuleType | None = None
@@ -106,6 +114,13 @@ def _warm(mod: ModuleType) -> None:
     mod.backward_block(acts, hs, np.zeros((4, 1), f), np.zeros((1, 1, 1), f), s, s,
                        acts.copy(), s.copy(), s.copy(), 0, 1)
     mod.tanh_array(np.zeros(1, f), np.zeros(1, f))
+    e2, w = np.zeros((0, 1), f), np.zeros((1, 4), f)
+    mod.infer_block(np.zeros((1, 1, 1), f), w, np.zeros(4, f), w, e2, e2, False,
+                    np.zeros((0, 1, 1), f), s.copy(), s.copy(), 0, 1)
+    mod.infer_block(np.zeros((1, 1, 1), f), w, np.zeros(0, f), w, s, s, True,
+                    np.zeros((1, 1, 1), f), s.copy(), s.copy(), 0, 1)
+    mod.gate_step(np.zeros((1, 4), f), np.zeros((1, 4), f), s, s.copy(), s.copy())
+    mod.gate_step_backward(np.zeros((1, 4), f), s, s, s, s, s.copy(), np.zeros((1, 4), f))
 
 
 def num_threads() -> int:
@@ -165,16 +180,99 @@ def _run(fn: Callable[..., None], args: tuple[Any, ...], ranges: list[tuple[int,
             fut.result()
 
 
+# Above this many multiply-adds per step (B·H·4H) a step is GEMM-bound. A block's product
+# would then be cut into row chunks too small for OpenBLAS to run well (see _numba_lstm),
+# while NumPy's 2-thread sgemm reaches ~170 GFLOP/s on (128, 512)·(512, 2048) here.
+LARGE_STEP_WORK = 64 * 256 * 1024
+
+
+def is_large(batch: int, units: int) -> bool:
+    return batch * units * 4 * units > LARGE_STEP_WORK
+
+
 def numba_forward_loop(xp, U, h0, c0, hs, cs, acts, h_last, c_last) -> None:
     T, B, G = xp.shape
+    if is_large(B, G // 4):
+        _large_forward(xp, U, h0, c0, hs, cs, acts, h_last, c_last)
+        return
     _run(impl().forward_block, (xp, U, h0, c0, hs, cs, acts, h_last, c_last),
          blocks(B, G // 4, T))
 
 
 def numba_backward_loop(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0) -> None:
     T, B, G = acts.shape
+    if is_large(B, G // 4):
+        _large_backward(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0)
+        return
     _run(impl().backward_block, (acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0),
          blocks(B, G // 4, T))
 
 
-NUMBA_LOOPS = ("numba", numba_forward_loop, numba_backward_loop)
+_F32 = np.float32
+_NO_BIAS = np.zeros(0, _F32)        # read-only placeholders: numba needs arrays, not None
+_NO_BIAS.flags.writeable = False
+
+
+def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequences):
+    """Inference (``lstm_fast.lstm_infer``'s contract): one compiled call per batch block."""
+    B, T, F = x.shape
+    H = recurrent.shape[0]
+    if is_large(B, H):
+        seq, h_last, c_last, _ = lstm_forward(NUMBA_LOOPS, x, kernel, bias, recurrent, h0, c0,
+                                              go_backwards, False, return_sequences)
+        return seq, h_last, c_last
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    if h0 is None:
+        h0 = c0 = np.zeros((0, H), _F32)
+    else:
+        h0 = np.ascontiguousarray(h0, _F32)
+        c0 = np.ascontiguousarray(c0, _F32)
+    h_last = np.empty((B, H), _F32)
+    c_last = np.empty((B, H), _F32)
+    seq = np.empty((B, T, H) if return_sequences else (0, T, H), _F32)
+    args = (x, kernel, _NO_BIAS if bias is None else bias, recurrent, h0, c0, go_backwards,
+            seq, h_last, c_last)
+    fn = impl().infer_block
+    if T * B * H * 4 * H < MIN_TOTAL_WORK:    # the common small case: no block planning
+        fn(*args, 0, B)
+    else:
+        _run(fn, args, blocks(B, H, T))
+    return (seq if return_sequences else None), h_last, c_last
+
+
+def _large_forward(xp, U, h0, c0, hs, cs, acts, h_last, c_last) -> None:
+    """``forward_block``'s contract for GEMM-bound steps: NumPy sgemm + compiled gates."""
+    T, B, G = xp.shape
+    gate_step = impl().gate_step
+    keep_h, keep_c, keep_a = hs.shape[0] > 1, cs.shape[0] > 1, acts.shape[0] > 0
+    z = None if keep_a else np.empty((B, G), _F32)
+    h_buf = None if keep_h else h0.copy()      # updated in place (after the product reads it)
+    c_buf = None if keep_c else c0.copy()
+    h, c = h0, c0
+    for t in range(T):
+        zt = acts[t] if keep_a else z                       # (B, 4H), becomes the gates
+        np.matmul(h, U, out=zt)
+        h_new = hs[t + 1] if keep_h else h_buf
+        c_new = cs[t + 1] if keep_c else c_buf
+        gate_step(zt, xp[t], c, c_new, h_new)
+        h, c = h_new, c_new
+    h_last[...] = h
+    c_last[...] = c
+
+
+def _large_backward(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0) -> None:
+    """``backward_block``'s contract for GEMM-bound steps."""
+    T, B, G = acts.shape
+    step = impl().gate_step_backward
+    dh = dh_last.copy()
+    dc = dc_last.copy()
+    no_seq = np.zeros((0, G // 4), _F32)
+    for t in range(T - 1, -1, -1):
+        step(acts[t], cs[t], cs[t + 1], dh, dh_seq[t] if dh_seq.shape[0] else no_seq, dc, dz[t])
+        np.matmul(dz[t], UT, out=dh)                          # dL/dh_prev (B, H)
+    dh0[...] = dh
+    dc0[...] = dc
+
+
+NUMBA_LOOPS = Loops("numba", numba_forward_loop, numba_backward_loop, numba_infer)
