@@ -212,6 +212,28 @@ def test_scratch_buffers_are_per_thread_and_reused():
     assert other[0] is not a
 
 
+def test_recycled_arrays_are_reused_only_when_unreferenced():
+    from unrolled.core.kernels.lstm_fast import recycled
+
+    shape = (64, 64, 64)                       # 1 MB: big enough to be pooled
+    def address(arr):
+        return arr.__array_interface__["data"][0]
+
+    a = recycled("test", shape)
+    b = recycled("test", shape)
+    assert not np.shares_memory(a, b)          # a is alive: b must be another array
+    pooled = {address(a), address(b)}
+    keep = a[3:5]                              # a view of a view keeps the owner busy too
+    del a
+    c = recycled("test", shape)
+    assert not np.shares_memory(c, keep)
+    del keep, b, c
+    d = recycled("test", shape)
+    e = recycled("test", shape)                # both owners free again: reused
+    assert d.dtype == np.float32 and not np.shares_memory(d, e)
+    assert {address(d), address(e)} == pooled
+
+
 @pytest.mark.parametrize("kernel", FAST)
 @pytest.mark.parametrize("activation,recurrent", [("elu", "sigmoid"), ("relu", "sigmoid"),
                                                   ("tanh", "hard_sigmoid"), ("softsign", "tanh")])

@@ -17,7 +17,7 @@ from tests.reference import nonzero_uniform
 from unrolled.errors import ConfigError, ModelFileError
 from unrolled.io import atomic
 from unrolled.io.keras_file import load_model, load_weights, read_extra, save_model, save_weights
-from unrolled.layers import GRU, LSTM, Dense, Dropout, SimpleRNN
+from unrolled.layers import GRU, LSTM, Dense, Dropout, Masking, SimpleRNN
 
 T, F = 5, 3
 
@@ -39,6 +39,7 @@ ARCHITECTURES = {
                                  unit_forget_bias=False), Dense(3, activation="softmax")],
     "dropout": lambda: [LSTM(4, return_sequences=True), Dropout(0.3), LSTM(2), Dense(1)],
     "gru_simple_rnn": lambda: [GRU(4, return_sequences=True), SimpleRNN(3), Dense(1)],
+    "masking": lambda: [Masking(mask_value=0.5), LSTM(4, return_sequences=True), Dense(2)],
 }
 
 

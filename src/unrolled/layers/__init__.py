@@ -6,6 +6,7 @@ from .dropout import Dropout
 from .input_layer import Input, InputLayer
 from .gru import GRU
 from .lstm import LSTM
+from .masking import Masking
 from .simple_rnn import SimpleRNN
 
-__all__ = ["Layer", "Dense", "Dropout", "Input", "InputLayer", "LSTM", "GRU", "SimpleRNN"]
+__all__ = ["Layer", "Dense", "Dropout", "Input", "InputLayer", "LSTM", "GRU", "SimpleRNN", "Masking"]

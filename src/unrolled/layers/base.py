@@ -177,6 +177,15 @@ class Layer:
     def backward(self, dy: Any, cache: Any) -> tuple[np.ndarray, list[np.ndarray]]:
         raise NotImplementedError
 
+    # -- masking (Keras's ``compute_mask``; see unrolled.layers.masking) ------------------
+    creates_mask = False  # True for a layer that starts a mask from its input (Masking)
+
+    def compute_mask(self, x: Any, mask: np.ndarray | None) -> np.ndarray | None:
+        """The (batch, timesteps) mask the next layer receives, given this layer's input
+        ``x`` and its input mask. Default: passed on unchanged, as Keras's Dense and
+        Dropout do (``supports_masking``); they compute as if there were no mask."""
+        return mask
+
     # -- config --------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments, JSON-serialisable, in Keras 3's schema."""

@@ -146,7 +146,10 @@ class Recurrent(Layer):
             out.append(s)
         return tuple(out)
 
-    def __call__(self, x: Any, initial_state: Any = None, training: bool = False) -> Any:
+    def __call__(self, x: Any, initial_state: Any = None, training: bool = False,
+                 mask: Any = None) -> Any:
+        if mask is not None:  # masked calls take the full path, then the reference scan
+            return super().__call__(x, initial_state=initial_state, training=training, mask=mask)
         # Fast lane for the usual call on a built layer: a float ndarray of our dtype and
         # an accepted shape needs none of Layer.__call__'s conversion and checks (which
         # would pass unchanged); anything else takes the full path and its messages.
@@ -155,7 +158,10 @@ class Recurrent(Layer):
             return self.call(x, training=training, initial_state=initial_state)
         return super().__call__(x, initial_state=initial_state, training=training)
 
-    def call(self, x: np.ndarray, training: bool = False, initial_state: Any = None) -> Any:
+    def call(self, x: np.ndarray, training: bool = False, initial_state: Any = None,
+             mask: Any = None) -> Any:
+        if mask is not None:
+            return self.forward(x, training=training, initial_state=initial_state, mask=mask)[0]
         if not training:  # inference: no cache to build, and fast kernels in one call
             initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
             sel = dispatch.select_for_layer(self, x.shape[0], x.shape[1], False)
@@ -174,10 +180,13 @@ class Recurrent(Layer):
         return output
 
     def forward(self, x: np.ndarray, training: bool = False,
-                initial_state: Any = None) -> tuple[Any, RecurrentCache]:
+                initial_state: Any = None, mask: Any = None) -> tuple[Any, RecurrentCache]:
         """``x`` (batch, timesteps, features) -> output (batch, units) or
         (batch, timesteps, units) with ``return_sequences``; with ``return_state`` a list
-        ``[output, *final_states]`` each state (batch, units)."""
+        ``[output, *final_states]`` each state (batch, units). ``mask`` (batch, timesteps),
+        True = use the step: see :meth:`_forward_masked`."""
+        if mask is not None:
+            return self._forward_masked(x, training, initial_state, mask)
         initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
         kernel, input_bias, params = self._scan_weights()
         sel = dispatch.select_for_layer(self, x.shape[0], x.shape[1], training)
@@ -200,6 +209,8 @@ class Recurrent(Layer):
     def backward_with_states(self, dy: Any, cache: RecurrentCache
                              ) -> tuple[np.ndarray, list[np.ndarray], tuple[np.ndarray, ...]]:
         """Like :meth:`backward`, also returning dL/d initial_state (each (batch, units))."""
+        if cache.kernel is None and cache.sequence.mask is not None:
+            return self._backward_masked(dy, cache)
         if self.return_state:
             d_out, *d_states = dy
         else:
@@ -222,6 +233,57 @@ class Recurrent(Layer):
     def backward(self, dy: Any, cache: RecurrentCache) -> tuple[np.ndarray, list[np.ndarray]]:
         dx, grads, _ = self.backward_with_states(dy, cache)
         return dx, grads
+
+    # -- masking (Keras 3's RNN semantics; always the reference scan) --------------------
+    def compute_mask(self, x: Any, mask: np.ndarray | None) -> np.ndarray | None:
+        """The mask for the next layer: the input mask, unchanged (not reversed by
+        ``go_backwards``), with ``return_sequences``; else None -- as Keras's RNN."""
+        return mask if self.return_sequences else None
+
+    def _check_mask(self, mask: Any, shape: tuple[int, ...]) -> np.ndarray:
+        m = np.asarray(mask)
+        if m.ndim == 3 and m.shape[-1] == 1:
+            m = m[..., 0]
+        if m.shape != tuple(shape[:2]):
+            raise InputShapeError(
+                f"{type(self).__name__} {self.name!r} expects a mask of shape (batch, "
+                f"timesteps) = {tuple(shape[:2])} for input {tuple(shape)}, got {m.shape}."
+            )
+        return m.astype(bool, copy=False)
+
+    def _forward_masked(self, x: np.ndarray, training: bool, initial_state: Any,
+                        mask: Any) -> tuple[Any, RecurrentCache]:
+        """Keras's masked loop (see :mod:`unrolled.core.scan`): masked steps carry every
+        state over; the output is the last output (zeros before the first unmasked step,
+        or zeros at every masked step with ``zero_output_for_mask``)."""
+        mask = self._check_mask(mask, x.shape)
+        dispatch.select_masked(self)
+        initial = self._initial_state(x.shape[0], initial_state)
+        kernel, input_bias, params = self._scan_weights()
+        seq, final, cache = sequence_forward(self.cell, x, kernel, input_bias, params, initial,
+                                             self.go_backwards, mask, self.zero_output_for_mask)
+        output = seq if self.return_sequences else seq[:, -1].copy()
+        if self.return_state:
+            output = [output] + [f.copy() for f in final]
+        return output, RecurrentCache(cache, x.shape[0])
+
+    def _backward_masked(self, dy: Any, cache: RecurrentCache
+                         ) -> tuple[np.ndarray, list[np.ndarray], tuple[np.ndarray, ...]]:
+        # The last output is not the final h under a mask, so its gradient enters the
+        # output sequence at the last step rather than the final carry.
+        if self.return_state:
+            d_out, *d_states = dy
+        else:
+            d_out, d_states = dy, [None] * self.n_carry
+        d_outputs = d_out
+        if not self.return_sequences and d_out is not None:
+            steps = cache.sequence.x.shape[0]
+            d_outputs = np.zeros((cache.batch, steps, self.units), dtype=self.dtype)
+            d_outputs[:, -1] = d_out
+        kernel, input_bias, params = self._scan_weights()
+        g = sequence_backward(self.cell, cache.sequence, kernel, params, d_outputs,
+                              tuple(d_states), has_bias=input_bias is not None)
+        return g.dx, self._pack_grads(g), g.d_initial
 
     def get_config(self) -> dict[str, Any]:
         return {

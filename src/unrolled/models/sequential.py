@@ -25,11 +25,21 @@ except ImportError:  # pragma: no cover - during bootstrap only
         pass
 
 
+class ForwardCaches(list):
+    """The per-layer caches of a masked :meth:`Sequential.forward`, plus ``output_mask``:
+    the (batch, timesteps) mask the model's output carries (None: no mask), as Keras's
+    ``_keras_mask`` on the output tensor."""
+
+    output_mask: np.ndarray | None = None
+
+
 class Sequential(Trainer):
     """A stack of layers, each feeding the next: ``Sequential([LSTM(8, input_shape=(T, F)), Dense(1)])``.
 
     Input (batch, *input_shape); output whatever the last layer returns.
     """
+
+    _masking = False  # True once a layer that starts a mask (Masking) is added
 
     def __init__(self, layers: Iterable[Layer] | None = None, name: str | None = None,
                  trainable: bool = True) -> None:
@@ -57,6 +67,7 @@ class Sequential(Trainer):
         if any(layer is other for other in self._layers):
             raise ConfigError(f"Layer {layer.name!r} is already in this model.")
         self._layers.append(layer)
+        self._masking = self._masking or layer.creates_mask
         self.built = False
         if self.input_layer is not None:
             self.build()
@@ -158,9 +169,12 @@ class Sequential(Trainer):
             self.build((None,) + x.shape[1:])
         return x
 
-    def forward(self, x: Any, training: bool = False) -> tuple[Any, list[Any]]:
-        """Run every layer; returns ``(output, caches)`` for :meth:`backward`."""
+    def forward(self, x: Any, training: bool = False, mask: Any = None) -> tuple[Any, list[Any]]:
+        """Run every layer; returns ``(output, caches)`` for :meth:`backward`.
+        With a mask (``mask`` (batch, timesteps) or a Masking layer) see :meth:`_forward_masked`."""
         x = self._prepare(x)
+        if mask is not None or self._masking:
+            return self._forward_masked(x, training, mask)
         caches = []
         for layer in self._layers:
             layer.validate_input(x.shape)
@@ -177,9 +191,29 @@ class Sequential(Trainer):
         flat = [g for grads in reversed(grads_per_layer) for g in grads]
         return dy, flat
 
-    def __call__(self, x: Any, training: bool = False) -> Any:
+    def _forward_masked(self, x: np.ndarray, training: bool, mask: Any) -> tuple[Any, ForwardCaches]:
+        """:meth:`forward` with Keras's mask propagation: each layer gets the mask its
+        predecessor's ``compute_mask(input, mask)`` returned (Masking starts one, a
+        recurrent layer without ``return_sequences`` ends it, Dense and Dropout pass it
+        on). The caches carry the model output's mask, which the loss applies."""
+        caches = ForwardCaches()
+        for layer in self._layers:
+            layer.validate_input(x.shape)
+            x_in = x
+            if mask is None:
+                x, cache = layer.forward(x, training=training)
+            else:
+                x, cache = layer.forward(x, training=training, mask=mask)
+            mask = layer.compute_mask(x_in, mask)
+            caches.append(cache)
+        caches.output_mask = mask
+        return x, caches
+
+    def __call__(self, x: Any, training: bool = False, mask: Any = None) -> Any:
         # forward() without the caches: each layer's call() may skip building one.
         x = self._prepare(x)
+        if mask is not None or self._masking:
+            return self._forward_masked(x, training, mask)[0]
         for layer in self._layers:
             layer.validate_input(x.shape)
             x = layer.call(x, training=training)

@@ -41,6 +41,21 @@ def _unbroadcast(g: Array, shape: tuple[int, ...]) -> Array:
     return np.sum(g, axis=axes, keepdims=True) if axes else g
 
 
+def mask_weights(mask: Array, reduction: str | None, dtype: np.dtype) -> Array:
+    """Keras's ``apply_mask``: the weights a mask stands for. For "sum_over_batch_size"
+    and "mean", ``mask.size / mask.sum()`` on unmasked entries (0 if none), so that the
+    mean over all entries becomes the mean over unmasked ones; else the 0/1 mask."""
+    t = np.dtype(dtype).type
+    if reduction in ("mean", "sum_over_batch_size"):
+        valid = np.sum(mask)
+        return np.where(mask, t(mask.size) / t(valid) if valid else t(0), t(0))
+    return np.asarray(mask, dtype=dtype)
+
+
+def _broadcastable(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    return all(m == n or 1 in (m, n) for m, n in zip(a[::-1], b[::-1]))
+
+
 def reduce_weighted_values(values: Array, sample_weight: Array | None, mask: Array | None,
                            reduction: str | None) -> tuple[Array, Array]:
     """Keras's ``reduce_weighted_values``; returns ``(loss, d_loss/d_values)``.
@@ -50,13 +65,18 @@ def reduce_weighted_values(values: Array, sample_weight: Array | None, mask: Arr
     """
     t = values.dtype.type
     if mask is not None:
-        if reduction in ("mean", "sum_over_batch_size"):
-            valid = np.sum(mask)
-            weights = np.where(mask, t(mask.size) / t(valid) if valid else t(0), t(0))
-        else:
-            weights = mask.astype(values.dtype)
+        weights = mask_weights(mask, reduction, values.dtype)
         if sample_weight is not None:
             weights, sample_weight = squeeze_or_expand_to_same_rank(weights, sample_weight)
+            # Keras multiplies in place (``sample_weight *= mask``), so it accepts only
+            # weights of the mask's shape; (batch,) weights against a (batch, T) mask fail
+            # there and here. (batch, 1) also fails in Keras; here it broadcasts over T.
+            if sample_weight.ndim < weights.ndim or not _broadcastable(sample_weight.shape,
+                                                                        weights.shape):
+                raise InputShapeError(
+                    f"sample_weight of shape {sample_weight.shape} does not match the output "
+                    f"mask of shape {weights.shape} (from Masking); pass per-timestep weights "
+                    "of shape (batch, timesteps), or per-sample weights as (batch, 1).")
             sample_weight = sample_weight * weights
         else:
             sample_weight = weights

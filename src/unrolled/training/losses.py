@@ -90,23 +90,30 @@ class Loss:
     def _weights(self, sample_weight: Any) -> Array | None:
         return None if sample_weight is None else np.asarray(sample_weight, dtype=self.dtype)
 
-    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> float | Array:
-        """The reduced loss (a float; the weighted per-sample array for reduction "none")."""
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None,
+                 mask: Any = None) -> float | Array:
+        """The reduced loss (a float; the weighted per-sample array for reduction "none").
+
+        ``mask`` is the mask ``y_pred`` carries (Keras's ``_keras_mask``), e.g. (batch,
+        timesteps) after Masking: masked entries weigh 0 and, for "sum_over_batch_size"
+        and "mean", the others ``mask.size / mask.sum()``, so the mean runs over the
+        unmasked entries only."""
         yt, yp = self._prepare(y_true, y_pred)
-        values, mask = self._values(yt, yp)
+        values, mask = _and_masks(mask, *self._values(yt, yp))
         loss, _ = reduce_weighted_values(values, self._weights(sample_weight), mask, self.reduction)
         return loss if self.reduction in (None, "none") else float(loss)
 
-    def value_and_grad(self, y_true: Any, y_pred: Any, sample_weight: Any = None
-                       ) -> tuple[float, Array]:
+    def value_and_grad(self, y_true: Any, y_pred: Any, sample_weight: Any = None,
+                       mask: Any = None) -> tuple[float, Array]:
         """``(loss, dloss/dy_pred)``; the gradient has ``y_pred``'s shape and dtype
-        (for ``from_logits``, it is the gradient with respect to the logits)."""
+        (for ``from_logits``, it is the gradient with respect to the logits).
+        ``mask``: the mask ``y_pred`` carries, as in :meth:`__call__`."""
         if self.reduction in (None, "none"):
             raise ConfigError("value_and_grad needs a scalar loss; reduction='none' gives one "
                               "value per sample.")
         y_pred_in = np.asarray(y_pred)
         yt, yp = self._prepare(y_true, y_pred_in)
-        values, mask = self._values(yt, yp)
+        values, mask = _and_masks(mask, *self._values(yt, yp))
         loss, d_values = reduce_weighted_values(values, self._weights(sample_weight), mask,
                                                 self.reduction)
         grad = self._backward(yt, yp, d_values).reshape(y_pred_in.shape)
@@ -123,6 +130,16 @@ class Loss:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+def _and_masks(in_mask: Any, values: Array, out_mask: Array | None
+               ) -> tuple[Array, Array | None]:
+    """Keras's ``Loss.__call__``: the mask on ``y_pred`` and the loss's own mask
+    (``ignore_class``) combine with ``&``; either alone is used as is."""
+    if in_mask is None:
+        return values, out_mask
+    in_mask = np.asarray(in_mask, dtype=bool)
+    return values, in_mask if out_mask is None else in_mask & out_mask
 
 
 class _Pointwise(Loss):

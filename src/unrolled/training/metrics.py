@@ -112,9 +112,22 @@ class MeanMetricWrapper(Mean):
     """``Mean`` of a per-sample function ``fn(y_true, y_pred) -> (batch, ...)``."""
 
     fn: Callable[..., Array]
+    applies_mask = True  # Keras's MeanMetricWrapper applies the mask y_pred carries
 
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        super().update_state(type(self).fn(y_true, y_pred, **self._fn_kwargs()), sample_weight)
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None,
+                     mask: Any = None) -> None:
+        """``mask`` (the one ``y_pred`` carries, e.g. (batch, timesteps)) multiplies the
+        weights as 0/1 (Keras's ``apply_mask`` with reduction "sum")."""
+        values = type(self).fn(y_true, y_pred, **self._fn_kwargs())
+        if mask is not None:
+            float_mask = np.asarray(mask, dtype=self.dtype)
+            if sample_weight is None:
+                sample_weight = float_mask
+            else:
+                float_mask, w = squeeze_or_expand_to_same_rank(
+                    float_mask, np.asarray(sample_weight, dtype=self.dtype))
+                sample_weight = w * float_mask
+        super().update_state(values, sample_weight)
 
     def _fn_kwargs(self) -> dict[str, Any]:
         return {}
@@ -239,11 +252,14 @@ class _DeferredAccuracy(Metric):
         if self._metric is not None:
             self._metric.reset_state()
 
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+    applies_mask = True
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None,
+                     mask: Any = None) -> None:
         if self._metric is None:
             cls = accuracy_flavour(np.shape(y_true), np.shape(y_pred))
             self._metric = cls(name=self.name)
-        self._metric.update_state(y_true, y_pred, sample_weight)
+        self._metric.update_state(y_true, y_pred, sample_weight, mask=mask)
 
     def result(self) -> float:
         return 0.0 if self._metric is None else self._metric.result()

@@ -33,6 +33,7 @@ from ..random import make_rng
 from .batching import BatchIterator, class_weight_to_sample_weights, unpack_data
 from .callbacks import Callback, CallbackList, History, pythonify_logs
 from .compiling import CompileMixin
+from .loss_reduction import mask_weights, squeeze_or_expand_to_same_rank
 
 
 # -- the mixin ---------------------------------------------------------------------------
@@ -57,40 +58,61 @@ class Trainer(CompileMixin):
         self.history: History | None = None
 
     # -- one step ----------------------------------------------------------------------
-    def _loss_and_grad(self, y: np.ndarray, y_pred: Any, sample_weight: Any) -> tuple[float, np.ndarray]:
+    def _loss_and_grad(self, y: np.ndarray, y_pred: Any, sample_weight: Any,
+                       mask: Any = None) -> tuple[float, np.ndarray]:
         if isinstance(y_pred, (list, tuple)):
             raise ConfigError("Training needs a model with a single output; the last layer "
                               "returns a list (return_state=True?).")
-        value, dy = self._loss_fn.value_and_grad(y, y_pred, sample_weight)
+        if mask is None:
+            value, dy = self._loss_fn.value_and_grad(y, y_pred, sample_weight)
+        else:  # the output carries a mask (Masking ... return_sequences): Keras's apply_mask
+            value, dy = self._loss_fn.value_and_grad(y, y_pred, sample_weight, mask=mask)
         if self._loss_weight is not None:
             value = value * self._loss_weight
             dy = dy * dy.dtype.type(self._loss_weight)
         return value, dy
 
     def _update_metrics(self, y: np.ndarray, y_pred: np.ndarray, loss: float,
-                        sample_weight: Any) -> dict[str, float]:
+                        sample_weight: Any, mask: Any = None) -> dict[str, float]:
         self._loss_tracker.update_state(loss, sample_weight=len(y_pred))
         if self._compiled_metrics is None:
             self._build_metrics(y, y_pred)
+        if mask is not None and sample_weight is not None:
+            sample_weight = self._mask_weighted(sample_weight, mask)
         for _, metric, weighted in self._compiled_metrics or []:
-            metric.update_state(y, y_pred, sample_weight=sample_weight if weighted else None)
+            weights = sample_weight if weighted else None
+            if mask is not None and getattr(metric, "applies_mask", False):
+                metric.update_state(y, y_pred, sample_weight=weights, mask=mask)
+            else:
+                metric.update_state(y, y_pred, sample_weight=weights)
         return self.get_metrics_result()
+
+    def _mask_weighted(self, sample_weight: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The sample weights Keras's weighted metrics see under a mask: its loss multiplies
+        the batch's ``sample_weight`` tensor *in place* by the loss's mask weights
+        (``total / valid`` on unmasked entries, see ``mask_weights``), so the metrics get
+        that product -- a per-batch factor that reweights batches against each other."""
+        w = mask_weights(np.asarray(mask, bool), self._loss_fn.reduction, sample_weight.dtype)
+        w, sample_weight = squeeze_or_expand_to_same_rank(w, sample_weight)
+        return sample_weight * w
 
     def _train_step(self, x: np.ndarray, y: np.ndarray, sample_weight: Any) -> dict[str, float]:
         y_pred, caches = self.forward(x, training=True)
-        loss, dy = self._loss_and_grad(y, y_pred, sample_weight)
+        mask = getattr(caches, "output_mask", None)   # set by a masked forward only
+        loss, dy = self._loss_and_grad(y, y_pred, sample_weight, mask)
         weights = self.trainable_weights
         if weights:
             _, grads = self.backward(dy, caches)
             self.optimizer.apply(grads, weights)
         else:
             warnings.warn("The model does not have any trainable weights.", stacklevel=3)
-        return self._update_metrics(y, y_pred, loss, sample_weight)
+        return self._update_metrics(y, y_pred, loss, sample_weight, mask)
 
     def _test_step(self, x: np.ndarray, y: np.ndarray, sample_weight: Any) -> dict[str, float]:
-        y_pred, _ = self.forward(x, training=False)
-        loss, _ = self._loss_and_grad(y, y_pred, sample_weight)
-        return self._update_metrics(y, y_pred, loss, sample_weight)
+        y_pred, caches = self.forward(x, training=False)
+        mask = getattr(caches, "output_mask", None)
+        loss, _ = self._loss_and_grad(y, y_pred, sample_weight, mask)
+        return self._update_metrics(y, y_pred, loss, sample_weight, mask)
 
     # -- inputs ------------------------------------------------------------------------
     def _arrays(self, x: Any, y: Any, sample_weight: Any, who: str) -> tuple[np.ndarray, Any, Any]:

@@ -163,6 +163,19 @@ def select_for_layer(layer: Any, batch: int, timesteps: int, training: bool) -> 
     return sel
 
 
+# The fast kernels have no mask input: a masked call (Masking layer, ``mask=``) always
+# runs the reference scan, whatever is forced.
+MASKED = Selection(None, "reference", "masking uses the reference path")
+
+
+def select_masked(layer: Any) -> Selection:
+    """The rule for a masked call of ``layer``: :data:`MASKED`, recorded for the report."""
+    if layer.__dict__.get("_kernel_last") is not MASKED:
+        record(layer, MASKED)
+        layer.__dict__["_kernel_last"] = MASKED
+    return MASKED
+
+
 def record(layer: Any, selection: Selection) -> None:
     """Remember the kernel a layer last used (for :func:`kernel_report`)."""
     try:

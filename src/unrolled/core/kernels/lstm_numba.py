@@ -13,7 +13,7 @@ Two regimes, by the work of one step's recurrent product (B·H·4H multiply-adds
   the others in a small shared pool. Inference is one compiled call per block
   (``infer_block``: projection, zero state and loop together).
 * above it, the step is GEMM-bound: each step is NumPy's multithreaded sgemm followed by
-  one compiled pass over the gates (``gate_step`` / ``gate_step_backward``).
+  one compiled pass over the gates (``gate_step_infer`` or ``_train``, ``gate_step_backward``).
 """
 from __future__ import annotations
 
@@ -119,7 +119,8 @@ def _warm(mod: ModuleType) -> None:
                     np.zeros((0, 1, 1), f), s.copy(), s.copy(), 0, 1)
     mod.infer_block(np.zeros((1, 1, 1), f), w, np.zeros(0, f), w, s, s, True,
                     np.zeros((1, 1, 1), f), s.copy(), s.copy(), 0, 1)
-    mod.gate_step(np.zeros((1, 4), f), np.zeros((1, 4), f), s, s.copy(), s.copy())
+    mod.gate_step_infer(np.zeros((1, 4), f), np.zeros((1, 4), f), s, s.copy(), s.copy())
+    mod.gate_step_train(np.zeros((1, 4), f), np.zeros((1, 4), f), s, s.copy(), s.copy())
     mod.gate_step_backward(np.zeros((1, 4), f), s, s, s, s, s.copy(), np.zeros((1, 4), f))
 
 
@@ -244,18 +245,21 @@ def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequenc
 def _large_forward(xp, U, h0, c0, hs, cs, acts, h_last, c_last) -> None:
     """``forward_block``'s contract for GEMM-bound steps: NumPy sgemm + compiled gates."""
     T, B, G = xp.shape
-    gate_step = impl().gate_step
+    mod = impl()
     keep_h, keep_c, keep_a = hs.shape[0] > 1, cs.shape[0] > 1, acts.shape[0] > 0
     z = None if keep_a else np.empty((B, G), _F32)
-    h_buf = None if keep_h else h0.copy()      # updated in place (after the product reads it)
-    c_buf = None if keep_c else c0.copy()
+    # Inference keeps two h and two c buffers and alternates: the gate pass must never
+    # read and write the same array (see _numba_lstm), and h_prev feeds the product.
+    ring_h = None if keep_h else np.empty((2, B, G // 4), _F32)
+    ring_c = None if keep_c else np.empty((2, B, G // 4), _F32)
+    step = mod.gate_step_train if keep_a else mod.gate_step_infer
     h, c = h0, c0
     for t in range(T):
-        zt = acts[t] if keep_a else z                       # (B, 4H), becomes the gates
+        zt = acts[t] if keep_a else z                       # (B, 4H)
         np.matmul(h, U, out=zt)
-        h_new = hs[t + 1] if keep_h else h_buf
-        c_new = cs[t + 1] if keep_c else c_buf
-        gate_step(zt, xp[t], c, c_new, h_new)
+        h_new = hs[t + 1] if keep_h else ring_h[t % 2]
+        c_new = cs[t + 1] if keep_c else ring_c[t % 2]
+        step(zt, xp[t], c, c_new, h_new)
         h, c = h_new, c_new
     h_last[...] = h
     c_last[...] = c
