@@ -39,6 +39,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from harness import F32, SHAPES, blas_info, gemm_peak, limit_threads  # noqa: E402  (benchmarks/ is on sys.path)
+
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
 try:
@@ -51,14 +53,6 @@ from unrolled.core.kernels import dispatch, force  # noqa: E402
 from unrolled.core.kernels import lstm_numba  # noqa: E402
 from unrolled.layers import LSTM  # noqa: E402
 
-SHAPES = {
-    "tiny": (1, 1, 2, 1),
-    "small": (1, 50, 8, 32),
-    "medium": (32, 100, 16, 128),
-    "large": (128, 100, 64, 512),
-    "long": (8, 1000, 8, 64),
-}
-F32 = np.float32
 PEERS = ("onnxruntime", "torch", "keras")
 
 
@@ -70,38 +64,10 @@ def flops(shape: tuple[int, int, int, int]) -> float:
     return 2.0 * T * B * (F + H) * 4 * H
 
 
-def limit_threads(threads: int) -> Any:
-    os.environ["UNROLLED_NUM_THREADS"] = str(threads)
-    try:
-        import threadpoolctl
-    except ImportError:
-        print("note: threadpoolctl not installed; NumPy's BLAS thread count is not limited "
-              "(pip install threadpoolctl)", file=sys.stderr)
-        return None
-    return threadpoolctl.threadpool_limits(threads)
 
 
-def blas_info() -> list[dict[str, Any]]:
-    try:
-        import threadpoolctl
-    except ImportError:
-        return []
-    return [{k: v for k, v in info.items() if k != "filepath"} | {"file": Path(info["filepath"]).name}
-            for info in threadpoolctl.threadpool_info()]
 
 
-def gemm_peak(repeats: int) -> float:
-    """float32 2048×2048 matmul, GFLOP/s (median), with the current thread limits."""
-    a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(F32)
-    b = a.T.copy()
-    c = np.empty_like(a)
-    np.matmul(a, b, out=c)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        np.matmul(a, b, out=c)
-        times.append(time.perf_counter() - t0)
-    return 2 * 2048 ** 3 / float(np.median(times)) / 1e9
 
 
 def make_layer(shape: tuple[int, int, int, int], seed: int = 0) -> tuple[Any, np.ndarray, np.ndarray]:

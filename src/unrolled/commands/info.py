@@ -5,15 +5,7 @@ import argparse
 import importlib.util
 import platform
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+from ._args import positive_int
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,10 +17,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "the given shape would use, with the reason a faster one would not.",
         epilog="example: unrolled info --batch 32 --timesteps 100 --features 16 --units 128",
     )
-    p.add_argument("--batch", type=_positive, default=32, help="batch size (default 32)")
-    p.add_argument("--timesteps", type=_positive, default=100, help="timesteps (default 100)")
-    p.add_argument("--features", type=_positive, default=16, help="features (default 16)")
-    p.add_argument("--units", type=_positive, default=128, help="LSTM units (default 128)")
+    p.add_argument("--batch", type=positive_int, default=32, help="batch size (default 32)")
+    p.add_argument("--timesteps", type=positive_int, default=100, help="timesteps (default 100)")
+    p.add_argument("--features", type=positive_int, default=16, help="features (default 16)")
+    p.add_argument("--units", type=positive_int, default=128, help="LSTM units (default 128)")
     p.add_argument("--activation", default="tanh", help="LSTM activation (default tanh)")
     p.add_argument("--recurrent-activation", default="sigmoid",
                    help="LSTM recurrent_activation (default sigmoid)")
