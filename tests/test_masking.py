@@ -315,3 +315,17 @@ def test_unrolled_saved_masking_model_loads_in_keras(tmp_path: Any) -> None:
     np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x, verbose=0), atol=1e-5)
     again = unrolled.load_model(path)
     np.testing.assert_array_equal(again.predict(x, verbose=0), ours.predict(x, verbose=0))
+
+
+def test_summary_says_masked_layers_run_the_reference_kernel_before_any_call():
+    from unrolled.layers import LSTM, Dense, Masking
+
+    model = unrolled.Sequential([unrolled.Input((5, 3)), Masking(), LSTM(4, return_sequences=True),
+                                 LSTM(2), Dense(1)])
+    report = model.kernel_report()
+    assert len(report) == 2
+    assert all("reference — masking uses the reference path" in line for line in report)
+    assert "masking uses the reference path" in model.summary(return_string=True)
+    # Without a Masking layer the same model does not claim masking.
+    plain = unrolled.Sequential([unrolled.Input((5, 3)), LSTM(4)])
+    assert "masking" not in plain.kernel_report()[0]

@@ -184,13 +184,15 @@ def record(layer: Any, selection: Selection) -> None:
         pass
 
 
-def describe(layer: Any, batch: int = 32) -> str | None:
+def describe(layer: Any, batch: int = 32, masked: bool = False) -> str | None:
     """One line: which kernel ``layer`` used (or would use) and why; None if not recurrent."""
     if getattr(layer, "cell", None) is None:
         return None
     sel = _last.get(layer)
     when = "last call"
-    if sel is None:
+    if sel is None and masked:
+        sel, when = MASKED, "input masked, not yet called"
+    elif sel is None:
         shape = getattr(layer, "build_input_shape", None) or (None, None, None)
         steps = shape[1] or 1
         try:
@@ -204,8 +206,13 @@ def describe(layer: Any, batch: int = 32) -> str | None:
 def kernel_report(layers: Any) -> list[str]:
     """One line per recurrent layer in ``layers`` (see :func:`describe`)."""
     lines = []
+    masked = False  # does a mask (from a Masking layer) reach this layer?
     for layer in layers:
-        line = describe(layer)
+        if getattr(layer, "creates_mask", False):
+            masked = True
+        line = describe(layer, masked=masked)
+        if masked and hasattr(layer, "return_sequences"):
+            masked = layer.return_sequences  # only a sequence output passes the mask on
         if line is not None:
             lines.append(line)
     return lines
