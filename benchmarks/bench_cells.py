@@ -115,7 +115,7 @@ def kernel_choice(layer: Any, B: int, T: int) -> dict[str, str]:
     try:
         from unrolled.core.kernels import dispatch
         line = dispatch.describe(layer)
-        sel = dispatch.select_lstm_kernel(layer, B, T, training=False)
+        sel = dispatch.select_kernel(layer, B, T, training=False)
         return {"name": sel.name, "reason": sel.reason, "describe": line or ""}
     except Exception as err:  # noqa: BLE001 - the dispatcher's API may change; report, don't fail
         return {"name": "reference", "reason": f"(dispatcher not queried: {err!r})", "describe": ""}

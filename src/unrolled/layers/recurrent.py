@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..core.kernels import dispatch
+from ..core.kernels.cells_numba import CellKernel
 from ..core.kernels.lstm_fast import LSTMKernelCache, lstm_backward, lstm_forward, lstm_infer
 from ..core.scan import SequenceCache, SequenceGrads, sequence_backward, sequence_forward
 from ..errors import ConfigError, InputShapeError
@@ -19,9 +20,16 @@ from .base import Layer, as_input_array
 
 
 class RecurrentCache(NamedTuple):
-    sequence: SequenceCache | LSTMKernelCache
+    sequence: SequenceCache | LSTMKernelCache | None
     batch: int
     kernel: Any = None  # the fast kernel's loops that made ``sequence``; None: reference
+
+
+class CellRecompute(NamedTuple):
+    """``RecurrentCache.kernel`` of an inference-only (GRU/SimpleRNN) kernel's forward:
+    what backward needs to rerun the reference forward (``sequence`` is None)."""
+    x: np.ndarray
+    initial: tuple[np.ndarray, ...] | None
 
 
 class Recurrent(Layer):
@@ -165,6 +173,8 @@ class Recurrent(Layer):
         if not training:  # inference: no cache to build, and fast kernels in one call
             initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
             sel = dispatch.select_for_layer(self, x.shape[0], x.shape[1], False)
+            if isinstance(sel.kernel, CellKernel):  # GRU / SimpleRNN inference kernel
+                return self._cell_infer(sel.kernel, x, initial)
             if sel.kernel is not None:
                 kernel, input_bias, params = self._scan_weights()
                 h0, c0 = (None, None) if initial is None else initial
@@ -172,6 +182,17 @@ class Recurrent(Layer):
                                                  h0, c0, self.go_backwards, self.return_sequences)
                 return self._fast_output(seq, h_last, c_last)
         return self.forward(x, training=training, initial_state=initial_state)[0]
+
+    def _cell_infer(self, cell_kernel: CellKernel, x: np.ndarray,
+                    initial: tuple[np.ndarray, ...] | None) -> Any:
+        kernel, input_bias, params = self._scan_weights()
+        seq, h_last = cell_kernel.infer(self.cell, x, kernel, input_bias, params,
+                                        None if initial is None else initial[0],
+                                        self.go_backwards, self.return_sequences)
+        output = seq if self.return_sequences else h_last
+        if self.return_state:
+            output = [output, h_last.copy() if output is h_last else h_last]
+        return output
 
     def _fast_output(self, seq: np.ndarray | None, h_last: np.ndarray, c_last: np.ndarray) -> Any:
         output = seq if self.return_sequences else h_last
@@ -190,6 +211,11 @@ class Recurrent(Layer):
         initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
         kernel, input_bias, params = self._scan_weights()
         sel = dispatch.select_for_layer(self, x.shape[0], x.shape[1], training)
+        if isinstance(sel.kernel, CellKernel):  # inference-only: backward reruns the reference
+            output = self._cell_infer(sel.kernel, x, initial)
+            recompute = CellRecompute(x.copy(), None if initial is None
+                                      else tuple(s.copy() for s in initial))
+            return output, RecurrentCache(None, x.shape[0], recompute)
         if sel.kernel is not None:  # fast LSTM kernel (see unrolled.core.kernels)
             h0, c0 = (None, None) if initial is None else initial   # None: start from zeros
             seq, h_last, c_last, fast = lstm_forward(
@@ -209,6 +235,13 @@ class Recurrent(Layer):
     def backward_with_states(self, dy: Any, cache: RecurrentCache
                              ) -> tuple[np.ndarray, list[np.ndarray], tuple[np.ndarray, ...]]:
         """Like :meth:`backward`, also returning dL/d initial_state (each (batch, units))."""
+        if isinstance(cache.kernel, CellRecompute):   # forward ran an inference-only kernel
+            rc = cache.kernel
+            initial = rc.initial or self._initial_state(rc.x.shape[0], None)
+            kernel, input_bias, params = self._scan_weights()
+            _, _, sequence = sequence_forward(self.cell, rc.x, kernel, input_bias, params,
+                                              initial, self.go_backwards)
+            cache = RecurrentCache(sequence, cache.batch)
         if cache.kernel is None and cache.sequence.mask is not None:
             return self._backward_masked(dy, cache)
         if self.return_state:

@@ -27,7 +27,7 @@ from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
-from . import lstm_numba
+from . import cells_numba, lstm_numba
 from .lstm_fast import NUMPY_LOOPS
 
 KERNELS = ("reference", "numpy", "numba")
@@ -44,7 +44,8 @@ _last: "weakref.WeakKeyDictionary[Any, Selection]" = weakref.WeakKeyDictionary()
 
 
 class Selection(NamedTuple):
-    kernel: Any          # (name, forward_loop, backward_loop), or None for the reference path
+    kernel: Any          # LSTM Loops, a cells_numba.CellKernel (GRU/SimpleRNN inference), or
+                         # None for the reference path
     name: str            # "reference", "numpy" or "numba"
     reason: str          # why this one (and why not a faster one)
 
@@ -133,6 +134,72 @@ def select_lstm_kernel(layer_or_options: Any, batch: int, timesteps: int,
                      "avoids NumPy's per-call overhead")
 
 
+# -- GRU and SimpleRNN: numba kernels for inference only --------------------------------------
+
+CELL_KERNEL_CELLS = ("GRUCell", "SimpleRNNCell")
+TRAINING_REFERENCE = ("training uses the reference path for GRU/SimpleRNN (their fast "
+                      "kernels are inference-only)")
+
+
+def _cell_ineligible(opts: dict[str, Any]) -> str | None:
+    """Why the GRU/SimpleRNN inference kernels cannot run these options, or None."""
+    if np.dtype(opts.get("dtype", "float32")) != np.float32:
+        return f"{np.dtype(opts['dtype'])} uses the reference path (fast kernels are float32)"
+    if opts.get("activation") != FAST_ACTIVATION:
+        return f"activation {opts.get('activation')!r} has no compiled kernel (only 'tanh')"
+    if (opts.get("cell") == "GRUCell"
+            and opts.get("recurrent_activation") != FAST_RECURRENT_ACTIVATION):
+        return (f"recurrent_activation {opts.get('recurrent_activation')!r} has no compiled "
+                "kernel (only 'sigmoid')")
+    return None
+
+
+def select_cell_kernel(layer_or_options: Any, batch: int, timesteps: int,
+                       training: bool) -> Selection:
+    """``(kernel, name, reason)`` for one call of a GRU or SimpleRNN layer. The kernel is a
+    :class:`.cells_numba.CellKernel` (inference only); ``training=True`` always gets the
+    reference path (a backward after an inference forward reruns the reference forward)."""
+    opts = _options(layer_or_options)
+    cell = opts.get("cell")
+    name, source = forced()
+    if name == "reference":
+        return Selection(None, "reference", f"forced by {source}")
+    prefix = f"{name} forced by {source}, but " if name else ""
+    if training:
+        return Selection(None, "reference", prefix + TRAINING_REFERENCE)
+    why_not = _cell_ineligible(opts)
+    if why_not is not None:
+        return Selection(None, "reference", prefix + why_not)
+    if name == "numpy":
+        return Selection(None, "reference", prefix + f"{cell} has no NumPy kernel (only a "
+                         "numba one, for inference)")
+    if name == "numba":
+        cells_numba.impl()  # raises ImportError naming the extra if numba is missing
+        return Selection(cells_numba.KERNELS[cell], "numba", f"forced by {source}")
+    missing = cells_numba.missing_reason()
+    if missing is not None:
+        return Selection(None, "reference", f"{cell} inference needs numba: {missing}")
+    units = int(opts.get("units") or 1)
+    gates = 3 if cell == "GRUCell" else 1
+    step_work = batch * units * gates * units
+    if cells_numba.is_large(batch, units, gates):
+        return Selection(cells_numba.KERNELS[cell], "numba",
+                         f"inference, large step (batch·{gates}·units² = {step_work:,}): "
+                         "NumPy's multithreaded sgemm per step, then one compiled gate pass")
+    return Selection(cells_numba.KERNELS[cell], "numba",
+                     f"inference, small step (batch·{gates}·units² = {step_work:,}): compiled "
+                     "time loop avoids NumPy's per-call overhead")
+
+
+def select_kernel(layer_or_options: Any, batch: int, timesteps: int,
+                  training: bool) -> Selection:
+    """The rule for any recurrent layer: :func:`select_cell_kernel` for GRU/SimpleRNN,
+    else :func:`select_lstm_kernel`."""
+    if _options(layer_or_options).get("cell") in CELL_KERNEL_CELLS:
+        return select_cell_kernel(layer_or_options, batch, timesteps, training)
+    return select_lstm_kernel(layer_or_options, batch, timesteps, training)
+
+
 _MEMO_ENTRIES = 8
 
 
@@ -141,19 +208,19 @@ def select_for_layer(layer: Any, batch: int, timesteps: int, training: bool) -> 
     for :func:`kernel_report`.
 
     The choice depends only on what the key holds: the override (force() / environment),
-    the batch size and the options (dtype, cell, activations — compared by identity, so
-    replacing one re-selects). Re-deciding on every call cost ~10 µs, a third of a tiny call.
+    the batch size, training or not, and the options (dtype, cell, activations — compared
+    by identity, so replacing one re-selects). Re-deciding on every call cost ~10 µs, a third of a tiny call.
     """
     cell = layer.cell
     key = (getattr(_local, "forced", None), os.environ.get("UNROLLED_KERNEL"), batch,
            layer.dtype, cell, getattr(cell, "activation", None),
-           getattr(cell, "recurrent_activation", None))
+           getattr(cell, "recurrent_activation", None), bool(training))
     memo = layer.__dict__.get("_kernel_memo")
     if memo is None:
         memo = layer.__dict__["_kernel_memo"] = {}
     sel = memo.get(key)
     if sel is None:
-        sel = select_lstm_kernel(layer, batch, timesteps, training)
+        sel = select_kernel(layer, batch, timesteps, training)
         if len(memo) >= _MEMO_ENTRIES:
             memo.clear()
         memo[key] = sel
@@ -196,7 +263,7 @@ def describe(layer: Any, batch: int = 32, masked: bool = False) -> str | None:
         shape = getattr(layer, "build_input_shape", None) or (None, None, None)
         steps = shape[1] or 1
         try:
-            sel = select_lstm_kernel(layer, batch, steps, training=False)
+            sel = select_kernel(layer, batch, steps, training=False)
         except ImportError as err:
             sel = Selection(None, "reference", str(err))
         when = f"batch {batch}, not yet called"

@@ -1,0 +1,293 @@
+"""Compiled (numba) GRU and SimpleRNN *inference* loops — imported only by
+:mod:`.cells_numba`, at first use.
+
+Same pattern as :func:`._numba_lstm.infer_block`: one call does, for batch rows ``b0:b1``,
+the input projection (+ bias), the initial state (zeros or the caller's) and the whole
+time loop, keeping only what inference returns. Per step (Keras gate order z, r, h)::
+
+    GRU, reset_after=True     m  = h @ U + b_rec                     (n, 3H)
+                              z  = σ(xp_z + m_z)   r = σ(xp_r + m_r)
+                              hh = tanh(xp_h + r·m_h)
+    GRU, reset_after=False    z, r as above with m = h @ U[:, :2H]
+                              hh = tanh(xp_h + (r·h) @ U[:, 2H:])
+    both                      h  = z·h + (1 - z)·hh
+    SimpleRNN                 h  = tanh(xp + h @ U)
+
+σ(x) = ½·tanh(x/2) + ½ and tanh is the float32 rational approximation of
+:mod:`._numba_lstm` (Eigen's ``ptanh_float``), here with a NaN-preserving clamp and
+fastmath flags *without* ``nnan``/``ninf``, so a NaN in the input comes out as NaN.
+
+The large-step gate passes (``gru_gates_*``, ``rnn_gates``) run after a NumPy sgemm per
+step (see :mod:`.cells_numba`), for steps too big for the row-chunked products here.
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from ._numba_lstm import (
+    _A1,
+    _A3,
+    _A5,
+    _A7,
+    _A9,
+    _A11,
+    _A13,
+    _B0,
+    _B2,
+    _B4,
+    _B6,
+    _CLAMP,
+    _HALF,
+    _ONE,
+    BLAS_SINGLE_THREAD_WORK,
+    SMALL_PRODUCT,
+)
+
+# fastmath minus nnan/ninf: NaN must survive the clamp and the gate arithmetic.
+_FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+@nb.njit(inline="always", fastmath=_FM, error_model="numpy", cache=True)
+def tanh32(x):
+    """The rational float32 tanh of ``_numba_lstm.tanh32``; NaN in, NaN out."""
+    if x > _CLAMP:
+        x = _CLAMP
+    elif x < -_CLAMP:
+        x = -_CLAMP
+    x2 = x * x
+    p = x2 * _A13 + _A11
+    p = x2 * p + _A9
+    p = x2 * p + _A7
+    p = x2 * p + _A5
+    p = x2 * p + _A3
+    p = x2 * p + _A1
+    q = x2 * _B6 + _B4
+    q = x2 * q + _B2
+    q = x2 * q + _B0
+    return x * p / q
+
+
+@nb.njit(inline="always", fastmath=_FM, error_model="numpy", cache=True)
+def sigmoid32(x):
+    return _HALF * tanh32(_HALF * x) + _HALF
+
+
+@nb.njit(nogil=True, fastmath=_FM, error_model="numpy", cache=True)
+def tanh_array(x, out):
+    """Elementwise :func:`tanh32` over a flat float32 array (used by tests)."""
+    for k in range(x.size):
+        out[k] = tanh32(x[k])
+
+
+@nb.njit(inline="always", fastmath=_FM, error_model="numpy")
+def _product(h, U, z):
+    """z (n, G) = h (n, H) @ U (H, G), C-contiguous: a loop vectorised over G when tiny,
+    else BLAS in row chunks small enough for OpenBLAS to stay on this thread."""
+    n, H = h.shape
+    G = U.shape[1]
+    if H * G <= SMALL_PRODUCT:
+        for r in range(n):
+            zr = z[r]
+            for j in range(G):
+                zr[j] = 0.0
+            for k in range(H):
+                hk = h[r, k]
+                Uk = U[k]
+                for j in range(G):
+                    zr[j] += hk * Uk[j]
+    else:
+        rows = max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
+        for r0 in range(0, n, rows):
+            r1 = min(n, r0 + rows)
+            np.dot(h[r0:r1], U, z[r0:r1])
+
+
+@nb.njit(inline="always", fastmath=_FM, error_model="numpy")
+def _project(x, W, bias, b0, b1):
+    """(n·T, G) = x[b0:b1] (n, T, F) @ W (F, G) + bias (G,) or (0,); row r·T + t."""
+    T, F = x.shape[1], x.shape[2]
+    G = W.shape[1]
+    n = b1 - b0
+    xb = x[b0:b1].reshape(n * T, F)
+    xp = np.empty((n * T, G), np.float32)
+    _product(xb, W, xp)
+    if bias.shape[0] > 0:
+        for r in range(n * T):
+            for j in range(G):
+                xp[r, j] += bias[j]
+    return xp
+
+
+@nb.njit(inline="always", fastmath=_FM, error_model="numpy")
+def _start(h0, n, H, b0):
+    h = np.zeros((n, H), np.float32)
+    if h0.shape[0] > 0:
+        for r in range(n):
+            for j in range(H):
+                h[r, j] = h0[b0 + r, j]
+    return h
+
+
+@nb.njit(nogil=True, fastmath=_FM, error_model="numpy", cache=True)
+def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, seq, h_last, b0, b1):
+    """GRU inference for batch rows ``b0:b1`` straight from the layer's arrays.
+
+    x (B, T, F) C-contiguous; W (F, 3H); bias (3H,) input bias or (0,); U (H, 3H);
+    bias_rec (3H,) recurrent bias (reset_after only) or (0,); h0 (B, H) or (0, H) for
+    zeros; backwards: timesteps T-1..0. Writes h_last (B, H) and, when seq is (B, T, H)
+    (not (0, T, H)), every h in processing order.
+    """
+    T = x.shape[1]
+    G = U.shape[1]
+    H = G // 3
+    n = b1 - b0
+    keep_seq = seq.shape[0] > 0
+    xp = _project(x, W, bias, b0, b1)
+    h = _start(h0, n, H, b0)
+    br = np.zeros(G, np.float32)
+    if bias_rec.shape[0] > 0:
+        for j in range(G):
+            br[j] = bias_rec[j]
+    if reset_after:
+        m = np.empty((n, G), np.float32)
+        for t in range(T):
+            tx = T - 1 - t if backwards else t
+            _product(h, U, m)                                   # (n, 3H)
+            for r in range(n):
+                mr = m[r]
+                xr = xp[r * T + tx]
+                hr = h[r]
+                for j in range(H):
+                    z = sigmoid32(xr[j] + mr[j] + br[j])
+                    g = sigmoid32(xr[H + j] + mr[H + j] + br[H + j])
+                    hh = tanh32(xr[2 * H + j] + g * (mr[2 * H + j] + br[2 * H + j]))
+                    hr[j] = z * hr[j] + (_ONE - z) * hh
+                if keep_seq:
+                    for j in range(H):
+                        seq[b0 + r, t, j] = hr[j]
+    else:
+        Uzr = np.ascontiguousarray(U[:, :2 * H])
+        Uh = np.ascontiguousarray(U[:, 2 * H:])
+        m = np.empty((n, 2 * H), np.float32)
+        zs = np.empty((n, H), np.float32)
+        rh = np.empty((n, H), np.float32)
+        mh = np.empty((n, H), np.float32)
+        for t in range(T):
+            tx = T - 1 - t if backwards else t
+            _product(h, Uzr, m)                                 # (n, 2H)
+            for r in range(n):
+                mr = m[r]
+                xr = xp[r * T + tx]
+                hr = h[r]
+                zr = zs[r]
+                rhr = rh[r]
+                for j in range(H):
+                    zr[j] = sigmoid32(xr[j] + mr[j])
+                    rhr[j] = sigmoid32(xr[H + j] + mr[H + j]) * hr[j]
+            _product(rh, Uh, mh)                                # (r·h) @ U_h
+            for r in range(n):
+                xr = xp[r * T + tx]
+                hr = h[r]
+                zr = zs[r]
+                mhr = mh[r]
+                for j in range(H):
+                    hh = tanh32(xr[2 * H + j] + mhr[j])
+                    hr[j] = zr[j] * hr[j] + (_ONE - zr[j]) * hh
+                if keep_seq:
+                    for j in range(H):
+                        seq[b0 + r, t, j] = hr[j]
+    for r in range(n):
+        for j in range(H):
+            h_last[b0 + r, j] = h[r, j]
+
+
+@nb.njit(nogil=True, fastmath=_FM, error_model="numpy", cache=True)
+def rnn_infer_block(x, W, bias, U, h0, backwards, seq, h_last, b0, b1):
+    """SimpleRNN (tanh) inference for batch rows ``b0:b1``; arguments as
+    :func:`gru_infer_block` with W (F, H), bias (H,) or (0,), U (H, H)."""
+    T = x.shape[1]
+    H = U.shape[1]
+    n = b1 - b0
+    keep_seq = seq.shape[0] > 0
+    xp = _project(x, W, bias, b0, b1)
+    h = _start(h0, n, H, b0)
+    m = np.empty((n, H), np.float32)
+    for t in range(T):
+        tx = T - 1 - t if backwards else t
+        _product(h, U, m)
+        for r in range(n):
+            mr = m[r]
+            xr = xp[r * T + tx]
+            hr = h[r]
+            for j in range(H):
+                hr[j] = tanh32(xr[j] + mr[j])
+            if keep_seq:
+                for j in range(H):
+                    seq[b0 + r, t, j] = hr[j]
+    for r in range(n):
+        for j in range(H):
+            h_last[b0 + r, j] = h[r, j]
+
+
+# -- large steps: NumPy's multithreaded sgemm per step, then one compiled pass --------------
+# Each pass reads h_prev and writes h_new: two distinct arrays (see _numba_lstm on overlap).
+
+@nb.njit(nogil=True, fastmath=_FM, error_model="numpy", cache=True)
+def gru_gates_after(m, xpt, br, h_prev, h_new):
+    """reset_after=True step after ``m = h_prev @ U``: m, xpt (B, 3H), br (3H,)."""
+    B, G = m.shape
+    H = G // 3
+    for r in range(B):
+        mr = m[r]
+        xr = xpt[r]
+        hp = h_prev[r]
+        hn = h_new[r]
+        for j in range(H):
+            z = sigmoid32(xr[j] + mr[j] + br[j])
+            g = sigmoid32(xr[H + j] + mr[H + j] + br[H + j])
+            hh = tanh32(xr[2 * H + j] + g * (mr[2 * H + j] + br[2 * H + j]))
+            hn[j] = z * hp[j] + (_ONE - z) * hh
+
+
+@nb.njit(nogil=True, fastmath=_FM, error_model="numpy", cache=True)
+def gru_gates_zr(m, xpt, h_prev, zs, rh):
+    """reset_after=False, first half: m (B, 2H) = h_prev @ U[:, :2H]; writes z and r·h."""
+    B = m.shape[0]
+    H = h_prev.shape[1]
+    for r in range(B):
+        mr = m[r]
+        xr = xpt[r]
+        hp = h_prev[r]
+        zr = zs[r]
+        rhr = rh[r]
+        for j in range(H):
+            zr[j] = sigmoid32(xr[j] + mr[j])
+            rhr[j] = sigmoid32(xr[H + j] + mr[H + j]) * hp[j]
+
+
+@nb.njit(nogil=True, fastmath=_FM, error_model="numpy", cache=True)
+def gru_gates_h(mh, xpt, zs, h_prev, h_new):
+    """reset_after=False, second half: mh (B, H) = (r·h) @ U[:, 2H:]."""
+    B, H = mh.shape
+    for r in range(B):
+        mr = mh[r]
+        xr = xpt[r]
+        zr = zs[r]
+        hp = h_prev[r]
+        hn = h_new[r]
+        for j in range(H):
+            hh = tanh32(xr[2 * H + j] + mr[j])
+            hn[j] = zr[j] * hp[j] + (_ONE - zr[j]) * hh
+
+
+@nb.njit(nogil=True, fastmath=_FM, error_model="numpy", cache=True)
+def rnn_gates(m, xpt, h_new):
+    """SimpleRNN step after ``m = h_prev @ U``: h_new = tanh(xpt + m)."""
+    B, H = m.shape
+    for r in range(B):
+        mr = m[r]
+        xr = xpt[r]
+        hn = h_new[r]
+        for j in range(H):
+            hn[j] = tanh32(xr[j] + mr[j])

@@ -1,0 +1,206 @@
+"""Inference-only numba kernels for GRU and SimpleRNN (float32, tanh/sigmoid).
+
+The compiled loops live in :mod:`._numba_cells`, imported (and compiled, or loaded from
+numba's disk cache) at first use, like :mod:`.lstm_numba`, whose cache-folder choice,
+thread pool and batch-block threshold this module shares. Training and masked calls keep
+the reference path (see :mod:`.dispatch`).
+
+Two regimes, by one step's recurrent product (B·H·gates·H multiply-adds):
+
+* up to ``lstm_numba.LARGE_STEP_WORK``: one compiled call per batch block does the
+  projection, the initial state and the whole time loop (``gru_infer_block`` /
+  ``rnn_infer_block``); blocks run on several cores once the work is worth a thread.
+* above it: the projection is one NumPy GEMM, each step is NumPy's multithreaded sgemm
+  into a preallocated buffer, then one compiled pass over the gates.
+"""
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import lstm_numba
+
+_F32 = np.float32
+_lock = threading.Lock()
+_impl: ModuleType | None = None
+load_seconds: float | None = None
+
+
+class CellKernel(NamedTuple):
+    """An inference-only kernel: ``infer(cell, x, kernel, input_bias, params, h0,
+    go_backwards, return_sequences) -> (sequence or None, h_last)``."""
+    name: str
+    infer: Callable[..., tuple[np.ndarray | None, np.ndarray]]
+
+
+def missing_reason() -> str | None:
+    return lstm_numba.missing_reason()
+
+
+def impl() -> ModuleType:
+    """The compiled module, importing numba (and compiling or loading the cache) once."""
+    global _impl, load_seconds
+    if _impl is None:
+        with _lock:
+            if _impl is None:
+                start = time.perf_counter()
+                try:
+                    lstm_numba._choose_cache_dir()
+                    mod = importlib.import_module("._numba_cells", __package__)
+                except ImportError as err:
+                    raise ImportError(
+                        f"the numba GRU/SimpleRNN kernels need numba and scipy: {err}. "
+                        "Install them with: pip install 'unrolled[fast]'"
+                    ) from err
+                load_seconds = time.perf_counter() - start
+                _impl = mod
+    return _impl
+
+
+def _blocks(batch: int, units: int, gates: int, timesteps: int) -> list[tuple[int, int]]:
+    """Row ranges, one per thread (one range when the work is too small to share)."""
+    n = min(lstm_numba.num_threads(), batch)
+    if timesteps * batch * units * gates * units < lstm_numba.MIN_TOTAL_WORK:
+        n = 1
+    edges = [batch * k // n for k in range(n + 1)]
+    return [(edges[k], edges[k + 1]) for k in range(n)]
+
+
+def is_large(batch: int, units: int, gates: int) -> bool:
+    return batch * units * gates * units > lstm_numba.LARGE_STEP_WORK
+
+
+def _none() -> np.ndarray:
+    """A fresh empty array for "no bias": numba needs arrays, not None, and a writable one
+    keeps a single compiled signature (a read-only array is another type to numba)."""
+    return np.empty(0, _F32)
+
+
+def _c32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, _F32)
+
+
+def _prepare(x: np.ndarray, h0: np.ndarray | None, H: int) -> tuple[np.ndarray, np.ndarray]:
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    h0 = np.zeros((0, H), _F32) if h0 is None else _c32(h0)
+    return x, h0
+
+
+def _run(fn: Callable[..., None], args: tuple[Any, ...], B: int, H: int, gates: int,
+         T: int) -> None:
+    if T * B * H * gates * H < lstm_numba.MIN_TOTAL_WORK:   # the common small case
+        fn(*args, 0, B)
+    else:
+        lstm_numba._run(fn, args, _blocks(B, H, gates, T))
+
+
+def gru_infer(cell: Any, x: np.ndarray, kernel: np.ndarray, input_bias: np.ndarray | None,
+              params: tuple[np.ndarray, ...], h0: np.ndarray | None, go_backwards: bool,
+              return_sequences: bool) -> tuple[np.ndarray | None, np.ndarray]:
+    B, T, _ = x.shape
+    U = _c32(params[0])
+    H = U.shape[0]
+    reset_after = bool(cell.reset_after)
+    bias_rec = _c32(params[1]) if len(params) > 1 else _none()
+    bias = _none() if input_bias is None else _c32(input_bias)
+    if is_large(B, H, 3):
+        return _gru_large(x, _c32(kernel), bias, U, bias_rec, h0, reset_after, go_backwards,
+                          return_sequences)
+    x, h0 = _prepare(x, h0, H)
+    h_last = np.empty((B, H), _F32)
+    seq = np.empty((B, T, H) if return_sequences else (0, T, H), _F32)
+    _run(impl().gru_infer_block, (x, _c32(kernel), bias, U, bias_rec, h0, reset_after,
+                                  bool(go_backwards), seq, h_last), B, H, 3, T)
+    return (seq if return_sequences else None), h_last
+
+
+def rnn_infer(cell: Any, x: np.ndarray, kernel: np.ndarray, input_bias: np.ndarray | None,
+              params: tuple[np.ndarray, ...], h0: np.ndarray | None, go_backwards: bool,
+              return_sequences: bool) -> tuple[np.ndarray | None, np.ndarray]:
+    B, T, _ = x.shape
+    U = _c32(params[0])
+    H = U.shape[0]
+    bias = _none() if input_bias is None else _c32(input_bias)
+    if is_large(B, H, 1):
+        return _rnn_large(x, _c32(kernel), bias, U, h0, go_backwards, return_sequences)
+    x, h0 = _prepare(x, h0, H)
+    h_last = np.empty((B, H), _F32)
+    seq = np.empty((B, T, H) if return_sequences else (0, T, H), _F32)
+    _run(impl().rnn_infer_block, (x, _c32(kernel), bias, U, h0, bool(go_backwards), seq,
+                                  h_last), B, H, 1, T)
+    return (seq if return_sequences else None), h_last
+
+
+# -- large steps ---------------------------------------------------------------------------
+
+def _projection(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """(T, B, G) = x (B, T, F) @ kernel + bias, time-major for contiguous per-step rows."""
+    xp = np.matmul(np.ascontiguousarray(np.swapaxes(x, 0, 1)), kernel)
+    if bias.shape[0]:
+        xp += bias
+    return xp
+
+
+def _large_loop(x, h0, return_sequences, go_backwards, H, step):
+    B, T, _ = x.shape
+    seq = np.empty((B, T, H), _F32) if return_sequences else None
+    ring = np.empty((2, B, H), _F32)
+    h = np.zeros((B, H), _F32) if h0 is None else _c32(h0)
+    for t in range(T):
+        tx = T - 1 - t if go_backwards else t
+        h_new = ring[t % 2]
+        step(tx, h, h_new)
+        if seq is not None:
+            seq[:, t] = h_new
+        h = h_new
+    return seq, h.copy()
+
+
+def _gru_large(x, kernel, bias, U, bias_rec, h0, reset_after, go_backwards, return_sequences):
+    B = x.shape[0]
+    H = U.shape[0]
+    mod = impl()
+    xp = _projection(x, kernel, bias)
+    if reset_after:
+        m = np.empty((B, 3 * H), _F32)
+        br = bias_rec if bias_rec.shape[0] else np.zeros(3 * H, _F32)
+
+        def step(tx, h, h_new):
+            np.matmul(h, U, out=m)
+            mod.gru_gates_after(m, xp[tx], br, h, h_new)
+    else:
+        Uzr, Uh = np.ascontiguousarray(U[:, :2 * H]), np.ascontiguousarray(U[:, 2 * H:])
+        m = np.empty((B, 2 * H), _F32)
+        zs, rh, mh = (np.empty((B, H), _F32) for _ in range(3))
+
+        def step(tx, h, h_new):
+            np.matmul(h, Uzr, out=m)
+            mod.gru_gates_zr(m, xp[tx], h, zs, rh)
+            np.matmul(rh, Uh, out=mh)
+            mod.gru_gates_h(mh, xp[tx], zs, h, h_new)
+    return _large_loop(x, h0, return_sequences, go_backwards, H, step)
+
+
+def _rnn_large(x, kernel, bias, U, h0, go_backwards, return_sequences):
+    B = x.shape[0]
+    H = U.shape[0]
+    mod = impl()
+    xp = _projection(x, kernel, bias)
+    m = np.empty((B, H), _F32)
+
+    def step(tx, h, h_new):
+        np.matmul(h, U, out=m)
+        mod.rnn_gates(m, xp[tx], h_new)
+    return _large_loop(x, h0, return_sequences, go_backwards, H, step)
+
+
+GRU_KERNEL = CellKernel("numba", gru_infer)
+SIMPLE_RNN_KERNEL = CellKernel("numba", rnn_infer)
+KERNELS = {"GRUCell": GRU_KERNEL, "SimpleRNNCell": SIMPLE_RNN_KERNEL}
