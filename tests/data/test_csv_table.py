@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.peers import require
+
 from unrolled.data import from_frame, read_csv, set_time_column
 from unrolled.errors import DataError
 
@@ -110,7 +112,7 @@ def test_bad_time_column(tmp_path):
 
 
 def test_dataframe_matches_csv(tmp_path):
-    pd = pytest.importorskip("pandas")
+    pd = require("pandas")
     path = write(tmp_path, "date,temp,label\n2020-01-01,1.5,sun\n2020-01-02,,NA\n2020-01-03,2.5,fog\n")
     frame = pd.read_csv(path, parse_dates=["date"], keep_default_na=False,
                         na_values={"temp": [""]})
@@ -125,7 +127,7 @@ def test_dataframe_matches_csv(tmp_path):
 
 
 def test_dataframe_object_columns_go_through_cell_rules():
-    pd = pytest.importorskip("pandas")
+    pd = require("pandas")
     frame = pd.DataFrame({"when": ["2020-01-01", "2020-01-02"], "n": ["1", "2.5"],
                           "i": pd.array([1, None], dtype="Int64")})
     t = from_frame(frame)

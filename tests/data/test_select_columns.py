@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.peers import require
+
 from unrolled.data import fill_gaps, read_csv, select_columns
 from unrolled.errors import ConfigError, DataError
 
@@ -162,7 +164,7 @@ def test_argument_errors_are_config_errors(tmp_path):
 def test_accepts_tables_and_dataframes(tmp_path):
     path = write(tmp_path, GOOD)
     X1, Y1, _ = select_columns(read_csv(path), targets="temp")
-    pd = pytest.importorskip("pandas")
+    pd = require("pandas")
     X2, Y2, info = select_columns(pd.read_csv(path), targets="temp")
     np.testing.assert_array_equal(X1, X2)
     np.testing.assert_array_equal(Y1, Y2)

@@ -180,8 +180,10 @@ def test_matches_keras_timeseries_dataset_from_array(monkeypatch, n, L, stride, 
     we take its `format="grain"` path and hand it a list-backed stand-in for grain: the
     index arithmetic under test is Keras's, only the container is ours."""
     keras = require("keras")
-    if "format" not in keras.utils.timeseries_dataset_from_array.__code__.co_varnames:
-        pytest.skip("this Keras has no grain path to run without TensorFlow")
+    # The grain path lets Keras's own function run without TensorFlow; every Keras the
+    # test extra installs (>= 3.5 with grain support) has it, so its absence is a failure.
+    assert "format" in keras.utils.timeseries_dataset_from_array.__code__.co_varnames, (
+        "this Keras has no grain path to run timeseries_dataset_from_array without TensorFlow")
     from keras.src.utils import timeseries_dataset_utils as tsu
 
     fake = SimpleNamespace(MapDataset=_FakeGrainDataset, experimental=SimpleNamespace(

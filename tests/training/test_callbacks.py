@@ -311,10 +311,9 @@ def _failing_after(real_atomic_write, path, budget: int):
 
 @pytest.mark.parametrize("weights_only", [True, False])
 def test_checkpoint_interrupted_mid_write_keeps_the_previous_file(tmp_path, monkeypatch, weights_only):
-    """Depends on unrolled.io (keras_file + atomic): a real checkpoint, then a write that
-    raises halfway through; the previous checkpoint must still load, and no temp file stays."""
-    keras_file = pytest.importorskip("unrolled.io.keras_file")
-    atomic = pytest.importorskip("unrolled.io.atomic")
+    """A real checkpoint, then a write that raises halfway through; the previous
+    checkpoint must still load, and no temp file stays."""
+    from unrolled.io import atomic, keras_file
     path = tmp_path / ("ckpt.weights.h5" if weights_only else "ckpt.keras")
     model = small_model()
     model.compile(optimizer=O.Adam(0.01), loss="mse")
