@@ -68,6 +68,28 @@ class SequenceGrads(NamedTuple):
     d_initial: tuple[Array, ...]   # one per carry component, each (B, H)
 
 
+def _project(x: Array, kernel: Array, input_bias: Array | None, go_backwards: bool
+             ) -> tuple[Array, Array]:
+    """Time-major input in processing order (T, B, F) and its projection (T, B, G·H),
+    one GEMM for all timesteps."""
+    xt = np.swapaxes(x, 0, 1)
+    if go_backwards:
+        xt = xt[::-1]
+    xt = np.ascontiguousarray(xt)
+    xp = xt @ kernel
+    if input_bias is not None:
+        xp += input_bias
+    return xt, xp
+
+
+def _carry_storage(initial: tuple[Array, ...], steps: int, dtype: np.dtype) -> tuple[Array, ...]:
+    """One (T+1, B, H) array per carry component, with the initial state at index 0."""
+    carries = tuple(np.empty((steps + 1,) + c.shape, dtype=dtype) for c in initial)
+    for store, c0 in zip(carries, initial):
+        store[0] = c0
+    return carries
+
+
 def sequence_forward(cell: Cell, x: Array, kernel: Array, input_bias: Array | None,
                      params: tuple[Array, ...], initial: tuple[Array, ...],
                      go_backwards: bool = False, mask: Array | None = None,
@@ -82,17 +104,9 @@ def sequence_forward(cell: Cell, x: Array, kernel: Array, input_bias: Array | No
     if mask is not None:
         return _masked_forward(cell, x, kernel, input_bias, params, initial, go_backwards,
                                mask, zero_output_for_mask)
-    xt = np.swapaxes(x, 0, 1)                        # (T, B, F)
-    if go_backwards:
-        xt = xt[::-1]
-    xt = np.ascontiguousarray(xt)
-    xp = xt @ kernel                                 # (T, B, G·H)
-    if input_bias is not None:
-        xp += input_bias
+    xt, xp = _project(x, kernel, input_bias, go_backwards)
     steps = xt.shape[0]
-    carries = tuple(np.empty((steps + 1,) + c.shape, dtype=x.dtype) for c in initial)
-    for store, c0 in zip(carries, initial):
-        store[0] = c0
+    carries = _carry_storage(initial, steps, x.dtype)
     saved: tuple[Array, ...] = ()
     carry = tuple(initial)
     for t in range(steps):
@@ -169,17 +183,9 @@ def _masked_forward(cell: Cell, x: Array, kernel: Array, input_bias: Array | Non
     if go_backwards:
         mt = mt[::-1]
     mt = np.ascontiguousarray(mt)
-    xt = np.swapaxes(x, 0, 1)                                 # (T, B, F)
-    if go_backwards:
-        xt = xt[::-1]
-    xt = np.ascontiguousarray(xt)
-    xp = xt @ kernel                                          # (T, B, G·H)
-    if input_bias is not None:
-        xp += input_bias
+    xt, xp = _project(x, kernel, input_bias, go_backwards)
     steps = xt.shape[0]
-    carries = tuple(np.empty((steps + 1,) + c.shape, dtype=x.dtype) for c in initial)
-    for store, c0 in zip(carries, initial):
-        store[0] = c0
+    carries = _carry_storage(initial, steps, x.dtype)
     outputs = np.empty((steps,) + initial[0].shape, dtype=x.dtype)   # (T, B, H)
     saved: tuple[Array, ...] = ()
     carry = tuple(initial)

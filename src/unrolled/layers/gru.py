@@ -8,7 +8,6 @@ import numpy as np
 from ..core.gates import GRU_GATES
 from ..core.gru import GRUCell
 from ..core.scan import SequenceGrads
-from ..random import make_rng
 from .extra import register
 from .recurrent import add_gate_views
 from .weighted_recurrent import WeightedRecurrent
@@ -44,14 +43,8 @@ class GRU(WeightedRecurrent):
         self.reset_after = bool(reset_after)
         self._cell = GRUCell(self.activation, self.recurrent_activation, self.reset_after)
 
-    @property
-    def cell(self) -> GRUCell:
-        return self._cell
-
     def _build_weights(self, features: int) -> None:
-        H, rng = self.units, make_rng(self.seed)
-        self.add_weight("kernel", (features, 3 * H), self.kernel_initializer, rng)
-        self.add_weight("recurrent_kernel", (H, 3 * H), self.recurrent_initializer, rng)
+        H, rng = self.units, self._build_kernels(features)
         if self.use_bias:
             shape = (2, 3 * H) if self.reset_after else (3 * H,)
             self.add_weight("bias", shape, self.bias_initializer, rng)

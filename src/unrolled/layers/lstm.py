@@ -5,7 +5,6 @@ from typing import Any
 
 from ..core.gates import LSTM_GATES
 from ..core.lstm import LSTMCell
-from ..random import make_rng
 from .recurrent import add_gate_views
 from .weighted_recurrent import WeightedRecurrent
 
@@ -48,14 +47,8 @@ class LSTM(WeightedRecurrent):
         self.unit_forget_bias = bool(unit_forget_bias)
         self._cell = LSTMCell(self.activation, self.recurrent_activation)
 
-    @property
-    def cell(self) -> LSTMCell:
-        return self._cell
-
     def _build_weights(self, features: int) -> None:
-        H, rng = self.units, make_rng(self.seed)
-        self.add_weight("kernel", (features, 4 * H), self.kernel_initializer, rng)
-        self.add_weight("recurrent_kernel", (H, 4 * H), self.recurrent_initializer, rng)
+        H, rng = self.units, self._build_kernels(features)
         if self.use_bias:
             bias = self.add_weight("bias", (4 * H,), "zeros")
             if self.unit_forget_bias:

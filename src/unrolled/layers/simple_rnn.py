@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.simple_rnn import SimpleRNNCell
-from ..random import make_rng
 from .extra import register
 from .weighted_recurrent import WeightedRecurrent
 
@@ -31,14 +30,8 @@ class SimpleRNN(WeightedRecurrent):
                          go_backwards=go_backwards, **kwargs)
         self._cell = SimpleRNNCell(self.activation)
 
-    @property
-    def cell(self) -> SimpleRNNCell:
-        return self._cell
-
     def _build_weights(self, features: int) -> None:
-        H, rng = self.units, make_rng(self.seed)
-        self.add_weight("kernel", (features, H), self.kernel_initializer, rng)
-        self.add_weight("recurrent_kernel", (H, H), self.recurrent_initializer, rng)
+        H, rng = self.units, self._build_kernels(features)
         if self.use_bias:
             self.add_weight("bias", (H,), self.bias_initializer, rng)
 

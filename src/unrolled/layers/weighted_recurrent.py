@@ -11,6 +11,7 @@ import numpy as np
 
 from ..core import activations, initializers
 from ..core.scan import SequenceGrads
+from ..random import make_rng
 from .recurrent import Recurrent
 
 
@@ -30,6 +31,19 @@ class WeightedRecurrent(Recurrent):
         self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.seed = seed
+
+    @property
+    def cell(self) -> Any:
+        """The stateless cell (``core/lstm.py`` etc.) the subclass made in ``__init__``."""
+        return self._cell
+
+    def _build_kernels(self, features: int) -> np.random.Generator:
+        """Create ``kernel`` (features, G·units) and ``recurrent_kernel`` (units, G·units),
+        G = the cell's gate count; returns the generator, for the bias to continue from."""
+        G, H, rng = self.cell.n_gates, self.units, make_rng(self.seed)
+        self.add_weight("kernel", (features, G * H), self.kernel_initializer, rng)
+        self.add_weight("recurrent_kernel", (H, G * H), self.recurrent_initializer, rng)
+        return rng
 
     @property
     def kernel(self) -> np.ndarray:

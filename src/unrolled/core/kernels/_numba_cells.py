@@ -80,6 +80,10 @@ def tanh_array(x, out):
         out[k] = tanh32(x[k])
 
 
+# _product repeats _numba_lstm._row_product on purpose: inline="always" bakes an imported
+# helper into this module's cached machine code, and numba invalidates that disk cache by
+# *this* file only — a later edit to _numba_lstm.py would leave stale code here. It also
+# differs in its fastmath flags (no nnan/ninf, see _FM).
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")
 def _product(h, U, z):
     """z (n, G) = h (n, H) @ U (H, G), C-contiguous: a loop vectorised over G when tiny,
