@@ -14,7 +14,7 @@ all CPUs): threadpoolctl for NumPy's BLAS, ``torch.set_num_threads``, ONNX Runti
 ``intra_op_num_threads``, ``UNROLLED_NUM_THREADS`` for unrolled's batch blocks. Before
 timing, every implementation's output (and, for training, gradients) is compared with
 unrolled's reference path; a mismatch stops the run with exit status 1. Timed calls are
-interleaved (one call of each implementation per round, order rotated every round), so
+interleaved (one sample of each implementation per round, in a fresh random order), so
 drift of the machine is shared; the median per call is reported, with GFLOP/s (matmul
 work only: ``2·T·B·(F+H)·4H`` forward, 3× that for a training step), % of a float32 GEMM
 peak measured in the same run (2048² matmul, same threads) and the ratio to the fastest
@@ -35,11 +35,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from harness import F32, SHAPES, blas_info, gemm_peak, limit_threads  # noqa: E402  (benchmarks/ is on sys.path)
+from harness import F32, SHAPES, blas_info, gemm_peak, interleaved, limit_threads  # noqa: E402  (benchmarks/ is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
@@ -253,38 +253,6 @@ def keras_impl(layer: Any, x: np.ndarray, target: np.ndarray):
 
 
 # -- timing --------------------------------------------------------------------------------
-
-def calls_per_sample(fn: Callable[[], Any], target_s: float) -> int:
-    """How many calls make one timed sample last about ``target_s``."""
-    t0 = time.perf_counter()
-    fn()
-    dt = time.perf_counter() - t0
-    return max(1, min(10_000, int(target_s / max(dt, 1e-7))))
-
-
-def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, target_s: float,
-                budget_s: float) -> dict[str, list[float]]:
-    """Median-ready per-call times: each round times every fn once, in a fresh random
-    order. (A rotated order would always put the same implementation right after the same
-    other one, e.g. just after PyTorch's or ONNX Runtime's worker threads have been
-    spinning, and bias it.) One untimed call precedes each sample for the same reason."""
-    names = list(fns)
-    reps = {n: calls_per_sample(fns[n], target_s) for n in names}
-    samples: dict[str, list[float]] = {n: [] for n in names}
-    rng = np.random.default_rng(1)
-    start = time.perf_counter()
-    for r in range(repeats):
-        for n in rng.permutation(names):
-            fn, k = fns[n], reps[n]
-            fn()
-            t0 = time.perf_counter()
-            for _ in range(k):
-                fn()
-            samples[n].append((time.perf_counter() - t0) / k)
-        if r >= 2 and time.perf_counter() - start > budget_s:
-            break
-    return samples
-
 
 def close(a: np.ndarray, b: np.ndarray, tol: float) -> tuple[bool, float]:
     err = float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))

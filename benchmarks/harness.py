@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -56,3 +57,37 @@ def gemm_peak(repeats: int) -> float:
         np.matmul(a, b, out=c)
         times.append(time.perf_counter() - t0)
     return 2 * 2048 ** 3 / float(np.median(times)) / 1e9
+
+
+def calls_per_sample(fn: Callable[[], Any], target_s: float) -> int:
+    """How many calls make one timed sample last about ``target_s`` (after one warm call)."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    dt = time.perf_counter() - t0
+    return max(1, min(10_000, int(target_s / max(dt, 1e-7))))
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, target_s: float,
+                budget_s: float) -> dict[str, list[float]]:
+    """Per-call times: each round times every fn once (a sample of k calls), in a fresh
+    random order, preceded by one untimed call. (A rotated order would always put the same
+    implementation right after the same other one, e.g. just after PyTorch's or ONNX
+    Runtime's worker threads have been spinning, and bias it.) Stops after ``repeats`` rounds, or once
+    ``budget_s`` has passed and at least 3 rounds are done."""
+    names = list(fns)
+    reps = {n: calls_per_sample(fns[n], target_s) for n in names}
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    rng = np.random.default_rng(1)
+    start = time.perf_counter()
+    for r in range(repeats):
+        for n in rng.permutation(names):
+            fn, k = fns[n], reps[n]
+            fn()
+            t0 = time.perf_counter()
+            for _ in range(k):
+                fn()
+            samples[n].append((time.perf_counter() - t0) / k)
+        if r >= 2 and time.perf_counter() - start > budget_s:
+            break
+    return samples
