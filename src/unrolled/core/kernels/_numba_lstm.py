@@ -297,6 +297,29 @@ def gate_step_infer(z, xpt, c_prev, c_new, h_new):
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def gate_step_infer_t(z, xpt, c_prev, c_new, h_new):
+    """:func:`gate_step_infer` in the units-major layout of large inference: z, xpt
+    (4H, B) the product ``Uᵀ @ h_prev`` and this step's projection; reads c_prev, writes
+    c_new and h_new (H, B). The inner loop runs along the batch, contiguous."""
+    G, B = z.shape
+    H = G // 4
+    for j in range(H):
+        zi, zf, zg, zo = z[j], z[H + j], z[2 * H + j], z[3 * H + j]
+        xi, xf, xg, xo = xpt[j], xpt[H + j], xpt[2 * H + j], xpt[3 * H + j]
+        cp = c_prev[j]
+        cn = c_new[j]
+        hn = h_new[j]
+        for b in range(B):
+            i = _HALF * tanh32(_HALF * (zi[b] + xi[b])) + _HALF
+            f = _HALF * tanh32(_HALF * (zf[b] + xf[b])) + _HALF
+            g = tanh32(zg[b] + xg[b])
+            o = _HALF * tanh32(_HALF * (zo[b] + xo[b])) + _HALF
+            c = f * cp[b] + i * g
+            cn[b] = c
+            hn[b] = o * tanh32(c)
+
+
+@nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
 def gate_step_train(z, xpt, c_prev, c_new, h_new):
     """Like :func:`gate_step_infer`, but z (B, 4H) is overwritten with the activated gates
     i, f, g, o that backward needs: first activate in place, then c and h (two loops that
