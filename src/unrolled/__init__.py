@@ -7,7 +7,7 @@ through time. Start with::
     model = unrolled.Sequential([unrolled.layers.LSTM(1, input_shape=(1, 2))])
     model.summary()      # 16 parameters, and where they come from
 """
-from . import callbacks, layers, losses, metrics, optimizers
+from . import layers
 from .errors import ConfigError, DataError, InputShapeError, ModelFileError, UnrolledError
 from .layers import Input
 from .models import Sequential
@@ -15,16 +15,26 @@ from .random import set_random_seed
 
 __version__ = "0.1.0"
 
-# File formats need h5py; import them on first use so `import unrolled` stays fast.
+# Loaded on first use (PEP 562) so that `import unrolled` stays fast: the training
+# submodules (`unrolled.losses` ... and the callbacks' csv/progress-bar machinery) and
+# the file formats (which need h5py). `from unrolled import losses` and
+# `import unrolled.losses` work as usual.
+_LAZY_SUBMODULES = ("callbacks", "losses", "metrics", "optimizers")
 _LAZY = {"load_model": "unrolled.io.keras_file", "save_model": "unrolled.io.keras_file"}
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")  # also sets the attribute
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'unrolled' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = ["layers", "callbacks", "losses", "metrics", "optimizers", "Input", "Sequential", "set_random_seed", "load_model", "save_model", "UnrolledError",

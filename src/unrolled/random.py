@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-_root = np.random.SeedSequence()
+# The global seed sequence, made on first use: drawing OS entropy needs ``numpy.random``
+# (which imports ``secrets``/``hashlib``), and ``import unrolled`` should not pay for that.
+_root: np.random.SeedSequence | None = None
 
 
 def set_random_seed(seed: int) -> None:
@@ -18,7 +20,10 @@ def set_random_seed(seed: int) -> None:
 
 def make_rng(seed: int | None = None) -> np.random.Generator:
     """A generator seeded by ``seed``, or the next independent stream of the global seed."""
+    global _root
     if seed is not None:
         return np.random.default_rng(seed)
+    if _root is None:
+        _root = np.random.SeedSequence()
     (child,) = _root.spawn(1)
     return np.random.default_rng(child)

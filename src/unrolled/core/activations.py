@@ -14,7 +14,6 @@ Definitions follow Keras 3 (which differ from Keras 2 in places):
 """
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -147,6 +146,8 @@ def get(identifier: str | Activation | None) -> Activation:
         identifier = identifier.get("config", identifier).get("name", identifier.get("class_name"))
     key = _ALIASES.get(identifier, identifier)
     if not isinstance(key, str) or key not in _ACTIVATIONS:
+        import difflib  # only for this "did you mean" hint
+
         close = difflib.get_close_matches(str(identifier), list(_ACTIVATIONS) + ["swish"], n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(

@@ -7,7 +7,6 @@ builds on these two methods.
 """
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable
 
 import numpy as np
@@ -258,6 +257,8 @@ class Sequential(Trainer):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Sequential":
         if isinstance(config, str):
+            import json
+
             config = json.loads(config)
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise ConfigError("A Sequential config must be a dict with a 'layers' list.")

@@ -13,9 +13,8 @@ the weights from before the bad step).
 from __future__ import annotations
 
 import collections
-import csv
 import os
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
@@ -29,6 +28,9 @@ from .monitor_callbacks import (
     metric_direction,
 )
 from .progress import ProgbarLogger
+
+if TYPE_CHECKING:
+    import csv
 
 
 class CallbackList(Callback):
@@ -208,6 +210,8 @@ class CSVLogger(Callback):
             if self.keys and not any(k.startswith("val_") for k in self.keys):
                 self.keys += [f"val_{k}" for k in self.keys]
         if self.writer is None:
+            import csv  # only CSVLogger writes csv
+
             dialect = type("Dialect", (csv.excel,), {"delimiter": self.sep})
             self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch"] + self.keys,
                                          dialect=dialect)

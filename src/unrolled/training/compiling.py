@@ -13,9 +13,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from . import losses as losses_module
-from . import metrics as metrics_module
-from . import optimizers as optimizers_module
+
+# losses, metrics and optimizers are imported where they are used, so that a model that is
+# never compiled (built, run, summarised, loaded for inference) does not load them.
 
 
 class CompileMixin:
@@ -45,6 +45,10 @@ class CompileMixin:
         scales the loss. ``run_eagerly``, ``jit_compile`` and ``auto_scale_loss`` are
         accepted for compatibility and change nothing; ``steps_per_execution`` must be 1.
         """
+        from . import losses as losses_module
+        from . import metrics as metrics_module
+        from . import optimizers as optimizers_module
+
         if steps_per_execution != 1:
             raise ConfigError(f"steps_per_execution must be 1 in unrolled (as with Keras's "
                               f"PyTorch backend). Received: steps_per_execution={steps_per_execution}")
@@ -84,6 +88,10 @@ class CompileMixin:
 
     def get_compile_config(self) -> dict[str, Any] | None:
         """The ``compile()`` arguments in Keras's serialized form (what ``.keras`` files store)."""
+        from . import losses as losses_module
+        from . import metrics as metrics_module
+        from . import optimizers as optimizers_module
+
         if self._compile_config is None:
             return None
         cfg = dict(self._compile_config)
@@ -110,6 +118,8 @@ class CompileMixin:
 
     # -- metrics -----------------------------------------------------------------------
     def _build_metrics(self, y: np.ndarray, y_pred: np.ndarray) -> None:
+        from . import metrics as metrics_module
+
         built: list[tuple[str, Any, bool]] = []
         counts: dict[str, int] = {}
         for weighted, specs in ((False, self._metric_args[0]), (True, self._metric_args[1])):

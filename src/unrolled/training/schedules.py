@@ -13,7 +13,6 @@ Configs are exactly Keras's (``get_config()`` is the constructor arguments), and
 """
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any
 
@@ -48,6 +47,8 @@ class _ConfigFromArguments(LearningRateSchedule):
     signature order, read back from the attributes each constructor stores them in."""
 
     def get_config(self) -> dict[str, Any]:
+        import inspect
+
         arguments = list(inspect.signature(type(self).__init__).parameters)[1:]  # minus self
         return {name: getattr(self, name) for name in arguments}
 

@@ -31,9 +31,14 @@ import numpy as np
 from ..errors import ConfigError, InputShapeError
 from ..random import make_rng
 from .batching import BatchIterator, class_weight_to_sample_weights, unpack_data
-from .callbacks import Callback, CallbackList, History, pythonify_logs
 from .compiling import CompileMixin
-from .loss_reduction import mask_weights, squeeze_or_expand_to_same_rank
+
+if TYPE_CHECKING:
+    from .callbacks import Callback, CallbackList, History
+
+# Callbacks (with their csv and progress-bar machinery) and the loss reduction are imported
+# inside the methods that use them: `Sequential` inherits this mixin, and building or
+# running a model should not load the training stack.
 
 
 # -- the mixin ---------------------------------------------------------------------------
@@ -92,6 +97,8 @@ class Trainer(CompileMixin):
         the batch's ``sample_weight`` tensor *in place* by the loss's mask weights
         (``total / valid`` on unmasked entries, see ``mask_weights``), so the metrics get
         that product -- a per-batch factor that reweights batches against each other."""
+        from .loss_reduction import mask_weights, squeeze_or_expand_to_same_rank
+
         w = mask_weights(np.asarray(mask, bool), self._loss_fn.reduction, sample_weight.dtype)
         w, sample_weight = squeeze_or_expand_to_same_rank(w, sample_weight)
         return sample_weight * w
@@ -168,6 +175,8 @@ class Trainer(CompileMixin):
         ``verbose``: 0 silent, 1 progress bar, 2 one line per epoch, "auto" (1 on a
         terminal, else 2). See :mod:`unrolled.training.callback_base` for the hook order.
         """
+        from .callbacks import CallbackList
+
         self._assert_compiled("fit")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ConfigError(f"epochs must be a non-negative integer, got {epochs!r}.")
@@ -240,6 +249,8 @@ class Trainer(CompileMixin):
     # -- evaluate / predict ------------------------------------------------------------
     def _evaluate(self, x: np.ndarray, y: np.ndarray, sample_weight: Any, batch_size: int | None,
                   steps: int | None, callbacks: CallbackList) -> dict[str, Any]:
+        from .callbacks import pythonify_logs
+
         batches = BatchIterator(len(x), batch_size, False, steps)
         self.stop_evaluating = False
         callbacks.on_test_begin()
@@ -264,6 +275,8 @@ class Trainer(CompileMixin):
         Returns the loss alone if no metrics were compiled, else ``[loss, metric, ...]``;
         ``return_dict=True`` returns ``{"loss": ..., "mae": ...}``.
         """
+        from .callbacks import CallbackList
+
         self._assert_compiled("evaluate")
         x, y, sample_weight = self._arrays(x, y, sample_weight, "evaluate")
         if y is None:
@@ -279,6 +292,8 @@ class Trainer(CompileMixin):
                 steps: int | None = None, callbacks: Sequence[Callback] | None = None) -> Any:
         """Outputs for ``x`` (samples, timesteps, features), ``batch_size`` (default 32) at a
         time, in inference mode (Dropout off)."""
+        from .callbacks import CallbackList
+
         x = self._prepare(x)
         if len(x) == 0:  # an empty batch gives an empty result of the right shape
             return self.forward(x, training=False)[0]
@@ -309,6 +324,8 @@ class Trainer(CompileMixin):
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
                        class_weight: dict[int, float] | None = None, return_dict: bool = False) -> Any:
         """One gradient step on one batch; returns that batch's loss (and metrics), as Keras."""
+        from .callbacks import pythonify_logs
+
         self._assert_compiled("train_on_batch")
         if class_weight is not None:
             if sample_weight is not None:
@@ -325,6 +342,8 @@ class Trainer(CompileMixin):
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
                       return_dict: bool = False) -> Any:
         """Loss (and metrics) of one batch, without updating the weights."""
+        from .callbacks import pythonify_logs
+
         self._assert_compiled("test_on_batch")
         x, y, sample_weight = self._arrays(x, y, sample_weight, "test_on_batch")
         if y is None:
