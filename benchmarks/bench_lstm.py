@@ -455,23 +455,39 @@ def peak_memory(args: argparse.Namespace, shape: tuple[int, int, int, int]) -> d
 
 
 def import_time(repeats: int) -> dict[str, Any]:
-    def wall(code: str) -> float:
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], check=True,
-                           env={**os.environ, "PYTHONPATH": str(SRC)})
-            times.append(time.perf_counter() - t0)
-        return float(np.median(times))
+    """Wall time of ``python -c 'import unrolled'`` beside ``import numpy`` and ``pass``,
+    interleaved, in two bytecode modes: as this environment runs Python (which may set
+    PYTHONDONTWRITEBYTECODE, so every module compiles from source each time) and with
+    cached bytecode, as after a regular ``pip install`` (a temporary PYTHONPYCACHEPREFIX,
+    filled by one untimed run)."""
+    import tempfile  # noqa: PLC0415
 
+    base_env = {**os.environ, "PYTHONPATH": str(SRC)}
+    pyc = tempfile.mkdtemp(prefix="unrolled-pyc-")
+    cached_env = {k: v for k, v in base_env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    cached_env["PYTHONPYCACHEPREFIX"] = pyc
+    codes = {"import unrolled": "import unrolled", "import numpy": "import numpy", "pass": "pass"}
+    modes = {"as run here": base_env, "with bytecode": cached_env}
+    for code in codes.values():                              # fill the bytecode cache
+        subprocess.run([sys.executable, "-c", code], check=True, env=cached_env)
+    times: dict[tuple[str, str], list[float]] = {(m, c): [] for m in modes for c in codes}
+    rng = np.random.default_rng()
+    for _ in range(repeats):
+        for m, c in rng.permutation(list(times)).tolist():
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", codes[c]], check=True, env=modes[m])
+            times[(m, c)].append(time.perf_counter() - t0)
     check = ("import sys, unrolled; bad = [m for m in ('numba', 'torch', 'onnxruntime', "
-             "'keras', 'scipy') if m in sys.modules]; assert not bad, bad")
-    heavy_ok = subprocess.run([sys.executable, "-c", check], env={**os.environ, "PYTHONPATH": str(SRC)},
+             "'keras', 'scipy', 'h5py') if m in sys.modules]; assert not bad, bad")
+    heavy_ok = subprocess.run([sys.executable, "-c", check], env=base_env,
                               capture_output=True, text=True)
-    return {"python -c 'import unrolled' s": wall("import unrolled"),
-            "python -c 'import numpy' s": wall("import numpy"),
-            "python -c 'pass' s": wall("pass"),
-            "no numba/torch/scipy imported": heavy_ok.returncode == 0}
+    out: dict[str, Any] = {"PYTHONDONTWRITEBYTECODE here": os.environ.get(
+        "PYTHONDONTWRITEBYTECODE", "")}
+    for (m, c), ts in times.items():
+        out[f"{c} ({m}) median s"] = round(float(np.median(ts)), 4)
+        out[f"{c} ({m}) min s"] = round(float(np.min(ts)), 4)
+    out["no numba/torch/scipy/h5py imported"] = heavy_ok.returncode == 0
+    return out
 
 
 # -- report --------------------------------------------------------------------------------
@@ -572,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         largest = max(shapes.values(), key=lambda s: flops(s))
         report["first_call"] = first_call_latency(args)
         report["peak_memory"] = peak_memory(args, largest)
-        report["import_time"] = import_time(5)
+        report["import_time"] = import_time(9)
         print("\nfirst call (fresh process, 1×50×8→32):")
         for n, r in report["first_call"].items():
             print(f"   {n}: {r}")
