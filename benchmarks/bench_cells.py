@@ -116,7 +116,9 @@ def kernel_choice(layer: Any, B: int, T: int) -> dict[str, str]:
         from unrolled.core.kernels import dispatch
         line = dispatch.describe(layer)
         sel = dispatch.select_kernel(layer, B, T, training=False)
-        return {"name": sel.name, "reason": sel.reason, "describe": line or ""}
+        train = dispatch.select_kernel(layer, B, T, training=True)
+        return {"name": sel.name, "reason": sel.reason, "describe": line or "",
+                "training_name": train.name, "training_reason": train.reason}
     except Exception as err:  # noqa: BLE001 - the dispatcher's API may change; report, don't fail
         return {"name": "reference", "reason": f"(dispatcher not queried: {err!r})", "describe": ""}
 
@@ -277,7 +279,8 @@ def bench_one(cell: str, name: str, shape: Shape, args: argparse.Namespace,
     probe(p.x[:1, :1])
     choice = kernel_choice(probe, B, T)
     result["kernel"] = choice
-    if choice["name"] != "reference":   # a fast kernel exists: time the oracle beside it
+    if (choice["name"], choice.get("training_name", "reference")) != ("reference",) * 2:
+        # a fast kernel exists: time the oracle beside it
         impls["unrolled[reference]"] = unrolled_impl(p, "reference")
     skipped: dict[str, str] = {}
     for peer in args.peers:
@@ -396,7 +399,9 @@ def print_result(res: dict[str, Any]) -> None:
     s = res["shape"]
     k = res.get("kernel", {})
     print(f"\n== {res['cell']} {res['name']} (B={s['B']}, T={s['T']}, F={s['F']}, H={s['H']})  "
-          f"unrolled kernel: {k.get('name')} — {k.get('reason')}")
+          f"unrolled kernel: {k.get('name')} — {k.get('reason')}"
+          + (f"\n   training kernel: {k['training_name']} — {k['training_reason']}"
+             if "training_name" in k else ""))
     for n, why in res.get("skipped", {}).items():
         print(f"   skipped {n}: {why}")
     checks = ", ".join(f"{n} {c['inference_max_abs_err']:.1e}"

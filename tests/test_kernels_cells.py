@@ -1,9 +1,10 @@
-"""The inference-only numba kernels for GRU and SimpleRNN against the reference path.
+"""The numba GRU and SimpleRNN inference kernels against the reference path.
 
 Every option combination of ``layer(x)`` (return_sequences/state, go_backwards, use_bias,
 GRU reset_after, initial_state) must agree with the reference scan within 1e-5 float32;
-training and masked calls keep the reference path. Under CI=true a missing numba fails
-these tests instead of skipping them (see ``tests/peers.py``).
+masked calls keep the reference path. Training: ``tests/test_kernels_cells_train.py``.
+Under CI=true a missing numba fails these tests instead of skipping them (see
+``tests/peers.py``).
 """
 from __future__ import annotations
 
@@ -178,16 +179,21 @@ def test_fast_tanh_accuracy_and_nan():
 # -- dispatch: training, masks, options and a missing numba keep the reference path --------
 
 @pytest.mark.parametrize("cls", [GRU, SimpleRNN])
-def test_training_uses_reference(cls):
+def test_training_uses_the_training_kernel(cls):
+    """Training runs the kernel's forward/backward (tests/test_kernels_cells_train.py);
+    forcing the reference path still gives the reference scan's cache."""
+    needs_numba()
     layer = make(cls, 4, 3, 5, return_state=True)
     x = np.random.default_rng(10).standard_normal((2, 5, 3)).astype(np.float32)
     with force("numba"):
         sel = dispatch.select_kernel(layer, 2, 5, True)
-    assert sel.name == "reference"
-    assert "training uses the reference path for GRU/SimpleRNN" in sel.reason
+    assert sel.name == "numba" and sel.kernel.forward is not None
     _, cache = layer.forward(x, training=True)
+    assert cache.kernel is cells_numba.KERNELS[type(layer.cell).__name__]
+    assert "numba — training" in dispatch.describe(layer)
+    with force("reference"):
+        _, cache = layer.forward(x, training=True)
     assert cache.kernel is None
-    assert "training uses the reference path" in dispatch.describe(layer)
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)

@@ -211,6 +211,14 @@ class Recurrent(Layer):
         initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
         kernel, input_bias, params = self._scan_weights()
         sel = dispatch.select_for_layer(self, x.shape[0], x.shape[1], training)
+        if isinstance(sel.kernel, CellKernel) and training:  # GRU / SimpleRNN training kernel
+            h0 = None if initial is None else initial[0]
+            seq, h_last, fast = sel.kernel.forward(self.cell, x, kernel, input_bias, params, h0,
+                                                   self.go_backwards, self.return_sequences)
+            output = seq if self.return_sequences else h_last
+            if self.return_state:
+                output = [output, h_last.copy() if output is h_last else h_last]
+            return output, RecurrentCache(fast, x.shape[0], sel.kernel)
         if isinstance(sel.kernel, CellKernel):  # inference-only: backward reruns the reference
             output = self._cell_infer(sel.kernel, x, initial)
             recompute = CellRecompute(x.copy(), None if initial is None
@@ -255,6 +263,10 @@ class Recurrent(Layer):
         elif d_out is not None:
             d_final[0] = d_out if d_final[0] is None else d_final[0] + d_out
         kernel, input_bias, params = self._scan_weights()
+        if isinstance(cache.kernel, CellKernel):
+            g = cache.kernel.backward(self.cell, cache.sequence, kernel, input_bias, params,
+                                      d_outputs, d_final[0])
+            return g.dx, self._pack_grads(g), g.d_initial
         if cache.kernel is not None:
             g = lstm_backward(cache.kernel, cache.sequence, kernel, input_bias, params[0],
                               d_outputs, d_final[0], d_final[1])

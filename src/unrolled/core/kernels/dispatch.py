@@ -8,6 +8,9 @@ Three paths compute the same LSTM:
 * ``numba`` — :mod:`.lstm_fast` with compiled time loops (:mod:`.lstm_numba`): float32,
   tanh/sigmoid, needs ``pip install 'unrolled[fast]'``.
 
+GRU and SimpleRNN (:func:`select_cell_kernel`) have the ``reference`` path and a ``numba``
+one: :mod:`.cells_numba` for inference, :mod:`.cells_train` for training.
+
 :func:`select_lstm_kernel` picks one per call. Override it for tests or comparisons with
 ``UNROLLED_KERNEL=reference|numpy|numba`` in the environment or, inside a program,
 ``with force("reference"): ...`` (thread-local; it wins over the environment). A forced
@@ -134,15 +137,13 @@ def select_lstm_kernel(layer_or_options: Any, batch: int, timesteps: int,
                      "avoids NumPy's per-call overhead")
 
 
-# -- GRU and SimpleRNN: numba kernels for inference only --------------------------------------
+# -- GRU and SimpleRNN: numba kernels (inference: cells_numba, training: cells_train) ---------
 
 CELL_KERNEL_CELLS = ("GRUCell", "SimpleRNNCell")
-TRAINING_REFERENCE = ("training uses the reference path for GRU/SimpleRNN (their fast "
-                      "kernels are inference-only)")
 
 
 def _cell_ineligible(opts: dict[str, Any]) -> str | None:
-    """Why the GRU/SimpleRNN inference kernels cannot run these options, or None."""
+    """Why the GRU/SimpleRNN kernels cannot run these options, or None."""
     if np.dtype(opts.get("dtype", "float32")) != np.float32:
         return f"{np.dtype(opts['dtype'])} uses the reference path (fast kernels are float32)"
     if opts.get("activation") != FAST_ACTIVATION:
@@ -157,31 +158,35 @@ def _cell_ineligible(opts: dict[str, Any]) -> str | None:
 def select_cell_kernel(layer_or_options: Any, batch: int, timesteps: int,
                        training: bool) -> Selection:
     """``(kernel, name, reason)`` for one call of a GRU or SimpleRNN layer. The kernel is a
-    :class:`.cells_numba.CellKernel` (inference only); ``training=True`` always gets the
-    reference path (a backward after an inference forward reruns the reference forward)."""
+    :class:`.cells_numba.CellKernel`: its ``infer`` runs inference (one compiled call per
+    batch block for small steps), its ``forward``/``backward`` training (sgemm per step +
+    compiled gate passes, :mod:`.cells_train`)."""
     opts = _options(layer_or_options)
     cell = opts.get("cell")
     name, source = forced()
     if name == "reference":
         return Selection(None, "reference", f"forced by {source}")
     prefix = f"{name} forced by {source}, but " if name else ""
-    if training:
-        return Selection(None, "reference", prefix + TRAINING_REFERENCE)
     why_not = _cell_ineligible(opts)
     if why_not is not None:
         return Selection(None, "reference", prefix + why_not)
     if name == "numpy":
         return Selection(None, "reference", prefix + f"{cell} has no NumPy kernel (only a "
-                         "numba one, for inference)")
+                         "numba one)")
     if name == "numba":
         cells_numba.impl()  # raises ImportError naming the extra if numba is missing
         return Selection(cells_numba.KERNELS[cell], "numba", f"forced by {source}")
     missing = cells_numba.missing_reason()
     if missing is not None:
-        return Selection(None, "reference", f"{cell} inference needs numba: {missing}")
+        return Selection(None, "reference", f"{cell} kernels need numba: {missing}")
     units = int(opts.get("units") or 1)
     gates = 3 if cell == "GRUCell" else 1
     step_work = batch * units * gates * units
+    if training:
+        return Selection(cells_numba.KERNELS[cell], "numba",
+                         f"training (batch·{gates}·units² = {step_work:,}): NumPy's "
+                         "multithreaded sgemm per step, one compiled gate pass forward and "
+                         "backward, weight gradients as GEMMs over all timesteps")
     if cells_numba.is_large(batch, units, gates):
         return Selection(cells_numba.KERNELS[cell], "numba",
                          f"inference, large step (batch·{gates}·units² = {step_work:,}): "
