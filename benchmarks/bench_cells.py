@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import F32, SHAPES, blas_info, gemm_peak, interleaved, limit_threads  # noqa: E402  (benchmarks/ is on sys.path)
+from harness import SETTLE_S, F32, SHAPES, blas_info, gemm_peak, interleaved, limit_threads  # noqa: E402  (benchmarks/ is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
@@ -331,7 +331,7 @@ def bench_one(cell: str, name: str, shape: Shape, args: argparse.Namespace,
             continue
         fns = {n: (v[0] if mode == "inference" else v[1]) for n, v in impls.items()}
         fns = {n: f for n, f in fns.items() if f is not None}
-        samples = interleaved(fns, args.repeats, args.sample_s, args.budget)
+        samples = interleaved(fns, args.repeats, args.sample_s, args.budget, args.settle_s)
         work = flops(cell, shape) * (1 if mode == "inference" else 3)
         rows = {}
         for n, s in samples.items():
@@ -483,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     args.repeats = args.repeats or (3 if args.quick else 15)
     args.budget = args.budget if args.budget is not None else (3.0 if args.quick else 30.0)
     args.sample_s = 0.002 if args.quick else 0.02
+    args.settle_s = 0.0 if args.quick else SETTLE_S
     cells = list(CELLS) if args.cell == "all" else [args.cell]
     shapes = parse_shapes(args.shape, p)
 

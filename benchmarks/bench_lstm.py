@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import F32, SHAPES, blas_info, gemm_peak, interleaved, limit_threads  # noqa: E402  (benchmarks/ is on sys.path)
+from harness import SETTLE_S, F32, SHAPES, blas_info, gemm_peak, interleaved, limit_threads  # noqa: E402  (benchmarks/ is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
@@ -321,7 +321,7 @@ def bench_shape(name: str, shape: tuple[int, int, int, int], args: argparse.Name
         fns = {n: f for n, f in fns.items() if f is not None}
         if mode == "training" and not args.train:
             continue
-        samples = interleaved(fns, args.repeats, args.sample_s, budget)
+        samples = interleaved(fns, args.repeats, args.sample_s, budget, args.settle_s)
         rows = {}
         work = f_inf if mode == "inference" else f_train
         for n, s in samples.items():
@@ -538,6 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     args.repeats = args.repeats or (3 if args.quick else 21)
     args.budget = args.budget or (5.0 if args.quick else 40.0)
     args.sample_s = 0.002 if args.quick else 0.02
+    args.settle_s = 0.0 if args.quick else SETTLE_S
     shapes: dict[str, tuple[int, int, int, int]] = {}
     for text in args.shape or list(SHAPES):
         if text in SHAPES:

@@ -68,13 +68,20 @@ def calls_per_sample(fn: Callable[[], Any], target_s: float) -> int:
     return max(1, min(10_000, int(target_s / max(dt, 1e-7))))
 
 
+# OpenBLAS's idle workers keep spinning on a core for ~0.13 s after a multithreaded call
+# (measured here: one core's worth of CPU burnt during a sleep right after a matmul), and
+# ONNX Runtime's and OpenMP's pools spin too. Without a pause, whichever implementation runs
+# next loses a core to the previous one's threads.
+SETTLE_S = 0.15
+
+
 def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, target_s: float,
-                budget_s: float) -> dict[str, list[float]]:
+                budget_s: float, settle_s: float = SETTLE_S) -> dict[str, list[float]]:
     """Per-call times: each round times every fn once (a sample of k calls), in a fresh
-    random order, preceded by one untimed call. (A rotated order would always put the same
-    implementation right after the same other one, e.g. just after PyTorch's or ONNX
-    Runtime's worker threads have been spinning, and bias it.) Stops after ``repeats`` rounds, or once
-    ``budget_s`` has passed and at least 3 rounds are done."""
+    random order, preceded by a pause of ``settle_s`` (the previous implementation's
+    worker threads stop spinning) and one untimed call. (A rotated order would always put
+    the same implementation right after the same other one and bias it.) Stops after
+    ``repeats`` rounds, or once ``budget_s`` has passed and at least 3 rounds are done."""
     names = list(fns)
     reps = {n: calls_per_sample(fns[n], target_s) for n in names}
     samples: dict[str, list[float]] = {n: [] for n in names}
@@ -83,6 +90,7 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, target_s: float
     for r in range(repeats):
         for n in rng.permutation(names):
             fn, k = fns[n], reps[n]
+            time.sleep(settle_s)
             fn()
             t0 = time.perf_counter()
             for _ in range(k):
