@@ -93,20 +93,29 @@ def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, b0, b1):
             xr = xp[t, b]
             hr = h[r]
             cr = c[r]
-            for j in range(H):
-                i = _HALF * tanh32(_HALF * (zr[j] + xr[j])) + _HALF
-                f = _HALF * tanh32(_HALF * (zr[H + j] + xr[H + j])) + _HALF
-                g = tanh32(zr[2 * H + j] + xr[2 * H + j])
-                o = _HALF * tanh32(_HALF * (zr[3 * H + j] + xr[3 * H + j])) + _HALF
-                cn = f * cr[j] + i * g
-                hn = o * tanh32(cn)
-                cr[j] = cn
-                hr[j] = hn
-                if keep_a:
-                    acts[t, b, j] = i
-                    acts[t, b, H + j] = f
-                    acts[t, b, 2 * H + j] = g
-                    acts[t, b, 3 * H + j] = o
+            if keep_a:
+                # Activate into acts first, then c and h: a loop that also stored four
+                # gates into one row (a[j], a[H+j], ...) stayed scalar (2× slower).
+                ar = acts[t, b]
+                for j in range(2 * H):                        # i, f
+                    ar[j] = _HALF * tanh32(_HALF * (zr[j] + xr[j])) + _HALF
+                for j in range(2 * H, 3 * H):                 # g
+                    ar[j] = tanh32(zr[j] + xr[j])
+                for j in range(3 * H, G):                     # o
+                    ar[j] = _HALF * tanh32(_HALF * (zr[j] + xr[j])) + _HALF
+                for j in range(H):
+                    cn = ar[H + j] * cr[j] + ar[j] * ar[2 * H + j]
+                    cr[j] = cn
+                    hr[j] = ar[3 * H + j] * tanh32(cn)
+            else:
+                for j in range(H):
+                    i = _HALF * tanh32(_HALF * (zr[j] + xr[j])) + _HALF
+                    f = _HALF * tanh32(_HALF * (zr[H + j] + xr[H + j])) + _HALF
+                    g = tanh32(zr[2 * H + j] + xr[2 * H + j])
+                    o = _HALF * tanh32(_HALF * (zr[3 * H + j] + xr[3 * H + j])) + _HALF
+                    cn = f * cr[j] + i * g
+                    cr[j] = cn
+                    hr[j] = o * tanh32(cn)
             if keep_h:
                 for j in range(H):
                     hs[t + 1, b, j] = hr[j]
@@ -136,6 +145,7 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0, b1)
     rows = max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
     dh = np.empty((n, H), np.float32)
     dc = np.empty((n, H), np.float32)
+    dcc = np.empty(H, np.float32)                            # dL/dc_t of one row
     for r in range(n):
         for j in range(H):
             dh[r, j] = dh_last[b0 + r, j]
@@ -152,19 +162,21 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0, b1)
             if has_seq:
                 for j in range(H):
                     dhr[j] += dh_seq[t, b, j]
-            for j in range(H):
-                i = a[j]
-                f = a[H + j]
-                g = a[2 * H + j]
+            # One output block per loop: a loop storing d[j], d[H+j], ... of one row at
+            # once stays scalar.
+            for j in range(H):                               # through h = o·tanh(c)
                 o = a[3 * H + j]
                 tc = tanh32(cn[j])
-                dhj = dhr[j]
-                dcc = dcr[j] + dhj * o * (_ONE - tc * tc)    # through h = o·tanh(c)
-                d[j] = dcc * g * i * (_ONE - i)              # through c = f·c_prev + i·g
-                d[H + j] = dcc * cp[j] * f * (_ONE - f)
-                d[2 * H + j] = dcc * i * (_ONE - g * g)
-                d[3 * H + j] = dhj * tc * o * (_ONE - o)
-                dcr[j] = dcc * f                             # dL/dc_prev
+                dcc[j] = dcr[j] + dhr[j] * o * (_ONE - tc * tc)
+                d[3 * H + j] = dhr[j] * tc * o * (_ONE - o)
+            for j in range(H):                               # through c = f·c_prev + i·g
+                d[j] = dcc[j] * a[2 * H + j] * a[j] * (_ONE - a[j])
+            for j in range(H):
+                d[H + j] = dcc[j] * cp[j] * a[H + j] * (_ONE - a[H + j])
+            for j in range(H):
+                d[2 * H + j] = dcc[j] * a[j] * (_ONE - a[2 * H + j] * a[2 * H + j])
+            for j in range(H):
+                dcr[j] = dcc[j] * a[H + j]                   # dL/dc_prev
         for r0 in range(0, n, rows):                         # dL/dh_prev = dz @ Uᵀ
             r1 = min(n, r0 + rows)
             np.dot(dz[t, b0 + r0:b0 + r1], UT, dh[r0:r1])
