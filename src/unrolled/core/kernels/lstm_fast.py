@@ -250,7 +250,7 @@ def lstm_forward(loops: Loops, x: Array, kernel: Array,
         kernel = np.concatenate([kernel, bias[None, :]]).astype(F32, copy=False)
     xp = scratch("xp", (T, B, 4 * H))                         # dead after the loop
     # One 2-D GEMM over all T·B rows: matmul on the (T, B, F) stack would run T of them.
-    np.matmul(xt.reshape(T * B, -1), kernel, out=xp.reshape(T * B, 4 * H))   # (T, B, 4H)
+    np.matmul(xt.reshape(T * B, F + ones), kernel, out=xp.reshape(T * B, 4 * H))  # (T, B, 4H)
     U = np.ascontiguousarray(recurrent, dtype=F32)
     h0 = np.zeros((B, H), F32) if h0 is None else np.ascontiguousarray(h0, dtype=F32)
     c0 = np.zeros((B, H), F32) if c0 is None else np.ascontiguousarray(c0, dtype=F32)
