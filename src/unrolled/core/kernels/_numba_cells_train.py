@@ -31,9 +31,7 @@ from a 1e-5 loss gradient, and one subnormal-laden (128, 1536) @ (1536, 512) sge
 198 ms instead of 1.3 ms here. Anything flushed is below 1.2e-38, far below what a float32
 weight gradient of ordinary size can resolve.
 
-tanh32 / sigmoid32 repeat :mod:`._numba_cells`'s (NaN-preserving rational tanh) on purpose:
-an imported ``inline="always"`` helper is baked into *this* file's disk cache, which numba
-invalidates by this file only (see the note on ``_product`` there).
+tanh32 / sigmoid32 come from :mod:`._numba_cells` (the NaN-preserving rational tanh).
 
 Loops bind rows and gate blocks to 1-D views and write one array each, so LLVM
 vectorises them (see the overlap note in :mod:`._numba_lstm`).
@@ -43,50 +41,14 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._numba_lstm import (
-    _A1,
-    _A3,
-    _A5,
-    _A7,
-    _A9,
-    _A11,
-    _A13,
-    _B0,
-    _B2,
-    _B4,
-    _B6,
-    _CLAMP,
-    _HALF,
-    _ONE,
-)
+# numba bakes an imported inline="always" helper into *this* file's disk cache and checks
+# only this file's source for staleness: after editing tanh32 in _numba_cells, clear
+# __pycache__ (or touch this file) so these kernels recompile too.
+from ._numba_cells import _FM, sigmoid32, tanh32
+from ._numba_lstm import _ONE
 
-_FM = {"nsz", "arcp", "contract", "afn", "reassoc"}   # no nnan/ninf: NaN must survive
 _TINY = np.float32(np.finfo(np.float32).tiny)          # smallest normal float32
 _ZERO = np.float32(0.0)
-
-
-@nb.njit(inline="always", fastmath=_FM, error_model="numpy", cache=True)
-def tanh32(x):
-    if x > _CLAMP:
-        x = _CLAMP
-    elif x < -_CLAMP:
-        x = -_CLAMP
-    x2 = x * x
-    p = x2 * _A13 + _A11
-    p = x2 * p + _A9
-    p = x2 * p + _A7
-    p = x2 * p + _A5
-    p = x2 * p + _A3
-    p = x2 * p + _A1
-    q = x2 * _B6 + _B4
-    q = x2 * q + _B2
-    q = x2 * q + _B0
-    return x * p / q
-
-
-@nb.njit(inline="always", fastmath=_FM, error_model="numpy", cache=True)
-def sigmoid32(x):
-    return _HALF * tanh32(_HALF * x) + _HALF
 
 
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy", cache=True)

@@ -60,6 +60,20 @@ def tanh_array(x, out):
         out[k] = tanh32(x[k])
 
 
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _gates_in_place(zr, xr, cr, hr, H):
+    """One batch row's step when the gates need not be kept: zr, xr (4H,) the recurrent
+    product and the projection; cr, hr (H,) c and h, updated in place."""
+    for j in range(H):
+        i = _HALF * tanh32(_HALF * (zr[j] + xr[j])) + _HALF
+        f = _HALF * tanh32(_HALF * (zr[H + j] + xr[H + j])) + _HALF
+        g = tanh32(zr[2 * H + j] + xr[2 * H + j])
+        o = _HALF * tanh32(_HALF * (zr[3 * H + j] + xr[3 * H + j])) + _HALF
+        cn = f * cr[j] + i * g
+        cr[j] = cn
+        hr[j] = o * tanh32(cn)
+
+
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
 def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, b0, b1):
     """LSTM forward for batch rows ``b0:b1``, every timestep.
@@ -108,14 +122,7 @@ def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, b0, b1):
                     cr[j] = cn
                     hr[j] = ar[3 * H + j] * tanh32(cn)
             else:
-                for j in range(H):
-                    i = _HALF * tanh32(_HALF * (zr[j] + xr[j])) + _HALF
-                    f = _HALF * tanh32(_HALF * (zr[H + j] + xr[H + j])) + _HALF
-                    g = tanh32(zr[2 * H + j] + xr[2 * H + j])
-                    o = _HALF * tanh32(_HALF * (zr[3 * H + j] + xr[3 * H + j])) + _HALF
-                    cn = f * cr[j] + i * g
-                    cr[j] = cn
-                    hr[j] = o * tanh32(cn)
+                _gates_in_place(zr, xr, cr, hr, H)
             if keep_h:
                 for j in range(H):
                     hs[t + 1, b, j] = hr[j]
@@ -260,14 +267,7 @@ def infer_block(x, W, bias, U, h0, c0, backwards, seq, h_last, c_last, b0, b1):
             xr = xp[r * T + tx]
             hr = h[r]
             cr = c[r]
-            for j in range(H):
-                i = _HALF * tanh32(_HALF * (zr[j] + xr[j])) + _HALF
-                f = _HALF * tanh32(_HALF * (zr[H + j] + xr[H + j])) + _HALF
-                g = tanh32(zr[2 * H + j] + xr[2 * H + j])
-                o = _HALF * tanh32(_HALF * (zr[3 * H + j] + xr[3 * H + j])) + _HALF
-                cn = f * cr[j] + i * g
-                cr[j] = cn
-                hr[j] = o * tanh32(cn)
+            _gates_in_place(zr, xr, cr, hr, H)
             if keep_seq:
                 for j in range(H):
                     seq[b0 + r, t, j] = hr[j]

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import cells_train, lstm_numba
+from .lstm_fast import project
 
 _F32 = np.float32
 _lock = threading.Lock()
@@ -152,7 +153,7 @@ def _projection(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarr
     """(T, B, G) = x (B, T, F) @ kernel + bias, time-major for contiguous per-step rows:
     one 2-D GEMM with the bias as a column of ones (half the time of a (T, B, F) stacked
     matmul plus a bias pass at B=128, T=100, F=64, 3H=1536). A thread-local scratch array."""
-    return cells_train.project(x, kernel, bias if bias.shape[0] else None, False)[1]
+    return project(x, kernel, bias if bias.shape[0] else None, False, "cell_xp")[1]
 
 
 def _large_loop(x, h0, return_sequences, go_backwards, H, step):

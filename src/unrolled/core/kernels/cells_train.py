@@ -36,7 +36,7 @@ import numpy as np
 
 from ..scan import SequenceGrads
 from . import lstm_numba
-from .lstm_fast import recycled, scratch
+from .lstm_fast import project, recycled, scratch
 
 Array = np.ndarray
 F32 = np.float32
@@ -79,28 +79,6 @@ def _c32(a: Array) -> Array:
     return np.ascontiguousarray(a, F32)
 
 
-def project(x: Array, kernel: Array, bias: Array | None, go_backwards: bool
-            ) -> tuple[Array, Array]:
-    """(xt (T, B, F[+1]) with the ones column, xp (T, B, G·H)) in processing order.
-
-    ``xp`` is this thread's scratch buffer: dead once the caller's time loop is done.
-    """
-    B, T, F = x.shape
-    src = np.swapaxes(x, 0, 1)                                # (T, B, F)
-    if go_backwards:
-        src = src[::-1]
-    ones = bias is not None
-    xt = np.empty((T, B, F + ones), F32)                      # (T, B, F[+1])
-    xt[:, :, :F] = src
-    if ones:
-        xt[:, :, F] = 1.0
-        kernel = np.concatenate([kernel, bias[None, :]])
-    xp = scratch("cell_xp", (T, B, kernel.shape[1]))          # dead after the loop
-    # One 2-D GEMM: np.matmul on the (T, B, F) stack would call sgemm once per timestep.
-    np.matmul(xt.reshape(T * B, -1), _c32(kernel), out=xp.reshape(T * B, -1))
-    return xt, xp
-
-
 def _start(x: Array, h0: Array | None, H: int, gru: bool
            ) -> tuple[Array, Array | None, Array | None]:
     """The cache's arrays: hs (T+1, B, H) with hs[0] = h0 (or zeros); for a GRU also
@@ -132,7 +110,7 @@ def gru_forward(cell: Any, x: Array, kernel: Array, input_bias: Array | None,
     B, T, _ = x.shape
     U = _c32(params[0])                                       # (H, 3H)
     H = U.shape[0]
-    xt, xp = project(x, kernel, input_bias, go_backwards)
+    xt, xp = project(x, kernel, input_bias, go_backwards, "cell_xp")
     hs, acts, aux = _start(x, h0, H, gru=True)
     if cell.reset_after:
         br = _c32(params[1]) if len(params) > 1 else np.zeros(3 * H, F32)
@@ -161,7 +139,7 @@ def rnn_forward(cell: Any, x: Array, kernel: Array, input_bias: Array | None,
     B, T, _ = x.shape
     U = _c32(params[0])                                       # (H, H)
     H = U.shape[0]
-    xt, xp = project(x, kernel, input_bias, go_backwards)
+    xt, xp = project(x, kernel, input_bias, go_backwards, "cell_xp")
     hs, _, _ = _start(x, h0, H, gru=False)
     m = scratch("cell_m", (B, H))
     for t in range(T):

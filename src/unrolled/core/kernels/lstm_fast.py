@@ -226,6 +226,33 @@ def numpy_backward_loop(acts: Array, cs: Array, UT: Array, dh_seq: Array, dh_las
 
 # -- forward / backward over a sequence ----------------------------------------------------
 
+def project(x: Array, kernel: Array, bias: Array | None, go_backwards: bool,
+            buffer: str = "xp") -> tuple[Array, Array]:
+    """The input projection of every timestep, time-major and in processing order:
+    ``(xt (T, B, F[+1]), xp (T, B, G))`` for x (B, T, F) and kernel (F, G).
+
+    The bias rides in the GEMM as a column of ones, (x | 1) @ (W ; b): no separate pass
+    over the projection, and backward gets db with dW from one GEMM over ``xt``. ``xp`` is
+    this thread's scratch buffer ``buffer``: dead once the caller's time loop is done.
+    """
+    B, T, F = x.shape
+    src = np.swapaxes(x, 0, 1)                                # (T, B, F)
+    if go_backwards:
+        src = src[::-1]
+    ones = bias is not None
+    xt = np.empty((T, B, F + ones), F32)                      # (T, B, F[+1])
+    xt[:, :, :F] = src
+    if ones:
+        xt[:, :, F] = 1.0
+        kernel = np.concatenate([kernel, bias[None, :]])
+    kernel = np.ascontiguousarray(kernel, F32)
+    G = kernel.shape[1]
+    xp = scratch(buffer, (T, B, G))
+    # One 2-D GEMM over all T·B rows: matmul on the (T, B, F) stack would run T of them.
+    np.matmul(xt.reshape(T * B, F + ones), kernel, out=xp.reshape(T * B, G))
+    return xt, xp
+
+
 def lstm_forward(loops: Loops, x: Array, kernel: Array,
                  bias: Array | None, recurrent: Array, h0: Array, c0: Array,
                  go_backwards: bool, training: bool, return_sequences: bool
@@ -235,22 +262,9 @@ def lstm_forward(loops: Loops, x: Array, kernel: Array,
     Returns ``(sequence (B, T, H) in processing order or None, h_T, c_T, cache)``; the
     cache holds what backward needs when ``training`` (otherwise backward recomputes it).
     """
-    B, T, F = x.shape
+    B, T = x.shape[:2]
     H = recurrent.shape[0]
-    src = np.swapaxes(x, 0, 1)                                # (T, B, F)
-    if go_backwards:
-        src = src[::-1]
-    # The bias rides in the GEMM as a column of ones (x | 1) @ (W ; b): no separate pass
-    # over the (T, B, 4H) projection, and backward gets db with dW from the same GEMM.
-    ones = bias is not None
-    xt = np.empty((T, B, F + ones), F32)                      # (T, B, F[+1])
-    xt[:, :, :F] = src
-    if ones:
-        xt[:, :, F] = 1.0
-        kernel = np.concatenate([kernel, bias[None, :]]).astype(F32, copy=False)
-    xp = scratch("xp", (T, B, 4 * H))                         # dead after the loop
-    # One 2-D GEMM over all T·B rows: matmul on the (T, B, F) stack would run T of them.
-    np.matmul(xt.reshape(T * B, F + ones), kernel, out=xp.reshape(T * B, 4 * H))  # (T, B, 4H)
+    xt, xp = project(x, kernel, bias, go_backwards)             # (T, B, F[+1]), (T, B, 4H)
     U = np.ascontiguousarray(recurrent, dtype=F32)
     h0 = np.zeros((B, H), F32) if h0 is None else np.ascontiguousarray(h0, dtype=F32)
     c0 = np.zeros((B, H), F32) if c0 is None else np.ascontiguousarray(c0, dtype=F32)
