@@ -221,6 +221,28 @@ def test_float64_on_request_stays_float64_end_to_end() -> None:
     assert all(o.dtype == np.float64 for o in layer(x))
 
 
+@pytest.mark.parametrize("layer_name", ["LSTM", "GRU", "SimpleRNN"])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_empty_batch_trains_with_every_kernel(layer_name: str, return_sequences: bool) -> None:
+    """Forward and backward at batch 0 on each recurrent layer's training kernel: empty
+    outputs and input gradient, zero weight gradients of the weights' shapes."""
+    layer = getattr(unrolled.layers, layer_name)(3, return_sequences=return_sequences)
+    layer.build((None, 4, 2))
+    y, cache = layer.forward(np.zeros((0, 4, 2), np.float32), training=True)
+    assert y.shape == ((0, 4, 3) if return_sequences else (0, 3))
+    dx, grads = layer.backward(np.zeros_like(y), cache)
+    assert dx.shape == (0, 4, 2)
+    assert [g.shape for g in grads] == [w.shape for w in layer.trainable_weights]
+    assert all(not g.any() for g in grads)
+
+
+def test_forward_before_build_says_how_to_build() -> None:
+    layer = LSTM(3)
+    assert not hasattr(layer, "kernel")
+    with pytest.raises(AttributeError, match=r"LSTM 'lstm\w*' has no 'kernel' yet.*build"):
+        layer.forward(np.zeros((2, 4, 2), np.float32))
+
+
 @pytest.mark.parametrize("data_dtype", ["float64", "int64", "bool", "float16"])
 def test_output_is_float32_by_default(data_dtype: str) -> None:
     model = _model()

@@ -94,6 +94,17 @@ class Layer:
         self._weights[name] = np.ascontiguousarray(value, dtype=self.dtype)
         return self._weights[name]
 
+    def _weight(self, name: str) -> np.ndarray:
+        """Weight ``name``; an AttributeError that says what to do before ``build``."""
+        try:
+            return self._weights[name]
+        except KeyError:
+            raise AttributeError(
+                f"{type(self).__name__} {self.name!r} has no {name!r} yet: it is built on its "
+                "first call, or call layer.build(input_shape) with input_shape = "
+                "(batch, timesteps, features) or (batch, features) (batch may be None)."
+            ) from None
+
     @property
     def weights(self) -> list[np.ndarray]:
         """The layer's weight arrays (the live arrays, not copies), in Keras's order."""

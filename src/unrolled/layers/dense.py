@@ -55,7 +55,7 @@ class Dense(Layer):
 
     @property
     def kernel(self) -> np.ndarray:
-        return self._weights["kernel"]
+        return self._weight("kernel")
 
     @property
     def bias(self) -> np.ndarray | None:

@@ -47,11 +47,11 @@ class WeightedRecurrent(Recurrent):
 
     @property
     def kernel(self) -> np.ndarray:
-        return self._weights["kernel"]
+        return self._weight("kernel")
 
     @property
     def recurrent_kernel(self) -> np.ndarray:
-        return self._weights["recurrent_kernel"]
+        return self._weight("recurrent_kernel")
 
     @property
     def bias(self) -> np.ndarray | None:

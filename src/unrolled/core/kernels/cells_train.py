@@ -176,7 +176,7 @@ def _input_grads(cache: CellTrainCache, kernel: Array, has_bias: bool, dxp: Arra
     xt = cache.x
     T, B = xt.shape[:2]
     F = kernel.shape[0]
-    flat = dxp.reshape(T * B, -1)                             # (T·B, G·H)
+    flat = dxp.reshape(T * B, dxp.shape[2])                   # (T·B, G·H)
     d_wb = _tn(xt.reshape(T * B, xt.shape[2]), flat)          # (F[+1], G·H): dW (and db)
     d_kernel, d_bias = (d_wb[:F], d_wb[F]) if has_bias else (d_wb, None)
     dx = (flat @ _c32(kernel).T).reshape(T, B, F)             # (T, B, F)
