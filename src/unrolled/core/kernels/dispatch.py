@@ -312,7 +312,9 @@ def environment_report() -> list[str]:
                              f"kernel {info.get('architecture')}, {info.get('num_threads')} threads "
                              f"({os.path.basename(info.get('filepath', ''))})")
     except ImportError:
-        lines.append("BLAS: install threadpoolctl to see which BLAS kernel NumPy runs")
+        lines.append("BLAS: threadpoolctl not installed (pip install 'unrolled[fast]'): the "
+                     "BLAS kernel is unknown, and multithreaded BLAS calls around the small-step "
+                     "numba loops may leave OpenBLAS workers spinning on the blocks' cores")
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         if os.environ.get(var):
             lines.append(f"{var}={os.environ[var]}")

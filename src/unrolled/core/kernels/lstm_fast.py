@@ -28,10 +28,11 @@ Axis legend: B batch, T timesteps, F features, H units; gate blocks i, f, g(=c),
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import threading
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, ContextManager, NamedTuple
 
 import numpy as np
 
@@ -64,6 +65,29 @@ class Loops(NamedTuple):
     forward: Callable[..., None]
     backward: Callable[..., None]
     infer: Callable[..., Any] | None = None
+    # (batch, timesteps, units) -> a context to run a whole forward or backward call in.
+    # It yields a Runner for the GEMMs around the loop: the numba loops keep NumPy's BLAS
+    # single-threaded around their thread blocks and run those GEMMs' halves on two threads.
+    blas_scope: Callable[[int, int, int], ContextManager[Runner]] | None = None
+
+
+Runner = Callable[[list[Callable[[], None]]], None]
+
+
+def run_in_turn(jobs: list[Callable[[], None]]) -> None:
+    """The default :data:`Runner`: one job after the other (each GEMM multithreaded)."""
+    for job in jobs:
+        job()
+
+
+def _scope(loops: Loops, batch: int, timesteps: int, units: int) -> ContextManager[Runner]:
+    if loops.blas_scope is None:
+        return contextlib.nullcontext(run_in_turn)
+    return loops.blas_scope(batch, timesteps, units)
+
+
+def _halves(n: int) -> tuple[slice, slice]:
+    return slice(0, n // 2), slice(n // 2, n)
 
 
 _pool = threading.local()
@@ -227,7 +251,7 @@ def numpy_backward_loop(acts: Array, cs: Array, UT: Array, dh_seq: Array, dh_las
 # -- forward / backward over a sequence ----------------------------------------------------
 
 def project(x: Array, kernel: Array, bias: Array | None, go_backwards: bool,
-            buffer: str = "xp") -> tuple[Array, Array]:
+            buffer: str = "xp", run: Runner = run_in_turn) -> tuple[Array, Array]:
     """The input projection of every timestep, time-major and in processing order:
     ``(xt (T, B, F[+1]), xp (T, B, G))`` for x (B, T, F) and kernel (F, G).
 
@@ -248,8 +272,11 @@ def project(x: Array, kernel: Array, bias: Array | None, go_backwards: bool,
     kernel = np.ascontiguousarray(kernel, F32)
     G = kernel.shape[1]
     xp = scratch(buffer, (T, B, G))
-    # One 2-D GEMM over all T·B rows: matmul on the (T, B, F) stack would run T of them.
-    np.matmul(xt.reshape(T * B, F + ones), kernel, out=xp.reshape(T * B, G))
+    # 2-D GEMMs over all T·B rows (matmul on the (T, B, F) stack would run T of them), in
+    # two halves of the rows that ``run`` may give to two threads.
+    rows, out = xt.reshape(T * B, F + ones), xp.reshape(T * B, G)
+    run([lambda part=part: np.matmul(rows[part], kernel, out=out[part])
+         for part in _halves(T * B)])
     return xt, xp
 
 
@@ -264,7 +291,17 @@ def lstm_forward(loops: Loops, x: Array, kernel: Array,
     """
     B, T = x.shape[:2]
     H = recurrent.shape[0]
-    xt, xp = project(x, kernel, bias, go_backwards)             # (T, B, F[+1]), (T, B, 4H)
+    with _scope(loops, B, T, H) as run:
+        return _forward(loops, run, x, kernel, bias, recurrent, h0, c0, go_backwards,
+                        training, return_sequences)
+
+
+def _forward(loops: Loops, run: Runner, x: Array, kernel: Array, bias: Array | None,
+             recurrent: Array, h0: Array, c0: Array, go_backwards: bool, training: bool,
+             return_sequences: bool) -> tuple[Array | None, Array, Array, LSTMKernelCache]:
+    B, T = x.shape[:2]
+    H = recurrent.shape[0]
+    xt, xp = project(x, kernel, bias, go_backwards, run=run)    # (T, B, F[+1]), (T, B, 4H)
     U = np.ascontiguousarray(recurrent, dtype=F32)
     h0 = np.zeros((B, H), F32) if h0 is None else np.ascontiguousarray(h0, dtype=F32)
     c0 = np.zeros((B, H), F32) if c0 is None else np.ascontiguousarray(c0, dtype=F32)
@@ -300,6 +337,14 @@ def lstm_backward(loops: Loops, cache: LSTMKernelCache,
                   dh_last: Array | None, dc_last: Array | None) -> SequenceGrads:
     """Gradients through :func:`lstm_forward`; ``d_seq`` (B, T, H) or None, ``dh_last`` /
     ``dc_last`` (B, H) or None. Gradients come back in the reference scan's form."""
+    T, B = cache.x.shape[:2]
+    with _scope(loops, B, T, recurrent.shape[0]) as run:
+        return _backward(loops, run, cache, kernel, bias, recurrent, d_seq, dh_last, dc_last)
+
+
+def _backward(loops: Loops, run: Runner, cache: LSTMKernelCache, kernel: Array,
+              bias: Array | None, recurrent: Array, d_seq: Array | None,
+              dh_last: Array | None, dc_last: Array | None) -> SequenceGrads:
     F = kernel.shape[0]
     if cache.acts is None:   # forward ran for inference: redo it, keeping what we need
         xs = cache.x[:, :, :F]                                 # without the ones column
@@ -319,10 +364,23 @@ def lstm_backward(loops: Loops, cache: LSTMKernelCache,
     UT = np.ascontiguousarray(recurrent.T, dtype=F32)          # (4H, H)
     loops.backward(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0)
     flat = dz.reshape(T * B, 4 * H)                            # (T·B, 4H)
-    d_recurrent = hs[:-1].reshape(T * B, H).T @ flat           # (H, 4H)
-    d_wb = xt.reshape(T * B, xt.shape[2]).T @ flat            # (F[+1], 4H): dW (and db)
+    h_prev = hs[:-1].reshape(T * B, H)                         # (T·B, H)
+    x_rows = xt.reshape(T * B, xt.shape[2])                    # (T·B, F[+1])
+    d_recurrent = np.empty((H, 4 * H), F32)                    # h_prevᵀ · dz
+    d_wb = np.empty((x_rows.shape[1], 4 * H), F32)             # (x | 1)ᵀ · dz: dW (and db)
+    dx = np.empty((T * B, F), F32)                             # dz · Wᵀ
+    WT = np.ascontiguousarray(kernel.T, F32)                   # (4H, F)
+
+    def half(cols: slice, rows: slice) -> Callable[[], None]:  # independent halves
+        def job() -> None:
+            np.matmul(h_prev.T, flat[:, cols], out=d_recurrent[:, cols])
+            np.matmul(x_rows.T, flat[:, cols], out=d_wb[:, cols])
+            np.matmul(flat[rows], WT, out=dx[rows])
+        return job
+
+    run([half(c, r) for c, r in zip(_halves(4 * H), _halves(T * B), strict=True)])
     d_kernel, d_bias = (d_wb[:F], d_wb[F]) if bias is not None else (d_wb, None)
-    dx = (flat @ kernel.T).reshape(T, B, F)                    # (T, B, F)
+    dx = dx.reshape(T, B, F)                                   # (T, B, F)
     if cache.go_backwards:
         dx = dx[::-1]
     dx = np.ascontiguousarray(np.swapaxes(dx, 0, 1))           # (B, T, F)

@@ -17,6 +17,7 @@ Two regimes, by the work of one step's recurrent product (B·H·4H multiply-adds
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
@@ -24,11 +25,12 @@ import os
 import threading
 import time
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .lstm_fast import Loops, scratch
+from . import blas_threads
+from .lstm_fast import Loops, run_in_turn, scratch
 
 _lock = threading.Lock()
 _impl: ModuleType | None = None
@@ -323,4 +325,32 @@ def _large_backward(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0) -> Non
     dc0[...] = dc
 
 
-NUMBA_LOOPS = Loops("numba", numba_forward_loop, numba_backward_loop, numba_infer)
+def blas_scope(batch: int, timesteps: int, units: int) -> Any:
+    """For a small-step forward or backward whose batch blocks use several threads:
+    NumPy's BLAS single-threaded (see :mod:`.blas_threads`), yielding a runner that gives
+    the GEMMs' halves around the loop one thread each. Otherwise nothing changes."""
+    n = len(blocks(batch, units, timesteps))
+    if is_large(batch, units) or n < 2 or not blas_threads.available():
+        return contextlib.nullcontext(run_in_turn)
+    impl()              # numba and SciPy first, so the BLAS controller sees SciPy's copy too
+    return _single_threaded_blas()
+
+
+@contextlib.contextmanager
+def _single_threaded_blas() -> Iterator[Callable[[list[Callable[[], None]]], None]]:
+    with blas_threads.single_threaded():
+        yield _run_jobs
+
+
+def _run_jobs(jobs: list[Callable[[], None]]) -> None:
+    """Run independent jobs at once: the first in this thread, the rest in the pool."""
+    pool = _pool_for(len(jobs) - 1)
+    futures = [pool.submit(job) for job in jobs[1:]]
+    try:
+        jobs[0]()
+    finally:
+        for fut in futures:
+            fut.result()
+
+
+NUMBA_LOOPS = Loops("numba", numba_forward_loop, numba_backward_loop, numba_infer, blas_scope)
