@@ -90,3 +90,74 @@ def test_large_steps_keep_multithreaded_blas(two_blocks):
     before = _openblas_threads()
     with lstm_numba.blas_scope(128, 10, 512):
         assert _openblas_threads() == before
+
+
+@pytest.fixture
+def large_two_threads(monkeypatch):
+    """The GEMM-bound inference path at small sizes, units split over two threads."""
+    needs("numba")
+    require("threadpoolctl")
+    monkeypatch.setenv("UNROLLED_NUM_THREADS", "2")
+    monkeypatch.setattr(lstm_numba, "LARGE_STEP_WORK", 0)
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "-".join(o) or "default")
+@pytest.mark.parametrize("shape", [(3, 5, 4, 6), (2, 4, 3, 7), (1, 1, 2, 1)],
+                         ids=["H6", "H7-uneven", "H1-one-part"])
+def test_large_inference_split_over_two_threads_matches_reference(large_two_threads,
+                                                                   options, shape):
+    from unrolled.core.kernels import force
+
+    B, T, F, H = shape
+    layer = make(H, F, T, **options)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((B, T, F)).astype(np.float32)
+    init = [rng.standard_normal((B, H)).astype(np.float32) for _ in range(2)]
+    for initial in (None, init):
+        with force("numba"):
+            got = layer(x, initial_state=initial)
+        with force("reference"):
+            want = layer(x, initial_state=initial)
+        got, want = (v if isinstance(v, list) else [v] for v in (got, want))
+        assert len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            assert g.shape == w.shape and g.flags.c_contiguous
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_large_inference_error_in_one_thread_is_raised_not_a_hang(large_two_threads,
+                                                                  monkeypatch):
+    """A failure in the pool thread's half aborts the barrier the main thread waits at;
+    the caller gets the original error."""
+    real = lstm_numba.impl()
+    caller: list[int] = []
+
+    class Failing:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        @staticmethod
+        def gate_step_infer_t(*args):
+            if threading.get_ident() != caller[0]:            # only the pool's half
+                raise ValueError("boom in the second half")
+            return real.gate_step_infer_t(*args)
+
+    monkeypatch.setattr(lstm_numba, "impl", lambda: Failing())
+    x = np.ones((2, 6, 3), np.float32)
+    k, b, u = (np.full(s, 0.1, np.float32) for s in ((3, 24), (24,), (6, 24)))
+    outcome: list[BaseException | None] = []
+
+    def call() -> None:
+        caller.append(threading.get_ident())
+        try:
+            lstm_numba._large_infer(x, k, b, u, None, None, False, False)
+            outcome.append(None)
+        except BaseException as err:  # noqa: BLE001 - inspected below
+            outcome.append(err)
+
+    t = threading.Thread(target=call)
+    t.start()
+    t.join(20)
+    assert not t.is_alive(), "the call hung"
+    assert isinstance(outcome[0], ValueError) and "boom" in str(outcome[0])
+    assert lstm_numba.blas_threads._depth == 0            # the BLAS limit was released

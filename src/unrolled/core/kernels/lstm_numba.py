@@ -245,15 +245,20 @@ def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequenc
 
 
 def _large_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequences):
-    """``numba_infer``'s contract for GEMM-bound steps, with the state kept units-major.
+    """``numba_infer``'s contract for GEMM-bound steps, with the state kept units-major
+    and the units split between two threads.
 
     Each step computes zᵀ (4H, B) = Uᵀ (4H, H) @ hᵀ (H, B) instead of h @ U: the same
     product, but OpenBLAS runs this orientation ~20 % faster at (128, 512)·(512, 2048)
-    here (benchmarks/README.md), and the gate pass then runs along the batch.
+    here (benchmarks/README.md), and the gate pass then runs along the batch. With two
+    cores (and threadpoolctl), each thread owns half the units: its rows of Uᵀ and of the
+    projection, a single-threaded sgemm and its gate pass, then both meet at a barrier
+    before the next step reads the whole hᵀ. That runs the gate pass on both cores, where
+    a 2-thread sgemm would leave it to one (and OpenBLAS's spinning worker would take the
+    other core from any second thread).
     """
     B, T, F = x.shape
     H = recurrent.shape[0]
-    G = 4 * H
     # The bias rides in the projection GEMM as a row of ones under xᵀ (see lstm_forward).
     ones = bias is not None
     xt = np.empty((T, F + ones, B), _F32)                    # (T, F[+1], B)
@@ -261,31 +266,60 @@ def _large_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequen
     xt[:, :F] = src[::-1] if go_backwards else src
     if ones:
         xt[:, F] = 1.0
-        kernel = np.concatenate([kernel, bias[None, :]])
-    WT = np.ascontiguousarray(kernel.T, _F32)                # (4H, F[+1])
-    xp = scratch("xp_units_major", (T, G, B))               # dead after the loop
-    np.matmul(WT, xt, out=xp)                                # (T, 4H, B)
-    UT = np.ascontiguousarray(recurrent.T, _F32)             # (4H, H)
+        kernel = np.concatenate([kernel, bias[None, :]])     # (F+1, 4H)
     if h0 is None:
         h = np.zeros((H, B), _F32)
         c = np.zeros((H, B), _F32)
     else:
         h = np.ascontiguousarray(h0.T, _F32)                 # (H, B)
         c = np.ascontiguousarray(c0.T, _F32)
-    # Two alternating h and c buffers: the gate pass never reads and writes one array.
+    # Two alternating h buffers (or the output sequence): a step never writes the hᵀ
+    # that another thread's product may still be reading.
     seq = np.empty((T, H, B), _F32) if return_sequences else None
     ring_h = None if return_sequences else np.empty((2, H, B), _F32)
-    ring_c = np.empty((2, H, B), _F32)
-    z = scratch("z_units_major", (G, B))
+    c_last = np.empty((H, B), _F32)
+    split = H >= 2 and num_threads() >= 2 and blas_threads.available()
+    edges = [0, H // 2, H] if split else [0, H]
+    barrier = threading.Barrier(len(edges) - 1) if split else None
     step = impl().gate_step_infer_t
-    for t in range(T):
-        np.matmul(UT, h, out=z)                              # (4H, B)
-        h_new = seq[t] if return_sequences else ring_h[t % 2]
-        c_new = ring_c[t % 2]
-        step(z, xp[t], c, c_new, h_new)
-        h, c = h_new, c_new
+
+    def part(k: int) -> Callable[[], None]:
+        u0, u1 = edges[k], edges[k + 1]
+        n = u1 - u0
+        cols = np.concatenate([np.arange(g * H + u0, g * H + u1) for g in range(4)])
+        UT = np.ascontiguousarray(recurrent[:, cols].T, _F32)    # (4n, H) its gate rows
+        WT = np.ascontiguousarray(kernel[:, cols].T, _F32)       # (4n, F[+1])
+        xp = scratch(f"xp_units_major{k}", (T, 4 * n, B))       # dead after the loop
+        z = scratch(f"z_units_major{k}", (4 * n, B))
+        ring_c = np.empty((2, n, B), _F32)
+
+        def run() -> None:
+            try:
+                np.matmul(WT, xt, out=xp)                        # (T, 4n, B)
+                hp, cp = h, c[u0:u1]
+                for t in range(T):
+                    np.matmul(UT, hp, out=z)                     # (4n, B)
+                    h_new = seq[t] if seq is not None else ring_h[t % 2]
+                    step(z, xp[t], cp, ring_c[t % 2], h_new[u0:u1])
+                    if barrier is not None:
+                        barrier.wait()                           # hᵀ complete for t + 1
+                    hp, cp = h_new, ring_c[t % 2]
+                c_last[u0:u1] = cp
+            except BaseException:
+                if barrier is not None:
+                    barrier.abort()                              # never leave the other waiting
+                raise
+        return run
+
+    jobs = [part(k) for k in range(len(edges) - 1)]
+    if split:
+        with blas_threads.single_threaded():
+            _run_jobs(jobs)
+    else:
+        jobs[0]()
+    h_last = seq[T - 1] if seq is not None else ring_h[(T - 1) % 2]
     out = None if seq is None else np.ascontiguousarray(seq.transpose(2, 0, 1))  # (B, T, H)
-    return out, np.ascontiguousarray(h.T), np.ascontiguousarray(c.T)
+    return out, np.ascontiguousarray(h_last.T), np.ascontiguousarray(c_last.T)
 
 
 def _large_forward(xp, U, h0, c0, hs, cs, acts, h_last, c_last) -> None:
@@ -343,14 +377,23 @@ def _single_threaded_blas() -> Iterator[Callable[[list[Callable[[], None]]], Non
 
 
 def _run_jobs(jobs: list[Callable[[], None]]) -> None:
-    """Run independent jobs at once: the first in this thread, the rest in the pool."""
+    """Run jobs at once, the first in this thread, the rest in the pool; wait for all,
+    then raise the first real error (not a barrier broken because of it)."""
     pool = _pool_for(len(jobs) - 1)
     futures = [pool.submit(job) for job in jobs[1:]]
+    errors: list[BaseException] = []
     try:
         jobs[0]()
-    finally:
-        for fut in futures:
+    except BaseException as err:  # noqa: BLE001 - re-raised below, after the others
+        errors.append(err)
+    for fut in futures:
+        try:
             fut.result()
+        except BaseException as err:  # noqa: BLE001
+            errors.append(err)
+    if errors:
+        real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
+        raise (real or errors)[0]
 
 
 NUMBA_LOOPS = Loops("numba", numba_forward_loop, numba_backward_loop, numba_infer, blas_scope)
