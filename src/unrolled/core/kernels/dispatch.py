@@ -129,9 +129,14 @@ def select_lstm_kernel(layer_or_options: Any, batch: int, timesteps: int,
     if missing is not None:
         return Selection(NUMPY_LOOPS, "numpy", missing)
     if step_work > NUMBA_MAX_STEP_WORK:
+        if not training and lstm_numba.splits_units(units):
+            how = ("units-major, the units split over two threads: per step each runs a "
+                   "single-threaded sgemm and its gate pass")
+        else:
+            how = ("NumPy's multithreaded sgemm per step, then one compiled pass over the "
+                   "gates" + ("" if training else " (units-major)"))
         return Selection(lstm_numba.NUMBA_LOOPS, "numba",
-                         f"large step (batch·4·units² = {step_work:,}): NumPy's multithreaded "
-                         "sgemm per step, then one compiled pass over the gates")
+                         f"large step (batch·4·units² = {step_work:,}): {how}")
     return Selection(lstm_numba.NUMBA_LOOPS, "numba",
                      f"small step (batch·4·units² = {step_work:,}): compiled time loop "
                      "avoids NumPy's per-call overhead")

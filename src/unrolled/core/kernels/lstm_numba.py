@@ -244,6 +244,12 @@ def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequenc
     return (seq if return_sequences else None), h_last, c_last
 
 
+def splits_units(units: int) -> bool:
+    """Whether large inference splits the units over two threads (else one thread runs
+    the gates after NumPy's multithreaded sgemm): needs two CPUs and threadpoolctl."""
+    return units >= 2 and num_threads() >= 2 and blas_threads.available()
+
+
 def _large_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequences):
     """``numba_infer``'s contract for GEMM-bound steps, with the state kept units-major
     and the units split between two threads.
@@ -278,7 +284,7 @@ def _large_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequen
     seq = np.empty((T, H, B), _F32) if return_sequences else None
     ring_h = None if return_sequences else np.empty((2, H, B), _F32)
     c_last = np.empty((H, B), _F32)
-    split = H >= 2 and num_threads() >= 2 and blas_threads.available()
+    split = splits_units(H)
     edges = [0, H // 2, H] if split else [0, H]
     barrier = threading.Barrier(len(edges) - 1) if split else None
     step = impl().gate_step_infer_t
