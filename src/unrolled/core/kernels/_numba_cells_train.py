@@ -44,7 +44,7 @@ import numpy as np
 # numba bakes an imported inline="always" helper into *this* file's disk cache and checks
 # only this file's source for staleness: after editing tanh32 in _numba_cells, clear
 # __pycache__ (or touch this file) so these kernels recompile too.
-from ._numba_cells import _FM, sigmoid32, tanh32
+from ._numba_cells import _FM, rnn_gates, sigmoid32, tanh32
 from ._numba_lstm import _ONE
 
 _TINY = np.float32(np.finfo(np.float32).tiny)          # smallest normal float32
@@ -216,16 +216,9 @@ def gru_before_backward_r(a, h_prev, drh, dh, dxp):
 
 # -- SimpleRNN (tanh) --------------------------------------------------------------------------
 
-@nb.njit(nogil=True, fastmath=_FM, error_model="numpy", cache=True)
-def rnn_forward(m, xpt, h_new):
-    """m (B, H) = h_prev @ U; writes h_new = tanh(xpt + m)."""
-    B, H = m.shape
-    for r in range(B):
-        mr = m[r]
-        xr = xpt[r]
-        hn = h_new[r]
-        for j in range(H):
-            hn[j] = tanh32(xr[j] + mr[j])
+# Forward: h_new = tanh(xpt + m) after m = h_prev @ U — the inference step, which already
+# keeps all backward needs (h itself).
+rnn_forward = rnn_gates
 
 
 @nb.njit(nogil=True, fastmath=_FM, error_model="numpy", cache=True)
