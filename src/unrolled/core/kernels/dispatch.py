@@ -30,7 +30,7 @@ from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
-from . import cells_numba, lstm_numba
+from . import blas_threads, cells_numba, lstm_numba
 from .lstm_fast import NUMPY_LOOPS
 
 KERNELS = ("reference", "numpy", "numba")
@@ -137,9 +137,13 @@ def select_lstm_kernel(layer_or_options: Any, batch: int, timesteps: int,
                    "gates" + ("" if training else " (units-major)"))
         return Selection(lstm_numba.NUMBA_LOOPS, "numba",
                          f"large step (batch·4·units² = {step_work:,}): {how}")
-    return Selection(lstm_numba.NUMBA_LOOPS, "numba",
-                     f"small step (batch·4·units² = {step_work:,}): compiled time loop "
-                     "avoids NumPy's per-call overhead")
+    reason = (f"small step (batch·4·units² = {step_work:,}): compiled time loop avoids "
+              "NumPy's per-call overhead")
+    if (training and len(lstm_numba.blocks(batch, units, timesteps)) > 1
+            and blas_threads.available()):
+        reason += ("; the GEMMs around it run single-threaded on the blocks' threads, so no "
+                   "OpenBLAS worker spins on their cores")
+    return Selection(lstm_numba.NUMBA_LOOPS, "numba", reason)
 
 
 # -- GRU and SimpleRNN: numba kernels (inference: cells_numba, training: cells_train) ---------
