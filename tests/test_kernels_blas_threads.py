@@ -161,3 +161,29 @@ def test_large_inference_error_in_one_thread_is_raised_not_a_hang(large_two_thre
     assert not t.is_alive(), "the call hung"
     assert isinstance(outcome[0], ValueError) and "boom" in str(outcome[0])
     assert lstm_numba.blas_threads._depth == 0            # the BLAS limit was released
+
+
+def test_large_inference_from_two_threads_at_once(large_two_threads):
+    """Two callers share the kernel pool; each call's halves meet at its own barrier."""
+    from unrolled.core.kernels import force
+
+    layer = make(8, 3, 6, return_sequences=True)
+    xs = [np.random.default_rng(s).standard_normal((4, 6, 3)).astype(np.float32)
+          for s in range(6)]
+    with force("reference"):
+        want = [layer(x) for x in xs]
+    got: dict[int, np.ndarray] = {}
+
+    def caller(i: int) -> None:
+        with force("numba"):
+            for _ in range(20):
+                got[i] = layer(xs[i])
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not any(t.is_alive() for t in threads)
+    for i, w in enumerate(want):
+        np.testing.assert_allclose(got[i], w, rtol=1e-5, atol=1e-6)
