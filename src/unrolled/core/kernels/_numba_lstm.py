@@ -135,6 +135,28 @@ def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, b0, b1):
             c_last[b0 + r, j] = c[r, j]
 
 
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _backward_row(a, cp, cn, dhr, dcr, d, dcc, H):
+    """One batch row of a backward step: a (4H,) activated gates i, f, g, o; cp, cn (H,)
+    c before and after the step; dhr (H,) dL/dh_t (the output sequence's share included);
+    dcr (H,) dL/dc_t, updated in place to dL/dc_prev; writes d (4H,) = dL/dz; dcc (H,)
+    scratch. One output block per loop: a loop storing d[j], d[H+j], ... of one row at
+    once stays scalar."""
+    for j in range(H):                                       # through h = o·tanh(c)
+        o = a[3 * H + j]
+        tc = tanh32(cn[j])
+        dcc[j] = dcr[j] + dhr[j] * o * (_ONE - tc * tc)
+        d[3 * H + j] = dhr[j] * tc * o * (_ONE - o)
+    for j in range(H):                                       # through c = f·c_prev + i·g
+        d[j] = dcc[j] * a[2 * H + j] * a[j] * (_ONE - a[j])
+    for j in range(H):
+        d[H + j] = dcc[j] * cp[j] * a[H + j] * (_ONE - a[H + j])
+    for j in range(H):
+        d[2 * H + j] = dcc[j] * a[j] * (_ONE - a[2 * H + j] * a[2 * H + j])
+    for j in range(H):
+        dcr[j] = dcc[j] * a[H + j]                           # dL/dc_prev
+
+
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
 def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0, b1):
     """LSTM backward for batch rows ``b0:b1``.
@@ -169,21 +191,7 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0, b1)
             if has_seq:
                 for j in range(H):
                     dhr[j] += dh_seq[t, b, j]
-            # One output block per loop: a loop storing d[j], d[H+j], ... of one row at
-            # once stays scalar.
-            for j in range(H):                               # through h = o·tanh(c)
-                o = a[3 * H + j]
-                tc = tanh32(cn[j])
-                dcc[j] = dcr[j] + dhr[j] * o * (_ONE - tc * tc)
-                d[3 * H + j] = dhr[j] * tc * o * (_ONE - o)
-            for j in range(H):                               # through c = f·c_prev + i·g
-                d[j] = dcc[j] * a[2 * H + j] * a[j] * (_ONE - a[j])
-            for j in range(H):
-                d[H + j] = dcc[j] * cp[j] * a[H + j] * (_ONE - a[H + j])
-            for j in range(H):
-                d[2 * H + j] = dcc[j] * a[j] * (_ONE - a[2 * H + j] * a[2 * H + j])
-            for j in range(H):
-                dcr[j] = dcc[j] * a[H + j]                   # dL/dc_prev
+            _backward_row(a, cp, cn, dhr, dcr, d, dcc, H)
         for r0 in range(0, n, rows):                         # dL/dh_prev = dz @ Uᵀ
             r1 = min(n, r0 + rows)
             np.dot(dz[t, b0 + r0:b0 + r1], UT, dh[r0:r1])
@@ -359,27 +367,17 @@ def gate_step_train(z, xpt, c_prev, c_new, h_new):
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
 def gate_step_backward(a, c_prev, c_new, dh, dh_seq_t, dc, d):
     """One backward step before ``dh_prev = d @ Uᵀ``: a (B, 4H) activated gates;
-    c_prev, c_new (B, H); dh (B, H) dL/dh_t from later steps, plus dh_seq_t (B, H) from
-    the output sequence unless it is (0, H); dc (B, H) is updated in place to dL/dc_prev;
-    writes d (B, 4H) = dL/dz. Same formulas as ``backward_block``."""
+    c_prev, c_new (B, H); dh (B, H) dL/dh_t from later steps (the output sequence's
+    dh_seq_t (B, H) is added to it in place, unless it is (0, H)); dc (B, H) is updated in
+    place to dL/dc_prev; writes d (B, 4H) = dL/dz. Same formulas as ``backward_block``."""
     B, G = a.shape
     H = G // 4
     has_seq = dh_seq_t.shape[0] > 0
+    dcc = np.empty(H, np.float32)
     for r in range(B):
-        ar = a[r]
-        dr = d[r]
-        for j in range(H):
-            i = ar[j]
-            f = ar[H + j]
-            g = ar[2 * H + j]
-            o = ar[3 * H + j]
-            tc = tanh32(c_new[r, j])
-            dhj = dh[r, j]
-            if has_seq:
-                dhj += dh_seq_t[r, j]
-            dcc = dc[r, j] + dhj * o * (_ONE - tc * tc)
-            dr[j] = dcc * g * i * (_ONE - i)
-            dr[H + j] = dcc * c_prev[r, j] * f * (_ONE - f)
-            dr[2 * H + j] = dcc * i * (_ONE - g * g)
-            dr[3 * H + j] = dhj * tc * o * (_ONE - o)
-            dc[r, j] = dcc * f
+        dhr = dh[r]
+        if has_seq:
+            sr = dh_seq_t[r]
+            for j in range(H):
+                dhr[j] += sr[j]
+        _backward_row(a[r], c_prev[r], c_new[r], dhr, dc[r], d[r], dcc, H)
