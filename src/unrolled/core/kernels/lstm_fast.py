@@ -86,8 +86,12 @@ def _scope(loops: Loops, batch: int, timesteps: int, units: int) -> ContextManag
     return loops.blas_scope(batch, timesteps, units)
 
 
-def _halves(n: int) -> tuple[slice, slice]:
-    return slice(0, n // 2), slice(n // 2, n)
+def _parts(n: int, run: Runner) -> list[slice]:
+    """Row or column ranges for ``run``'s jobs: two halves when they run on two threads;
+    one range when they run in turn (one multithreaded GEMM beats two half-size ones)."""
+    if run is run_in_turn:
+        return [slice(0, n)]
+    return [slice(0, n // 2), slice(n // 2, n)]
 
 
 _pool = threading.local()
@@ -273,10 +277,10 @@ def project(x: Array, kernel: Array, bias: Array | None, go_backwards: bool,
     G = kernel.shape[1]
     xp = scratch(buffer, (T, B, G))
     # 2-D GEMMs over all T·B rows (matmul on the (T, B, F) stack would run T of them), in
-    # two halves of the rows that ``run`` may give to two threads.
+    # halves of the rows when ``run`` gives its jobs one thread each.
     rows, out = xt.reshape(T * B, F + ones), xp.reshape(T * B, G)
     run([lambda part=part: np.matmul(rows[part], kernel, out=out[part])
-         for part in _halves(T * B)])
+         for part in _parts(T * B, run)])
     return xt, xp
 
 
@@ -371,14 +375,14 @@ def _backward(loops: Loops, run: Runner, cache: LSTMKernelCache, kernel: Array,
     dx = np.empty((T * B, F), F32)                             # dz · Wᵀ
     WT = np.ascontiguousarray(kernel.T, F32)                   # (4H, F)
 
-    def half(cols: slice, rows: slice) -> Callable[[], None]:  # independent halves
+    def part(cols: slice, rows: slice) -> Callable[[], None]:  # independent parts
         def job() -> None:
             np.matmul(h_prev.T, flat[:, cols], out=d_recurrent[:, cols])
             np.matmul(x_rows.T, flat[:, cols], out=d_wb[:, cols])
             np.matmul(flat[rows], WT, out=dx[rows])
         return job
 
-    run([half(c, r) for c, r in zip(_halves(4 * H), _halves(T * B), strict=True)])
+    run([part(c, r) for c, r in zip(_parts(4 * H, run), _parts(T * B, run), strict=True)])
     d_kernel, d_bias = (d_wb[:F], d_wb[F]) if bias is not None else (d_wb, None)
     dx = dx.reshape(T, B, F)                                   # (T, B, F)
     if cache.go_backwards:

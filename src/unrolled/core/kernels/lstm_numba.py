@@ -171,17 +171,11 @@ def _pool_for(n: int) -> Any:
 
 
 def _run(fn: Callable[..., None], args: tuple[Any, ...], ranges: list[tuple[int, int]]) -> None:
+    """``fn(*args, b0, b1)`` for every batch block, at once (see :func:`_run_jobs`)."""
     if len(ranges) == 1:
         fn(*args, *ranges[0])
         return
-    pool = _pool_for(len(ranges) - 1)
-    futures = [pool.submit(fn, *args, b0, b1) for b0, b1 in ranges[1:]]
-    b0, b1 = ranges[0]
-    try:
-        fn(*args, b0, b1)
-    finally:
-        for fut in futures:
-            fut.result()
+    _run_jobs([functools.partial(fn, *args, b0, b1) for b0, b1 in ranges])
 
 
 # Above this many multiply-adds per step (B·H·4H) a step is GEMM-bound. A block's product
