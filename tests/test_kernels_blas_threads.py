@@ -3,6 +3,7 @@ and run the GEMMs' halves around the loop on two threads: same numbers, limits r
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -125,42 +126,81 @@ def test_large_inference_split_over_two_threads_matches_reference(large_two_thre
             np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
 
 
-def test_large_inference_error_in_one_thread_is_raised_not_a_hang(large_two_threads,
-                                                                  monkeypatch):
-    """A failure in the pool thread's half aborts the barrier the main thread waits at;
-    the caller gets the original error."""
+def _pool_half(monkeypatch, action):
+    """Patch the compiled loop so that ``action(real_loop, args)`` runs in place of the
+    pool thread's half (the caller's half runs as usual); returns a list that receives
+    the caller's thread id when the call starts."""
     real = lstm_numba.impl()
     caller: list[int] = []
 
-    class Failing:
+    class Patched:
         def __getattr__(self, name):
             return getattr(real, name)
 
         @staticmethod
-        def gate_step_infer_t(*args):
-            if threading.get_ident() != caller[0]:            # only the pool's half
-                raise ValueError("boom in the second half")
-            return real.gate_step_infer_t(*args)
+        def infer_units_major(*args):
+            if threading.get_ident() != caller[0]:
+                return action(real.infer_units_major, args)
+            return real.infer_units_major(*args)
 
-    monkeypatch.setattr(lstm_numba, "impl", lambda: Failing())
-    x = np.ones((2, 6, 3), np.float32)
-    k, b, u = (np.full(s, 0.1, np.float32) for s in ((3, 24), (24,), (6, 24)))
-    outcome: list[BaseException | None] = []
+    monkeypatch.setattr(lstm_numba, "impl", lambda: Patched())
+    return caller
+
+
+def _call_in_thread(caller, x, k, b, u, return_sequences=False):
+    """``_large_infer`` in a fresh thread, waited for at most 20 s; (outcome, alive)."""
+    outcome: list = []
 
     def call() -> None:
         caller.append(threading.get_ident())
         try:
-            lstm_numba._large_infer(x, k, b, u, None, None, False, False)
-            outcome.append(None)
-        except BaseException as err:  # noqa: BLE001 - inspected below
+            outcome.append(lstm_numba._large_infer(x, k, b, u, None, None, False,
+                                                   return_sequences))
+        except BaseException as err:  # noqa: BLE001 - inspected by the test
             outcome.append(err)
 
     t = threading.Thread(target=call)
     t.start()
     t.join(20)
-    assert not t.is_alive(), "the call hung"
+    return outcome, t.is_alive()
+
+
+def _small_weights():
+    x = np.ones((2, 6, 3), np.float32)
+    k, b, u = (np.full(s, 0.1, np.float32) for s in ((3, 24), (24,), (6, 24)))
+    return x, k, b, u
+
+
+def test_large_inference_error_in_one_thread_is_raised_not_a_hang(large_two_threads,
+                                                                  monkeypatch):
+    """A failure in the pool thread's half sets the abort flag the caller's half polls
+    while it waits for that half's first step; the caller gets the original error."""
+    def fail(loop, args):
+        raise ValueError("boom in the second half")
+
+    caller = _pool_half(monkeypatch, fail)
+    outcome, alive = _call_in_thread(caller, *_small_weights())
+    assert not alive, "the call hung"
     assert isinstance(outcome[0], ValueError) and "boom" in str(outcome[0])
     assert lstm_numba.blas_threads._depth == 0            # the BLAS limit was released
+
+
+def test_large_inference_waits_for_a_late_partner(large_two_threads, monkeypatch):
+    """When the other half is not running (here: it starts 0.3 s late), the waiting half
+    stops spinning, yields, and resumes at the step it was waiting for; the result is
+    unchanged."""
+    def late(loop, args):
+        time.sleep(0.3)
+        return loop(*args)
+
+    x, k, b, u = _small_weights()
+    x = x * np.linspace(-1, 1, x.size, dtype=np.float32).reshape(x.shape)
+    want = lstm_numba._large_infer(x, k, b, u, None, None, False, True)
+    caller = _pool_half(monkeypatch, late)
+    outcome, alive = _call_in_thread(caller, x, k, b, u, return_sequences=True)
+    assert not alive, "the call hung"
+    for got, expected in zip(outcome[0], want, strict=True):
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_large_inference_from_two_threads_at_once(large_two_threads):

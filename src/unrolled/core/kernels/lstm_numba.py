@@ -123,6 +123,8 @@ def _warm(mod: ModuleType) -> None:
                     np.zeros((1, 1, 1), f), s.copy(), s.copy(), 0, 1)
     mod.gate_step_infer(np.zeros((1, 4), f), np.zeros((1, 4), f), s, s.copy(), s.copy())
     mod.gate_step_infer_t(np.zeros((4, 1), f), np.zeros((4, 1), f), s, s.copy(), s.copy())
+    mod.infer_units_major(np.zeros((4, 1), f), np.zeros((1, 4, 1), f), s, s, hs.copy(),
+                          hs.copy(), 0, np.zeros(2, np.int64), 0, 1, 0)
     mod.gate_step_train(np.zeros((1, 4), f), np.zeros((1, 4), f), s, s.copy(), s.copy())
     mod.gate_step_backward(np.zeros((1, 4), f), s, s, s, s, s.copy(), np.zeros((1, 4), f))
 
@@ -252,10 +254,10 @@ def _large_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequen
     product, but OpenBLAS runs this orientation ~20 % faster at (128, 512)·(512, 2048)
     here (benchmarks/README.md), and the gate pass then runs along the batch. With two
     cores (and threadpoolctl), each thread owns half the units: its rows of Uᵀ and of the
-    projection, a single-threaded sgemm and its gate pass, then both meet at a barrier
-    before the next step reads the whole hᵀ. That runs the gate pass on both cores, where
-    a 2-thread sgemm would leave it to one (and OpenBLAS's spinning worker would take the
-    other core from any second thread).
+    projection, a single-threaded sgemm and its gate pass, then both meet (on flags, in
+    the compiled loop: ``_numba_sync``) before the next step reads the whole hᵀ. That
+    runs the gate pass on both cores, where a 2-thread sgemm would leave it to one (and
+    OpenBLAS's spinning worker would take the other core from any second thread).
     """
     B, T, F = x.shape
     H = recurrent.shape[0]
@@ -275,13 +277,13 @@ def _large_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequen
         c = np.ascontiguousarray(c0.T, _F32)
     # Two alternating h buffers (or the output sequence): a step never writes the hᵀ
     # that another thread's product may still be reading.
-    seq = np.empty((T, H, B), _F32) if return_sequences else None
-    ring_h = None if return_sequences else np.empty((2, H, B), _F32)
+    hs = np.empty((T, H, B) if return_sequences else (2, H, B), _F32)
     c_last = np.empty((H, B), _F32)
     split = splits_units(H)
     edges = [0, H // 2, H] if split else [0, H]
-    barrier = threading.Barrier(len(edges) - 1) if split else None
-    step = impl().gate_step_infer_t
+    parties = len(edges) - 1
+    flags = np.zeros(parties + 1, np.int64)   # steps done per thread, then "a thread failed"
+    loop = impl().infer_units_major
 
     def part(k: int) -> Callable[[], None]:
         u0, u1 = edges[k], edges[k + 1]
@@ -290,35 +292,32 @@ def _large_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequen
         UT = np.ascontiguousarray(recurrent[:, cols].T, _F32)    # (4n, H) its gate rows
         WT = np.ascontiguousarray(kernel[:, cols].T, _F32)       # (4n, F[+1])
         xp = scratch(f"xp_units_major{k}", (T, 4 * n, B))       # dead after the loop
-        z = scratch(f"z_units_major{k}", (4 * n, B))
         ring_c = np.empty((2, n, B), _F32)
 
         def run() -> None:
             try:
                 np.matmul(WT, xt, out=xp)                        # (T, 4n, B)
-                hp, cp = h, c[u0:u1]
-                for t in range(T):
-                    np.matmul(UT, hp, out=z)                     # (4n, B)
-                    h_new = seq[t] if seq is not None else ring_h[t % 2]
-                    step(z, xp[t], cp, ring_c[t % 2], h_new[u0:u1])
-                    if barrier is not None:
-                        barrier.wait()                           # hᵀ complete for t + 1
-                    hp, cp = h_new, ring_c[t % 2]
-                c_last[u0:u1] = cp
+                t = 0
+                while t < T:
+                    t = loop(UT, xp, h, c[u0:u1], hs, ring_c, u0, flags, k, parties, t)
+                    if t < 0:
+                        raise threading.BrokenBarrierError("the other half failed")
+                    if t < T:
+                        time.sleep(0)                            # its partner is not running
+                c_last[u0:u1] = ring_c[(T - 1) % 2] if T else c[u0:u1]
             except BaseException:
-                if barrier is not None:
-                    barrier.abort()                              # never leave the other waiting
+                flags[parties] = 1                               # never leave the other waiting
                 raise
         return run
 
-    jobs = [part(k) for k in range(len(edges) - 1)]
+    jobs = [part(k) for k in range(parties)]
     if split:
         with blas_threads.single_threaded():
             _run_jobs(jobs)
     else:
         jobs[0]()
-    h_last = seq[T - 1] if seq is not None else ring_h[(T - 1) % 2]
-    out = None if seq is None else np.ascontiguousarray(seq.transpose(2, 0, 1))  # (B, T, H)
+    h_last = hs[(T - 1) % hs.shape[0]] if T else h
+    out = np.ascontiguousarray(hs.transpose(2, 0, 1)) if return_sequences else None  # (B, T, H)
     return out, np.ascontiguousarray(h_last.T), np.ascontiguousarray(c_last.T)
 
 

@@ -1,0 +1,55 @@
+"""Acquire/release flags for compiled loops that meet once per timestep (numba only).
+
+Large inference splits the units over two threads that must meet after every step: each
+step's product reads the whole hidden state, half of it written by the other thread. A
+Python ``threading.Barrier`` costs ~80 µs a meeting here (a futex wake-up and the GIL,
+twice), ~8 % of a (128, 512) step, so the threads meet inside the compiled loop instead,
+on shared int64 counters ("thread p has finished step t" is ``flags[p] > t``).
+
+The two operations are LLVM atomics, not plain array accesses: a plain load in a spin
+loop may be hoisted out of it (an endless loop), and on weakly ordered CPUs (ARM) a plain
+store of the flag could become visible before the hidden-state stores it announces.
+``store_release`` publishes every store made before it; ``load_acquire`` sees them.
+"""
+from __future__ import annotations
+
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+
+def _flag_pointer(context, builder, signature, args):
+    array_type, index_type = signature.args[:2]
+    array = context.make_array(array_type)(context, builder, args[0])
+    index = context.cast(builder, args[1], index_type, types.intp)
+    return cgutils.get_item_pointer(context, builder, array_type, array, [index])
+
+
+def _is_flags(array) -> bool:
+    return isinstance(array, types.Array) and array.dtype == types.int64 and array.ndim == 1
+
+
+@intrinsic
+def load_acquire(typingctx, flags, index):
+    """``flags[index]`` (int64, 1-D), read with acquire ordering."""
+    if not (_is_flags(flags) and isinstance(index, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.load_atomic(_flag_pointer(context, builder, signature, args),
+                                   "acquire", 8)
+    return types.int64(flags, index), codegen
+
+
+@intrinsic
+def store_release(typingctx, flags, index, value):
+    """``flags[index] = value`` (int64, 1-D), written with release ordering."""
+    if not (_is_flags(flags) and isinstance(index, types.Integer)
+            and isinstance(value, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        stored = context.cast(builder, args[2], signature.args[2], types.int64)
+        builder.store_atomic(stored, _flag_pointer(context, builder, signature, args),
+                             "release", 8)
+        return context.get_dummy_value()
+    return types.void(flags, index, value), codegen
