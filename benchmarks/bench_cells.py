@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import SETTLE_S, F32, SHAPES, blas_info, gemm_peak, interleaved, limit_threads  # noqa: E402  (benchmarks/ is on sys.path)
+from harness import SETTLE_S, F32, SHAPES, blas_info, gemm_peak, interleaved, limit_threads, print_rows, summarize  # noqa: E402  (benchmarks/ is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
@@ -333,19 +333,10 @@ def bench_one(cell: str, name: str, shape: Shape, args: argparse.Namespace,
         fns = {n: f for n, f in fns.items() if f is not None}
         samples = interleaved(fns, args.repeats, args.sample_s, args.budget, args.settle_s)
         work = flops(cell, shape) * (1 if mode == "inference" else 3)
-        rows = {}
-        for n, s in samples.items():
-            med = float(np.median(s))
-            rows[n] = {"median_ms": med * 1e3, "gflops": work / med / 1e9,
-                       "pct_gemm_peak": 100 * work / med / 1e9 / peak, "samples": len(s),
-                       "min_ms": float(np.min(s)) * 1e3}
-        peers = [n for n in rows if n in PEERS]
-        fastest = min(peers, key=lambda n: rows[n]["median_ms"], default=None)
-        for r in rows.values():
-            r["ratio_to_fastest_peer"] = (None if fastest is None
-                                          else r["median_ms"] / rows[fastest]["median_ms"])
+        rows, fastest = summarize(samples, work, peak, set(PEERS))
         result[mode] = {"rows": rows, "fastest_peer": fastest,
-                        "unrolled_ratio": rows["unrolled"]["ratio_to_fastest_peer"]}
+                        "unrolled_ratio": rows["unrolled"]["ratio_to_fastest_peer"],
+                        "unrolled_paired_ratio": rows["unrolled"]["paired_ratio_to_fastest_peer"]}
     return result
 
 
@@ -415,13 +406,7 @@ def print_result(res: dict[str, Any]) -> None:
     for mode in ("inference", "training"):
         if mode not in res:
             continue
-        rows = res[mode]["rows"]
-        print(f"   {mode:<19} {'median ms':>11} {'GFLOP/s':>9} {'% peak':>7} "
-              f"{'× ' + str(res[mode]['fastest_peer']):>16}")
-        for n, r in sorted(rows.items(), key=lambda kv: kv[1]["median_ms"]):
-            ratio = "-" if r["ratio_to_fastest_peer"] is None else f"{r['ratio_to_fastest_peer']:.2f}×"
-            print(f"   {n:<19} {r['median_ms']:>11.4f} {r['gflops']:>9.2f} "
-                  f"{r['pct_gemm_peak']:>6.1f}% {ratio:>16}")
+        print_rows(mode, res[mode]["rows"], res[mode]["fastest_peer"])
 
 
 def summary_table(report: dict[str, Any]) -> str:

@@ -17,8 +17,9 @@ unrolled's reference path; a mismatch stops the run with exit status 1. Timed ca
 interleaved (one sample of each implementation per round, in a fresh random order), so
 drift of the machine is shared; the median per call is reported, with GFLOP/s (matmul
 work only: ``2·T·B·(F+H)·4H`` forward, 3× that for a training step), % of a float32 GEMM
-peak measured in the same run (2048² matmul, same threads) and the ratio to the fastest
-peer (ONNX Runtime / PyTorch / Keras).
+peak measured in the same run (best 2048² matmul, same threads) and two ratios to the
+fastest peer (ONNX Runtime / PyTorch / Keras): of the medians, and paired (the median of
+the per-round ratios, which a slow spell of the machine cannot tilt).
 
 Also reported: first-call latency (fresh processes: numba cold compile and cached load),
 peak memory of a training step at the largest shape (see ``--help``), ``import unrolled``
@@ -39,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import SETTLE_S, F32, SHAPES, blas_info, gemm_peak, interleaved, limit_threads  # noqa: E402  (benchmarks/ is on sys.path)
+from harness import SETTLE_S, F32, SHAPES, blas_info, gemm_peak, interleaved, limit_threads, print_rows, summarize  # noqa: E402  (benchmarks/ is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
@@ -322,21 +323,15 @@ def bench_shape(name: str, shape: tuple[int, int, int, int], args: argparse.Name
         if mode == "training" and not args.train:
             continue
         samples = interleaved(fns, args.repeats, args.sample_s, budget, args.settle_s)
-        rows = {}
         work = f_inf if mode == "inference" else f_train
-        for n, s in samples.items():
-            med = float(np.median(s))
-            rows[n] = {"median_ms": med * 1e3, "gflops": work / med / 1e9,
-                       "pct_gemm_peak": 100 * work / med / 1e9 / peak, "samples": len(s)}
-        peer_best = min((r["median_ms"] for n, r in rows.items() if n in PEERS), default=None)
-        fastest_peer = min((n for n in rows if n in PEERS), key=lambda n: rows[n]["median_ms"], default=None)
-        for r in rows.values():
-            r["ratio_to_fastest_peer"] = None if peer_best is None else r["median_ms"] / peer_best
+        rows, fastest_peer = summarize(samples, work, peak, set(PEERS))
         sel = auto if mode == "inference" else auto_train
         auto_row = rows.get("unrolled")           # the natural call, automatic kernel
         result[mode] = {"rows": rows, "fastest_peer": fastest_peer,
                         "auto": {"kernel": sel.name, "reason": sel.reason,
-                                 "ratio_to_fastest_peer": auto_row and auto_row["ratio_to_fastest_peer"]}}
+                                 "ratio_to_fastest_peer": auto_row and auto_row["ratio_to_fastest_peer"],
+                                 "paired_ratio_to_fastest_peer":
+                                     auto_row and auto_row["paired_ratio_to_fastest_peer"]}}
     return result
 
 
@@ -504,12 +499,7 @@ def print_shape(res: dict[str, Any]) -> None:
     for mode in ("inference", "training"):
         if mode not in res:
             continue
-        rows = res[mode]["rows"]
-        print(f"   {mode:<10} {'median ms':>11} {'GFLOP/s':>9} {'% peak':>7} "
-              f"{'× ' + str(res[mode]['fastest_peer']):>16}")
-        for n, r in sorted(rows.items(), key=lambda kv: kv[1]["median_ms"]):
-            ratio = "-" if r["ratio_to_fastest_peer"] is None else f"{r['ratio_to_fastest_peer']:.2f}×"
-            print(f"   {n:<18} {r['median_ms']:>11.4f} {r['gflops']:>9.1f} {r['pct_gemm_peak']:>6.1f}% {ratio:>9}")
+        print_rows(mode, res[mode]["rows"], res[mode]["fastest_peer"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,3 +30,20 @@ def test_benchmark_quick_tiny(tmp_path):
     assert "unrolled[numpy]" in rows and "unrolled[reference]" in rows
     assert all(r["median_ms"] > 0 for r in rows.values())
     assert "training" in tiny and report["gemm_peak_gflops_start"] > 0
+
+
+def test_summarize_pairs_each_round_with_the_fastest_peer():
+    """The paired ratio is the median of per-round ratios: a slow round that hits both
+    sides leaves it alone, while it moves the ratio of medians."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from harness import summarize  # noqa: PLC0415 - benchmarks/ is not a package
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    samples = {"ours": [1.1, 1.1, 3.3, 3.3, 1.1], "onnxruntime": [1.0, 1.0, 3.0, 3.0, 3.0]}
+    rows, fastest = summarize(samples, work=1e9, peak=100.0, peers={"onnxruntime"})
+    assert fastest == "onnxruntime"
+    assert abs(rows["ours"]["paired_ratio_to_fastest_peer"] - 1.1) < 1e-12
+    assert abs(rows["ours"]["ratio_to_fastest_peer"] - 1.1 / 3.0) < 1e-12
+    assert rows["onnxruntime"]["paired_ratio_to_fastest_peer"] == 1.0
+    assert abs(rows["ours"]["min_ms"] - 1100.0) < 1e-9 and rows["ours"]["samples"] == 5
