@@ -249,3 +249,45 @@ def test_cli_trace_errors_exit_2(capsys):
     assert "need --model" in capsys.readouterr().err
     assert main(["trace", "--layer", "lstm", "--reset-after"]) == 2
     assert "--layer gru only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cls, kwargs", LAYERS, ids=IDS)
+def test_trace_of_a_masked_model_carries_the_states_as_the_model_does(cls, kwargs):
+    """A Masking layer before the recurrent one: the trace applies its mask, so the
+    traced last state is the model's output, and a masked step's states equal the step
+    before's (its gates are still the computed ones)."""
+    from unrolled.layers import Masking
+
+    x = data()
+    x[0, 1:3] = 0.0                      # sample 0: steps 1-2 are padding inside
+    x[1, 3:] = 0.0                       # sample 1: trailing padding
+    rec = cls(H, dtype="float64", **kwargs)
+    model = unrolled.Sequential([Input(shape=(T, F), dtype="float64"), Masking(0.0), rec])
+    model.set_weights(random_weights(rec, np.random.default_rng(0)))
+    tr = trace(model, x)
+    mask = np.any(x != 0.0, axis=-1)                                 # (B, T)
+    order = mask[:, ::-1] if rec.go_backwards else mask
+    np.testing.assert_array_equal(tr.mask, order.T)
+    np.testing.assert_allclose(tr["h"][-1], model(x), rtol=1e-12, atol=1e-12)
+    for b in range(B):
+        for t in range(1, T):
+            if not tr.mask[t, b]:
+                for name in ("h", "c") if cls is LSTM else ("h",):
+                    np.testing.assert_array_equal(tr[name][t, b], tr[name][t - 1, b])
+    unmasked = trace(rec, x)
+    assert unmasked.mask is None
+    assert not np.allclose(unmasked["h"][-1], tr["h"][-1])       # the mask changed the run
+    table = tr.table(sample=0)
+    assert table.count("masked") == 1 + int((~order[0]).sum())   # each row + the legend
+    assert any("masked" in n for n in tr.contributions(t=int(np.argmin(order[0])), sample=0).notes)
+
+
+def test_trace_takes_an_explicit_mask_and_checks_its_shape():
+    layer, x = built(LSTM), data()
+    mask = np.ones((B, T), bool)
+    mask[2, :2] = False
+    tr = trace(layer, x, mask=mask)
+    np.testing.assert_allclose(np.swapaxes(tr["h"], 0, 1), layer(x, mask=mask),
+                               rtol=1e-12, atol=1e-12)
+    with pytest.raises(InputShapeError, match=r"mask of shape \(batch, timesteps\)"):
+        trace(layer, x, mask=np.ones((B, T + 1), bool))

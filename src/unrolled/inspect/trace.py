@@ -10,7 +10,9 @@
 The arrays come from :func:`unrolled.core.scan.sequence_forward`, i.e. from the cell's
 own ``step`` (the reference path), so ``tr["h"]`` is exactly the layer's
 ``return_sequences`` output, time-major. Axes: T timesteps (in processing order, so
-reversed for ``go_backwards``), B batch, F features, H units.
+reversed for ``go_backwards``), B batch, F features, H units. With a mask (a Masking
+layer before it, or ``mask=``), ``h`` and ``c`` are the states the layer carries — at a
+masked step, the state before it — and ``tr.mask`` says which steps were skipped.
 
 ==========  ===========================================================================
 layer       arrays, each (T, B, H)
@@ -103,7 +105,9 @@ class Trace:
     ``arrays[name]`` is (T, B, H); ``x`` (T, B, F) is the layer's input in processing
     order; ``h0`` (B, H) the state before step 0; ``kernel`` (F, G·H), ``input_bias``
     (G·H,) or None and ``params`` (the cell's recurrent weights) are copies taken at
-    trace time.
+    trace time. ``mask`` (T, B), when the layer ran masked: at a False step the cell
+    still computed its gates (shown as computed), but the states (``c``, ``h``) carried
+    over unchanged, as in Keras.
     """
 
     kind: str
@@ -119,6 +123,7 @@ class Trace:
     go_backwards: bool = False
     sample: int = 0
     feature_names: tuple[str, ...] = ()
+    mask: Array | None = None         # (T, B) bool, processing order; None: no mask
 
     def __repr__(self) -> str:
         return (f"<Trace {self.kind} {self.name!r}: timesteps={self.timesteps} batch={self.batch} "
@@ -190,8 +195,16 @@ class Trace:
         for t in range(self.timesteps):
             line = f"{t:>4} │" + "".join(f"{v:>+{width}.4f}" for v in self.x[t, s] if inputs)
             line += (" │" if xs else "") + "".join(f"{self.arrays[n][t, s, u]:>+{width}.4f}" for n in cols)
-            lines.append(line)
-        return "\n".join(lines + [f"  {self._legend()}"])
+            lines.append(line + ("  masked" if self.masked(t, s) else ""))
+        legend = [f"  {self._legend()}"]
+        if self.mask is not None and not self.mask[:, s].all():
+            legend.append("  masked: the step's gates were computed but not used; the states "
+                          "carried over from the step before")
+        return "\n".join(lines + legend)
+
+    def masked(self, t: int, sample: int) -> bool:
+        """Whether step ``t`` (processing order) of ``sample`` was skipped by the mask."""
+        return self.mask is not None and not self.mask[t, sample]
 
     def _legend(self) -> str:
         act, rec = self.activations
@@ -235,6 +248,9 @@ class Trace:
         where = ("every gate", "each gate's kernel") if self.kind != "SimpleRNN" else ("the unit", "kernel")
         notes.append(f"All {self.features} feature(s) enter {where[0]} at once, each through its "
                      f"own weight in column {u} of {where[1]}.")
+        if self.masked(t, s):
+            notes.append(f"Step {t} is masked for sample {s}: these gates were computed but "
+                         "not used; the states carried over from the step before.")
         return Contributions(self.kind, t, s, u, gates, weights, self.feature_names, feats,
                              rec.astype(float), bias, pre, value, tuple(notes))
 
@@ -282,13 +298,16 @@ def _pre_activations(kind: str, layer: Any, xp: Array, h_prev: Array, a: Array,
 
 
 def trace(layer_or_model: Any, x: Any, sample: int = 0, initial_state: Any = None,
-          which: int | str | None = None, feature_names: list[str] | None = None) -> Trace:
+          which: int | str | None = None, feature_names: list[str] | None = None,
+          mask: Any = None) -> Trace:
     """Run a recurrent layer on ``x`` (batch, timesteps, features) and keep every
     intermediate, each (timesteps, batch, units).
 
     For a Sequential model the layers before its first recurrent layer (or ``which``)
-    are applied first. ``sample`` is the default sample of :meth:`Trace.table` and
-    :meth:`Trace.contributions`.
+    are applied first, and the mask they produce (a ``Masking`` layer's) is applied as
+    the model applies it. ``mask`` (batch, timesteps), True = a real step, is the input
+    mask (as for a layer call). ``sample`` is the default sample of :meth:`Trace.table`
+    and :meth:`Trace.contributions`.
     """
     layer, before = recurrent_layer(layer_or_model, which)
     first = before[0] if before else layer
@@ -297,8 +316,11 @@ def trace(layer_or_model: Any, x: Any, sample: int = 0, initial_state: Any = Non
         layer_or_model.build((None,) + x.shape[1:])
     for prev in before:
         prev.validate_input(x.shape)
-        x = prev.forward(x, training=False)[0]
+        x_in = x
+        x = (prev.forward(x, training=False) if mask is None
+             else prev.forward(x, training=False, mask=mask))[0]
         x = x[0] if isinstance(x, list) else x
+        mask = prev.compute_mask(x_in, mask)
     layer.validate_input(x.shape)
     if not -x.shape[0] <= sample < x.shape[0]:
         raise ConfigError(f"sample must be in [0, {x.shape[0]}) for a batch of {x.shape[0]}, got {sample}.")
@@ -306,8 +328,10 @@ def trace(layer_or_model: Any, x: Any, sample: int = 0, initial_state: Any = Non
         layer.build((None,) + x.shape[1:])
     initial = layer._initial_state(x.shape[0], initial_state)
     kernel, input_bias, params = layer._scan_weights()   # exactly what the layer scans with
+    if mask is not None:
+        mask = layer._check_mask(mask, x.shape)
     _, _, cache = sequence_forward(layer.cell, x, kernel, input_bias, params, initial,
-                                   layer.go_backwards)
+                                   layer.go_backwards, mask, layer.zero_output_for_mask)
     kind = next(k for k, c in (("LSTM", LSTM), ("GRU", GRU), ("SimpleRNN", SimpleRNN))
                 if isinstance(layer, c))
     h = cache.carries[0][1:]                                             # (T, B, H)
@@ -334,4 +358,4 @@ def trace(layer_or_model: Any, x: Any, sample: int = 0, initial_state: Any = Non
                  params=tuple(p.copy() for p in params), activations=(act, rec),
                  reset_after=getattr(layer, "reset_after", False),
                  go_backwards=layer.go_backwards, sample=sample % x.shape[0],
-                 feature_names=names_f)
+                 feature_names=names_f, mask=cache.mask)
