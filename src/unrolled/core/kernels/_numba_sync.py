@@ -11,6 +11,9 @@ The two operations are LLVM atomics, not plain array accesses: a plain load in a
 loop may be hoisted out of it (an endless loop), and on weakly ordered CPUs (ARM) a plain
 store of the flag could become visible before the hidden-state stores it announces.
 ``store_release`` publishes every store made before it; ``load_acquire`` sees them.
+
+numba's disk cache of a function tracks its own source file only: after editing this
+module, touch ``_numba_lstm.py`` (or delete its ``__pycache__``) so the loops recompile.
 """
 from __future__ import annotations
 
