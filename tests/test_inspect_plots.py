@@ -61,6 +61,18 @@ def test_plot_gates_all_units_and_no_inputs():
     assert fig.axes[0].get_ylim() == (-0.05, 1.05)                    # a sigmoid gate's range
 
 
+def test_plot_gates_shades_the_masked_steps():
+    mask = np.ones((2, T), bool)
+    mask[1, [2, 3]] = False
+    tr = trace(built(LSTM), x(), mask=mask)
+    fig = plot_gates(tr, sample=1, unit=0)
+    for ax in fig.axes:
+        spans = [p.get_x() for p in ax.patches]                       # axvspan rectangles
+        assert sorted(spans) == [1.5, 2.5]
+    assert "2 masked step(s) shaded" in fig._suptitle.get_text()
+    assert all(not ax.patches for ax in plot_gates(tr, sample=0).axes)   # sample 0: none
+
+
 @pytest.mark.parametrize("cls, gates", [(LSTM, "ifco"), (GRU, "zrh"), (SimpleRNN, "")])
 def test_plot_weights_shows_each_gate_kernel(tmp_path, cls, gates):
     layer = built(cls)

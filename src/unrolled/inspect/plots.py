@@ -58,7 +58,8 @@ def plot_gates(trace: Trace, sample: int | None = None, unit: int | None = None,
                path: str | os.PathLike[str] | None = None, inputs: bool = True) -> Any:
     """One panel per gate and state over time (LSTM: i, f, g, o, c, h; GRU: z, r, hh, h;
     SimpleRNN: h), above them the inputs x_t when ``inputs``. ``unit=None`` draws every
-    unit (legend up to 8 units). Returns the matplotlib Figure; writes it to ``path``."""
+    unit (legend up to 8 units). Masked steps (``trace.mask``) are shaded grey. Returns
+    the matplotlib Figure; writes it to ``path``."""
     s, u = trace.locate(sample, 0 if unit is None else unit)
     units = range(trace.units) if unit is None else [u]
     names = list(trace.states)
@@ -84,13 +85,17 @@ def plot_gates(trace: Trace, sample: int | None = None, unit: int | None = None,
             if limits is not None:
                 ax.set_ylim(*limits)
         ax.grid(alpha=0.3)
+        for t0 in np.flatnonzero([trace.masked(k, s) for k in range(trace.timesteps)]):
+            ax.axvspan(t0 - 0.5, t0 + 0.5, color="0.85", zorder=0, lw=0)   # masked step
     if unit is None and 1 < trace.units <= 8:
         axes[-1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     axes[-1].set_xlabel("timestep t" + (" (processing order, reversed input)" if trace.go_backwards else ""))
     axes[-1].set_xlim(-0.5, trace.timesteps - 0.5)
     axes[-1].set_xticks(_ticks(trace.timesteps))
     who = f"unit {u}" if unit is not None else f"all {trace.units} unit(s)"
-    fig.suptitle(f"{trace.kind} {trace.name!r}: gates and states, sample {s}, {who}")
+    masked = sum(trace.masked(k, s) for k in range(trace.timesteps))
+    note = f" ({masked} masked step(s) shaded)" if masked else ""
+    fig.suptitle(f"{trace.kind} {trace.name!r}: gates and states, sample {s}, {who}{note}")
     _save(fig, path)
     return fig
 
