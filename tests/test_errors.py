@@ -219,6 +219,21 @@ def test_sequential_build_without_input_shape() -> None:
     assert "input_shape=" in msg
 
 
+@pytest.mark.parametrize("how", ["input_shape", "called"])
+def test_return_state_layer_must_be_last(how: str) -> None:
+    """A layer returning [output, *states] cannot feed the next layer: a clear error at
+    build time (or at the first call), not a crash inside the next layer."""
+    first = LSTM(4, return_state=True, **({"input_shape": (5, 3)} if how == "input_shape" else {}))
+    if how == "input_shape":
+        msg = _raises(ConfigError, unrolled.Sequential, [first, Dense(1, name="head")])
+    else:
+        model = unrolled.Sequential([first, Dense(1, name="head")])
+        msg = _raises(ConfigError, model, np.ones((2, 5, 3), np.float32))
+    assert "return_state=True" in msg and "last layer" in msg and "'head'" in msg
+    last = unrolled.Sequential([Dense(3, input_shape=(5, 3)), LSTM(4, return_state=True)])
+    assert [a.shape for a in last(np.ones((2, 5, 3), np.float32))] == [(2, 4)] * 3
+
+
 def test_input_with_bad_shape() -> None:
     msg = _raises(ConfigError, unrolled.Input, (0, 3))
     assert "positive integers" in msg and "(0, 3)" in msg

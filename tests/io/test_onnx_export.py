@@ -79,12 +79,36 @@ def test_unknown_timesteps_are_dynamic(tmp_path):
            tmp_path, batches=(2,), steps=(1, 7))
 
 
+@pytest.mark.parametrize("layers, outputs", [
+    (lambda: [Dense(3), LSTM(4, return_state=True)], ["output", "state_h", "state_c"]),
+    (lambda: [LSTM(4, return_sequences=True, return_state=True, go_backwards=True)],
+     ["output", "state_h", "state_c"]),
+    (lambda: [GRU(4, return_sequences=True), GRU(3, return_state=True, go_backwards=True)],
+     ["output", "state_h"]),
+    (lambda: [SimpleRNN(3, return_sequences=True, return_state=True)], ["output", "state_h"]),
+], ids=["lstm", "lstm-sequences-backwards", "gru-backwards", "simple_rnn-sequences"])
+def test_return_state_adds_the_final_states_as_outputs(layers, outputs, tmp_path):
+    """The last layer's [output, *states], in the model's order, as named graph outputs."""
+    ort = require("onnxruntime")
+    model = _model(layers())
+    export_onnx(model, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == outputs
+    for batch in (3, 1):
+        x = np.random.default_rng(batch).normal(size=(batch, T, F)).astype("float32")
+        got = session.run(None, {"input": x})
+        want = model(x)
+        assert len(got) == len(want) == len(outputs)
+        for g, w in zip(got, want, strict=True):
+            assert g.shape == w.shape
+            np.testing.assert_allclose(g, w, atol=1e-5)
+
+
 def test_unsupported_models_are_refused(tmp_path):
     for layers, message in [
-        ([LSTM(4, return_state=True)], "return_state"),
         ([LSTM(4, activation="selu")], "'selu' has no ONNX LSTM equivalent"),
         ([GRU(4, activation="gelu")], "'gelu' has no ONNX GRU equivalent"),
-        ([SimpleRNN(2, return_state=True)], "SimpleRNN 'simple_rnn.*return_state"),
+        ([SimpleRNN(2, activation="gelu")], "SimpleRNN 'simple_rnn.*'gelu' has no ONNX RNN"),
     ]:
         with pytest.raises(ConfigError, match=message):
             export_onnx(_model(layers), tmp_path / "m.onnx")
@@ -113,7 +137,7 @@ def test_failed_export_keeps_the_previous_file(tmp_path, monkeypatch):
     export_onnx(_model([LSTM(2)]), path)
     before = path.read_bytes()
     with pytest.raises(ConfigError):
-        export_onnx(_model([LSTM(2, return_state=True)]), path)
+        export_onnx(_model([LSTM(2, activation="selu")]), path)
     from unrolled.io import atomic
 
     def broken_fsync(fd):

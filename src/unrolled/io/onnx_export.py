@@ -20,7 +20,9 @@ model's output shape. Each layer becomes:
 * **Dropout** -> nothing (the identity at inference).
 
 onnxruntime's LSTM kernel is float32-only, so the graph is float32 (float64 models are
-cast). ``return_state``, unknown layers and activations ONNX cannot express raise
+cast). A last recurrent layer with ``return_state=True`` adds the graph outputs
+``state_h`` (and ``state_c`` for an LSTM), each (batch, units), after ``output``: the
+order of the model's list. Unknown layers and activations ONNX cannot express raise
 :class:`~unrolled.errors.ConfigError` naming the layer.
 """
 from __future__ import annotations
@@ -88,8 +90,9 @@ _RECURRENT: dict[str, tuple[str, dict | None, Any]] = {
 }
 
 
-def _recurrent(g: _Graph, layer: Any, x: str) -> str:
-    """``x`` time-major (T, B, F) -> (T, B, H) with return_sequences, else (B, H).
+def _recurrent(g: _Graph, layer: Any, x: str) -> tuple[str, list[str]]:
+    """``x`` time-major (T, B, F) -> (T, B, H) with return_sequences, else (B, H); and the
+    final states, each (B, H): [h, c] for an LSTM, [h] otherwise.
 
     Weights: ``W`` (1, G·H, F), ``R`` (1, G·H, H), ``B`` (1, 2·G·H) = [input bias, recurrent
     bias] with the G gate blocks in ONNX's order.
@@ -128,16 +131,19 @@ def _recurrent(g: _Graph, layer: Any, x: str) -> str:
         attrs["activation_alpha"] = alpha
     if beta:
         attrs["activation_beta"] = beta
-    y, y_h = g.op(op, inputs, layer.name, n_out=2, **attrs)          # (T, 1, B, H), (1, B, H)
+    y, *finals = g.op(op, inputs, layer.name, n_out=3 if kind == "LSTM" else 2, **attrs)
+    # y (T, 1, B, H); finals Y_h (and Y_c) (1, B, H): the states after the last step
+    # processed, which for direction="reverse" is Keras's final state of go_backwards too.
+    states = [g.op("Squeeze", [s, g.const("axes", np.array([0]))], layer.name) for s in finals]
     if not layer.return_sequences:
-        return g.op("Squeeze", [y_h, g.const("axes", np.array([0]))], layer.name)  # (B, H)
+        return states[0], states                                                  # (B, H)
     y = g.op("Squeeze", [y, g.const("axes", np.array([1]))], layer.name)           # (T, B, H)
     if layer.go_backwards:  # Keras: processing order; ONNX: input order
         y = g.op("Slice", [y, g.const("start", np.array([-1])),
                            g.const("end", np.array([np.iinfo(np.int64).min])),
                            g.const("axes", np.array([0])), g.const("step", np.array([-1]))],
                  layer.name)
-    return y
+    return y, states
 
 
 def _activation(g: _Graph, name: str, x: str, who: str) -> str:
@@ -186,15 +192,14 @@ def build_onnx_model(model: Any) -> Any:
     g = _Graph(helper, numpy_helper)
     x, time_major = "input", False
     shape: Any = model.input_batch_shape
+    states: list[str] = []              # the last layer's final states, with return_state
     for layer in model.layers:
         kind = type(layer).__name__
         if kind in _RECURRENT:
-            if layer.return_state:
-                raise ConfigError(f"{kind} {layer.name!r}: return_state=True cannot be exported; "
-                                  "export a model whose layers return one tensor each.")
             if not time_major:
                 x, time_major = g.op("Transpose", [x], layer.name, perm=[1, 0, 2]), True
-            x = _recurrent(g, layer, x)
+            x, final = _recurrent(g, layer, x)
+            states = final if layer.return_state else []   # Sequential: only the last layer
             time_major = layer.return_sequences
         elif kind == "Dense":
             x = _dense(g, layer, x)
@@ -204,14 +209,18 @@ def build_onnx_model(model: Any) -> Any:
         shape = layer.compute_output_shape(shape)
     if time_major:
         x = g.op("Transpose", [x], "output", perm=[1, 0, 2])
-    g.nodes.append(helper.make_node("Identity", [x], ["output"], name="output"))
+    shapes = shape if isinstance(shape, list) else [shape]    # return_state: [output, *states]
+    names = ["output", "state_h", "state_c"][:len(shapes)]
+    outputs = []
+    for name, tensor, out_shape in zip(names, [x, *states], shapes, strict=True):
+        g.nodes.append(helper.make_node("Identity", [tensor], [name], name=name))
+        outputs.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT,
+                                                     _dims(out_shape, name)))
     in_shape = _dims(model.input_batch_shape, "input")
-    out_shape = _dims(shape, "output")
     graph = helper.make_graph(
         g.nodes, model.name,
         [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, in_shape)],
-        [helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, out_shape)],
-        initializer=g.initializers)
+        outputs, initializer=g.initializers)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="unrolled")
     proto.ir_version = IR_VERSION

@@ -102,8 +102,22 @@ class Sequential(Trainer):
                 layer.build(shape)
             shape = layer.compute_output_shape(shape)
             if isinstance(shape, list):
+                self._only_last_returns_several(layer)
                 shape = shape[0]
         self.built = True
+
+    def _only_last_returns_several(self, layer: Layer) -> None:
+        """A layer that returns several arrays (``return_state=True``) can only end the
+        model: the next layer would get a list. (Keras 3 fails on the next layer's call.)"""
+        if layer is self._layers[-1]:
+            return
+        after = self._layers[self._layers.index(layer) + 1]
+        raise ConfigError(
+            f"{type(layer).__name__} {layer.name!r} returns several arrays (return_state=True: "
+            f"[output, *states]), so it can only be the last layer of a Sequential model; "
+            f"the next layer, {type(after).__name__} {after.name!r}, takes one array. Set "
+            f"return_state=False, or make it the last layer and pass the part you need on "
+            f"yourself.")
 
     # -- weights -------------------------------------------------------------------------
     @property
