@@ -227,3 +227,36 @@ def test_large_inference_from_two_threads_at_once(large_two_threads):
     assert not any(t.is_alive() for t in threads)
     for i, w in enumerate(want):
         np.testing.assert_allclose(got[i], w, rtol=1e-5, atol=1e-6)
+
+
+_PURE_PYTHON = """
+import numpy as np
+from unrolled.core.kernels import force, lstm_numba
+from unrolled.layers import LSTM
+lstm_numba.LARGE_STEP_WORK = 0                      # the split large path, at a tiny size
+layer = LSTM(6, return_sequences=True)
+layer.build((None, 4, 3))
+x = np.random.default_rng(0).standard_normal((3, 4, 3)).astype(np.float32)
+with force("numba"):
+    got = layer(x)
+with force("reference"):
+    want = layer(x)
+np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+print("ok", lstm_numba.splits_units(6))
+"""
+
+
+def test_kernels_run_under_numba_disable_jit():
+    """numba's debugging mode (``NUMBA_DISABLE_JIT=1``) runs the kernels as Python, the
+    large path's acquire/release flags included: same numbers, no hang."""
+    import os
+    import subprocess
+    import sys
+
+    needs("numba")
+    require("threadpoolctl")
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1", "UNROLLED_NUM_THREADS": "2"}
+    proc = subprocess.run([sys.executable, "-c", _PURE_PYTHON], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["ok", "True"]

@@ -18,7 +18,19 @@ module, touch ``_numba_lstm.py`` (or delete its ``__pycache__``) so the loops re
 from __future__ import annotations
 
 from numba.core import cgutils, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
+
+
+def load_acquire(flags, index):
+    """``flags[index]`` (int64, 1-D), read with acquire ordering. (This Python body runs
+    only under ``NUMBA_DISABLE_JIT=1``, where the GIL orders every access.)"""
+    return flags[index]
+
+
+def store_release(flags, index, value):
+    """``flags[index] = value`` (int64, 1-D), written with release ordering. (Python body:
+    see :func:`load_acquire`.)"""
+    flags[index] = value
 
 
 def _flag_pointer(context, builder, signature, args):
@@ -33,8 +45,7 @@ def _is_flags(array) -> bool:
 
 
 @intrinsic
-def load_acquire(typingctx, flags, index):
-    """``flags[index]`` (int64, 1-D), read with acquire ordering."""
+def _load_acquire(typingctx, flags, index):
     if not (_is_flags(flags) and isinstance(index, types.Integer)):
         return None
 
@@ -45,8 +56,7 @@ def load_acquire(typingctx, flags, index):
 
 
 @intrinsic
-def store_release(typingctx, flags, index, value):
-    """``flags[index] = value`` (int64, 1-D), written with release ordering."""
+def _store_release(typingctx, flags, index, value):
     if not (_is_flags(flags) and isinstance(index, types.Integer)
             and isinstance(value, types.Integer)):
         return None
@@ -57,3 +67,13 @@ def store_release(typingctx, flags, index, value):
                              "release", 8)
         return context.get_dummy_value()
     return types.void(flags, index, value), codegen
+
+
+@overload(load_acquire)
+def _load_acquire_compiled(flags, index):
+    return lambda flags, index: _load_acquire(flags, index)
+
+
+@overload(store_release)
+def _store_release_compiled(flags, index, value):
+    return lambda flags, index, value: _store_release(flags, index, value)
