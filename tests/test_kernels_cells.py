@@ -276,7 +276,7 @@ def test_forcing_numba_without_numba_names_the_extra(monkeypatch):
     def broken(*_args, **_kwargs):
         raise ModuleNotFoundError("No module named 'numba'", name="numba")
 
-    monkeypatch.setattr(cells_numba.importlib, "import_module", broken)
+    monkeypatch.setattr(lstm_numba.importlib, "import_module", broken)   # the shared loader
     monkeypatch.setattr(lstm_numba, "_choose_cache_dir", lambda: None)
     with force("numba"), pytest.raises(ImportError, match=r"unrolled\[fast\]"):
         layer(np.zeros((1, 5, 3), np.float32))

@@ -16,7 +16,6 @@ Two regimes, by one step's recurrent product (B·H·gates·H multiply-adds):
 """
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 from collections.abc import Callable
@@ -59,14 +58,8 @@ def impl() -> ModuleType:
         with _lock:
             if _impl is None:
                 start = time.perf_counter()
-                try:
-                    lstm_numba._choose_cache_dir()
-                    mod = importlib.import_module("._numba_cells", __package__)
-                except ImportError as err:
-                    raise ImportError(
-                        f"the numba GRU/SimpleRNN kernels need numba and scipy: {err}. "
-                        "Install them with: pip install 'unrolled[fast]'"
-                    ) from err
+                mod = lstm_numba.import_compiled("._numba_cells",
+                                                 "the numba GRU/SimpleRNN kernels need")
                 load_seconds = time.perf_counter() - start
                 _impl = mod
     return _impl

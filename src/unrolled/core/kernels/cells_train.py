@@ -27,7 +27,6 @@ Axis legend: B batch, T timesteps, F features, H units; GRU gate blocks z, r, h.
 """
 from __future__ import annotations
 
-import importlib
 import threading
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -63,14 +62,8 @@ def impl() -> ModuleType:
     if _impl is None:
         with _lock:
             if _impl is None:
-                try:
-                    lstm_numba._choose_cache_dir()
-                    mod = importlib.import_module("._numba_cells_train", __package__)
-                except ImportError as err:
-                    raise ImportError(
-                        f"the numba GRU/SimpleRNN training kernels need numba and scipy: {err}. "
-                        "Install them with: pip install 'unrolled[fast]'"
-                    ) from err
+                mod = lstm_numba.import_compiled("._numba_cells_train",
+                                                 "the numba GRU/SimpleRNN training kernels need")
                 _impl = mod
     return _impl
 

@@ -53,6 +53,18 @@ def missing_reason() -> str | None:
     return None
 
 
+def import_compiled(module: str, what: str) -> ModuleType:
+    """Import one of the compiled-kernel modules (``._numba_lstm``, ``._numba_cells``, ...)
+    with a writable numba cache folder; without numba or SciPy, an ImportError that names
+    the extra. ``what`` starts that message, e.g. "the numba LSTM kernel needs"."""
+    try:
+        _choose_cache_dir()
+        return importlib.import_module(module, __package__)
+    except ImportError as err:
+        raise ImportError(f"{what} numba and scipy: {err}. "
+                          "Install them with: pip install 'unrolled[fast]'") from err
+
+
 def impl() -> ModuleType:
     """The compiled module, importing numba (and compiling or loading the cache) once."""
     global _impl, load_seconds
@@ -60,14 +72,7 @@ def impl() -> ModuleType:
         with _lock:
             if _impl is None:
                 start = time.perf_counter()
-                try:
-                    _choose_cache_dir()
-                    mod = importlib.import_module("._numba_lstm", __package__)
-                except ImportError as err:
-                    raise ImportError(
-                        f"the numba LSTM kernel needs numba and scipy: {err}. "
-                        "Install them with: pip install 'unrolled[fast]'"
-                    ) from err
+                mod = import_compiled("._numba_lstm", "the numba LSTM kernel needs")
                 _warm(mod)
                 load_seconds = time.perf_counter() - start
                 _impl = mod
