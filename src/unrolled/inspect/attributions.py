@@ -1,0 +1,232 @@
+"""What drove one output: integrated gradients over every input feature and timestep.
+
+For one sample ``x`` (timesteps, features), a baseline ``x0`` of the same shape and one
+scalar output ``f`` of the model, the attribution of input element ``(t, k)`` is ::
+
+    A[t, k] = (x[t, k] - x0[t, k]) · ∫₀¹ ∂f/∂x[t, k] (x0 + α·(x - x0)) dα
+
+computed with unrolled's own backward pass (``model.backward``), the integral by
+Gauss–Legendre quadrature on [0, 1]. The attributions add up to the change of the output
+along the path (*completeness*)::
+
+    Σ A = f(x) - f(x0)
+
+which :class:`Attributions` reports as ``completeness_error`` (relative); the number of
+quadrature points doubles until it is below ``rtol`` (or ``max_steps`` is reached, which
+the result says). For a model linear in its input the gradient is constant and
+``A = w · (x - x0)`` exactly.
+
+The default baseline is zeros: for a forecaster (inputs standardised with the training
+statistics) that is every feature at its training mean. Under a ``Masking`` layer a zero
+row would be a *masked* step, and the output jumps where the path crosses into the mask,
+so there the default baseline is each feature's mean over the sample's real steps, and
+masked steps keep their value (they get zero attribution).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, InputShapeError
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class Attributions:
+    """Integrated-gradient attributions of one scalar output for one sample.
+
+    ``values`` has the shape of one input sample, e.g. (timesteps, features).
+    """
+
+    values: Array              # (T, F): contribution of each input element
+    x: Array                   # (T, F): the sample
+    baseline: Array            # (T, F)
+    output: float              # f(x)
+    baseline_output: float     # f(x0)
+    output_name: str           # which output, e.g. "output[0]" or "class 2"
+    feature_names: tuple[str, ...]
+    steps: int                 # quadrature points used
+    baseline_note: str
+
+    @property
+    def total(self) -> float:
+        """Σ values: equals ``output - baseline_output`` (completeness)."""
+        return float(self.values.sum(dtype=np.float64))
+
+    @property
+    def completeness_error(self) -> float:
+        """|Σ A - (f(x) - f(x0))| relative to |f(x) - f(x0)| (or to |f(x)| + 1e-12 when
+        the change is tiny)."""
+        delta = self.output - self.baseline_output
+        scale = max(abs(delta), 1e-3 * abs(self.output), 1e-12)
+        return abs(self.total - delta) / scale
+
+    def by_feature(self) -> dict[str, float]:
+        """Each feature's total over all timesteps."""
+        v = self.values.reshape(-1, len(self.feature_names))
+        return {n: float(s) for n, s in zip(self.feature_names, v.sum(axis=0, dtype=np.float64))}
+
+    def by_timestep(self) -> Array:
+        """Each timestep's total over all features, (T,)."""
+        return self.values.reshape(len(self.values), -1).sum(axis=1, dtype=np.float64)
+
+    def ranked(self, top: int | None = None) -> list[tuple[str, int, float]]:
+        """``(feature, timestep, contribution)`` by decreasing |contribution|."""
+        v = self.values.reshape(-1, len(self.feature_names))
+        order = np.argsort(-np.abs(v), axis=None, kind="stable")[:top]
+        F = len(self.feature_names)
+        return [(self.feature_names[i % F], int(i // F), float(v.flat[i])) for i in order]
+
+    def table(self, top: int = 10) -> str:
+        T = len(self.values)
+        lines = [f"Integrated gradients of {self.output_name}: f(x) = {self.output:+.6g}, "
+                 f"f(baseline) = {self.baseline_output:+.6g} ({self.baseline_note})",
+                 f"{'rank':>4}  {'feature':<20}{'timestep':>9}{'contribution':>14}"]
+        for r, (name, t, value) in enumerate(self.ranked(top), 1):
+            lines.append(f"{r:>4}  {name:<20}{t - T:>9}{value:>+14.6g}")
+        lines.append(f"Completeness: Σ contributions = {self.total:+.6g}; f(x) − f(baseline) = "
+                     f"{self.output - self.baseline_output:+.6g} (relative error "
+                     f"{self.completeness_error:.1e}, {self.steps} quadrature points). "
+                     "Timesteps count back from the last (−1).")
+        return "\n".join(lines)
+
+
+def _forward_flat(model: Any, xs: Array) -> tuple[Array, Any]:
+    """The model's (first) output for each row of xs, flattened per sample."""
+    y, cache = model.forward(xs, training=False)
+    y = y[0] if isinstance(y, (list, tuple)) else y
+    return np.asarray(y).reshape(len(xs), -1), cache
+
+
+def _input_gradient(model: Any, xs: Array, index: int) -> tuple[Array, Array]:
+    """(f(xs) for every row, ∂f/∂xs), with f the flattened output element ``index``."""
+    y, cache = model.forward(xs, training=False)
+    several = isinstance(y, (list, tuple))
+    first = np.asarray(y[0] if several else y)
+    flat = first.reshape(len(xs), -1)
+    dy = np.zeros_like(flat)
+    dy[:, index] = 1
+    dy = dy.reshape(first.shape)
+    if several:  # return_state: the other outputs get no gradient
+        dy = [dy] + [None] * (len(y) - 1)
+    dx, _ = model.backward(dy, cache)
+    if isinstance(dx, (list, tuple)):
+        raise ConfigError("attributions need a model with one input; this one has several.")
+    return flat[:, index].astype(np.float64), np.asarray(dx, dtype=np.float64)
+
+
+def _masking_value(model: Any) -> float | None:
+    layers = getattr(model, "layers", None) or []
+    for layer in layers[:1]:
+        if getattr(layer, "creates_mask", False) and hasattr(layer, "mask_value"):
+            return float(layer.mask_value)
+    return None
+
+
+def default_baseline(model: Any, x: Array) -> tuple[Array, str]:
+    """The documented baseline for ``x`` (one sample) and a sentence saying what it is."""
+    mask_value = _masking_value(model)
+    if mask_value is None:
+        return np.zeros_like(x), "baseline: zeros (for a forecaster: every input at its training mean)"
+    real = ~np.all(x == mask_value, axis=-1)                 # (T,) the unmasked steps
+    if not real.any():
+        raise InputShapeError("every timestep of this sample is masked: nothing to attribute.")
+    mean = x[real].mean(axis=0)
+    base = np.where(real[:, None], mean[None, :], x)
+    return base, ("baseline: each feature's mean over the sample's unmasked steps (a zero "
+                  "baseline would be masked); masked steps kept as they are")
+
+
+def attributions(model: Any, x: Any, baseline: Any = None, output: int | None = None,
+                 sample: int = -1, feature_names: list[str] | None = None,
+                 rtol: float = 1e-4, steps: int = 32, max_steps: int = 1024) -> Attributions:
+    """Integrated gradients of one output of ``model`` for one sample of ``x``.
+
+    Args:
+        model: a Sequential / Model, or a single layer (anything with ``forward`` and
+            ``backward``) taking one input.
+        x: (batch, timesteps, features) or one sample (timesteps, features); any input
+            rank the model takes works the same way.
+        baseline: one sample's shape; default see :func:`default_baseline`.
+        output: which element of the (flattened) per-sample output to explain, e.g. a
+            class index, or ``h·targets + t`` for a forecaster's step h of target t.
+            Default: the only one, or 0 (the first step's forecast).
+        sample: which sample of the batch (default the last).
+        rtol: completeness tolerance that stops the doubling of quadrature points.
+    """
+    if not (hasattr(model, "forward") and hasattr(model, "backward")):
+        raise ConfigError(f"attributions need a model or layer with forward/backward, got "
+                          f"{type(model).__name__}.")
+    x = np.asarray(x)
+    if x.dtype.kind not in "fiu":
+        raise InputShapeError(f"attributions need numeric input, got dtype {x.dtype}.")
+    in_shape = getattr(model, "input_batch_shape", None)
+    if in_shape is not None and x.ndim == len(in_shape) - 1:
+        x = x[None]
+    if x.ndim < 2:
+        raise InputShapeError(f"x must have a batch axis, got shape {x.shape}.")
+    if not -len(x) <= sample < len(x):
+        raise ConfigError(f"sample must be in [0, {len(x)}) for a batch of {len(x)}, got {sample}.")
+    dtype = _model_dtype(model)
+    one = x[sample].astype(dtype)
+    if getattr(_first_layer(model), "input_dtype_kind", "float") == "int":
+        raise ConfigError("attributions are defined for real-valued inputs; this model starts "
+                          "with an integer (Embedding) input.")
+    if baseline is None:
+        base, note = default_baseline(model, one)
+    else:
+        base, note = np.asarray(baseline, dtype=dtype), "baseline given by the caller"
+        if base.shape != one.shape:
+            raise InputShapeError(f"baseline must have the shape of one sample, {one.shape}, "
+                                  f"got {base.shape}.")
+    f_both, _ = _forward_flat(model, np.stack([one, base]).astype(dtype))
+    n_out = f_both.shape[1]
+    if output is None:
+        output = 0
+    if not -n_out <= output < n_out:
+        raise ConfigError(f"output must be in [0, {n_out}) for {n_out} output value(s) per "
+                          f"sample, got {output}.")
+    output %= n_out
+    f_x, f_0 = float(f_both[0, output]), float(f_both[1, output])
+    diff = one.astype(np.float64) - base.astype(np.float64)
+    k = max(2, int(steps))
+    while True:
+        nodes, weights = np.polynomial.legendre.leggauss(k)
+        alphas, w = (nodes + 1) / 2, weights / 2                        # on [0, 1]
+        path = base[None] + alphas.astype(dtype).reshape((-1,) + (1,) * one.ndim) * (one - base)[None]
+        _, grads = _input_gradient(model, path.astype(dtype), output)
+        values = diff * np.tensordot(w, grads, axes=1)
+        result = Attributions(values, one, base, f_x, f_0, _output_name(model, output, n_out),
+                              _names(feature_names, one), k, note)
+        if result.completeness_error <= rtol or k >= max_steps:
+            return result
+        k *= 2
+
+
+def _names(feature_names: list[str] | None, one: Array) -> tuple[str, ...]:
+    F = one.shape[-1]
+    if feature_names is None:
+        return tuple(f"x[{k}]" for k in range(F))
+    if len(feature_names) != F:
+        raise ConfigError(f"feature_names has {len(feature_names)} name(s) for {F} feature(s).")
+    return tuple(str(n) for n in feature_names)
+
+
+def _output_name(model: Any, index: int, n_out: int) -> str:
+    last = (getattr(model, "layers", None) or [model])[-1]
+    act = getattr(getattr(last, "activation", None), "name", None)
+    if act == "softmax" and n_out > 1:
+        return f"class {index} (probability)"
+    return "the output" if n_out == 1 else f"output[{index}]"
+
+
+def _first_layer(model: Any) -> Any:
+    layers = getattr(model, "layers", None)
+    return layers[0] if layers else model
+
+
+def _model_dtype(model: Any) -> np.dtype:
+    return np.dtype(getattr(_first_layer(model), "dtype", np.float32))
