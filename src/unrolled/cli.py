@@ -8,7 +8,9 @@ import sys
 from .errors import UnrolledError
 
 # Subcommand modules, in the order ``unrolled --help`` lists them.
-COMMANDS = ["demo", "train", "predict", "evaluate", "explain", "trace", "info"]
+COMMANDS = ["demo", "train", "predict", "evaluate", "explain", "trace", "inspect", "info"]
+# A command whose module has another name (``inspect`` would read like the standard library's).
+MODULES = {"inspect": "report"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,9 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
-            module = importlib.import_module(f".commands.{name}", __package__)
+            module = importlib.import_module(f".commands.{MODULES.get(name, name)}", __package__)
         except ModuleNotFoundError as err:
-            if err.name != f"{__package__}.commands.{name}":
+            if err.name != f"{__package__}.commands.{MODULES.get(name, name)}":
                 raise
             continue  # a command whose module has not landed yet
         module.add_parser(sub)
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    module = importlib.import_module(f".commands.{args.command}", __package__)
+    module = importlib.import_module(f".commands.{MODULES.get(args.command, args.command)}", __package__)
     try:
         return int(module.run(args) or 0)
     except UnrolledError as err:

@@ -19,6 +19,7 @@ there is no script and no link to anything outside the file. It holds, in order:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 from dataclasses import dataclass, field
@@ -51,6 +52,11 @@ class ForecastContext:
     evaluation: Any = None                 # forecast.Evaluation on the data
     history: dict[str, list[float]] | None = None
     target_names: list[str] = field(default_factory=list)
+    # The network's outputs are standardised: output = (value - mean) / scale per output
+    # element. With these the attributions are shown in the data's units.
+    output_scale: np.ndarray | None = None
+    output_mean: np.ndarray | None = None
+    output_names: list[str] = field(default_factory=list)
 
 
 def _png(fig: Any) -> str:
@@ -256,6 +262,7 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
     except ConfigError as err:
         body.append(f"<p class='note'>Attributions are not available: {_esc(err)}</p>")
     else:
+        att = _in_data_units(att, forecast, output)
         ok = att.completeness_error <= 1e-3
         body.append(f"<p>Integrated gradients of {_esc(att.output_name)} from the "
                     f"{_esc(att.baseline_note)}. <span class='{'ok' if ok else 'bad'}'>"
@@ -298,6 +305,19 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
             "</head><body>" + "".join(body) +
             "<p class='note'>Written by unrolled. Everything on this page is in this one file.</p>"
             "</body></html>")
+
+
+def _in_data_units(att: Attributions, ctx: ForecastContext | None, output: int | None) -> Attributions:
+    """A forecaster's attributions in the target's units (a linear map keeps completeness)."""
+    if ctx is None or ctx.output_scale is None:
+        return att
+    k = 0 if output is None else output
+    scale = float(np.asarray(ctx.output_scale).reshape(-1)[k % np.size(ctx.output_scale)])
+    mean = 0.0 if ctx.output_mean is None else float(np.asarray(ctx.output_mean).reshape(-1)[k % np.size(ctx.output_mean)])
+    name = ctx.output_names[k] if k < len(ctx.output_names) else att.output_name
+    return dataclasses.replace(att, values=att.values * scale, output=att.output * scale + mean,
+                               baseline_output=att.baseline_output * scale + mean,
+                               output_name=f"{name} (in the data's units)")
 
 
 def _choose_units(layer: Any, units: list[int] | None) -> list[int]:

@@ -1,0 +1,122 @@
+"""What an inspecting command looks at: a model file and the input it runs on.
+
+A forecaster (``unrolled train``'s ``.keras``) brings its columns, scaling and window:
+its DATA is the CSV it was trained on (or one like it), read, scaled and windowed with
+the statistics stored in the file, with the features named by their columns. Any other
+model takes a ``.npy`` array. Without DATA the input is random, and the note says so.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, DataError, UnrolledError
+
+
+@dataclass
+class Subject:
+    model: Any
+    x: np.ndarray                       # (batch, timesteps, features), as the model takes it
+    feature_names: list[str] | None
+    note: str                           # where x came from, in one sentence
+    forecaster: Any = None              # forecast.Forecaster when the file is one
+    evaluation: Any = None              # forecast.Evaluation on DATA, when it has targets
+    evaluation_note: str = ""
+
+
+def load_array(path: str) -> tuple[np.ndarray, bool]:
+    """The array in ``path`` (.npy, or an .npz with one array) and whether a batch axis
+    was added to a 2-D one."""
+    try:
+        data: Any = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DataError(f"cannot read {path!r} as a NumPy .npy file: {err}") from err
+    if not isinstance(data, np.ndarray):                   # an .npz archive
+        with data:
+            if len(data.files) != 1:
+                raise DataError(f"{path!r} holds {len(data.files)} arrays ({', '.join(data.files)}); "
+                                "save the input alone with np.save('x.npy', x).")
+            data = data[data.files[0]]
+    if data.ndim == 2:                                     # one sample (timesteps, features)
+        return data[None], True
+    return data, False
+
+
+def _forecaster_or_none(path: str) -> Any:
+    """The Forecaster in ``path``, or None for a model file without forecasting metadata."""
+    if not path.endswith(".keras"):
+        return None
+    from ..forecast.model_file import KEY, load_forecaster
+    from ..io.keras_file import read_extra
+
+    if not isinstance((read_extra(path) or {}).get(KEY), dict):
+        return None
+    return load_forecaster(path)
+
+
+def load_model_file(path: str) -> Any:
+    if not os.path.exists(path):
+        raise ConfigError(f"model file not found: {path}")
+    if os.path.isdir(path):
+        raise ConfigError(f"{path} is a directory; give the model file itself.")
+    import unrolled
+
+    return unrolled.load_model(path, compile=False)
+
+
+def load_subject(model_path: str, data: str | None, seed: int = 0,
+                 timesteps: int | None = None) -> Subject:
+    """The model in ``model_path`` and its input from ``data`` (CSV for a forecaster,
+    .npy otherwise), or a seeded random input when ``data`` is None."""
+    rng = np.random.default_rng(seed)
+    if not os.path.exists(model_path):
+        raise ConfigError(f"model file not found: {model_path}")
+    fc = _forecaster_or_none(model_path)
+    if fc is not None:
+        return _forecaster_subject(fc, data, rng)
+    model = load_model_file(model_path)
+    if data is not None:
+        if data.lower().endswith((".csv", ".tsv", ".txt")):
+            raise ConfigError(f"{model_path} is not a forecaster (it has no column names or "
+                              "scaling), so it cannot read a CSV: give the input as a .npy "
+                              "array of shape (batch, timesteps, features).")
+        x, added = load_array(data)
+        return Subject(model, x, None, f"{data}, shape {x.shape}" + (" (batch axis added)" if added else ""))
+    shape = getattr(model, "input_batch_shape", None)
+    if shape is None or len(shape) != 3 or shape[2] is None:
+        raise ConfigError(f"{model_path} has no known (timesteps, features) input shape; "
+                          "pass the input as a .npy file.")
+    steps = shape[1] or timesteps or 6
+    dtype = getattr(model.layers[0], "dtype", np.float32) if getattr(model, "layers", None) else np.float32
+    x = rng.standard_normal((1, steps, shape[2])).astype(dtype)
+    return Subject(model, x, None, f"a RANDOM standard-normal input of shape {x.shape} (seed {seed}): "
+                   "no data was given, so these numbers show the mechanism, not your data")
+
+
+def _forecaster_subject(fc: Any, data: str | None, rng: np.random.Generator) -> Subject:
+    from ..forecast import evaluate, forecast
+
+    spec = fc.spec
+    names = list(spec.features)
+    if data is None:
+        x = rng.standard_normal((1, spec.window, len(names))).astype(np.float32)
+        return Subject(fc.model, x, names,
+                       f"a RANDOM window of {spec.window} rows (standard normal in the model's "
+                       "scaled units, i.e. around the training means): no data was given, so "
+                       "these numbers show the mechanism, not your data", fc)
+    if data.lower().endswith((".npy", ".npz")):
+        x, _ = load_array(data)
+        return Subject(fc.model, x, names, f"{data} (already scaled windows), shape {x.shape}", fc)
+    result = forecast(fc, data, every_window=True)
+    subject = Subject(fc.model, result.x, names,
+                      f"{len(result.x)} window(s) of {spec.window} rows from {data}, scaled with "
+                      "the training statistics stored in the model; the last window ends at "
+                      f"{result.last_input[-1]}", fc)
+    try:
+        subject.evaluation = evaluate(fc, data)
+    except UnrolledError as err:   # e.g. the targets are not in DATA
+        subject.evaluation_note = f"No forecast-vs-truth section: {err}"
+    return subject
