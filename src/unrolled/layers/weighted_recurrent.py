@@ -82,6 +82,6 @@ class WeightedRecurrent(Recurrent):
             "kernel_regularizer": None, "recurrent_regularizer": None, "bias_regularizer": None,
             "activity_regularizer": None, "kernel_constraint": None,
             "recurrent_constraint": None, "bias_constraint": None,
-            "dropout": 0.0, "recurrent_dropout": 0.0,
+            "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
         }
