@@ -17,6 +17,7 @@ from ..core.kernels.lstm_fast import LSTMKernelCache, lstm_backward, lstm_forwar
 from ..core.scan import SequenceCache, SequenceGrads, sequence_backward, sequence_forward
 from ..errors import ConfigError, InputShapeError
 from .base import Layer, as_input_array
+from .penalties import Penalized, activity_regularized
 
 
 class RecurrentCache(NamedTuple):
@@ -32,7 +33,8 @@ class CellRecompute(NamedTuple):
     initial: tuple[np.ndarray, ...] | None
 
 
-class Recurrent(Layer):
+@activity_regularized
+class Recurrent(Penalized, Layer):
     """Base class of LSTM/GRU/SimpleRNN. Input (batch, timesteps, features)."""
 
     n_carry = 1  # how many state arrays the cell carries (LSTM: h and c)
@@ -41,11 +43,9 @@ class Recurrent(Layer):
                  go_backwards: bool = False, stateful: bool = False, unroll: bool = False,
                  zero_output_for_mask: bool = False, dropout: float = 0.0,
                  recurrent_dropout: float = 0.0, **kwargs: Any) -> None:
-        for key in ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-                    "activity_regularizer", "kernel_constraint", "recurrent_constraint",
-                    "bias_constraint"):
-            if kwargs.pop(key, None) is not None:
-                raise ConfigError(f"{type(self).__name__}: {key} is not supported by unrolled yet.")
+        # Keras's kernel_/recurrent_/bias_regularizer and _constraint, activity_regularizer.
+        self._take_penalties(kwargs, {"kernel": "kernel", "recurrent": "recurrent_kernel",
+                                      "bias": "bias"})
         super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ConfigError(
