@@ -80,6 +80,6 @@ class WeightedRecurrent(Recurrent):
             "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
             **self.penalty_config(),
-            "dropout": 0.0, "recurrent_dropout": 0.0,
+            "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
         }
