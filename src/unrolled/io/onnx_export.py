@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.gates import GRU_ORDER, LSTM_ORDER, reorder
+from ..core.gates import to_framework
 from ..errors import ConfigError
 from .atomic import atomic_write_bytes
 
@@ -82,11 +82,11 @@ class _Graph:
         return outs[0] if n_out == 1 else outs
 
 
-# Layer class -> (ONNX operator, gate orders, its activations in the operator's order).
-_RECURRENT: dict[str, tuple[str, dict | None, Any]] = {
-    "LSTM": ("LSTM", LSTM_ORDER, lambda la: (la.recurrent_activation, la.activation, la.activation)),
-    "GRU": ("GRU", GRU_ORDER, lambda la: (la.recurrent_activation, la.activation)),
-    "SimpleRNN": ("RNN", None, lambda la: (la.activation,)),
+# Layer class -> (ONNX operator, its activations in the operator's order).
+_RECURRENT: dict[str, tuple[str, Any]] = {
+    "LSTM": ("LSTM", lambda la: (la.recurrent_activation, la.activation, la.activation)),
+    "GRU": ("GRU", lambda la: (la.recurrent_activation, la.activation)),
+    "SimpleRNN": ("RNN", lambda la: (la.activation,)),
 }
 
 
@@ -98,7 +98,7 @@ def _recurrent(g: _Graph, layer: Any, x: str) -> tuple[str, list[str]]:
     bias] with the G gate blocks in ONNX's order.
     """
     kind = type(layer).__name__
-    op, orders, activations_of = _RECURRENT[kind]
+    op, activations_of = _RECURRENT[kind]
     acts, alpha, beta = [], [], []
     for fn in activations_of(layer):
         if fn.name not in RNN_ACTIVATIONS:
@@ -109,23 +109,16 @@ def _recurrent(g: _Graph, layer: Any, x: str) -> tuple[str, list[str]]:
         alpha += [] if a is None else [a]   # onnxruntime consumes alphas/betas in order,
         beta += [] if b is None else [b]    # only for the activations that take them
 
-    def to_onnx(w: np.ndarray) -> np.ndarray:
-        return w if orders is None else reorder(w, orders["keras"], orders["onnx"], axis=-1)
-
-    W = to_onnx(layer.kernel).T[None].astype(np.float32)             # (1, G·H, F)
-    R = to_onnx(layer.recurrent_kernel).T[None].astype(np.float32)   # (1, G·H, H)
-    inputs = [x, g.const(f"{layer.name}_W", W), g.const(f"{layer.name}_R", R)]
+    fw = to_framework(kind, "onnx", layer.kernel, layer.recurrent_kernel, layer.bias,
+                      getattr(layer, "reset_after", False))
+    inputs = [x, g.const(f"{layer.name}_W", fw.w_in[None].astype(np.float32)),      # (1, G·H, F)
+              g.const(f"{layer.name}_R", fw.w_rec[None].astype(np.float32))]        # (1, G·H, H)
     attrs: dict[str, Any] = {"hidden_size": layer.units, "activations": acts,
                              "direction": "reverse" if layer.go_backwards else "forward"}
-    reset_after = getattr(layer, "reset_after", False)
     if kind == "GRU":
-        attrs["linear_before_reset"] = int(reset_after)
-    if layer.use_bias:
-        if reset_after:                                 # GRU bias (2, 3H): input row, recurrent row
-            b_in, b_rec = layer.bias[0], layer.bias[1]
-        else:
-            b_in, b_rec = layer.bias, np.zeros_like(layer.bias)
-        B = np.concatenate([to_onnx(b_in), to_onnx(b_rec)])[None].astype(np.float32)  # (1, 2·G·H)
+        attrs["linear_before_reset"] = int(layer.reset_after)
+    if fw.b_in is not None:                                # B = [input bias, recurrent bias]
+        B = np.concatenate([fw.b_in, fw.b_rec])[None].astype(np.float32)   # (1, 2·G·H)
         inputs.append(g.const(f"{layer.name}_B", B))
     if alpha:
         attrs["activation_alpha"] = alpha
