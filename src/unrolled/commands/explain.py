@@ -66,6 +66,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_layer_arguments(p)
+    from ._model_arg import add_model_argument
+
+    add_model_argument(p, "explain the recurrent layers of this saved model instead")
 
 
 def check_reset_after(args: argparse.Namespace) -> None:
@@ -77,6 +80,40 @@ def check_reset_after(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..inspect.explain import explain
 
+    if getattr(args, "model", None):
+        return _run_model(args)
     check_reset_after(args)
     print(explain(args.layer, args.units, args.timesteps, args.features, args.reset_after))
+    return 0
+
+
+_KINDS = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}
+
+
+def _run_model(args: argparse.Namespace) -> int:
+    """``--model FILE``: the model's summary, then each recurrent layer explained with its
+    own units, features and the model's timesteps."""
+    from ..inspect.explain import explain
+    from ._model_arg import describe_source, open_model_file
+
+    changed = [f"--{k.replace('_', '-')}" for k, v in DEFAULTS.items() if getattr(args, k) != v]
+    if changed or args.reset_after is not None:
+        raise ConfigError(f"{', '.join(changed) or '--reset-after'}: only without --model; a saved "
+                          "model brings its own layers.")
+    model = open_model_file(args.model)
+    print("\n".join(describe_source(model, args.model)))
+    print()
+    model.summary()
+    steps = (model.input_batch_shape or (None, None))[1]
+    for layer in model.layers:
+        cells = ([layer.forward_layer, layer.backward_layer] if hasattr(layer, "backward_layer")
+                 else [layer])
+        for cell in cells:
+            kind = _KINDS.get(type(cell).__name__)
+            if kind is None or not cell.built:
+                continue
+            print(f"\n── {cell.name} ({type(cell).__name__}, units={cell.units}, "
+                  f"features={cell.features}{', go_backwards' if cell.go_backwards else ''}) ──")
+            print(explain(kind, cell.units, steps or 1, cell.features,
+                          getattr(cell, "reset_after", None)))
     return 0

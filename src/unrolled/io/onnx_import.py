@@ -101,6 +101,13 @@ class _Importer:
         self.names[base] = n + 1
         return base if n == 0 else f"{base}_{n}"
 
+    def layer_name(self, node: Any) -> str:
+        """A layer name from the node's: unrolled's exporter adds ``_<n>`` to its layers'."""
+        name = node.name or node.op_type
+        if self.proto.producer_name == "unrolled" and "_" in name and name.rsplit("_", 1)[1].isdigit():
+            name = name.rsplit("_", 1)[0]
+        return self.unique(name)
+
     def attrs(self, node: Any) -> dict[str, Any]:
         from .onnx_recurrent import _attrs
 
@@ -263,7 +270,7 @@ def _recurrent(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
     x = inputs[0]
     if not isinstance(x, Tensor):
         raise imp.fail(node, "input X must come from the graph's input.")
-    spec = recurrent_spec(node, inputs, imp.unique(node.name or node.op_type))
+    spec = recurrent_spec(node, inputs, imp.layer_name(node))
     want = ("B", "T", "F") if spec.layout else ("T", "B", "F")
     if len(x.axes) != 3:
         raise imp.fail(node, f"X has rank {len(x.axes)}, expected 3 {want}.")
@@ -563,7 +570,7 @@ def _matmul(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
     if not isinstance(t, Tensor) or not isinstance(w, np.ndarray) or w.ndim != 2:
         raise imp.fail(node, "only data @ constant matrix (features, units) is supported.")
     _features_last(imp, node, t)
-    return [_append(t, DenseSpec(w, None, "linear", imp.unique(node.name or "dense")), w.shape[1])]
+    return [_append(t, DenseSpec(w, None, "linear", imp.layer_name(node)), w.shape[1])]
 
 
 def _gemm(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
@@ -578,7 +585,7 @@ def _gemm(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
     if c is not None:
         c = imp.const_input(node, c, "C")
         bias = np.broadcast_to(a.get("beta", 1.0) * c, (kernel.shape[1],)).copy()
-    spec = DenseSpec(kernel.astype(np.float32), bias, "linear", imp.unique(node.name or "dense"))
+    spec = DenseSpec(kernel.astype(np.float32), bias, "linear", imp.layer_name(node))
     return [_append(t, spec, kernel.shape[1])]
 
 
