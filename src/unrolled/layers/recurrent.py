@@ -1,6 +1,9 @@
 """What every recurrent layer shares: input checks, initial states, the output options
-``return_sequences`` / ``return_state`` / ``go_backwards``, and the call into the one
-BPTT implementation in :mod:`unrolled.core.scan`.
+``return_sequences`` / ``return_state`` / ``go_backwards``, masks, and the call into one
+sequence kernel (:mod:`unrolled.core.kernels.interface`): the selector chooses it per call
+(:meth:`Recurrent.kernel_for`), and every kernel -- the reference scan of
+:mod:`unrolled.core.scan` included -- is called the same way in forward, backward and
+inference, and its result turned into the layer's outputs in one place (``_outputs``).
 
 A subclass (LSTM, GRU, SimpleRNN) supplies its cell, its weights, and how the scan's
 gradients map onto its weight list.
@@ -11,25 +14,22 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..core.kernels import dispatch
-from ..core.kernels.cells_numba import CellKernel
-from ..core.kernels.lstm_fast import LSTMKernelCache, lstm_backward, lstm_forward, lstm_infer
-from ..core.scan import SequenceCache, SequenceGrads, sequence_backward, sequence_forward
+from ..core.kernels import select as kernel_select
+from ..core.kernels.interface import ScanCall, ScanResult, ScanWeights, SequenceKernel
+from ..core.kernels.select import Choice
+from ..core.scan import SequenceGrads
 from ..errors import ConfigError, InputShapeError
 from .base import Layer, as_input_array
 
+_MEMO_ENTRIES = 8
+
 
 class RecurrentCache(NamedTuple):
-    sequence: SequenceCache | LSTMKernelCache | None
+    """What :meth:`Recurrent.backward` needs: the kernel that ran the forward and its saved
+    values (a NamedTuple of that kernel's own type)."""
+    kernel: SequenceKernel
+    saved: Any
     batch: int
-    kernel: Any = None  # the fast kernel's loops that made ``sequence``; None: reference
-
-
-class CellRecompute(NamedTuple):
-    """``RecurrentCache.kernel`` of an inference-only (GRU/SimpleRNN) kernel's forward:
-    what backward needs to rerun the reference forward (``sequence`` is None)."""
-    x: np.ndarray
-    initial: tuple[np.ndarray, ...] | None
 
 
 class Recurrent(Layer):
@@ -156,7 +156,7 @@ class Recurrent(Layer):
 
     def __call__(self, x: Any, initial_state: Any = None, training: bool = False,
                  mask: Any = None) -> Any:
-        if mask is not None:  # masked calls take the full path, then the reference scan
+        if mask is not None:  # masked calls take the full path (conversion and checks)
             return super().__call__(x, initial_state=initial_state, training=training, mask=mask)
         # Fast lane for the usual call on a built layer: a float ndarray of our dtype and
         # an accepted shape needs none of Layer.__call__'s conversion and checks (which
@@ -168,36 +168,48 @@ class Recurrent(Layer):
 
     def call(self, x: np.ndarray, training: bool = False, initial_state: Any = None,
              mask: Any = None) -> Any:
-        if mask is not None:
+        if training or mask is not None:
             return self.forward(x, training=training, initial_state=initial_state, mask=mask)[0]
-        if not training:  # inference: no cache to build, and fast kernels in one call
-            initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
-            sel = dispatch.select_for_layer(self, x.shape[0], x.shape[1], False)
-            if isinstance(sel.kernel, CellKernel):  # GRU / SimpleRNN inference kernel
-                return self._cell_infer(sel.kernel, x, initial)
-            if sel.kernel is not None:
-                kernel, input_bias, params = self._scan_weights()
-                h0, c0 = (None, None) if initial is None else initial
-                seq, h_last, c_last = lstm_infer(sel.kernel, x, kernel, input_bias, params[0],
-                                                 h0, c0, self.go_backwards, self.return_sequences)
-                return self._fast_output(seq, h_last, c_last)
-        return self.forward(x, training=training, initial_state=initial_state)[0]
+        # inference: no saved values, and a fast kernel in one call
+        initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
+        choice = self.kernel_for(x.shape[0], x.shape[1], False)
+        return self._outputs(choice.kernel.infer(self._scan_weights_tuple(), x, initial, None,
+                                                 self._scan_call()))
 
-    def _cell_infer(self, cell_kernel: CellKernel, x: np.ndarray,
-                    initial: tuple[np.ndarray, ...] | None) -> Any:
+    # -- the sequence kernel -------------------------------------------------------------
+    def kernel_for(self, batch: int, timesteps: int, training: bool,
+                   masked: bool = False) -> Choice:
+        """The kernel (with the reasons) for a call of this layer, see
+        :mod:`unrolled.core.kernels.select`; remembered per batch size and options (deciding
+        anew costs ~10 µs, a third of a tiny call), and kept as ``self.kernel_choice``
+        for ``summary()`` and ``unrolled info``."""
+        key = kernel_select.memo_key(self, batch, training, masked)
+        memo = self.__dict__.get("_kernel_memo")
+        if memo is None:
+            memo = self.__dict__["_kernel_memo"] = {}
+        choice = memo.get(key)
+        if choice is None:
+            choice = kernel_select.select(
+                kernel_select.request_for(self, batch, timesteps, training, masked))
+            if len(memo) >= _MEMO_ENTRIES:
+                memo.clear()
+            memo[key] = choice
+        self.__dict__["kernel_choice"] = choice
+        return choice
+
+    def _scan_weights_tuple(self) -> ScanWeights:
         kernel, input_bias, params = self._scan_weights()
-        seq, h_last = cell_kernel.infer(self.cell, x, kernel, input_bias, params,
-                                        None if initial is None else initial[0],
-                                        self.go_backwards, self.return_sequences)
-        output = seq if self.return_sequences else h_last
-        if self.return_state:
-            output = [output, h_last.copy() if output is h_last else h_last]
-        return output
+        return ScanWeights(self.cell, kernel, input_bias, params, self.n_carry)
 
-    def _fast_output(self, seq: np.ndarray | None, h_last: np.ndarray, c_last: np.ndarray) -> Any:
-        output = seq if self.return_sequences else h_last
+    def _scan_call(self) -> ScanCall:
+        return ScanCall(self.go_backwards, self.return_sequences, self.zero_output_for_mask)
+
+    def _outputs(self, result: ScanResult) -> Any:
+        """The layer's output from a kernel's result: the sequence or the last output, then
+        with ``return_state`` the final states (a copy where one array would appear twice)."""
+        output = result.sequence if self.return_sequences else result.last
         if self.return_state:
-            output = [output, h_last.copy() if output is h_last else h_last, c_last]
+            output = [output] + [s.copy() if s is output else s for s in result.final]
         return output
 
     def forward(self, x: np.ndarray, training: bool = False,
@@ -205,81 +217,34 @@ class Recurrent(Layer):
         """``x`` (batch, timesteps, features) -> output (batch, units) or
         (batch, timesteps, units) with ``return_sequences``; with ``return_state`` a list
         ``[output, *final_states]`` each state (batch, units). ``mask`` (batch, timesteps),
-        True = use the step: see :meth:`_forward_masked`."""
+        True = use the step: Keras's masked loop (see :mod:`unrolled.core.scan`): masked
+        steps carry every state over; the output is the last output (zeros before the first
+        unmasked step, or zeros at every masked step with ``zero_output_for_mask``)."""
         if mask is not None:
-            return self._forward_masked(x, training, initial_state, mask)
+            mask = self._check_mask(mask, x.shape)
         initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
-        kernel, input_bias, params = self._scan_weights()
-        sel = dispatch.select_for_layer(self, x.shape[0], x.shape[1], training)
-        if isinstance(sel.kernel, CellKernel) and training:  # GRU / SimpleRNN training kernel
-            h0 = None if initial is None else initial[0]
-            seq, h_last, fast = sel.kernel.forward(self.cell, x, kernel, input_bias, params, h0,
-                                                   self.go_backwards, self.return_sequences)
-            output = seq if self.return_sequences else h_last
-            if self.return_state:
-                output = [output, h_last.copy() if output is h_last else h_last]
-            return output, RecurrentCache(fast, x.shape[0], sel.kernel)
-        if isinstance(sel.kernel, CellKernel):  # inference-only: backward reruns the reference
-            output = self._cell_infer(sel.kernel, x, initial)
-            recompute = CellRecompute(x.copy(), None if initial is None
-                                      else tuple(s.copy() for s in initial))
-            return output, RecurrentCache(None, x.shape[0], recompute)
-        if sel.kernel is not None:  # fast LSTM kernel (see unrolled.core.kernels)
-            h0, c0 = (None, None) if initial is None else initial   # None: start from zeros
-            seq, h_last, c_last, fast = lstm_forward(
-                sel.kernel, x, kernel, input_bias, params[0], h0, c0,
-                self.go_backwards, training, self.return_sequences)
-            return (self._fast_output(seq, h_last, c_last),
-                    RecurrentCache(fast, x.shape[0], sel.kernel))
-        if initial is None:
-            initial = self._initial_state(x.shape[0], None)
-        seq, final, cache = sequence_forward(self.cell, x, kernel, input_bias, params, initial,
-                                             self.go_backwards)
-        output = seq if self.return_sequences else final[0].copy()
-        if self.return_state:
-            output = [output] + [f.copy() for f in final]
-        return output, RecurrentCache(cache, x.shape[0])
+        choice = self.kernel_for(x.shape[0], x.shape[1], training, mask is not None)
+        result, saved = choice.kernel.forward(self._scan_weights_tuple(), x, initial, mask,
+                                              self._scan_call(), training)
+        return self._outputs(result), RecurrentCache(choice.kernel, saved, x.shape[0])
 
     def backward_with_states(self, dy: Any, cache: RecurrentCache
                              ) -> tuple[np.ndarray, list[np.ndarray], tuple[np.ndarray, ...]]:
         """Like :meth:`backward`, also returning dL/d initial_state (each (batch, units))."""
-        if isinstance(cache.kernel, CellRecompute):   # forward ran an inference-only kernel
-            rc = cache.kernel
-            initial = rc.initial or self._initial_state(rc.x.shape[0], None)
-            kernel, input_bias, params = self._scan_weights()
-            _, _, sequence = sequence_forward(self.cell, rc.x, kernel, input_bias, params,
-                                              initial, self.go_backwards)
-            cache = RecurrentCache(sequence, cache.batch)
-        if cache.kernel is None and cache.sequence.mask is not None:
-            return self._backward_masked(dy, cache)
         if self.return_state:
             d_out, *d_states = dy
         else:
             d_out, d_states = dy, [None] * self.n_carry
-        d_final = list(d_states)
-        d_outputs = None
-        if self.return_sequences:
-            d_outputs = d_out
-        elif d_out is not None:
-            d_final[0] = d_out if d_final[0] is None else d_final[0] + d_out
-        kernel, input_bias, params = self._scan_weights()
-        if isinstance(cache.kernel, CellKernel):
-            g = cache.kernel.backward(self.cell, cache.sequence, kernel, input_bias, params,
-                                      d_outputs, d_final[0])
-            return g.dx, self._pack_grads(g), g.d_initial
-        if cache.kernel is not None:
-            g = lstm_backward(cache.kernel, cache.sequence, kernel, input_bias, params[0],
-                              d_outputs, d_final[0], d_final[1])
-            return g.dx, self._pack_grads(g), g.d_initial
-        g = sequence_backward(self.cell, cache.sequence, kernel, params, d_outputs,
-                              tuple(d_final), has_bias=input_bias is not None)
+        d_seq, d_last = (d_out, None) if self.return_sequences else (None, d_out)
+        g: SequenceGrads = cache.kernel.backward(self._scan_weights_tuple(), cache.saved,
+                                                 d_seq, d_last, tuple(d_states))
         return g.dx, self._pack_grads(g), g.d_initial
 
     def backward(self, dy: Any, cache: RecurrentCache) -> tuple[np.ndarray, list[np.ndarray]]:
         dx, grads, _ = self.backward_with_states(dy, cache)
         return dx, grads
 
-    # -- masking (Keras 3's RNN semantics; always the reference scan) --------------------
+    # -- masking (Keras 3's RNN semantics) -----------------------------------------------
     def compute_mask(self, x: Any, mask: np.ndarray | None) -> np.ndarray | None:
         """The mask for the next layer: the input mask, unchanged (not reversed by
         ``go_backwards``), with ``return_sequences``; else None -- as Keras's RNN."""
@@ -295,40 +260,6 @@ class Recurrent(Layer):
                 f"timesteps) = {tuple(shape[:2])} for input {tuple(shape)}, got {m.shape}."
             )
         return m.astype(bool, copy=False)
-
-    def _forward_masked(self, x: np.ndarray, training: bool, initial_state: Any,
-                        mask: Any) -> tuple[Any, RecurrentCache]:
-        """Keras's masked loop (see :mod:`unrolled.core.scan`): masked steps carry every
-        state over; the output is the last output (zeros before the first unmasked step,
-        or zeros at every masked step with ``zero_output_for_mask``)."""
-        mask = self._check_mask(mask, x.shape)
-        dispatch.select_masked(self)
-        initial = self._initial_state(x.shape[0], initial_state)
-        kernel, input_bias, params = self._scan_weights()
-        seq, final, cache = sequence_forward(self.cell, x, kernel, input_bias, params, initial,
-                                             self.go_backwards, mask, self.zero_output_for_mask)
-        output = seq if self.return_sequences else seq[:, -1].copy()
-        if self.return_state:
-            output = [output] + [f.copy() for f in final]
-        return output, RecurrentCache(cache, x.shape[0])
-
-    def _backward_masked(self, dy: Any, cache: RecurrentCache
-                         ) -> tuple[np.ndarray, list[np.ndarray], tuple[np.ndarray, ...]]:
-        # The last output is not the final h under a mask, so its gradient enters the
-        # output sequence at the last step rather than the final carry.
-        if self.return_state:
-            d_out, *d_states = dy
-        else:
-            d_out, d_states = dy, [None] * self.n_carry
-        d_outputs = d_out
-        if not self.return_sequences and d_out is not None:
-            steps = cache.sequence.x.shape[0]
-            d_outputs = np.zeros((cache.batch, steps, self.units), dtype=self.dtype)
-            d_outputs[:, -1] = d_out
-        kernel, input_bias, params = self._scan_weights()
-        g = sequence_backward(self.cell, cache.sequence, kernel, params, d_outputs,
-                              tuple(d_states), has_bias=input_bias is not None)
-        return g.dx, self._pack_grads(g), g.d_initial
 
     def get_config(self) -> dict[str, Any]:
         return {
