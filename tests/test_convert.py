@@ -10,7 +10,7 @@ import unrolled
 from tests.peers import require
 from tests.reference import nonzero_uniform
 from unrolled.cli import main
-from unrolled.layers import GRU, LSTM, Dense
+from unrolled.layers import GRU, LSTM, Bidirectional, Dense
 
 T, F, H = 5, 3, 4
 
@@ -31,11 +31,18 @@ def _headed():
                                            GRU(H), Dense(2, activation="tanh")]), seed=1)
 
 
+def _bidirectional():
+    return _randomize(unrolled.Sequential([
+        unrolled.Input((T, F)), Bidirectional(GRU(H, return_sequences=True)),
+        Bidirectional(GRU(H, return_sequences=True))]), seed=2)
+
+
 def _x():
     return np.random.default_rng(9).normal(size=(2, T, F)).astype("float32")
 
 
-@pytest.mark.parametrize("make", [_stacked, _headed], ids=["stacked", "with_dense"])
+@pytest.mark.parametrize("make", [_stacked, _headed, _bidirectional],
+                         ids=["stacked", "with_dense", "bidirectional"])
 def test_round_trip_through_every_format(make, tmp_path, capsys):
     require("onnxruntime")
     require("safetensors")
@@ -55,13 +62,15 @@ def test_round_trip_through_every_format(make, tmp_path, capsys):
     assert [type(la).__name__ for la in back.layers] == [type(la).__name__ for la in model.layers]
 
 
-def test_safetensors_of_a_stack_is_a_torch_state_dict(tmp_path):
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+def test_safetensors_of_a_stack_is_a_torch_state_dict(bidirectional, tmp_path):
     torch = require("torch")
-    model = _stacked()
+    model = _bidirectional() if bidirectional else _stacked()
     assert main(["convert", str(_save(model, tmp_path / "m.keras")), str(tmp_path / "w.safetensors")]) == 0
     from safetensors.torch import load_file
 
-    module = torch.nn.LSTM(F, H, num_layers=2, batch_first=True)
+    module = getattr(torch.nn, "GRU" if bidirectional else "LSTM")(
+        F, H, num_layers=2, batch_first=True, bidirectional=bidirectional)
     module.load_state_dict(load_file(str(tmp_path / "w.safetensors")), strict=True)
     with torch.no_grad():
         y = module(torch.from_numpy(_x()))[0].numpy()

@@ -95,6 +95,21 @@ def test_torch_exported_graphs(kind, kw, layers, batch_first, pick, tmp_path):
     _check(tmp_path / "m.onnx", _x(3, 2))
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("kind,kw", KINDS[:3], ids=["lstm", "gru", "rnn_tanh"])
+def test_torch_exported_bidirectional_graphs(kind, kw, layers, tmp_path):
+    torch = require("torch")
+    torch.manual_seed(0)
+    rnn = getattr(torch.nn, kind)(F, H, num_layers=layers, batch_first=True, bidirectional=True, **kw)
+    _export(torch, _Pick(torch, rnn, "sequence").module, _x(), tmp_path / "m.onnx")
+    model = _check(tmp_path / "m.onnx")
+    assert [type(la).__name__ for la in model.layers] == ["Bidirectional"] * layers
+    assert model.predict(_x(), verbose=0).shape == (B, T, 2 * H)
+    _export(torch, _Pick(torch, rnn, "last_step").module, _x(), tmp_path / "last.onnx")
+    with pytest.raises(ModelFileError, match="one timestep of a bidirectional sequence"):
+        load_onnx(tmp_path / "last.onnx")
+
+
 def test_torch_graph_with_a_linear_head(tmp_path):
     torch = require("torch")
     torch.manual_seed(1)
@@ -222,6 +237,14 @@ def test_reverse_direction(op, tmp_path):
     _check(_graph(tmp_path / "y.onnx", op, direction="reverse", outputs=("Y",), flip=True))
     with pytest.raises(ModelFileError, match="no Keras layer reverses time"):
         load_onnx(_graph(tmp_path / "bad.onnx", op, direction="reverse", outputs=("Y",)))
+
+
+@pytest.mark.parametrize("output", ["Y", "Y_h"])
+@pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
+def test_bidirectional(op, output, tmp_path):
+    model = _check(_graph(tmp_path / "m.onnx", op, direction="bidirectional", outputs=(output,)))
+    assert type(model.layers[0]).__name__ == "Bidirectional"
+    assert model.predict(_x(), verbose=0).shape[-1] == 2 * H
 
 
 @pytest.mark.parametrize("lbr", [0, 1])

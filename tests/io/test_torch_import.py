@@ -55,14 +55,15 @@ def _source(torch, module, how: str, tmp_path):
 
 
 @pytest.mark.parametrize("how", ["module", "state_dict", "safetensors"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("batch_first", [True, False], ids=["batch_first", "time_major"])
 @pytest.mark.parametrize("layers", [1, 2, 3])
 @pytest.mark.parametrize("kind,kw", KINDS, ids=KIND_IDS)
-def test_from_torch_output_matches_torch(kind, kw, layers, batch_first, how, tmp_path):
+def test_from_torch_output_matches_torch(kind, kw, layers, batch_first, bidirectional, how, tmp_path):
     torch = require("torch")
     if how == "safetensors":
         require("safetensors")
-    module = _module(torch, kind, kw, layers, batch_first)
+    module = _module(torch, kind, kw, layers, batch_first, bidirectional)
     hints = {"batch_first": batch_first}
     if how != "module" and kind == "RNN":
         hints["nonlinearity"] = kw["nonlinearity"]      # a bare state dict cannot say
@@ -70,20 +71,23 @@ def test_from_torch_output_matches_torch(kind, kw, layers, batch_first, how, tmp
     x = _x()
     out, h_n = _torch_run(torch, module, x)
     ours = model.predict(x, verbose=0)
-    assert ours.shape == (B, T, H) and ours.dtype == np.float32
+    assert ours.shape == (B, T, H * (1 + bidirectional)) and ours.dtype == np.float32
     np.testing.assert_allclose(ours, out, atol=1e-5)
     assert len(model.layers) == layers
+    assert all((type(la).__name__ == "Bidirectional") == bidirectional for la in model.layers)
     assert model.torch_spec.batch_first == batch_first
 
 
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("kind,kw", KINDS, ids=KIND_IDS)
-def test_last_step_is_the_last_layers_final_state(kind, kw):
+def test_last_step_is_the_last_layers_final_state(kind, kw, bidirectional):
     torch = require("torch")
-    module = _module(torch, kind, kw, layers=2)
+    module = _module(torch, kind, kw, layers=2, bidirectional=bidirectional)
     model = unrolled.from_torch(module, return_sequences=False)
-    x = _x(1, 1)
-    _, h_n = _torch_run(torch, module, x)
-    np.testing.assert_allclose(model.predict(x, verbose=0), h_n[-1], atol=1e-5)
+    for x in (_x(1, 1), _x()):
+        _, h_n = _torch_run(torch, module, x)
+        expected = np.concatenate([h_n[-2], h_n[-1]], -1) if bidirectional else h_n[-1]
+        np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
 
 
 def test_no_bias_and_prefixed_state_dict():
@@ -97,23 +101,26 @@ def test_no_bias_and_prefixed_state_dict():
                                atol=1e-5)
 
 
-def _random_model(kind: str, layers: int, activation: str = "tanh", seed: int = 3):
-    from unrolled.layers import GRU, LSTM, SimpleRNN
+def _random_model(kind: str, layers: int, activation: str = "tanh", seed: int = 3,
+                  bidirectional: bool = False):
+    from unrolled.layers import GRU, LSTM, Bidirectional, SimpleRNN
 
     make = {"LSTM": lambda rs: LSTM(H, return_sequences=rs),
             "GRU": lambda rs: GRU(H, return_sequences=rs),
             "RNN": lambda rs: SimpleRNN(H, activation=activation, return_sequences=rs)}[kind]
-    model = unrolled.Sequential([unrolled.Input((None, F))] + [make(True) for _ in range(layers)])
+    wrap = Bidirectional if bidirectional else (lambda la: la)
+    model = unrolled.Sequential([unrolled.Input((None, F))] + [wrap(make(True)) for _ in range(layers)])
     rng = np.random.default_rng(seed)
     model.set_weights([nonzero_uniform(rng, w.shape, dtype=w.dtype) for w in model.weights])
     return model
 
 
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("kind,kw", KINDS, ids=KIND_IDS)
-def test_to_torch_loads_into_the_matching_module(kind, kw, tmp_path):
+def test_to_torch_loads_into_the_matching_module(kind, kw, bidirectional, tmp_path):
     torch = require("torch")
     require("safetensors")
-    model = _random_model(kind, 2, kw.get("nonlinearity", "tanh"))
+    model = _random_model(kind, 2, kw.get("nonlinearity", "tanh"), bidirectional=bidirectional)
     spec = unrolled.io.torch_import.torch_spec(model)
     module = getattr(torch.nn, spec.module)(**spec.module_kwargs()).eval()
     sd = unrolled.to_torch(model, tmp_path / "w.safetensors")
@@ -130,7 +137,7 @@ def test_to_torch_loads_into_the_matching_module(kind, kw, tmp_path):
 
 def test_round_trip_keeps_every_weight_exactly():
     torch = require("torch")
-    module = _module(torch, "GRU", {}, layers=3)
+    module = _module(torch, "GRU", {}, layers=3, bidirectional=True)
     sd = unrolled.to_torch(unrolled.from_torch(module))
     for k, v in module.state_dict().items():
         np.testing.assert_array_equal(sd[k], v.numpy())   # GRU biases stay separate: exact
@@ -192,6 +199,14 @@ def test_refusals(tmp_path):
     mixed = unrolled.Sequential([unrolled.Input((T, F)), LSTM(H, return_sequences=True), LSTM(H + 1)])
     with pytest.raises(ConfigError, match="differs"):
         unrolled.to_torch(mixed)
+    from unrolled.layers import Bidirectional
+
+    summed = unrolled.Sequential([unrolled.Input((T, F)), Bidirectional(LSTM(H), merge_mode="sum")])
+    with pytest.raises(ConfigError, match="merge_mode='sum'"):
+        unrolled.to_torch(summed)
+    backwards = unrolled.Sequential([unrolled.Input((T, F)), LSTM(H, go_backwards=True)])
+    with pytest.raises(ConfigError, match="go_backwards=True"):
+        unrolled.to_torch(backwards)
     short = unrolled.Sequential([unrolled.Input((T, F)), LSTM(H), ])
     with pytest.raises(ConfigError, match=r"\.safetensors, \.pt or \.pth"):
         unrolled.to_torch(short, tmp_path / "w.h5")

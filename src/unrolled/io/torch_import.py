@@ -149,10 +149,12 @@ def _bidirectional_class() -> Any:
     return cls
 
 
-def _recurrent_layer(spec: TorchSpec, return_sequences: bool, dtype: Any, name: str) -> Any:
+def _recurrent_layer(spec: TorchSpec, return_sequences: bool, dtype: Any, name: str,
+                     go_backwards: bool = False) -> Any:
     from ..layers import GRU, LSTM, SimpleRNN
 
-    kw = {"use_bias": spec.bias, "return_sequences": return_sequences, "dtype": dtype, "name": name}
+    kw = {"use_bias": spec.bias, "return_sequences": return_sequences, "dtype": dtype, "name": name,
+          "go_backwards": go_backwards}
     if spec.module == "LSTM":
         return LSTM(spec.hidden_size, **kw)
     if spec.module == "GRU":
@@ -174,8 +176,9 @@ def from_torch(source: Any, *, batch_first: bool | None = None, mode: str | None
     ``prefix`` to pick a submodule's weights out of a bigger state dict.
 
     ``predict(x)`` returns the module's ``output`` (batch, timesteps, directions·hidden);
-    with ``return_sequences=False`` only its last step (``output[:, -1]``, as
-    ``h_n[-1]`` for a unidirectional module).
+    with ``return_sequences=False`` the last layer's final state: ``h_n[-1]``, or for a
+    bidirectional module ``concat(h_n[-2], h_n[-1])`` (both directions' final states —
+    not ``output[:, -1]``, where the backward direction has seen one step only).
     """
     from ..layers import Input
     from ..models import Sequential
@@ -194,8 +197,7 @@ def from_torch(source: Any, *, batch_first: bool | None = None, mode: str | None
                                  f"{spec.module.lower()}_l{k}")
         if spec.bidirectional:
             backward = _recurrent_layer(spec, return_sequences or not last, dtype,
-                                        f"{spec.module.lower()}_l{k}_reverse")
-            backward.go_backwards = True
+                                        f"{spec.module.lower()}_l{k}_reverse", go_backwards=True)
             layer = _bidirectional_class()(layer, backward_layer=backward, merge_mode="concat",
                                            name=f"bidirectional_l{k}")
         layers.append(layer)
@@ -203,8 +205,9 @@ def from_torch(source: Any, *, batch_first: bool | None = None, mode: str | None
                        name=name or f"torch_{spec.module.lower()}")
     for k, layer in enumerate(layers):
         if spec.bidirectional:
-            from_torch_state_dict(layer.forward_layer, sd, index=k)
-            from_torch_state_dict(layer.backward_layer, sd, index=k, suffix="_reverse")
+            from_torch_state_dict(layer.forward_layer, sd, index=k, bidirectional=True)
+            from_torch_state_dict(layer.backward_layer, sd, index=k, suffix="_reverse",
+                                      bidirectional=True)
         else:
             from_torch_state_dict(layer, sd, index=k)
     model.torch_spec = spec

@@ -79,13 +79,15 @@ def to_torch_state_dict(layer: Any, index: int = 0, suffix: str = "") -> dict[st
 
 
 def from_torch_state_dict(layer: Any, state_dict: Mapping[str, Any], index: int = 0,
-                          suffix: str = "") -> None:
+                          suffix: str = "", bidirectional: bool = False) -> None:
     """Set ``layer``'s weights from a ``torch.nn`` LSTM/GRU/RNN state dict (layer ``index``,
-    key suffix ``suffix``). Shapes are checked against the layer before anything is set."""
+    key suffix ``suffix``: ``"_reverse"`` for the backward direction; ``bidirectional``:
+    the layer is one half of a Bidirectional, so ``*_reverse`` keys are expected).
+    Shapes are checked against the layer before anything is set."""
     check_torch_compatible(layer)
     kind = type(layer).__name__
     tail = f"_l{index}{suffix}"
-    if not suffix and any(k.endswith(f"{tail}_reverse") for k in state_dict):
+    if not bidirectional and any(k.endswith(f"{tail}_reverse") for k in state_dict):
         raise ConfigError(f"The state dict has '*{tail}_reverse' weights (a bidirectional module); "
                           "read it with unrolled.from_torch, which builds Bidirectional layers.")
     if f"weight_hr{tail}" in state_dict:

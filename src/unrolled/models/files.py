@@ -143,8 +143,9 @@ def _read_safetensors_model(path: str) -> Any:
         recurrent = [la for la in model.layers if type(la).__name__ != "InputLayer"]
         for k, layer in enumerate(recurrent):
             if type(layer).__name__ == "Bidirectional":
-                from_torch_state_dict(layer.forward_layer, tensors, index=k)
-                from_torch_state_dict(layer.backward_layer, tensors, index=k, suffix="_reverse")
+                from_torch_state_dict(layer.forward_layer, tensors, index=k, bidirectional=True)
+                from_torch_state_dict(layer.backward_layer, tensors, index=k, suffix="_reverse",
+                                      bidirectional=True)
             else:
                 from_torch_state_dict(layer, tensors, index=k)
         return model
