@@ -41,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
     extras = {"numba": "fast", "scipy": "fast", "torch": "torch", "onnxruntime": "onnx",
               "keras": "keras", "matplotlib": "plot", "threadpoolctl": None}
     for module, extra in extras.items():
-        found = importlib.util.find_spec(module) is not None
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):   # refused by an import hook: not usable
+            found = False
         hint = "" if found or extra is None else f"  (pip install 'unrolled[{extra}]')"
         print(f"  {module:<13} {'installed' if found else 'not installed'}{hint}")
     print("\nKernels:")
