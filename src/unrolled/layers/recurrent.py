@@ -16,10 +16,15 @@ import numpy as np
 
 from ..core.kernels import select as kernel_select
 from ..core.kernels.interface import ScanCall, ScanResult, ScanWeights, SequenceKernel
+from ..core.kernels.reference import REFERENCE
 from ..core.kernels.select import Choice
+from ..core.recurrent_dropout import (DropoutMasks, apply_input_masks, draw, input_mask_grads,
+                                      with_recurrent_masks)
 from ..core.scan import SequenceGrads
 from ..errors import ConfigError, InputShapeError
+from ..random import make_rng
 from .base import Layer, as_input_array
+from .penalties import Penalized, activity_regularized
 
 _MEMO_ENTRIES = 8
 
@@ -32,7 +37,20 @@ class RecurrentCache(NamedTuple):
     batch: int
 
 
-class Recurrent(Layer):
+RECURRENT_DROPOUT_REASON = ("recurrent_dropout in training runs on the reference scan "
+                            "(core/scan.py); inference uses the usual kernels")
+
+
+class DropoutSaved(NamedTuple):
+    """``RecurrentCache.saved`` of a training call with dropout: the kernel's own saved
+    values, the weights it ran on (widened kernel, masked cell) and the masks."""
+    saved: Any
+    weights: ScanWeights
+    masks: DropoutMasks
+
+
+@activity_regularized
+class Recurrent(Penalized, Layer):
     """Base class of LSTM/GRU/SimpleRNN. Input (batch, timesteps, features)."""
 
     n_carry = 1  # how many state arrays the cell carries (LSTM: h and c)
@@ -40,12 +58,10 @@ class Recurrent(Layer):
     def __init__(self, units: int, *, return_sequences: bool = False, return_state: bool = False,
                  go_backwards: bool = False, stateful: bool = False, unroll: bool = False,
                  zero_output_for_mask: bool = False, dropout: float = 0.0,
-                 recurrent_dropout: float = 0.0, **kwargs: Any) -> None:
-        for key in ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-                    "activity_regularizer", "kernel_constraint", "recurrent_constraint",
-                    "bias_constraint"):
-            if kwargs.pop(key, None) is not None:
-                raise ConfigError(f"{type(self).__name__}: {key} is not supported by unrolled yet.")
+                 recurrent_dropout: float = 0.0, implementation: int = 2, **kwargs: Any) -> None:
+        # Keras's kernel_/recurrent_/bias_regularizer and _constraint, activity_regularizer.
+        self._take_penalties(kwargs, {"kernel": "kernel", "recurrent": "recurrent_kernel",
+                                      "bias": "bias"})
         super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ConfigError(
@@ -53,11 +69,11 @@ class Recurrent(Layer):
             )
         if stateful:
             raise ConfigError(f"{type(self).__name__}: stateful=True is not supported by unrolled yet.")
-        if dropout or recurrent_dropout:
-            raise ConfigError(
-                f"{type(self).__name__}: dropout/recurrent_dropout inside the cell are not "
-                "supported yet; put a Dropout layer before the recurrent layer instead."
-            )
+        # Keras clamps both rates to [0, 1]; ``implementation`` (Keras's kwarg, not saved)
+        # 1 = one input dropout mask per gate (recurrent_dropout forces it, as in Keras).
+        self.dropout = min(1.0, max(0.0, float(dropout)))
+        self.recurrent_dropout = min(1.0, max(0.0, float(recurrent_dropout)))
+        self.implementation = 1 if self.recurrent_dropout else int(implementation)
         self.units = int(units)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
@@ -212,8 +228,9 @@ class Recurrent(Layer):
             output = [output] + [s.copy() if s is output else s for s in result.final]
         return output
 
-    def forward(self, x: np.ndarray, training: bool = False,
-                initial_state: Any = None, mask: Any = None) -> tuple[Any, RecurrentCache]:
+    def forward(self, x: np.ndarray, training: bool = False, initial_state: Any = None,
+                mask: Any = None, dropout_masks: DropoutMasks | None = None
+                ) -> tuple[Any, RecurrentCache]:
         """``x`` (batch, timesteps, features) -> output (batch, units) or
         (batch, timesteps, units) with ``return_sequences``; with ``return_state`` a list
         ``[output, *final_states]`` each state (batch, units). ``mask`` (batch, timesteps),
@@ -223,10 +240,60 @@ class Recurrent(Layer):
         if mask is not None:
             mask = self._check_mask(mask, x.shape)
         initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
+        if training and dropout_masks is None:
+            dropout_masks = self.draw_dropout_masks(x.shape[0])
+        if training and dropout_masks is not None:
+            return self._forward_dropout(x, initial, mask, dropout_masks)
         choice = self.kernel_for(x.shape[0], x.shape[1], training, mask is not None)
         result, saved = choice.kernel.forward(self._scan_weights_tuple(), x, initial, mask,
                                               self._scan_call(), training)
         return self._outputs(result), RecurrentCache(choice.kernel, saved, x.shape[0])
+
+    # -- in-cell dropout (Keras 3's semantics: unrolled.core.recurrent_dropout) ------------
+    def _dropout_active(self, rate: float) -> bool:
+        # Keras's LSTM/GRU cells drop when 0 < rate < 1; SimpleRNN's whenever rate > 0.
+        return 0.0 < rate < 1.0 or (rate == 1.0 and self.cell.n_gates == 1)
+
+    def draw_dropout_masks(self, batch: int) -> DropoutMasks | None:
+        """This training call's masks (None when neither rate is active): input masks
+        (K, batch, features), recurrent masks (K, batch, units); K = the gate count for
+        LSTM/GRU with ``implementation=1`` (forced by recurrent_dropout), else 1."""
+        drop_in, drop_rec = self._dropout_active(self.dropout), self._dropout_active(self.recurrent_dropout)
+        if not (drop_in or drop_rec):
+            return None
+        rng = self.__dict__.get("_dropout_rng")
+        if rng is None:
+            rng = self.__dict__["_dropout_rng"] = make_rng(getattr(self, "seed", None))
+        G = self.cell.n_gates
+        count = G if (G > 1 and self.implementation == 1) else 1
+        inputs = draw(rng, self.dropout, count, (batch, self.features), self.dtype) if drop_in else None
+        recurrent = draw(rng, self.recurrent_dropout, G, (batch, self.units), self.dtype) if drop_rec else None
+        return DropoutMasks(inputs, recurrent)
+
+    def _forward_dropout(self, x: np.ndarray, initial: Any, mask: Any, masks: DropoutMasks
+                         ) -> tuple[Any, RecurrentCache]:
+        """Training with dropout: input masks on x (any kernel), recurrent masks in the
+        cell (the reference scan)."""
+        for what, m, width in (("input", masks.inputs, self.features),
+                               ("recurrent", masks.recurrent, self.units)):
+            if m is not None and (m.ndim != 3 or m.shape[1:] != (x.shape[0], width)):
+                raise InputShapeError(
+                    f"{type(self).__name__} {self.name!r}: {what} dropout masks must have shape "
+                    f"(masks, batch, {width}) with batch {x.shape[0]}, got {m.shape}. Hint: draw "
+                    "them with layer.draw_dropout_masks(batch).")
+        w = self._scan_weights_tuple()
+        if masks.inputs is not None:
+            x, kernel = apply_input_masks(x, w.kernel, masks.inputs)
+            w = w._replace(kernel=kernel)
+        if masks.recurrent is not None:
+            w = w._replace(cell=with_recurrent_masks(w.cell, masks.recurrent))
+            choice = Choice(REFERENCE, "reference", (RECURRENT_DROPOUT_REASON,))
+            self.__dict__["kernel_choice"] = choice
+        else:
+            choice = self.kernel_for(x.shape[0], x.shape[1], True, mask is not None)
+        result, saved = choice.kernel.forward(w, x, initial, mask, self._scan_call(), True)
+        return self._outputs(result), RecurrentCache(choice.kernel, DropoutSaved(saved, w, masks),
+                                                     x.shape[0])
 
     def backward_with_states(self, dy: Any, cache: RecurrentCache
                              ) -> tuple[np.ndarray, list[np.ndarray], tuple[np.ndarray, ...]]:
@@ -236,8 +303,13 @@ class Recurrent(Layer):
         else:
             d_out, d_states = dy, [None] * self.n_carry
         d_seq, d_last = (d_out, None) if self.return_sequences else (None, d_out)
-        g: SequenceGrads = cache.kernel.backward(self._scan_weights_tuple(), cache.saved,
+        saved, w = cache.saved, None
+        if isinstance(saved, DropoutSaved):
+            saved, w = saved.saved, saved.weights
+        g: SequenceGrads = cache.kernel.backward(w or self._scan_weights_tuple(), saved,
                                                  d_seq, d_last, tuple(d_states))
+        if isinstance(cache.saved, DropoutSaved) and cache.saved.masks.inputs is not None:
+            g = input_mask_grads(g, cache.saved.masks.inputs, self.features)
         return g.dx, self._pack_grads(g), g.d_initial
 
     def backward(self, dy: Any, cache: RecurrentCache) -> tuple[np.ndarray, list[np.ndarray]]:
