@@ -25,6 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--recurrent-activation", default="sigmoid",
                    help="LSTM recurrent_activation (default sigmoid)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--model", metavar="FILE",
+                   help="report the kernels of this saved model's layers instead (.keras, .h5, "
+                        ".onnx, .safetensors, .pt)")
     p.add_argument("--load", action="store_true",
                    help="also load (or compile) the numba kernels now and report how long "
                         "that took")
@@ -57,6 +60,16 @@ def run(args: argparse.Namespace) -> int:
             compiled.load()
             print(f"  {compiled.module.lstrip('.')} loaded in {compiled.seconds:.2f} s "
                   "(compiled on first use, then from the disk cache)")
+    if args.model:
+        from ._model_arg import describe_source, open_model_file
+
+        model = open_model_file(args.model)
+        print()
+        print("\n".join(describe_source(model, args.model)))
+        print(f"Kernels of its layers (batch {args.batch}):")
+        for line in model.kernel_report():
+            print(f"  {line}")
+        return 0
     layer = LSTM(args.units, activation=args.activation,
                  recurrent_activation=args.recurrent_activation, dtype=args.dtype)
     layer.build((None, args.timesteps, args.features))
