@@ -24,6 +24,7 @@ from ..core.scan import SequenceGrads
 from ..errors import ConfigError, InputShapeError
 from ..random import make_rng
 from .base import Layer, as_input_array
+from .penalties import Penalized, activity_regularized
 
 _MEMO_ENTRIES = 8
 
@@ -48,7 +49,8 @@ class DropoutSaved(NamedTuple):
     masks: DropoutMasks
 
 
-class Recurrent(Layer):
+@activity_regularized
+class Recurrent(Penalized, Layer):
     """Base class of LSTM/GRU/SimpleRNN. Input (batch, timesteps, features)."""
 
     n_carry = 1  # how many state arrays the cell carries (LSTM: h and c)
@@ -59,11 +61,9 @@ class Recurrent(Layer):
                  recurrent_dropout: float = 0.0, implementation: int = 2,
                  batch_input_shape: Any = None, batch_size: int | None = None,
                  **kwargs: Any) -> None:
-        for key in ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-                    "activity_regularizer", "kernel_constraint", "recurrent_constraint",
-                    "bias_constraint"):
-            if kwargs.pop(key, None) is not None:
-                raise ConfigError(f"{type(self).__name__}: {key} is not supported by unrolled yet.")
+        # Keras's kernel_/recurrent_/bias_regularizer and _constraint, activity_regularizer.
+        self._take_penalties(kwargs, {"kernel": "kernel", "recurrent": "recurrent_kernel",
+                                      "bias": "bias"})
         super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ConfigError(
