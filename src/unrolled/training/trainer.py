@@ -225,6 +225,11 @@ class Trainer(CompileMixin):
         else:
             val = None
 
+        if shuffle and any(getattr(la, "stateful", False) for la in getattr(self, "layers", ())):
+            warnings.warn("fit(shuffle=True) on a model with stateful layers: each batch starts "
+                          "from the states the previous batch left, so shuffling pairs them with "
+                          "unrelated samples. Pass shuffle=False (Keras 3 does not warn).",
+                          UserWarning, stacklevel=2)
         batches = BatchIterator(len(x), batch_size, shuffle, steps_per_epoch, make_rng())
         cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
             callbacks, add_history=True, add_progbar=verbose != 0, model=self, verbose=verbose,
