@@ -7,6 +7,8 @@ from .input_layer import Input, InputLayer
 from .gru import GRU
 from .lstm import LSTM
 from .masking import Masking
+from .merge import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
 from .simple_rnn import SimpleRNN
 
-__all__ = ["Layer", "Dense", "Dropout", "Input", "InputLayer", "LSTM", "GRU", "SimpleRNN", "Masking"]
+__all__ = ["Layer", "Dense", "Dropout", "Input", "InputLayer", "LSTM", "GRU", "SimpleRNN", "Masking",
+           "Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract"]

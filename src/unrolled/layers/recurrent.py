@@ -35,6 +35,8 @@ class CellRecompute(NamedTuple):
 class Recurrent(Layer):
     """Base class of LSTM/GRU/SimpleRNN. Input (batch, timesteps, features)."""
 
+    supports_masking = True
+    keras_call_kwargs = {"training": False, "mask": None}  # what Keras records per call
     n_carry = 1  # how many state arrays the cell carries (LSTM: h and c)
 
     def __init__(self, units: int, *, return_sequences: bool = False, return_state: bool = False,

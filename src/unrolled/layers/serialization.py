@@ -10,7 +10,7 @@ from .base import Layer
 
 def _registry() -> dict[str, type[Layer]]:
     from . import Dense, InputLayer, LSTM
-    from . import extra
+    from . import extra, merge  # noqa: F401  (merge registers its classes in extra.LAYERS)
     classes: list[type[Layer]] = [Dense, InputLayer, LSTM, *extra.LAYERS]
     return {c.__name__: c for c in classes}
 
