@@ -145,6 +145,10 @@ def symbolic_call(layer: Any, x: Any, kwargs: dict[str, Any]) -> Any:
     if isinstance(shape, tuple):
         layer.validate_input(_validation_shape(shape))
     if not layer.built:
+        extra = {k: v for k, v in kwargs.items() if k != "mask" and is_symbolic(v)}
+        if extra:  # Keras's build config then names every tensor argument's shape
+            layer.build_shapes_dict = {f"{getattr(layer, 'first_arg_name', 'inputs')}_shape": list(shape),
+                                       **{f"{k}_shape": shape_of(v) for k, v in extra.items()}}
         layer.build(shape)
         if isinstance(shape, tuple):
             layer.validate_input(_validation_shape(shape))

@@ -21,12 +21,13 @@ def serialize_layer(layer: Any) -> dict[str, Any]:
     if isinstance(layer, Functional):
         return {"module": "keras.src.models.functional", "class_name": "Functional",
                 "config": layer.get_config(), "registered_name": "Functional",
-                "build_config": {"input_shape": None}}
+                "build_config": {"input_shape": None}, "compile_config": {}}
     if isinstance(layer, Sequential):
         out: dict[str, Any] = {"module": "keras", "class_name": "Sequential",
                                "config": layer.get_config(), "registered_name": None}
         if layer.input_batch_shape is not None:
             out["build_config"] = {"input_shape": list(layer.input_batch_shape)}
+        out["compile_config"] = {}
         return out
     return serialize(layer)
 

@@ -59,7 +59,8 @@ class CompileMixin:
             raise ConfigError(f"steps_per_execution must be 1 in unrolled (as with Keras's "
                               f"PyTorch backend). Received: steps_per_execution={steps_per_execution}")
         for arg, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
-            if value is not None and not isinstance(value, (list, tuple)):
+            if value is not None and not isinstance(value, (list, tuple)) and not (
+                    self.n_outputs > 1 and isinstance(value, dict)):
                 raise ConfigError(f"Expected `{arg}` argument to be a list or tuple. Received instead: "
                                   f"{arg}={value!r} of type {type(value).__name__}")
         self.optimizer = optimizers_module.get(optimizer)
@@ -233,6 +234,10 @@ class CompileMixin:
         return logs
 
     def _flatten_in_order(self, logs: dict[str, Any]) -> Any:
-        names = [n for n in self.metrics_names if n in logs]
+        """Keras's order: the losses and (one output) the metrics in compile order, then
+        the other keys sorted -- with several outputs the per-output metric names carry
+        an output prefix that Keras does not match, so they come sorted."""
+        order = self.metrics_names if self.n_outputs == 1 else ["loss"] + [o["tracker"].name for o in self._outputs]
+        names = [n for n in order if n in logs]
         values = [logs[n] for n in names] + [logs[k] for k in sorted(logs) if k not in names]
         return values[0] if len(values) == 1 else values
