@@ -37,7 +37,10 @@ def unique_name(base: str) -> str:
 
 
 def snake_case(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+    """Keras's ``to_snake_case``: ``SimpleRNN`` -> ``simple_rnn``, ``Conv1D`` -> ``conv1d``,
+    ``ReLU`` -> ``re_lu``."""
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def dtype_policy(dtype: np.dtype) -> dict[str, Any]:
@@ -94,15 +97,17 @@ class Layer:
 
     Class attributes the models read:
 
-    * ``supports_masking`` (Keras's): True if the layer passes a mask on through
-      ``compute_mask``; False (the default, as in Keras) drops the mask after this layer.
+    * ``supports_masking`` (Keras's): True (the default here) if models ask the layer's
+      ``compute_mask`` for the mask of its output (the default passes the input mask on,
+      as Keras's Dense or Dropout do; a layer that ends masks returns None there); False
+      drops the mask after this layer without asking.
     * ``input_dtype_kind``: ``"int"`` for layers whose input is integer ids (Embedding),
       so models do not cast that input to float.
     * ``regularizers``: weight name -> regularizer (``__call__(w) -> float``,
       ``gradient(w) -> array``); the trainer adds the penalties once per step.
     """
 
-    supports_masking = False
+    supports_masking = True
     input_dtype_kind = "float"
     keras_call_kwargs: dict[str, Any] = {}  # keyword arguments Keras records for a call
     regularizers: dict[str, Any] = {}

@@ -125,6 +125,15 @@ class Model(Layer):
                     out.append((w, r))
         return out
 
+    def apply_constraints(self) -> None:
+        """Project every constrained weight in place (each layer once; the trainer calls
+        this after each optimizer update, as Keras does)."""
+        seen: set[int] = set()
+        for layer in self._weight_layers():
+            if id(layer) not in seen and hasattr(layer, "apply_constraints"):
+                seen.add(id(layer))
+                layer.apply_constraints()
+
     def get_weights(self) -> list[np.ndarray]:
         """Copies of all weights, layer by layer, in Keras's order and shapes."""
         return [w.copy() for w in self.weights]
@@ -365,9 +374,10 @@ def convert_input(x: Any, tensor: Any, consumers: list[Layer], who: str) -> np.n
     """One model input as an array: integer ids kept as integers for layers that take
     them (``input_dtype_kind == "int"``, e.g. Embedding) or an integer ``Input`` dtype;
     otherwise the float dtype of the first layer using it."""
-    int_input = np.dtype(tensor.dtype).kind in "iub" or any(
-        getattr(c, "input_dtype_kind", "float") == "int" for c in consumers)
-    if int_input:
+    int_layers = [c for c in consumers if getattr(c, "input_dtype_kind", "float") == "int"]
+    if int_layers and hasattr(int_layers[0], "indices"):
+        return int_layers[0].indices(x)      # checked integer ids (Embedding)
+    if int_layers or np.dtype(tensor.dtype).kind in "iub":
         arr = np.asarray(x)
         if arr.dtype.kind not in "iufb" or arr.dtype == object:
             raise InputShapeError(f"{who} expects integer ids, got an array of dtype {arr.dtype}.")

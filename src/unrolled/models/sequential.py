@@ -152,9 +152,8 @@ class Sequential(Model):
         if not self._layers:
             raise ConfigError(f"Model {self.name!r} has no layers.")
         first = self._layers[0]
-        if getattr(first, "input_dtype_kind", "float") == "int" or (
-                self.input_layer is not None and np.dtype(self.input_layer.dtype).kind in "iub"):
-            x = np.asarray(x)    # integer ids (Embedding): not cast to float
+        if getattr(first, "input_dtype_kind", "float") == "int":
+            x = first.indices(x)   # integer inputs (Embedding): checked, never cast to float
         else:
             x = as_input_array(x, first.dtype, f"Model {self.name!r}")
         expected = self.input_batch_shape

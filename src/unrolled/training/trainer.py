@@ -115,7 +115,7 @@ class Trainer(CompileMixin):
         penalty, grads = 0.0, {}
         for w, reg in pairs:
             penalty += float(reg(w))
-            grads[id(w)] = reg.gradient(w)
+            grads[id(w)] = reg.gradient(w).astype(w.dtype, copy=False)
         return penalty, grads
 
     def _update_metrics(self, y: np.ndarray, y_pred: np.ndarray, loss: float,
@@ -195,6 +195,8 @@ class Trainer(CompileMixin):
                     grads = [g + reg_grads[id(w)] if id(w) in reg_grads else g
                              for g, w in zip(grads, weights)]
                 self.optimizer.apply(grads, weights)
+                if hasattr(model, "apply_constraints"):
+                    model.apply_constraints()       # Keras: right after the update
             else:
                 warnings.warn("The model does not have any trainable weights.", stacklevel=4)
         if self.n_outputs == 1:
