@@ -223,6 +223,19 @@ class Graph:
                 mask_of[id(node.outputs[0])] = out_mask
         return out, node_cache
 
+    def output_shapes(self, input_shapes: list[Any]) -> list[Any]:
+        """The outputs' shapes for inputs of ``input_shapes`` (shapes only, nothing runs)."""
+        shapes: dict[int, Any] = {id(t): tuple(s) for t, s in zip(self.inputs, input_shapes)}
+        for node in self.nodes:
+            if node.is_input:
+                for t in node.outputs:
+                    shapes.setdefault(id(t), t.shape)
+                continue
+            out = node.layer.compute_output_shape(map_tensors(node.x, lambda t: shapes[id(t)]))
+            for t, shape in zip(node.outputs, [out] if node.single else list(out)):
+                shapes[id(t)] = tuple(shape)
+        return [shapes[id(t)] for t in self.outputs]
+
     # -- backward ----------------------------------------------------------------------
     def backward(self, d_outputs: list[Any], cache: GraphCache) -> tuple[list[Any], dict[int, list[Any]]]:
         """Gradients of the model inputs (one per input; None where none flows, e.g. an

@@ -209,8 +209,11 @@ class Model(Layer):
         return self.call(x, training=training, mask=mask)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
-        shapes = [t.shape for t in self.graph().outputs]
-        return shapes[0] if len(shapes) == 1 else shapes
+        """Output shape(s) for ``input_shape`` (batch axis included; a list per input)."""
+        graph = self.graph()
+        several = len(graph.inputs) > 1
+        shapes = graph.output_shapes(list(input_shape) if several else [input_shape])
+        return self._pack_outputs(shapes)
 
     @property
     def creates_mask(self) -> bool:  # type: ignore[override]
