@@ -134,6 +134,15 @@ class Model(Layer):
                 seen.add(id(layer))
                 layer.apply_constraints()
 
+    def reset_states(self) -> None:
+        """Zero the carried states of every stateful layer (Keras 2's ``model.reset_states()``;
+        Keras 3 keeps only ``layer.reset_state()``, which works too)."""
+        for layer in self._weight_layers():
+            if isinstance(layer, Model):
+                layer.reset_states()
+            elif getattr(layer, "stateful", False) and hasattr(layer, "reset_state"):
+                layer.reset_state()
+
     def get_weights(self) -> list[np.ndarray]:
         """Copies of all weights, layer by layer, in Keras's order and shapes."""
         return [w.copy() for w in self.weights]

@@ -198,10 +198,23 @@ class Trainer(CompileMixin):
                 if hasattr(model, "apply_constraints"):
                     model.apply_constraints()       # Keras: right after the update
             else:
-                warnings.warn("The model does not have any trainable weights.", stacklevel=4)
+                warnings.warn("The model does not have any trainable weights.", stacklevel=5)
         if self.n_outputs == 1:
             return self._update_metrics(ys[0], y_pred, loss, sample_weight, masks[0])
         return self._update_metrics_multi(ys, preds, loss, values, sample_weight, masks)
+
+    def _stop_if_weights_diverged(self, epoch: int, step: int) -> None:
+        """After an update (and the callbacks): NaN/inf weights stop training, saying so."""
+        from .callbacks import nonfinite_weights
+
+        bad = nonfinite_weights(self.model)
+        if bad:
+            self.model.stop_training = True
+            warnings.warn(
+                f"Epoch {epoch + 1}, batch {step}: the update made weights non-finite "
+                f"({', '.join(bad[:5])}); training stopped. The weights are NOT finite now: "
+                "add callbacks.TerminateOnNaN() to restore the last finite ones, and lower "
+                "the learning rate or set clipnorm.", RuntimeWarning, stacklevel=4)
 
     def _train_step(self, xs: list[np.ndarray], ys: list[Any], sample_weight: Any) -> dict[str, float]:
         return self._step(xs, ys, sample_weight, training=True)
@@ -324,6 +337,11 @@ class Trainer(CompileMixin):
         else:
             val = None
 
+        if shuffle and any(getattr(la, "stateful", False) for la in getattr(self.model, "layers", ())):
+            warnings.warn("fit(shuffle=True) on a model with stateful layers: each batch starts "
+                          "from the states the previous batch left, so shuffling pairs them with "
+                          "unrelated samples. Pass shuffle=False (Keras 3 does not warn).",
+                          UserWarning, stacklevel=3)
         batches = BatchIterator(len(x[0]), batch_size, shuffle, steps_per_epoch, make_rng())
         cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
             callbacks, add_history=True, add_progbar=verbose != 0, model=self.model, verbose=verbose,
@@ -339,6 +357,8 @@ class Trainer(CompileMixin):
                 cbs.on_train_batch_begin(step)
                 logs = self._train_step(_take(x, index), _take(y, index), _take(sample_weight, index))
                 cbs.on_train_batch_end(step, logs)
+                if not self.model.stop_training:
+                    self._stop_if_weights_diverged(epoch, step)
                 if self.model.stop_training:
                     break
             epoch_logs = dict(logs)
