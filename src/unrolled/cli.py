@@ -8,7 +8,7 @@ import sys
 from .errors import UnrolledError
 
 # Subcommand modules, in the order ``unrolled --help`` lists them.
-COMMANDS = ["demo", "train", "predict", "evaluate", "explain", "trace", "info"]
+COMMANDS = ["demo", "train", "predict", "evaluate", "backtest", "explain", "trace", "info"]
 
 
 def build_parser() -> argparse.ArgumentParser:
