@@ -177,6 +177,18 @@ def detect_time_axis(table: Any) -> Any:
     return table
 
 
+def use_time_column(table: Any, name: str) -> Any:
+    """The table with ``name`` as its time axis: dates and numbers as the table reader
+    takes them, and also year-months and quarters."""
+    from .table import build_table, set_time_column
+
+    if name != table.time_column and name in table.text:
+        periods = parse_periods(table.text[name])
+        if periods is not None:
+            return _rebuild(set_time_column(table, None), name, periods, build_table)
+    return set_time_column(table, name)
+
+
 def _rebuild(table: Any, name: str, time: np.ndarray, build_table: Any) -> Any:
     cells: dict[str, Any] = {}
     for col in table.kinds:
@@ -206,9 +218,9 @@ def extend(time: np.ndarray | None, freq: Frequency, steps: int) -> np.ndarray |
 def calendar_features(time: np.ndarray, freq: Frequency) -> tuple[list[str], np.ndarray]:
     """Sine/cosine encodings of the position in each calendar cycle the frequency has.
 
-    Returns names and ``(time, C)`` float64 values: hour of day (hourly), day of week and
-    day of year (daily, hourly), week of year (weekly), month of year (monthly, daily),
-    quarter (quarterly). Smooth and periodic: December sits next to January.
+    Returns names and ``(time, C)`` float64 values: hour of day (hourly), day of week
+    (hourly, daily), position in the year (hourly, daily, weekly: by day; monthly,
+    quarterly: by month). Smooth and periodic: December sits next to January.
     """
     if time is None or time.dtype.kind != "M":
         return [], np.empty((0 if time is None else len(time), 0))
@@ -220,9 +232,12 @@ def calendar_features(time: np.ndarray, freq: Frequency) -> tuple[list[str], np.
     if freq.name in ("hourly", "minutely"):
         cycles.append(("hour", (seconds % 86400.0) / 86400.0))
     if freq.name in ("hourly", "minutely", "daily"):
-        cycles.append(("weekday", ((days + 3) % 7) / 7.0))  # 1970-01-01 was a Thursday
-    if freq.name in ("hourly", "minutely", "daily", "weekly", "monthly", "quarterly"):
+        cycles.append(("weekday", ((days + 3) % 7) / 7.0))  # Monday 0; 1970-01-01 a Thursday
+    if freq.name in ("hourly", "minutely", "daily", "weekly"):
         cycles.append(("year", year_frac))
+    if freq.name in ("monthly", "quarterly"):  # whole months: exact, month lengths aside
+        month = time.astype("datetime64[M]").astype(np.int64) % 12
+        cycles.append(("month", month / 12.0))
     names, cols = [], []
     for name, phase in cycles:
         names += [f"{name}_sin", f"{name}_cos"]

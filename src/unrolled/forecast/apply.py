@@ -25,10 +25,10 @@ from ..data.table import TimeSeriesTable
 from ..errors import DataError
 from .baselines import Comparison, compare
 from .features import derived_inputs, first_input_row
-from .inputs import read_table, spec_columns
+from .inputs import spec_columns
 from .intervals import Coverage, Intervals
 from .model_file import Forecaster, load_forecaster
-from .pipeline import ForecastSpec, Windows, make_windows_at, network_z
+from .pipeline import ForecastSpec, Windows, load_table, make_windows_at, network_z
 from .transform import decode
 
 
@@ -101,7 +101,8 @@ def _inputs(fc: Forecaster, data: Any, with_targets: bool) -> tuple[Any, np.ndar
     """The table, the scaled model inputs ``(time, F)`` and the targets (or None)."""
     spec = fc.spec
     want_y = with_targets or spec.needs_targets
-    table, X, Y = spec_columns(read_table(data, spec), spec, with_targets=want_y)
+    table, X, Y = spec_columns(load_table(data, spec.time_column or "none"), spec,
+                               with_targets=want_y)
     if Y is None and spec.transform == "diff":  # every target is an input
         Y = X[:, [spec.features.index(t) for t in spec.targets]]
     Xa = derived_inputs(X, Y, table.time, spec.targets, spec.lags, spec.calendar, spec.horizon)

@@ -193,15 +193,16 @@ def load_table(table: Any, time_column: str | None = None) -> Any:
     """A table with its time axis: ``time_column`` None = found automatically (full dates,
     year-months, quarters, integer years), ``"none"`` = rows in file order."""
     from ..data import as_table, set_time_column
-    from ..data.time_axis import detect_time_axis
+    from ..data.time_axis import detect_time_axis, use_time_column
 
     if isinstance(time_column, str) and time_column.lower() == "none":
         t = as_table(table, time_column=None) if not hasattr(table, "kinds") else table
         return set_time_column(t, None)
-    t = as_table(table)
     if time_column is not None:
-        return set_time_column(t, time_column)
-    return detect_time_axis(t)
+        # Read without guessing, then set the named column (dates, numbers or periods).
+        t = as_table(table, time_column=None) if not hasattr(table, "kinds") else table
+        return use_time_column(t, time_column)
+    return detect_time_axis(as_table(table))
 
 
 def load_series(table: Any, targets: str | list[str], features: list[str] | None = None, *,
@@ -305,32 +306,50 @@ def prepare_series(series: Series, blocks: tuple[slice, slice, slice], *, window
     def windows(z_scaler: Standardizer | None, tr: str) -> list[Windows]:
         return [make_windows_at(xs, series.Y, i, t, m, tr, z_scaler) for i, t in parts]
 
-    candidates = tf.TRANSFORMS if transform == "auto" else (transform,)
     if transform not in (*tf.TRANSFORMS, "auto"):
         raise ConfigError(f"transform must be 'level', 'diff' or 'auto', got {transform!r}")
-    best: tuple[float, str, Scalers, list[Windows], Linear] | None = None
-    scores = {}
-    for tr in candidates:
+    fitted = {}
+    for tr in tf.TRANSFORMS if transform == "auto" else (transform,):
         raw = windows(None, tr)
         z_scaler = tf.fit_z_scaler(raw[0].y_true, raw[0].last, tr, spec.targets)
         wins = windows(z_scaler, tr)
         ridge = choose_ridge(wins[0].x, wins[0].z, wins[1].x, wins[1].z)
         val = wins[1]
         pred = tf.decode(ridge(val.x), val.last, tr, z_scaler, horizon)
-        mae = float(np.mean(np.abs(pred - val.y_true)))
-        scores[tr] = mae
-        if best is None or mae < best[0]:
-            best = (mae, tr, Scalers(scaler_x, scaler_y, z_scaler), wins, ridge)
-    assert best is not None
-    _, tr, scalers, wins, ridge = best
+        fitted[tr] = (pred, Scalers(scaler_x, scaler_y, z_scaler), wins, ridge)
     if transform == "auto":
-        choices["transform"] = (f"{tr} (validation MAE of the ridge model: "
-                                + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()) + ")")
+        tr, choices["transform"] = _choose_transform(
+            {k: v[0] for k, v in fitted.items()}, fitted["level"][2][1].y_true,
+            series.Y[train_rows])
     else:
-        choices["transform"] = f"{tr} (given)"
+        tr, choices["transform"] = transform, f"{transform} (given)"
+    _, scalers, wins, ridge = fitted[tr]
     return ForecastData(replace(spec, transform=tr), sel, scalers, *wins, time=sel.time,
                         blocks=blocks, row_numbers=series.row_numbers, ridge=ridge,
                         freq=series.freq, choices=choices)
+
+
+def _choose_transform(val_pred: dict[str, np.ndarray], val_true: np.ndarray,
+                      train_y: np.ndarray) -> tuple[str, str]:
+    """``diff`` if the validation targets leave the train block's range (a trend or a
+    level shift: a level forecaster would have to extrapolate), or if the ridge model
+    predicting changes has a validation MAE lower beyond noise; ``level`` otherwise."""
+    from .significance import margin
+
+    lo, hi = train_y.min(axis=0), train_y.max(axis=0)
+    outside = float(np.mean((val_true < lo) | (val_true > hi)))
+    m = margin(val_pred["diff"], val_pred["level"], val_true)
+    rel = m.relative
+    maes = (f"validation MAE of the ridge model: level {m.base_mae:.4g}, diff "
+            f"{m.base_mae + m.diff:.4g} ({rel[0] * 100:+.1f} %, 95 % {rel[1] * 100:+.1f} .. "
+            f"{rel[2] * 100:+.1f} %)")
+    if outside > 0.2:
+        return "diff", (f"diff ({outside * 100:.0f} % of the validation targets lie outside "
+                        f"the training range; {maes})")
+    if m.verdict == "better":
+        return "diff", f"diff ({maes})"
+    return "level", (f"level ({outside * 100:.0f} % of the validation targets outside the "
+                     f"training range; {maes})")
 
 
 def _season(season: int | str | None, series: Series, train: slice, window: int,
