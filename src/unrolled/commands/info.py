@@ -25,6 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--recurrent-activation", default="sigmoid",
                    help="LSTM recurrent_activation (default sigmoid)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--model", metavar="FILE",
+                   help="report the kernels of this saved model's layers instead (.keras, .h5, "
+                        ".onnx, .safetensors, .pt)")
     p.add_argument("--load", action="store_true",
                    help="also load the numba kernel now and report how long that took")
 
@@ -50,6 +53,16 @@ def run(args: argparse.Namespace) -> int:
         lstm_numba.impl()
         print(f"  numba kernel loaded in {lstm_numba.load_seconds:.2f} s "
               "(JIT compile on first use, then the disk cache)")
+    if args.model:
+        from ._model_arg import describe_source, open_model_file
+
+        model = open_model_file(args.model)
+        print()
+        print("\n".join(describe_source(model, args.model)))
+        print(f"Kernels of its layers (batch {args.batch}):")
+        for line in model.kernel_report():
+            print(f"  {line}")
+        return 0
     layer = LSTM(args.units, activation=args.activation,
                  recurrent_activation=args.recurrent_activation, dtype=args.dtype)
     layer.build((None, args.timesteps, args.features))

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import ModelFileError
 from ..layers.base import Layer
-from ..layers.recurrent import Recurrent
+from ..layers.weight_paths import weight_groups
 
 # deflate, shuffle, fletcher32, szip, nbit, scaleoffset (built into HDF5), lzf (h5py).
 _SAFE_FILTERS = {1, 2, 3, 4, 5, 6, 32000}
@@ -61,8 +61,6 @@ def layer_paths(model: Any) -> list[tuple[Layer, str]]:
     return out
 
 
-def _vars_path(layer: Layer, base: str) -> str:
-    return f"{base}/cell/vars" if isinstance(layer, Recurrent) else f"{base}/vars"
 
 
 # -- writing ---------------------------------------------------------------------------
@@ -76,12 +74,10 @@ def write_weights(h5: h5py.File, model: Any, optimizer: Any = None) -> None:
     """Store ``model``'s weights (and ``optimizer.variables`` if given) in Keras's layout."""
     _vars_group(h5, "vars", model.name)
     for layer, base in layer_paths(model):
-        group = _vars_group(h5, f"{base}/vars", layer.name)
-        if isinstance(layer, Recurrent):
-            cell_name = f"{keras_snake_case(type(layer).__name__)}_cell"   # lstm_cell, gru_cell
-            group = _vars_group(h5, _vars_path(layer, base), cell_name)
-        for i, w in enumerate(layer.weights):
-            group[str(i)] = w
+        for path, name, arrays in weight_groups(layer, base):   # e.g. layers/lstm/cell/vars
+            group = _vars_group(h5, path, name)
+            for i, w in enumerate(arrays):
+                group[str(i)] = w
     if optimizer is not None:
         group = _vars_group(h5, "optimizer/vars", optimizer.name)
         for i, v in enumerate(optimizer.variables):
@@ -163,15 +159,15 @@ def read_weights(h5: h5py.File, model: Any, what: str) -> list[np.ndarray]:
     """All of ``model``'s weights from Keras 3's layout, checked against the model's shapes."""
     values = []
     for layer, base in layer_paths(model):
-        if not layer.weights:
-            continue
-        path = _vars_path(layer, base)
-        try:
-            group = _child(h5, path, h5py.Group, what)
-            dsets = _numbered(group, what, len(layer.weights))
-            values += [read_dataset(d, what, w.shape) for d, w in zip(dsets, layer.weights)]
-        except ModelFileError as err:
-            raise ModelFileError(f"{err} It should hold the weights of {_describe(layer)}.") from None
+        for path, _, arrays in weight_groups(layer, base):
+            if not arrays:
+                continue
+            try:
+                group = _child(h5, path, h5py.Group, what)
+                dsets = _numbered(group, what, len(arrays))
+                values += [read_dataset(d, what, w.shape) for d, w in zip(dsets, arrays)]
+            except ModelFileError as err:
+                raise ModelFileError(f"{err} It should hold the weights of {_describe(layer)}.") from None
     return values
 
 

@@ -29,12 +29,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, ModelFileError
-from . import h5_weights
+from . import h5_weights, limits
 from .atomic import atomic_write, atomic_write_bytes
+from .guard import check_file, file_errors
 
 CONFIG, METADATA, WEIGHTS, EXTRA = "config.json", "metadata.json", "model.weights.h5", "unrolled.json"
 KERAS_VERSION = "3.15.1"           # the Keras release this writer was checked against
-_MAX_JSON_BYTES = 64 << 20         # a config or extra member larger than this is refused
 _MAX_EXPANSION, _EXPANSION_FLOOR = 100, 256 << 20   # zip-bomb guard, as Keras's
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -131,17 +131,27 @@ def load_model(path: PathLike, compile: bool = True) -> Any:
     present; if that fails (an unknown loss, say) the model is returned uncompiled with
     a warning, as Keras does. ``unrolled.json`` is ignored (see :func:`read_extra`).
     """
-    path = os.fspath(path)
+    path = check_file(path)
+    with file_errors(path):
+        return _load_model(path, compile)
+
+
+def _load_model(path: str, compile: bool) -> Any:
     with _open_zip(path) as zf:
         config = _read_json(zf, CONFIG, path, required=True)
         weights = _read_member(zf, WEIGHTS, path, required=True)
-    model = _model_from_config(config, path)
+    limits.check_input_shapes(config, f"{path}: {CONFIG}")
     what = f"{path}: {WEIGHTS}"
     with h5_weights.open_h5(weights, what) as h5:
+        # Sizes first: the config may only build what the weights file stores.
+        stored = limits.stored_values(h5, what, under="layers" if "layers" in h5 else None)
+        with limits.building_within(stored, path):
+            model = _model_from_config(config, path)
         values = _guard(lambda: h5_weights.read_weights(h5, model, what), what)
+        limits.check_optimizer_values(h5, limits.model_values(model), what)
         opt_values = _guard(lambda: h5_weights.read_optimizer(h5, what), what)
     model.set_weights(values)
-    compile_config = config.get("compile_config")
+    compile_config = config.get("compile_config") if isinstance(config, dict) else None
     if compile and compile_config:
         _restore_compile(model, compile_config, opt_values, path)
     return model
@@ -154,8 +164,13 @@ def load_weights(model: Any, path: PathLike) -> None:
     Optimizer state stored in the file is loaded into ``model.optimizer`` when the model
     has one (Keras 3 files only; a count mismatch warns and skips, as in Keras).
     """
-    path = os.fspath(path)
     _require_built(model, "load weights into")
+    path = check_file(path, "weights file")
+    with file_errors(path):
+        _load_weights(model, path)
+
+
+def _load_weights(model: Any, path: str) -> None:
     what = path
     if _sniff(path) == b"PK":
         with _open_zip(path) as zf:
@@ -169,6 +184,7 @@ def load_weights(model: Any, path: PathLike) -> None:
             opt_values = None
         else:
             values = _guard(lambda: h5_weights.read_weights(h5, model, what), what)
+            limits.check_optimizer_values(h5, limits.model_values(model), what)
             opt_values = _guard(lambda: h5_weights.read_optimizer(h5, what), what)
     opt_values = _checked_optimizer_values(model, opt_values, what)
     model.set_weights(values)
@@ -178,8 +194,8 @@ def load_weights(model: Any, path: PathLike) -> None:
 
 def read_extra(path: PathLike) -> dict[str, Any] | None:
     """The ``extra`` dict stored by :func:`save_model`, or None if the file has none."""
-    path = os.fspath(path)
-    with _open_zip(path) as zf:
+    path = check_file(path)
+    with file_errors(path), _open_zip(path) as zf:
         extra = _read_json(zf, EXTRA, path, required=False)
     if extra is not None and not isinstance(extra, dict):
         raise ModelFileError(f"{path}: {EXTRA} should hold a JSON object, got {type(extra).__name__}.")
@@ -228,7 +244,8 @@ def _read_member(zf: zipfile.ZipFile, name: str, path: str, required: bool,
             raise ModelFileError(f"{path} is not a valid .keras file: it has no {name} "
                                  f"(members: {zf.namelist()[:10]}).") from None
         return None
-    if limit is not None and info.file_size > limit:
+    limit = limits.MAX_MEMBER_BYTES if limit is None else limit
+    if info.file_size > limit:
         raise ModelFileError(f"{path}: {name} declares {info.file_size} bytes; refused (limit {limit}).")
     expansion = info.file_size / max(info.compress_size, 1)
     if info.file_size > _EXPANSION_FLOOR and expansion > _MAX_EXPANSION:
@@ -243,7 +260,7 @@ def _read_member(zf: zipfile.ZipFile, name: str, path: str, required: bool,
 
 
 def _read_json(zf: zipfile.ZipFile, name: str, path: str, required: bool) -> Any:
-    raw = _read_member(zf, name, path, required, limit=_MAX_JSON_BYTES)
+    raw = _read_member(zf, name, path, required, limit=limits.MAX_JSON_BYTES)
     if raw is None:
         return None
     try:

@@ -162,8 +162,11 @@ class Sequential(Trainer):
     def _prepare(self, x: Any) -> np.ndarray:
         if not self._layers:
             raise ConfigError(f"Model {self.name!r} has no layers.")
-        dtype = self._layers[0].dtype
-        x = as_input_array(x, dtype, f"Model {self.name!r}")
+        first = self._layers[0]
+        if getattr(first, "input_dtype_kind", "float") == "int":
+            x = first.indices(x)   # integer inputs (Embedding): checked, never cast to float
+        else:
+            x = as_input_array(x, first.dtype, f"Model {self.name!r}")
         expected = self.input_batch_shape
         if expected is not None:
             if x.ndim != len(expected):

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputShapeError
 from ..random import make_rng
+from ..layers import penalties
 from .batching import BatchIterator, class_weight_to_sample_weights, unpack_data
 from .compiling import CompileMixin
 
@@ -107,10 +108,13 @@ class Trainer(CompileMixin):
         y_pred, caches = self.forward(x, training=True)
         mask = getattr(caches, "output_mask", None)   # set by a masked forward only
         loss, dy = self._loss_and_grad(y, y_pred, sample_weight, mask)
+        loss += penalties.total_penalty(self.layers, caches)   # regularizers, as Keras's loss
         weights = self.trainable_weights
         if weights:
             _, grads = self.backward(dy, caches)
+            penalties.add_penalty_gradients(self.layers, weights, grads)
             self.optimizer.apply(grads, weights)
+            penalties.apply_all_constraints(self.layers)       # Keras: right after the update
         else:
             warnings.warn("The model does not have any trainable weights.", stacklevel=3)
         return self._update_metrics(y, y_pred, loss, sample_weight, mask)
@@ -119,6 +123,7 @@ class Trainer(CompileMixin):
         y_pred, caches = self.forward(x, training=False)
         mask = getattr(caches, "output_mask", None)
         loss, _ = self._loss_and_grad(y, y_pred, sample_weight, mask)
+        loss += penalties.total_penalty(self.layers, caches)
         return self._update_metrics(y, y_pred, loss, sample_weight, mask)
 
     # -- inputs ------------------------------------------------------------------------
