@@ -192,6 +192,10 @@ def test_metadata_that_does_not_fit_the_model_is_refused(csv_path, tmp_path):
     meta = forecast.Forecaster.from_data(model, data).metadata()
     meta["spec"]["window"] = 9
     save_model(model, tmp_path / "bad.keras", extra={KEY: meta})
+    with pytest.raises(ModelFileError, match=r"ridge.kernel should be 27 rows of 2 numbers"):
+        forecast.load_forecaster(tmp_path / "bad.keras")  # the linear path no longer fits
+    meta["spec"]["linear"], meta["ridge"] = False, None
+    save_model(model, tmp_path / "bad.keras", extra={KEY: meta})
     with pytest.raises(ModelFileError, match="does not match the model"):
         forecast.load_forecaster(tmp_path / "bad.keras")
 
