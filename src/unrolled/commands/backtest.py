@@ -6,7 +6,7 @@ import textwrap
 from typing import Any
 
 from ._args import positive_int
-from .train import add_model_options, cli_spelling, data_options, fit_config
+from .train import add_model_options, cli_spelling, data_options, fit_config, read_data
 
 DESCRIPTION = textwrap.dedent("""\\
     Judge a forecasting setup the way forecasters do: train and test it again at K
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     plot = None if args.plot == "none" else args.plot
     try:
-        run_backtest_report(args.data, data_options(args), fit_config(args), args.folds,
+        run_backtest_report(read_data(args), data_options(args), fit_config(args), args.folds,
                             list(range(args.seed, args.seed + args.seeds)), plot=plot,
                             test_rows=args.test_rows, output=args.output)
     except DataError as err:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import textwrap
 
+from ._args import add_reading_options, cell_format
+
 DESCRIPTION = textwrap.dedent("""\
     Score a model from `unrolled train` on a CSV: forecast after every window that has
     H known rows after it, and print MAE and RMSE in the data's units beside baselines
@@ -37,6 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", metavar="PNG",
                    help="draw forecast vs truth (with intervals) and the error per step "
                         "to this PNG (e.g. --plot eval.png)")
+    add_reading_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +47,12 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.report import (beats, comparison_table, coverage_text, model_name,
                                    steps_table, steps_text, unit_of)
 
-    result = evaluate(args.model, args.data)
+    from ..forecast.apply import read_for
+    from ..forecast.model_file import load_forecaster
+
+    delimiter, fmt = cell_format(args)
+    fc = load_forecaster(args.model)
+    result = evaluate(fc, read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt))
     spec = result.spec
     cmp = result.comparison
     name = model_name(spec)

@@ -7,7 +7,7 @@ import textwrap
 
 from ..errors import DataError
 from ..forecast.pipeline import PATIENCE, TEST_FRACTION, VAL_FRACTION
-from ._args import column_list, positive_float, positive_int
+from ._args import add_reading_options, cell_format, column_list, positive_float, positive_int
 
 DESCRIPTION = textwrap.dedent(f"""\
     Train a forecaster for one or more columns of a CSV from the last N rows of several
@@ -108,6 +108,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                         "a straight line between neighbours, drop removes those rows "
                         "(e.g. --fill interpolate); predict applies the same")
     add_forecast_options(p)
+    add_reading_options(p)
 
 
 def add_forecast_options(p: argparse.ArgumentParser) -> None:
@@ -165,6 +166,22 @@ def data_options(args: argparse.Namespace) -> dict:
                 calendar=args.calendar, linear=not args.no_linear)
 
 
+def read_data(args: argparse.Namespace) -> object:
+    """The CSV as a table, read with the cell-format options (the time axis is set by
+    ``prepare``: found, named, or 'none')."""
+    from ..data.table import AUTO, read_csv
+
+    delimiter, fmt = cell_format(args)
+    named = args.time_column if args.time_column not in (None, "none") else None
+    try:
+        return read_csv(args.data, time_column=named or AUTO, delimiter=delimiter, fmt=fmt)
+    except DataError:
+        if named is None:
+            raise
+        # e.g. year-months or quarters, which prepare turns into a time axis itself
+        return read_csv(args.data, time_column=None, delimiter=delimiter, fmt=fmt)
+
+
 def fit_config(args: argparse.Namespace) -> object:
     from ..forecast.fit import FitConfig
 
@@ -181,7 +198,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_output_path(args.output)  # before minutes of training, not after
     try:
-        data = prepare(args.data, **data_options(args))
+        table = read_data(args)
+        data = prepare(table, **data_options(args))
     except DataError as err:
         raise DataError(cli_spelling(str(err))) from None
     spec = data.spec
@@ -234,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
         from .backtest import run_backtest_report
 
         print()
-        run_backtest_report(args.data, data_options(args), config, folds=args.backtest,
+        run_backtest_report(table, data_options(args), config, folds=args.backtest,
                             seeds=1, plot=None if args.no_plot else
                             path[:-len(".keras")] + "_backtest.png")
     return 0

@@ -158,14 +158,12 @@ def detect_time_axis(table: Any) -> Any:
     quarters, then a numeric column named like ``year`` (or whose whole numbers rise by
     one from a plausible year) that increases. The column stops being an input feature.
     """
-    from .table import build_table
-
     if table.time_column is not None:
         return table
     for name in table.text:
         periods = parse_periods(table.text[name])
         if periods is not None:
-            return _rebuild(table, name, periods, build_table)
+            return with_time(table, name, periods)
     for name in table.columns:
         col = table.column(name)
         if not (np.all(np.isfinite(col)) and len(col) > 1 and _looks_like_years(col)):
@@ -173,33 +171,33 @@ def detect_time_axis(table: Any) -> Any:
         steps = np.diff(col)
         named = name.strip().lower() in _YEAR_NAMES
         if np.all(steps > 0) and (named or np.all(steps == 1)):
-            return _rebuild(table, name, col, build_table)
+            return with_time(table, name, col.astype(np.int64))
     return table
 
 
 def use_time_column(table: Any, name: str) -> Any:
     """The table with ``name`` as its time axis: dates and numbers as the table reader
     takes them, and also year-months and quarters."""
-    from .table import build_table, set_time_column
+    from .table import set_time_column
 
     if name != table.time_column and name in table.text:
         periods = parse_periods(table.text[name])
         if periods is not None:
-            return _rebuild(set_time_column(table, None), name, periods, build_table)
+            return with_time(set_time_column(table, None), name, periods)
     return set_time_column(table, name)
 
 
-def _rebuild(table: Any, name: str, time: np.ndarray, build_table: Any) -> Any:
-    cells: dict[str, Any] = {}
-    for col in table.kinds:
-        if col == name:
-            cells[col] = time if time.dtype.kind == "M" else time.astype(np.float64)
-        elif col in table.text:
-            cells[col] = list(table.text[col])
-        else:
-            cells[col] = table.column(col)
-    rebuilt = build_table(cells, table.source, name, table.line_numbers)
-    return dataclasses.replace(rebuilt, row_numbers=table.row_numbers, units=table.units)
+def with_time(table: Any, name: str, time: np.ndarray) -> Any:
+    """``table`` (without a time axis) with column ``name`` taken out as the time ``time``."""
+    assert table.time_column is None
+    columns, values = list(table.columns), table.values
+    if name in columns:
+        j = columns.index(name)
+        columns, values = columns[:j] + columns[j + 1:], np.delete(values, j, axis=1)
+    text = {k: v for k, v in table.text.items() if k != name}
+    kinds = {**table.kinds, name: "date" if time.dtype.kind == "M" else "numeric"}
+    return dataclasses.replace(table, columns=columns, values=values, text=text, kinds=kinds,
+                               time=time, time_column=name)
 
 
 def extend(time: np.ndarray | None, freq: Frequency, steps: int) -> np.ndarray | None:

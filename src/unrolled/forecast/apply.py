@@ -96,6 +96,22 @@ def _as_forecaster(model: Forecaster | str | os.PathLike[str]) -> Forecaster:
     return model if isinstance(model, Forecaster) else load_forecaster(model)
 
 
+def read_for(spec: ForecastSpec, data: Any, delimiter: str = ",", fmt: Any = None) -> Any:
+    """Read ``data`` for a forecaster with ``spec``: its time column as dates or numbers
+    (:func:`~.inputs.read_table`), or as year-months / quarters."""
+    from ..data.table import as_table
+    from .inputs import read_table
+
+    kw = {} if fmt is None else {"fmt": fmt}
+    try:
+        return read_table(data, spec, delimiter=delimiter, **kw)
+    except DataError:
+        if spec.time_column is None or hasattr(data, "kinds"):
+            raise
+        return load_table(as_table(data, time_column=None, delimiter=delimiter, **kw),
+                          spec.time_column)
+
+
 def _inputs(fc: Forecaster, data: Any, with_targets: bool) -> tuple[Any, np.ndarray,
                                                                       np.ndarray | None]:
     """The table, the scaled model inputs ``(time, F)`` and the targets (or None)."""

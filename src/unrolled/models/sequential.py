@@ -155,6 +155,13 @@ class Sequential(Trainer):
         for layer, arrays in zip(self._layers, checked):
             layer.set_weights(arrays)
 
+    def reset_states(self) -> None:
+        """Zero the carried states of every stateful layer (Keras 2's ``model.reset_states()``;
+        Keras 3 keeps only ``layer.reset_state()``, which works too)."""
+        for layer in self._layers:
+            if getattr(layer, "stateful", False) and hasattr(layer, "reset_state"):
+                layer.reset_state()
+
     def count_params(self) -> int:
         return int(sum(layer.count_params() for layer in self._layers))
 
