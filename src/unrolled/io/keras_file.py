@@ -305,7 +305,7 @@ def _model_from_config(config: Any, path: str) -> Any:
             raise ModelFileError(f"{path}: layer {k} of the config is not a JSON object.")
         name = (item.get("config") or {}).get("name") if isinstance(item.get("config"), dict) else None
         where = f"layer {k} ({name!r})"
-        if item.get("class_name") not in known:
+        if not isinstance(item.get("class_name"), str) or item["class_name"] not in known:
             problems.append(f"{item.get('class_name')!r} layer {name!r}")
         _foreign(item, where, problems)
     if problems:
