@@ -105,7 +105,7 @@ def _target(args: argparse.Namespace) -> tuple[Any, np.ndarray, str]:
     if given:
         raise ConfigError(f"{', '.join(given)}: only for the random layer (without --model); "
                           "a saved model brings its own layers.")
-    from ..io.keras_file import load_model
+    from ..models.saving import load_model
 
     model = load_model(args.model, compile=False)
     if args.input is not None:

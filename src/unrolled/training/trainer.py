@@ -360,21 +360,22 @@ class Trainer(CompileMixin):
         return list(self.optimizer.variables)
 
     def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
-        """Write a Keras 3 ``.keras`` file (see :mod:`unrolled.io.keras_file`)."""
-        from ..io import keras_file
+        """Write a Keras 3 ``.keras`` file, or a legacy ``.h5`` model that Keras 3 reads
+        (see :mod:`unrolled.models.saving`)."""
+        from ..models import saving
         self._check_overwrite(filepath, overwrite)
-        keras_file.save_model(self, filepath, include_optimizer=include_optimizer)
+        saving.save_model(self, filepath, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
         """Write the weights to a Keras 3 ``.weights.h5`` file."""
-        from ..io import keras_file
+        from ..models import saving
         self._check_overwrite(filepath, overwrite)
-        keras_file.save_weights(self, filepath)
+        saving.save_weights(self, filepath)
 
     def load_weights(self, filepath: Any) -> None:
         """Read weights written by :meth:`save_weights` (or Keras) into this model, in place."""
-        from ..io import keras_file
-        keras_file.load_weights(self, filepath)
+        from ..models import saving
+        saving.load_weights(self, filepath)
 
     @staticmethod
     def _check_overwrite(filepath: Any, overwrite: bool) -> None:
