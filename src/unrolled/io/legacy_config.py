@@ -175,12 +175,23 @@ def compile_config_from_training_config(training: dict[str, Any] | None) -> dict
             cfg.pop(key, None)
         if not cfg.get("decay"):       # Keras 2's time-based decay; 0 means none
             cfg.pop("decay", None)
-    metrics = training.get("metrics")
-    if isinstance(metrics, list) and len(metrics) == 1 and isinstance(metrics[0], list):
-        metrics = metrics[0]          # tf.keras 2 nests metrics per output
-    weighted = training.get("weighted_metrics")
-    if isinstance(weighted, list) and len(weighted) == 1 and isinstance(weighted[0], list):
-        weighted = weighted[0]
+    metrics = _metrics(training.get("metrics"))
+    weighted = _metrics(training.get("weighted_metrics"))
     return {"optimizer": optimizer, "loss": training.get("loss"),
             "loss_weights": training.get("loss_weights"), "metrics": metrics,
             "weighted_metrics": weighted}
+
+
+def _metrics(value: Any) -> Any:
+    """tf.keras 2 nests metrics per output and stores built-in ones as
+    ``MeanMetricWrapper`` objects; Keras 3 takes their names."""
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
+        value = value[0]
+    if not isinstance(value, list):
+        return value
+    out = []
+    for metric in value:
+        if isinstance(metric, dict) and metric.get("class_name") == "MeanMetricWrapper":
+            metric = (metric.get("config") or {}).get("name", metric)
+        out.append(metric)
+    return out

@@ -124,6 +124,24 @@ def _names_attr(group: h5py.Group, key: str, names: list[str]) -> None:
             group.attrs[f"{key}{k}"] = chunk
 
 
+# Keras 3's legacy reader resolves a loss string as an object path and fails on the short
+# aliases (Keras 3.15: "Could not deserialize 'keras.metrics.mse'"); full names work.
+_LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error",
+                 "mape": "mean_absolute_percentage_error",
+                 "msle": "mean_squared_logarithmic_error"}
+
+
+def readable_loss(loss: Any) -> Any:
+    """``loss`` (a string, or a list/dict of them) with aliases spelled out."""
+    if isinstance(loss, str):
+        return _LOSS_ALIASES.get(loss, loss)
+    if isinstance(loss, list):
+        return [readable_loss(item) for item in loss]
+    if isinstance(loss, dict) and "class_name" not in loss:
+        return {key: readable_loss(value) for key, value in loss.items()}
+    return loss
+
+
 class LayerWeights(NamedTuple):
     """One entry of ``model_weights``: a layer's name and its ``(weight name, array)``
     pairs in the legacy order (trainable first)."""
@@ -144,6 +162,8 @@ def write(path: str | os.PathLike, model_config: dict[str, Any],
         h5.attrs["backend"] = backend
         h5.attrs["model_config"] = json.dumps(model_config).encode("utf-8")
         if training_config is not None:
+            training_config = {**training_config,
+                               "loss": readable_loss(training_config.get("loss"))}
             h5.attrs["training_config"] = json.dumps(training_config).encode("utf-8")
         root = h5.create_group("model_weights")
         _names_attr(root, "layer_names", [entry.name for entry in layers])

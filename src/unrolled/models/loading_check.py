@@ -135,7 +135,7 @@ def refusal(path: str, blockers: list[Blocker], supported: list[str]) -> ModelFi
         NOT_YET: "These are Keras features unrolled does not have yet. Supported layers: "
                  + ", ".join(supported) + ". Rebuild the model from those, or ask for the "
                  "feature (issues welcome).",
-        REFUSED: "These are refused on purpose: loading never executes code from a file. "
+        REFUSED: "Loading never executes code from a file, so these stay refused. "
                  "Rebuild the model with built-in layers (replace a Lambda by a layer that "
                  "does the same), then load only its weights with model.load_weights(path).",
         INVALID: "These values are not what Keras writes: the file is damaged or was edited.",
