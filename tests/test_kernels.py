@@ -15,6 +15,7 @@ import pytest
 from tests.peers import require
 from unrolled import Sequential
 from unrolled.core.kernels import dispatch, force, lstm_numba, select_lstm_kernel
+from unrolled.core.lstm import LSTMCell
 from unrolled.layers import LSTM
 
 FAST = ["numpy", "numba"]
@@ -281,7 +282,7 @@ def test_fast_tanh_accuracy():
 # -- dispatch ------------------------------------------------------------------------------
 
 def test_automatic_choice_and_reasons(monkeypatch):
-    small = {"cell": "LSTMCell", "activation": "tanh", "recurrent_activation": "sigmoid",
+    small = {"cell": LSTMCell, "activation": "tanh", "recurrent_activation": "sigmoid",
              "dtype": np.float32, "units": 32}
     big = dict(small, units=512)
     sel = select_lstm_kernel(big, 128, 100, True)
@@ -296,8 +297,10 @@ def test_automatic_choice_and_reasons(monkeypatch):
     monkeypatch.undo()
     if lstm_numba.missing_reason() is None:
         assert select_lstm_kernel(small, 1, 50, False).name == "numba"
-    gru = dict(small, cell="GRUCell")
-    assert select_lstm_kernel(gru, 1, 50, False).name == "reference"
+    class OtherCell:   # a cell without fast kernels
+        pass
+    sel = select_lstm_kernel(dict(small, cell=OtherCell), 1, 50, False)
+    assert sel.name == "reference" and "OtherCell has no fast kernel" in sel.reason
 
 
 def test_environment_override(monkeypatch):

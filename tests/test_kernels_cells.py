@@ -15,7 +15,10 @@ import pytest
 
 from tests.peers import require
 from unrolled import Sequential
+from unrolled.core.gru import GRUCell
 from unrolled.core.kernels import cells_numba, dispatch, force, lstm_numba
+from unrolled.core.kernels.reference import REFERENCE
+from unrolled.core.simple_rnn import SimpleRNNCell
 from unrolled.layers import GRU, SimpleRNN
 
 TOL = 1e-5
@@ -189,11 +192,12 @@ def test_training_uses_the_training_kernel(cls):
         sel = dispatch.select_kernel(layer, 2, 5, True)
     assert sel.name == "numba" and sel.kernel.forward is not None
     _, cache = layer.forward(x, training=True)
-    assert cache.kernel is cells_numba.KERNELS[type(layer.cell).__name__]
+    assert cache.kernel is (cells_numba.GRU_KERNEL if type(layer).__name__ == "GRU"
+                            else cells_numba.SIMPLE_RNN_KERNEL)
     assert "numba — training" in dispatch.describe(layer)
     with force("reference"):
         _, cache = layer.forward(x, training=True)
-    assert cache.kernel is None
+    assert cache.kernel is REFERENCE
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
@@ -247,9 +251,9 @@ def test_unsupported_options_use_reference(cls, kw, word):
 
 
 def test_reasons_and_missing_numba(monkeypatch):
-    gru = {"cell": "GRUCell", "activation": "tanh", "recurrent_activation": "sigmoid",
+    gru = {"cell": GRUCell, "activation": "tanh", "recurrent_activation": "sigmoid",
            "dtype": np.float32, "units": 32}
-    rnn = dict(gru, cell="SimpleRNNCell", recurrent_activation=None)
+    rnn = dict(gru, cell=SimpleRNNCell, recurrent_activation=None)
     if cells_numba.missing_reason() is None:
         sel = dispatch.select_kernel(gru, 1, 50, False)
         assert sel.name == "numba" and "small step" in sel.reason

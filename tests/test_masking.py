@@ -12,6 +12,7 @@ import pytest
 
 import unrolled
 from unrolled.core.kernels import dispatch
+from unrolled.core.kernels.reference import REFERENCE
 from unrolled.errors import InputShapeError
 from unrolled.layers import GRU, LSTM, Dense, Dropout, Masking, SimpleRNN
 
@@ -233,7 +234,7 @@ def test_masked_lstm_always_runs_the_reference_path(kernel: str, training: bool)
     mask = np.any(x != 0, -1)
     with using_kernel(kernel):
         out, cache = layer.forward(x, training=training, mask=mask)
-        assert cache.kernel is None and cache.sequence.mask is not None
+        assert cache.kernel is REFERENCE and cache.saved.mask is not None
         assert dispatch.describe(layer).split(": ", 1)[1].startswith(
             "reference — masking uses the reference path"), dispatch.describe(layer)
         called = layer(x, mask=mask, training=training)
@@ -254,7 +255,7 @@ def test_sequential_propagates_the_mask_like_keras() -> None:
     x = padded_batch(np.random.default_rng(8))
     _, caches = model.forward(x, training=True)
     np.testing.assert_array_equal(caches.output_mask, np.any(x != 0, -1))  # not reversed
-    assert caches[4].sequence.mask is not None
+    assert caches[4].saved.mask is not None
     np.testing.assert_array_equal(model(x), model.forward(x)[0])
     np.testing.assert_array_equal(model.predict(x, verbose=0), model.forward(x)[0])
     last = unrolled.Sequential([unrolled.Input((6, 3)), Masking(), LSTM(4), Dense(1)])

@@ -43,6 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `unrolled explain | head`: the reader left, not an error
         sys.stderr.close()
         return 0
+    except OSError as err:  # a path that is missing, a directory, not readable or writable
+        where = f": {err.filename}" if err.filename else ""
+        print(f"unrolled {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"unrolled {args.command}: error: out of memory; the input is too large for "
+              "this machine", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

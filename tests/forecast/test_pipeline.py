@@ -138,8 +138,8 @@ def test_forecaster_file_round_trip_and_forecast_dates(csv_path, tmp_path):
         numeric(series(160), data.spec.features)[-5:].astype(np.float32)))
     every = forecast.forecast(fc, csv_path, every_window=True)
     assert len(every.values) == 160 - 5 + 1
-    # a batch of 156 and a batch of 1 may round differently in the last bit (SIMD paths
-    # depend on the arrays' alignment), so equal to float32 precision, not bit for bit
+    # One window alone and the same window in a batch of 156 may run different kernels
+    # (and BLAS blockings), so they agree to float32 rounding, not bit for bit.
     np.testing.assert_allclose(every.values[-1], result.values[0], rtol=1e-6, atol=1e-6)
     assert every.when[0] == ["2020-01-06", "2020-01-07"]
 
@@ -166,7 +166,7 @@ def test_forecast_without_a_time_column_numbers_rows(tmp_path):
 
 
 def test_a_keras_file_without_forecast_metadata_is_refused(csv_path, tmp_path):
-    from unrolled.models.saving import save_model
+    from unrolled.io.keras_file import save_model
 
     _, model = _trained(csv_path)
     save_model(model, tmp_path / "plain.keras")
@@ -175,7 +175,7 @@ def test_a_keras_file_without_forecast_metadata_is_refused(csv_path, tmp_path):
 
 
 def test_metadata_that_does_not_fit_the_model_is_refused(csv_path, tmp_path):
-    from unrolled.models.saving import save_model
+    from unrolled.io.keras_file import save_model
 
     data, model = _trained(csv_path)
     meta = forecast.Forecaster.from_data(model, data).metadata()

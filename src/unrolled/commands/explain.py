@@ -15,7 +15,8 @@ EPILOG = textwrap.dedent("""\
       unrolled explain --layer gru --units 1 --timesteps 1 --features 2      # GRU: 15 (reset_after)
       unrolled explain --layer gru --no-reset-after --features 2             # GRU: 12
       unrolled explain --layer simple_rnn --units 1 --features 2             # SimpleRNN: 4
-      unrolled explain --units 8 --timesteps 20 --features 5                 # shapes of every term""")
+      unrolled explain --units 8 --timesteps 20 --features 5                 # shapes of every term
+      unrolled explain --bidirectional --units 2 --features 3                # Bidirectional(LSTM): 2×""")
 
 
 def layer_kind(text: str) -> str:
@@ -66,6 +67,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_layer_arguments(p)
+    p.add_argument("--bidirectional", action="store_true",
+                   help="explain Bidirectional(LAYER): two directions, 2x the parameters")
+    p.add_argument("--merge-mode", default="concat", choices=("concat", "sum", "mul", "ave", "none"),
+                   help="with --bidirectional: how the two directions are merged (default concat)")
 
 
 def check_reset_after(args: argparse.Namespace) -> None:
@@ -78,5 +83,8 @@ def run(args: argparse.Namespace) -> int:
     from ..inspect.explain import explain
 
     check_reset_after(args)
-    print(explain(args.layer, args.units, args.timesteps, args.features, args.reset_after))
+    merge_mode = getattr(args, "merge_mode", "concat")
+    print(explain(args.layer, args.units, args.timesteps, args.features, args.reset_after,
+                  bidirectional=getattr(args, "bidirectional", False),
+                  merge_mode=None if merge_mode == "none" else merge_mode))
     return 0

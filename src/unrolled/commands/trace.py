@@ -13,6 +13,7 @@ from .explain import add_layer_arguments, check_reset_after, fill_layer_defaults
 
 # A trace needs a few timesteps and features to show anything; explain's 1 and 1 would not.
 TRACE_TIMESTEPS = 6
+MAX_RANDOM_INPUT = 1 << 20  # values of the random input drawn for --model without --input
 TRACE_DEFAULTS: dict[str, object] = {"layer": "lstm", "units": 1, "timesteps": TRACE_TIMESTEPS,
                                      "features": 2}
 
@@ -117,6 +118,10 @@ def _target(args: argparse.Namespace) -> tuple[Any, np.ndarray, str]:
     if shape[1] is not None and args.timesteps not in (None, shape[1]):
         raise ConfigError(f"--timesteps {args.timesteps}: {args.model} expects {shape[1]} timesteps.")
     steps = shape[1] or args.timesteps or TRACE_TIMESTEPS
+    if steps * shape[2] > MAX_RANDOM_INPUT:
+        raise ConfigError(f"{args.model} declares inputs of {steps} timesteps x {shape[2]} "
+                          f"features; a random input that large (over {MAX_RANDOM_INPUT:,} "
+                          "values) is not drawn: pass --input X.npy with the sample to trace.")
     x = rng.standard_normal((1, steps, shape[2])).astype(model.layers[0].dtype)
     return model, x, f"a random input of shape {x.shape} (seed {args.seed})"
 

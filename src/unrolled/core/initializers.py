@@ -8,7 +8,10 @@ the *distributions* match Keras, the drawn numbers do not.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -85,6 +88,9 @@ class Initializer:
         raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def __call__(self, shape, dtype="float32", rng: np.random.Generator | None = None) -> np.ndarray:
+        budget = _PLACEHOLDERS.get()
+        if budget is not None:  # loading a file: no random draws, sizes counted first
+            return budget.take(tuple(shape), dtype)
         rng = rng if rng is not None else np.random.default_rng(getattr(self, "seed", None))
         return np.asarray(self.sample(tuple(shape), rng), dtype=dtype)
 
@@ -93,6 +99,47 @@ class Initializer:
 
     def get_config(self) -> dict[str, Any]:
         return {field: getattr(self, field) for field in self._fields}
+
+
+class PlaceholderBudget:
+    """While active (:func:`placeholders`), every initializer returns zeros instead of
+    drawing random numbers, after counting the values against ``limit``.
+
+    A model read from a file is built only to receive the file's weights: drawing an
+    orthogonal ``(4000, 16000)`` matrix first would cost a minute for nothing, and a size
+    the file declares must be checked before anything of that size exists. ``on_exceed``
+    makes the error (it gets the values asked for in all and the shape of this request).
+    """
+
+    def __init__(self, limit: int, on_exceed: Any) -> None:
+        self.limit, self.used, self.on_exceed = int(limit), 0, on_exceed
+
+    def take(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        size = 1
+        for d in shape:
+            if not isinstance(d, (int, np.integer)) or d < 0:
+                raise ConfigError(f"a weight shape must be non-negative integers, got {shape}.")
+            size *= int(d)  # Python ints: no overflow
+        self.used += size
+        if self.used > self.limit:
+            raise self.on_exceed(self.used, shape)
+        return np.zeros(shape, dtype=dtype)
+
+
+_PLACEHOLDERS: contextvars.ContextVar[PlaceholderBudget | None] = contextvars.ContextVar(
+    "unrolled_placeholder_weights", default=None)
+
+
+@contextlib.contextmanager
+def placeholders(limit: int, on_exceed: Any) -> Iterator[PlaceholderBudget]:
+    """``with placeholders(n, make_error): build()`` — zeros instead of random weights,
+    and at most ``n`` weight values in all (see :class:`PlaceholderBudget`)."""
+    budget = PlaceholderBudget(limit, on_exceed)
+    token = _PLACEHOLDERS.set(budget)
+    try:
+        yield budget
+    finally:
+        _PLACEHOLDERS.reset(token)
 
 
 class Zeros(Initializer):

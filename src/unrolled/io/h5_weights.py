@@ -26,99 +26,34 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any, NamedTuple
+from typing import Any
 
 import h5py
 import numpy as np
 
 from ..errors import ModelFileError
 from ..layers.base import Layer
-from ..layers.recurrent import Recurrent
+from ..layers.weight_paths import WeightGroup, class_keyed, keras_snake_case, weight_groups
 
 # deflate, shuffle, fletcher32, szip, nbit, scaleoffset (built into HDF5), lzf (h5py).
 _SAFE_FILTERS = {1, 2, 3, 4, 5, 6, 32000}
 
 
-def keras_snake_case(name: str) -> str:
-    """Keras's ``naming.to_snake_case``: ``LSTM`` -> ``lstm``, ``SimpleRNN`` -> ``simple_rnn``."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-class VarsGroup(NamedTuple):
-    """One ``.../vars`` group of the tree: its path, its ``name`` attribute, the object
-    whose weights it holds (a layer; None for a container's own empty group) and those
-    weights, in Keras's order."""
-    path: str
-    name: str
-    owner: Any
-    weights: list[np.ndarray]
-
-
-def _sublayers(obj: Any) -> list[tuple[str, Any]]:
-    """The named children Keras saves under an object, in its order: a model's (or nested
-    model's) ``layers`` list, a recurrent layer's ``cell``, or what a wrapper declares
-    through ``keras_sublayers()`` (``{"forward_layer": ..., "backward_layer": ...}``)."""
-    declared = getattr(obj, "keras_sublayers", None)
-    if callable(declared):
-        return sorted(declared().items())
-    return []
-
-
-def _is_container(obj: Any) -> bool:
-    return isinstance(getattr(obj, "layers", None), list)
-
-
-def vars_groups(model: Any) -> list[VarsGroup]:
-    """Every ``vars`` group of Keras 3's tree for ``model``, in the order Keras writes them.
-
-    A container (a Sequential or Functional model, also nested) lists its ``layers`` under
-    ``layers/<snake_case class name>[_k]`` (counted per container, in ``model.layers``
-    order); a recurrent layer keeps its weights in ``cell/vars``; a layer that was already
-    visited (shared) is written once.
-    """
-    groups: list[VarsGroup] = []
-    seen: set[int] = set()
-
-    def visit(obj: Any, base: str) -> None:
-        if id(obj) in seen:
-            return
-        seen.add(id(obj))
-        prefix = f"{base}/" if base else ""
-        if _is_container(obj):
-            groups.append(VarsGroup(f"{prefix}vars", obj.name, None, []))
-            used: dict[str, int] = {}
-            for layer in obj.layers:
-                name = keras_snake_case(type(layer).__name__)
-                if name in used:
-                    used[name] += 1
-                    name = f"{name}_{used[name]}"
-                else:
-                    used[name] = 0
-                visit(layer, f"{prefix}layers/{name}")
-            return
-        if isinstance(obj, Recurrent):
-            groups.append(VarsGroup(f"{prefix}vars", obj.name, None, []))
-            cell = f"{keras_snake_case(type(obj).__name__)}_cell"     # lstm_cell, gru_cell
-            groups.append(VarsGroup(f"{prefix}cell/vars", cell, obj, list(obj.weights)))
-            return
-        children = _sublayers(obj)
-        if children:
-            groups.append(VarsGroup(f"{prefix}vars", obj.name, None, []))
-            for attr, sub in children:
-                visit(sub, f"{prefix}{attr}")
-            return
-        groups.append(VarsGroup(f"{prefix}vars", obj.name, obj, list(obj.weights)))
-
-    visit(model, "")
+def vars_groups(model: Any) -> list[WeightGroup]:
+    """Every ``vars`` group of Keras 3's tree for ``model``, in the order Keras writes them:
+    the model's own (empty) ``vars``, then each of ``model.layers`` under
+    ``layers/<snake_case class name>[_k]`` and whatever it holds
+    (:func:`unrolled.layers.weight_paths.weight_groups`: cells, wrapped layers, nested
+    models). The groups' arrays, concatenated, are ``model.weights``."""
+    groups = [WeightGroup("vars", model.name, [])]
+    for key, layer in class_keyed(model.layers):
+        groups += weight_groups(layer, f"layers/{key}")
     return groups
 
 
 def layer_paths(model: Any) -> list[tuple[Layer, str]]:
     """``(layer, group path)`` of every top-level layer, e.g. ``(lstm, "layers/lstm_1")``."""
-    return [(g.owner, g.path.rsplit("/vars", 1)[0].removesuffix("/cell"))
-            for g in vars_groups(model) if g.owner is not None]
+    return [(layer, f"layers/{key}") for key, layer in class_keyed(model.layers)]
 
 
 # -- writing ---------------------------------------------------------------------------
@@ -128,7 +63,7 @@ def write_weights(h5: h5py.File, model: Any, optimizer_variables: Any = None,
     for group in vars_groups(model):
         node = h5.require_group(group.path)
         node.attrs["name"] = group.name
-        for i, w in enumerate(group.weights):
+        for i, w in enumerate(group.arrays):
             node[str(i)] = w
     if optimizer_variables is not None:
         node = h5.require_group("optimizer/vars")
@@ -224,21 +159,23 @@ def _describe(layer: Layer) -> str:
     return f"{type(layer).__name__} '{layer.name}' ({shapes or 'no weights'})"
 
 
-def read_weights(h5: h5py.File, model: Any, what: str) -> list[tuple[Any, list[np.ndarray]]]:
-    """``(layer, arrays)`` for every layer with weights, from Keras 3's layout, each array
-    checked against the layer's shapes (nothing is assigned here)."""
-    out = []
+def read_weights(h5: h5py.File, model: Any, what: str) -> list[np.ndarray]:
+    """All of ``model``'s weights from Keras 3's layout, in the order of ``model.weights``,
+    each checked against the model's shape (nothing is assigned here)."""
+    values: list[np.ndarray] = []
+    owners = dict(class_keyed(model.layers))
     for group in vars_groups(model):
-        if group.owner is None or not group.weights:
+        if not group.arrays:
             continue
         try:
             node = child(h5, group.path, h5py.Group, what)
-            dsets = _numbered(node, what, len(group.weights))
-            out.append((group.owner, [read_dataset(d, what, w.shape)
-                                      for d, w in zip(dsets, group.weights)]))
+            dsets = _numbered(node, what, len(group.arrays))
+            values += [read_dataset(d, what, w.shape) for d, w in zip(dsets, group.arrays)]
         except ModelFileError as err:
-            raise ModelFileError(f"{err} It should hold the weights of {_describe(group.owner)}.") from None
-    return out
+            owner = owners.get(group.path.split("/")[1]) if group.path.startswith("layers/") else None
+            hint = f" It should hold the weights of {_describe(owner)}." if owner is not None else ""
+            raise ModelFileError(f"{err}{hint}") from None
+    return values
 
 
 def read_optimizer(h5: h5py.File, what: str) -> list[np.ndarray] | None:
@@ -288,22 +225,10 @@ def legacy_order(layer: Any) -> list[np.ndarray]:
     return trainable + [w for w in layer.weights if id(w) not in ids]
 
 
-def _legacy_split(layer: Any, arrays: list[np.ndarray]) -> list[tuple[Any, list[np.ndarray]]]:
-    """Distribute a legacy layer entry's arrays to the leaf layers that own them, each in
-    its own ``weights`` order."""
-    by_id = {id(w): a for w, a in zip(legacy_order(layer), arrays)}
-    leaves = [layer] if not _is_container(layer) else [
-        leaf for sub in layer.layers for leaf in _leaves(sub)]
-    return [(leaf, [by_id[id(w)] for w in leaf.weights]) for leaf in leaves if leaf.weights]
-
-
-def _leaves(obj: Any) -> list[Any]:
-    return [leaf for sub in obj.layers for leaf in _leaves(sub)] if _is_container(obj) else [obj]
-
-
-def read_legacy_weights(h5: h5py.Group, model: Any, what: str) -> list[tuple[Any, list[np.ndarray]]]:
-    """``(layer, arrays)`` from a Keras 2 style ``.h5`` (or its ``model_weights`` group),
-    matched by position among the layers that have weights, as Keras does; shapes checked."""
+def read_legacy_weights(h5: h5py.Group, model: Any, what: str) -> list[np.ndarray]:
+    """``model``'s weights from a Keras 2 style ``.h5`` (or its ``model_weights`` group),
+    matched by position among the layers that have weights, as Keras does; shapes
+    checked; returned in the order of ``model.weights``."""
     root = child(h5, "model_weights", h5py.Group, what) if "model_weights" in h5 else h5
     stored = []
     for name in legacy_names(root, "layer_names", what):
@@ -316,13 +241,12 @@ def read_legacy_weights(h5: h5py.Group, model: Any, what: str) -> list[tuple[Any
         raise ModelFileError(
             f"{what} holds weights for {len(stored)} layers ({[s[0] for s in stored]}), "
             f"the model has {len(layers)} layers with weights ({[la.name for la in layers]}).")
-    out = []
+    by_id: dict[int, np.ndarray] = {}
     for (name, group, weight_names), layer in zip(stored, layers):
         expected = legacy_order(layer)
         if len(weight_names) != len(expected):
             raise ModelFileError(f"{what}: layer '{name}' has {len(weight_names)} weights, "
                                  f"but {_describe(layer)} needs {len(expected)}.")
-        arrays = [read_dataset(child(group, wname, h5py.Dataset, what), what, w.shape)
-                  for wname, w in zip(weight_names, expected)]
-        out += _legacy_split(layer, arrays)
-    return out
+        for wname, w in zip(weight_names, expected):
+            by_id[id(w)] = read_dataset(child(group, wname, h5py.Dataset, what), what, w.shape)
+    return [by_id[id(w)] for w in model.weights]

@@ -28,11 +28,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import ConfigError, ModelFileError
+from . import limits
 from .atomic import atomic_write
+from .guard import check_file, file_errors
 
 CONFIG, METADATA, WEIGHTS, EXTRA = "config.json", "metadata.json", "model.weights.h5", "unrolled.json"
 KERAS_VERSION = "3.15.1"           # the Keras release this writer was checked against
-_MAX_JSON_BYTES = 64 << 20         # a config or extra member larger than this is refused
 _MAX_EXPANSION, _EXPANSION_FLOOR = 100, 256 << 20   # zip-bomb guard, as Keras's
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -97,8 +98,8 @@ def _dump_extra(extra: dict[str, Any]) -> str:
 # -- reading ---------------------------------------------------------------------------
 def read_archive(path: PathLike) -> KerasArchive:
     """``config.json``, ``model.weights.h5`` and ``metadata.json`` of a ``.keras`` file."""
-    path = os.fspath(path)
-    with open_zip(path) as zf:
+    path = check_file(path)
+    with file_errors(path), open_zip(path) as zf:
         config = _read_json(zf, CONFIG, path, required=True)
         weights = _read_member(zf, WEIGHTS, path, required=True)
         metadata = _read_json(zf, METADATA, path, required=False)
@@ -112,15 +113,15 @@ def read_archive(path: PathLike) -> KerasArchive:
 
 def read_weights_member(path: PathLike) -> bytes:
     """Only the ``model.weights.h5`` bytes of a ``.keras`` file."""
-    path = os.fspath(path)
-    with open_zip(path) as zf:
+    path = check_file(path, "weights file")
+    with file_errors(path), open_zip(path) as zf:
         return _read_member(zf, WEIGHTS, path, required=True)
 
 
 def read_extra(path: PathLike) -> dict[str, Any] | None:
     """The ``extra`` dict stored by :func:`write_archive`, or None if the file has none."""
-    path = os.fspath(path)
-    with open_zip(path) as zf:
+    path = check_file(path)
+    with file_errors(path), open_zip(path) as zf:
         extra = _read_json(zf, EXTRA, path, required=False)
     if extra is not None and not isinstance(extra, dict):
         raise ModelFileError(f"{path}: {EXTRA} should hold a JSON object, got {type(extra).__name__}.")
@@ -166,7 +167,8 @@ def _read_member(zf: zipfile.ZipFile, name: str, path: str, required: bool,
             raise ModelFileError(f"{path} is not a valid .keras file: it has no {name} "
                                  f"(members: {zf.namelist()[:10]}).") from None
         return None
-    if limit is not None and info.file_size > limit:
+    limit = limits.MAX_MEMBER_BYTES if limit is None else limit
+    if info.file_size > limit:
         raise ModelFileError(f"{path}: {name} declares {info.file_size} bytes; refused (limit {limit}).")
     expansion = info.file_size / max(info.compress_size, 1)
     if info.file_size > _EXPANSION_FLOOR and expansion > _MAX_EXPANSION:
@@ -181,7 +183,7 @@ def _read_member(zf: zipfile.ZipFile, name: str, path: str, required: bool,
 
 
 def _read_json(zf: zipfile.ZipFile, name: str, path: str, required: bool) -> Any:
-    raw = _read_member(zf, name, path, required, limit=_MAX_JSON_BYTES)
+    raw = _read_member(zf, name, path, required, limit=limits.MAX_JSON_BYTES)
     if raw is None:
         return None
     try:

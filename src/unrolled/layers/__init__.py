@@ -8,5 +8,8 @@ from .gru import GRU
 from .lstm import LSTM
 from .masking import Masking
 from .simple_rnn import SimpleRNN
+from .bidirectional import Bidirectional
+from .time_distributed import TimeDistributed
 
-__all__ = ["Layer", "Dense", "Dropout", "Input", "InputLayer", "LSTM", "GRU", "SimpleRNN", "Masking"]
+__all__ = ["Layer", "Dense", "Dropout", "Input", "InputLayer", "LSTM", "GRU", "SimpleRNN", "Masking",
+           "Bidirectional", "TimeDistributed"]

@@ -1,5 +1,6 @@
 """numba kernels for GRU and SimpleRNN (float32, tanh/sigmoid): inference here, training
-in :mod:`.cells_train`; :data:`KERNELS` holds both for the dispatcher.
+in :mod:`.cells_train`; :data:`GRU_KERNEL` and :data:`SIMPLE_RNN_KERNEL` put both
+behind the sequence-kernel interface (:mod:`.interface`).
 
 The compiled loops live in :mod:`._numba_cells`, imported (and compiled, or loaded from
 numba's disk cache) at first use, like :mod:`.lstm_numba`, whose cache-folder choice,
@@ -24,8 +25,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..scan import SequenceGrads
 from . import cells_train, lstm_numba
+from .interface import ScanCall, ScanResult, ScanWeights, add
 from .lstm_fast import project
+from .reference import REFERENCE
 
 _F32 = np.float32
 _lock = threading.Lock()
@@ -33,18 +37,63 @@ _impl: ModuleType | None = None
 load_seconds: float | None = None
 
 
-class CellKernel(NamedTuple):
-    """A GRU or SimpleRNN kernel.
+class CellRecompute(NamedTuple):
+    """Saved values of an inference forward (``training=False``): what backward needs to
+    rerun the reference forward first."""
 
-    ``infer(cell, x, kernel, input_bias, params, h0, go_backwards, return_sequences)
-    -> (sequence or None, h_last)``; ``forward`` (same arguments) ``-> (sequence or None,
-    h_last, cache)`` and ``backward(cell, cache, kernel, input_bias, params, d_seq,
-    dh_last) -> SequenceGrads`` for training (see :mod:`.cells_train`).
+    x: np.ndarray                                 # (B, T, F) a copy of the input
+    initial: tuple[np.ndarray, ...] | None        # copies of the initial carry, or None
+    go_backwards: bool
+
+
+class CellKernel:
+    """:class:`.interface.SequenceKernel` for a GRU or SimpleRNN with compiled loops.
+
+    ``infer_fn(cell, x, kernel, input_bias, params, h0, go_backwards, return_sequences)
+    -> (sequence or None, h_last)`` runs inference; for training, ``forward_fn`` (same
+    arguments) ``-> (sequence or None, h_last, CellTrainCache)`` and ``backward_fn(cell,
+    cache, kernel, input_bias, params, d_seq, dh_last) -> SequenceGrads``
+    (:mod:`.cells_train`). A forward with ``training=False`` runs inference and saves a
+    :class:`CellRecompute`; its backward reruns the reference scan.
     """
-    name: str
-    infer: Callable[..., tuple[np.ndarray | None, np.ndarray]]
-    forward: Callable[..., Any] | None = None
-    backward: Callable[..., Any] | None = None
+
+    name = "numba"
+
+    def __init__(self, what: str, infer_fn: Callable[..., Any], forward_fn: Callable[..., Any],
+                 backward_fn: Callable[..., Any]) -> None:
+        self.what = what
+        self.infer_fn, self.forward_fn, self.backward_fn = infer_fn, forward_fn, backward_fn
+
+    def __repr__(self) -> str:
+        return f"CellKernel({self.what!r})"
+
+    def infer(self, w: ScanWeights, x: np.ndarray, initial: tuple[np.ndarray, ...] | None,
+              mask: np.ndarray | None, call: ScanCall) -> ScanResult:
+        seq, h_last = self.infer_fn(w.cell, x, w.kernel, w.input_bias, w.params,
+                                    None if initial is None else initial[0],
+                                    call.go_backwards, call.return_sequences)
+        return ScanResult(seq, h_last, (h_last,))
+
+    def forward(self, w: ScanWeights, x: np.ndarray, initial: tuple[np.ndarray, ...] | None,
+                mask: np.ndarray | None, call: ScanCall, training: bool) -> tuple[ScanResult, Any]:
+        if not training:   # inference kernel; backward (rarely wanted) reruns the reference
+            saved = CellRecompute(x.copy(), None if initial is None
+                                  else tuple(s.copy() for s in initial), call.go_backwards)
+            return self.infer(w, x, initial, mask, call), saved
+        seq, h_last, cache = self.forward_fn(w.cell, x, w.kernel, w.input_bias, w.params,
+                                             None if initial is None else initial[0],
+                                             call.go_backwards, call.return_sequences)
+        return ScanResult(seq, h_last, (h_last,)), cache
+
+    def backward(self, w: ScanWeights, saved: Any, d_sequence: np.ndarray | None,
+                 d_last: np.ndarray | None, d_final: tuple[np.ndarray | None, ...]
+                 ) -> SequenceGrads:
+        if isinstance(saved, CellRecompute):
+            call = ScanCall(go_backwards=saved.go_backwards)
+            _, cache = REFERENCE.forward(w, saved.x, saved.initial, None, call, True)
+            return REFERENCE.backward(w, cache, d_sequence, d_last, d_final)
+        return self.backward_fn(w.cell, saved, w.kernel, w.input_bias, w.params, d_sequence,
+                                add(d_final[0], d_last))
 
 
 def missing_reason() -> str | None:
@@ -202,7 +251,6 @@ def _rnn_large(x, kernel, bias, U, h0, go_backwards, return_sequences):
     return _large_loop(x, h0, return_sequences, go_backwards, H, step)
 
 
-GRU_KERNEL = CellKernel("numba", gru_infer, cells_train.gru_forward, cells_train.gru_backward)
-SIMPLE_RNN_KERNEL = CellKernel("numba", rnn_infer, cells_train.rnn_forward,
+GRU_KERNEL = CellKernel("gru", gru_infer, cells_train.gru_forward, cells_train.gru_backward)
+SIMPLE_RNN_KERNEL = CellKernel("simple_rnn", rnn_infer, cells_train.rnn_forward,
                                cells_train.rnn_backward)
-KERNELS = {"GRUCell": GRU_KERNEL, "SimpleRNNCell": SIMPLE_RNN_KERNEL}
