@@ -66,8 +66,11 @@ def _check_model(config: Any, where: str, layer_classes: dict[str, Any],
                                            "({'class_name': ..., 'config': {...}})"))
         return
     kind = config.get("class_name")
+    if not isinstance(kind, str):
+        out.append(Blocker(INVALID, where, f"its class_name {kind!r:.80} is not a string"))
+        return
     name = config["config"].get("name")
-    where = f"{where} {name!r} ({kind})" if name else f"{where} ({kind})"
+    where = f"{where} {name!r:.80} ({kind})" if name else f"{where} ({kind})"
     registered = config.get("registered_name")
     if kind not in model_kinds or registered not in (None, kind):
         out.append(Blocker(REFUSED, where, f"is a subclassed or custom model (class {kind!r}, "
@@ -92,10 +95,13 @@ def _check_layer(item: Any, where: str, layer_classes: dict[str, Any],
                                            "'class_name' and 'config')"))
         return
     kind = item.get("class_name")
+    if not isinstance(kind, str):
+        out.append(Blocker(INVALID, where, f"its class_name {kind!r:.80} is not a string"))
+        return
     config = item.get("config") or {}
     name = config.get("name")
-    label = f"layer {name!r} ({kind})" if name else f"{where} ({kind})"
-    if kind_of(str(kind)) == "model":
+    label = f"layer {name!r:.80} ({kind})" if name else f"{where} ({kind})"
+    if kind_of(kind) == "model":
         _check_model(item, "nested model", layer_classes, model_kinds, out)
         return
     foreign: list[str] = []
@@ -117,7 +123,7 @@ def _check_layer(item: Any, where: str, layer_classes: dict[str, Any],
             if isinstance(config.get(key), dict):
                 _check_layer(config[key], f"{label}.{key}", layer_classes, model_kinds, out)
         return
-    category = kind_of(str(kind))
+    category = kind_of(kind)
     if category == "builtin":
         out.append(Blocker(NOT_YET, label, f"Keras's {kind} layer is not implemented in "
                                            "unrolled yet"))

@@ -21,8 +21,9 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import ConfigError, ModelFileError
-from ..io import h5_weights, keras_file, legacy_config, legacy_h5
+from ..io import h5_weights, keras_file, legacy_config, legacy_h5, limits
 from ..io.atomic import atomic_write_bytes
+from ..io.guard import check_file, file_errors
 from ..io.keras_file import KERAS_VERSION
 from .loading_check import find_blockers, refusal
 
@@ -222,21 +223,30 @@ def load_model(path: PathLike, compile: bool = True) -> Any:
 
     With ``compile=True`` the compile config and optimizer state are restored when
     present; if that fails (an unknown loss, say) the model is returned uncompiled with a
-    warning, as Keras does.
+    warning, as Keras does. Whatever is wrong with the file raises ModelFileError.
     """
-    path = os.fspath(path)
-    kind = keras_file.sniff(path)
-    if kind == "hdf5":
-        return _load_legacy(path, compile)
+    path = check_file(path)
+    with file_errors(path):
+        if keras_file.sniff(path) == "hdf5":
+            return _load_legacy(path, compile)
+        return _load_keras(path, compile)
+
+
+def _load_keras(path: str, compile: bool) -> Any:
     archive = keras_file.read_archive(path)
-    model = model_from_config(archive.config, path)
+    limits.check_input_shapes(archive.config, f"{path}: {keras_file.CONFIG}")
     what = f"{path}: {keras_file.WEIGHTS}"
     with h5_weights.open_h5(archive.weights, what) as h5:
+        # Sizes first: the config may only build what the weights file stores.
+        stored = limits.stored_values(h5, what, under="layers" if "layers" in h5 else None)
+        with limits.building_within(stored, path):
+            model = model_from_config(archive.config, path)
         values = h5_weights.guarded(lambda: h5_weights.read_weights(h5, model, what), what)
+        limits.check_optimizer_values(h5, limits.model_values(model), what)
         opt_values = h5_weights.guarded(lambda: h5_weights.read_optimizer(h5, what), what)
-    assign_weights(values)
+    model.set_weights(values)
     compile_config = archive.config.get("compile_config")
-    if compile and compile_config:
+    if compile and isinstance(compile_config, dict) and compile_config:
         _restore_compile(model, compile_config, opt_values, what)
     return model
 
@@ -250,11 +260,15 @@ def _load_legacy(path: str, compile: bool) -> Any:
                     "model in code and call model.load_weights(path).")
             stored = legacy_h5.read(h5, path)
             config = legacy_config.upgrade_model_config(stored.model_config, stored.keras_version)
-            model = model_from_config(config, path)
-            return stored, model, h5_weights.read_legacy_weights(stored.weights, model, path)
+            limits.check_input_shapes(config, f"{path}: model_config")
+            budget = limits.stored_values(h5, path, under="model_weights")
+            with limits.building_within(budget, path):
+                model = model_from_config(config, path)
+            values = h5_weights.read_legacy_weights(stored.weights, model, path)
+            return stored, model, values
 
         stored, model, values = h5_weights.guarded(read, path)
-    assign_weights(values)
+    model.set_weights(values)
     compile_config = legacy_config.compile_config_from_training_config(stored.training_config)
     if compile and compile_config:
         opt_values = None
@@ -265,16 +279,9 @@ def _load_legacy(path: str, compile: bool) -> Any:
                 warnings.warn(f"{path}: the optimizer state saved by Keras "
                               f"{stored.keras_version} is not restored (Keras 2 keeps other "
                               "variables); training continues with a fresh optimizer, as in "
-                              "Keras 3.", stacklevel=2)
+                              "Keras 3.", stacklevel=3)
         _restore_compile(model, compile_config, opt_values, path)
     return model
-
-
-def assign_weights(values: list[tuple[Any, list[np.ndarray]]]) -> None:
-    """Set ``(layer, arrays)`` pairs, all checked before any layer changes."""
-    checked = [(layer, layer.check_weights(list(arrays))) for layer, arrays in values]
-    for layer, arrays in checked:
-        layer.set_weights(arrays)
 
 
 def load_weights(model: Any, path: PathLike) -> None:
@@ -284,8 +291,13 @@ def load_weights(model: Any, path: PathLike) -> None:
     Optimizer state stored in the file is loaded into ``model.optimizer`` when the model
     has one (Keras 3 files only; a count mismatch warns and skips, as in Keras).
     """
-    path = os.fspath(path)
     _require_built(model, "load weights into")
+    path = check_file(path, "weights file")
+    with file_errors(path):
+        _load_weights(model, path)
+
+
+def _load_weights(model: Any, path: str) -> None:
     what, data = path, path
     if keras_file.sniff(path) == "zip":
         data = keras_file.read_weights_member(path)
@@ -296,9 +308,10 @@ def load_weights(model: Any, path: PathLike) -> None:
             opt_values = None
         else:
             values = h5_weights.guarded(lambda: h5_weights.read_weights(h5, model, what), what)
+            limits.check_optimizer_values(h5, limits.model_values(model), what)
             opt_values = h5_weights.guarded(lambda: h5_weights.read_optimizer(h5, what), what)
     opt_values = _checked_optimizer_values(model, opt_values, what)
-    assign_weights(values)
+    model.set_weights(values)
     if opt_values is not None:
         model.optimizer.set_variables(opt_values)
 
@@ -353,4 +366,4 @@ def _checked_optimizer_values(model: Any, values: list[np.ndarray] | None,
 
 
 __all__ = ["save_model", "load_model", "save_weights", "load_weights", "read_extra",
-           "model_from_config", "model_to_config", "assign_weights"]
+           "model_from_config", "model_to_config"]
