@@ -18,6 +18,7 @@ from unrolled import Sequential
 from unrolled.core.gru import GRUCell
 from unrolled.core.kernels import cells_numba, dispatch, force, lstm_numba
 from unrolled.core.kernels.reference import REFERENCE
+from unrolled.core.kernels.runtime import loading
 from unrolled.core.simple_rnn import SimpleRNNCell
 from unrolled.layers import GRU, SimpleRNN
 
@@ -263,7 +264,7 @@ def test_reasons_and_missing_numba(monkeypatch):
     with force("numpy"):
         sel = dispatch.select_kernel(gru, 1, 50, False)
         assert sel.name == "reference" and "no NumPy kernel" in sel.reason
-    monkeypatch.setattr(lstm_numba, "missing_reason",
+    monkeypatch.setattr(loading, "missing_reason",
                         lambda: "numba not installed (pip install 'unrolled[fast]')")
     for opts in (gru, rnn):
         sel = dispatch.select_kernel(opts, 1, 50, False)
@@ -275,12 +276,13 @@ def test_reasons_and_missing_numba(monkeypatch):
 
 def test_forcing_numba_without_numba_names_the_extra(monkeypatch):
     layer = make(SimpleRNN, 4, 3, 5)
-    monkeypatch.setattr(cells_numba, "_impl", None)
+    monkeypatch.setattr(cells_numba, "COMPILED", loading.CompiledModule(
+        "._numba_cells", "the numba GRU/SimpleRNN kernels need"))
 
     def broken(*_args, **_kwargs):
         raise ModuleNotFoundError("No module named 'numba'", name="numba")
 
-    monkeypatch.setattr(lstm_numba.importlib, "import_module", broken)   # the shared loader
-    monkeypatch.setattr(lstm_numba, "_choose_cache_dir", lambda: None)
+    monkeypatch.setattr(loading.importlib, "import_module", broken)   # the shared loader
+    monkeypatch.setattr(loading, "choose_cache_dir", lambda: None)
     with force("numba"), pytest.raises(ImportError, match=r"unrolled\[fast\]"):
         layer(np.zeros((1, 5, 3), np.float32))

@@ -20,6 +20,7 @@ from unrolled import Sequential
 from unrolled.core.gru import GRUCell
 from unrolled.core.kernels import cells_numba, cells_train, dispatch, force, lstm_numba
 from unrolled.core.kernels.reference import REFERENCE
+from unrolled.core.kernels.runtime import loading
 from unrolled.core.simple_rnn import SimpleRNNCell
 from unrolled.layers import GRU, Dense, SimpleRNN
 
@@ -237,7 +238,7 @@ def test_training_reasons():
 
 
 def test_missing_numba_trains_on_reference(monkeypatch):
-    monkeypatch.setattr(lstm_numba, "missing_reason",
+    monkeypatch.setattr(loading, "missing_reason",
                         lambda: "numba not installed (pip install 'unrolled[fast]')")
     layer = make(GRU, 4, 3, 5)
     _, cache = layer.forward(np.zeros((2, 5, 3), np.float32), training=True)

@@ -20,7 +20,8 @@ __version__ = "0.1.0"
 # the file formats (which need h5py). `from unrolled import losses` and
 # `import unrolled.losses` work as usual.
 _LAZY_SUBMODULES = ("callbacks", "losses", "metrics", "optimizers")
-_LAZY = {"load_model": "unrolled.models.saving", "save_model": "unrolled.models.saving"}
+_LAZY = {"load_model": "unrolled.models.saving", "save_model": "unrolled.models.saving",
+         "from_torch": "unrolled.io.torch_import", "to_torch": "unrolled.io.torch_import"}
 
 
 def __getattr__(name: str):
@@ -37,5 +38,5 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-__all__ = ["layers", "callbacks", "losses", "metrics", "optimizers", "Input", "Sequential", "set_random_seed", "load_model", "save_model", "UnrolledError",
+__all__ = ["layers", "callbacks", "losses", "metrics", "optimizers", "Input", "Sequential", "set_random_seed", "load_model", "save_model", "from_torch", "to_torch", "UnrolledError",
            "InputShapeError", "ConfigError", "ModelFileError", "DataError", "__version__"]

@@ -74,8 +74,8 @@ def test_train_missing_column_lists_the_available_ones(tmp_path, capsys):
 def test_train_non_numeric_cell_names_row_and_column(tmp_path, capsys):
     cols = series(160)
     cols["temp"][41] = "n/a?"
-    _bad_train(tmp_path, capsys, cols, "column 'temp'", "is not numeric",
-               "data row 42 (file line 43", "'n/a?'")
+    _bad_train(tmp_path, capsys, cols, "column 'temp'", "is numeric but 1 cell(s) are not numbers",
+               "'n/a?' at data row 42 (file line 43", "--missing")
 
 
 def test_explicit_text_feature_is_an_error(tmp_path, capsys):
@@ -225,7 +225,7 @@ def test_predict_non_numeric_and_empty_cells(trained, tmp_path, capsys):
     cols = series(160)
     cols["wind"][150] = "calm"
     _bad_predict(tmp_path, capsys, model, write_csv(tmp_path / "text.csv", cols),
-                 "column 'wind'", "not numeric", "data row 151", "'calm'")
+                 "column 'wind'", "1 cell(s) are not numbers", "'calm' at data row 151")
     cols = series(160)
     cols["temp"][157] = ""
     _bad_predict(tmp_path, capsys, model, write_csv(tmp_path / "gap.csv", cols),

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import textwrap
 
+from ._args import add_reading_options, cell_format
+
 DESCRIPTION = textwrap.dedent("""\
     Score a model from `unrolled train` on a CSV: forecast after every window that has
     H known rows after it, and print MAE and RMSE in the data's units beside two
@@ -31,13 +33,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("data", metavar="DATA.csv",
                    help="CSV with the model's columns, oldest row first "
                         "(e.g. weather-2016.csv)")
+    add_reading_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..forecast import evaluate
     from ..forecast.report import beats, comparison_table, steps_text, unit_of
 
-    result = evaluate(args.model, args.data)
+    from ..forecast.inputs import read_table
+    from ..forecast.model_file import load_forecaster
+
+    delimiter, fmt = cell_format(args)
+    fc = load_forecaster(args.model)
+    result = evaluate(fc, read_table(args.data, fc.spec, delimiter=delimiter, fmt=fmt))
     spec = result.spec
     cmp = result.comparison
     print(f"{result.source}: {cmp.samples} windows of {spec.window} rows, forecasting "

@@ -51,7 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     add_layer_arguments(p, TRACE_DEFAULTS, fill=False)
     p.add_argument("--seed", type=_int, default=0, help="seed of the random weights and input (default 0)")
-    p.add_argument("--model", metavar="MODEL.keras", help="trace this saved model instead of a random layer")
+    p.add_argument("--model", metavar="FILE", help="trace this saved model instead of a random "
+                                                   "layer (.keras, .h5, .onnx, .safetensors, .pt)")
     p.add_argument("--input", metavar="X.npy",
                    help="input array (batch, timesteps, features), or (timesteps, features) "
                         "for one sample; read with allow_pickle=False (needs --model)")
@@ -106,9 +107,9 @@ def _target(args: argparse.Namespace) -> tuple[Any, np.ndarray, str]:
     if given:
         raise ConfigError(f"{', '.join(given)}: only for the random layer (without --model); "
                           "a saved model brings its own layers.")
-    from ..models.saving import load_model
+    from ._model_arg import open_model_file
 
-    model = load_model(args.model, compile=False)
+    model = open_model_file(args.model)
     if args.input is not None:
         x, added = _load_input(args.input)
         return model, x, f"{args.input}, shape {x.shape}" + (" (batch axis added)" if added else "")

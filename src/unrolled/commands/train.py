@@ -7,7 +7,7 @@ import textwrap
 
 from ..errors import DataError
 from ..forecast.pipeline import PATIENCE, TEST_FRACTION, VAL_FRACTION
-from ._args import column_list, positive_float, positive_int
+from ._args import add_reading_options, cell_format, column_list, positive_float, positive_int
 
 DESCRIPTION = textwrap.dedent(f"""\
     Train an LSTM to forecast one or more columns of a CSV from the last N rows of
@@ -85,6 +85,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "where they are): ffill repeats the last value, interpolate draws "
                         "a straight line between neighbours, drop removes those rows "
                         "(e.g. --fill interpolate); predict applies the same")
+    add_reading_options(p)
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
                    help="model file to write, ending in .keras (e.g. -o weather.keras); "
                         "written only when training succeeded")
@@ -97,10 +98,15 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.report import beats, comparison_table, plural, steps_text, unit_of
     from ..random import set_random_seed
 
+    from ..data.table import AUTO, read_csv
+
     check_output_path(args.output)  # before minutes of training, not after
     set_random_seed(args.seed)
+    delimiter, fmt = cell_format(args)
     try:
-        data = prepare(args.data, targets=args.target, features=args.features,
+        table = read_csv(args.data, time_column=args.time_column or AUTO, delimiter=delimiter,
+                         fmt=fmt)
+        data = prepare(table, targets=args.target, features=args.features,
                        window=args.window, horizon=args.horizon, time_column=args.time_column,
                        fill=args.fill)
     except DataError as err:

@@ -10,6 +10,16 @@ from .masking import Masking
 from .simple_rnn import SimpleRNN
 from .bidirectional import Bidirectional
 from .time_distributed import TimeDistributed
+from .embedding import Embedding
+from .reshaping import Flatten, Permute, RepeatVector, Reshape
+from .activations import ELU, Activation, LeakyReLU, ReLU, Softmax
+from .conv import Conv1D
+from .pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
+from .normalization import BatchNormalization, LayerNormalization
 
 __all__ = ["Layer", "Dense", "Dropout", "Input", "InputLayer", "LSTM", "GRU", "SimpleRNN", "Masking",
-           "Bidirectional", "TimeDistributed"]
+           "Bidirectional", "TimeDistributed",
+           "Embedding", "RepeatVector", "Flatten", "Reshape", "Permute",
+           "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax",
+           "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D",
+           "GlobalMaxPooling1D", "BatchNormalization", "LayerNormalization"]

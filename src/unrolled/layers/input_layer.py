@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ..errors import ConfigError
 from .base import Layer, parse_dtype, unique_name
 
@@ -16,7 +18,10 @@ class InputLayer(Layer):
         for ignored in ("sparse", "ragged", "optional"):
             if kwargs.pop(ignored, False):
                 raise ConfigError(f"InputLayer: {ignored}=True is not supported by unrolled.")
-        super().__init__(name=name or unique_name("input_layer"), dtype=dtype, **kwargs)
+        # Integer inputs (token ids for an Embedding) keep their dtype; others are float.
+        int_dtype = isinstance(dtype, str) and dtype.startswith(("int", "uint"))
+        super().__init__(name=name or unique_name("input_layer"),
+                         dtype=None if int_dtype else dtype, **kwargs)
         if batch_shape is not None:
             batch_shape = tuple(batch_shape)
         elif shape is not None:
@@ -29,7 +34,7 @@ class InputLayer(Layer):
             if d is not None and (not isinstance(d, int) or d <= 0):
                 raise ConfigError(f"Input shape dimensions must be positive integers or None, got {batch_shape[1:]}.")
         self.batch_shape = batch_shape
-        self.dtype = parse_dtype(dtype)
+        self.dtype = np.dtype(dtype) if int_dtype else parse_dtype(dtype)
         self.built = True
 
     @property

@@ -11,7 +11,10 @@ from .base import Layer
 def _registry() -> dict[str, type[Layer]]:
     from . import Dense, InputLayer, LSTM
     from . import extra
-    classes: list[type[Layer]] = [Dense, InputLayer, LSTM, *extra.LAYERS]
+    from . import activations, conv, embedding, normalization, pooling, reshaping
+    classes: list[type[Layer]] = [Dense, InputLayer, LSTM, *extra.LAYERS, embedding.Embedding,
+                                  *reshaping.LAYERS, *activations.LAYERS, *conv.LAYERS,
+                                  *pooling.LAYERS, *normalization.LAYERS]
     return {c.__name__: c for c in classes}
 
 

@@ -79,9 +79,7 @@ class WeightedRecurrent(Recurrent):
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": None, "recurrent_regularizer": None, "bias_regularizer": None,
-            "activity_regularizer": None, "kernel_constraint": None,
-            "recurrent_constraint": None, "bias_constraint": None,
+            **self.penalty_config(),
             "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
         }

@@ -155,6 +155,13 @@ class Sequential(Trainer):
         for layer, arrays in zip(self._layers, checked):
             layer.set_weights(arrays)
 
+    def reset_states(self) -> None:
+        """Zero the carried states of every stateful layer (Keras 2's ``model.reset_states()``;
+        Keras 3 keeps only ``layer.reset_state()``, which works too)."""
+        for layer in self._layers:
+            if getattr(layer, "stateful", False) and hasattr(layer, "reset_state"):
+                layer.reset_state()
+
     def count_params(self) -> int:
         return int(sum(layer.count_params() for layer in self._layers))
 
@@ -162,8 +169,11 @@ class Sequential(Trainer):
     def _prepare(self, x: Any) -> np.ndarray:
         if not self._layers:
             raise ConfigError(f"Model {self.name!r} has no layers.")
-        dtype = self._layers[0].dtype
-        x = as_input_array(x, dtype, f"Model {self.name!r}")
+        first = self._layers[0]
+        if getattr(first, "input_dtype_kind", "float") == "int":
+            x = first.indices(x)   # integer inputs (Embedding): checked, never cast to float
+        else:
+            x = as_input_array(x, first.dtype, f"Model {self.name!r}")
         expected = self.input_batch_shape
         if expected is not None:
             if x.ndim != len(expected):

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputShapeError
 from ..random import make_rng
+from ..layers import penalties
 from .batching import BatchIterator, class_weight_to_sample_weights, unpack_data
 from .compiling import CompileMixin
 
@@ -107,18 +108,35 @@ class Trainer(CompileMixin):
         y_pred, caches = self.forward(x, training=True)
         mask = getattr(caches, "output_mask", None)   # set by a masked forward only
         loss, dy = self._loss_and_grad(y, y_pred, sample_weight, mask)
+        loss += penalties.total_penalty(self.layers, caches)   # regularizers, as Keras's loss
         weights = self.trainable_weights
         if weights:
             _, grads = self.backward(dy, caches)
+            penalties.add_penalty_gradients(self.layers, weights, grads)
             self.optimizer.apply(grads, weights)
+            penalties.apply_all_constraints(self.layers)       # Keras: right after the update
         else:
             warnings.warn("The model does not have any trainable weights.", stacklevel=3)
         return self._update_metrics(y, y_pred, loss, sample_weight, mask)
+
+    def _stop_if_weights_diverged(self, epoch: int, step: int) -> None:
+        """After an update (and the callbacks): NaN/inf weights stop training, saying so."""
+        from .callbacks import nonfinite_weights
+
+        bad = nonfinite_weights(self)
+        if bad:
+            self.stop_training = True
+            warnings.warn(
+                f"Epoch {epoch + 1}, batch {step}: the update made weights non-finite "
+                f"({', '.join(bad[:5])}); training stopped. The weights are NOT finite now: "
+                "add callbacks.TerminateOnNaN() to restore the last finite ones, and lower "
+                "the learning rate or set clipnorm.", RuntimeWarning, stacklevel=3)
 
     def _test_step(self, x: np.ndarray, y: np.ndarray, sample_weight: Any) -> dict[str, float]:
         y_pred, caches = self.forward(x, training=False)
         mask = getattr(caches, "output_mask", None)
         loss, _ = self._loss_and_grad(y, y_pred, sample_weight, mask)
+        loss += penalties.total_penalty(self.layers, caches)
         return self._update_metrics(y, y_pred, loss, sample_weight, mask)
 
     # -- inputs ------------------------------------------------------------------------
@@ -207,6 +225,11 @@ class Trainer(CompileMixin):
         else:
             val = None
 
+        if shuffle and any(getattr(la, "stateful", False) for la in getattr(self, "layers", ())):
+            warnings.warn("fit(shuffle=True) on a model with stateful layers: each batch starts "
+                          "from the states the previous batch left, so shuffling pairs them with "
+                          "unrelated samples. Pass shuffle=False (Keras 3 does not warn).",
+                          UserWarning, stacklevel=2)
         batches = BatchIterator(len(x), batch_size, shuffle, steps_per_epoch, make_rng())
         cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
             callbacks, add_history=True, add_progbar=verbose != 0, model=self, verbose=verbose,
@@ -222,6 +245,8 @@ class Trainer(CompileMixin):
                 cbs.on_train_batch_begin(step)
                 logs = self._train_step(x[index], y[index], self._take(sample_weight, index))
                 cbs.on_train_batch_end(step, logs)
+                if not self.stop_training:
+                    self._stop_if_weights_diverged(epoch, step)
                 if self.stop_training:
                     break
             epoch_logs = dict(logs)
