@@ -217,11 +217,11 @@ def _rewrite_config(src: str, dst, edit) -> None:
 def test_every_blocker_is_listed_at_once(tmp_path):
     def edit(config):
         layers = config["config"]["layers"]
-        layers[1]["config"]["stateful"] = True                      # an option: not yet
-        layers.insert(2, {"class_name": "Conv1D", "config": {"name": "conv1d", "filters": 2}})
+        layers[-1]["config"]["lora_rank"] = 4                       # an option: not yet
+        layers.insert(2, {"class_name": "ConvLSTM2D", "config": {"name": "conv", "filters": 2}})
         layers.insert(3, {"class_name": "Lambda", "config": {"name": "lam", "function": "x"}})
         layers.insert(4, {"class_name": "MyAttention", "config": {"name": "mine"}})
-        layers[-1]["config"]["kernel_initializer"] = {
+        layers[1]["config"]["kernel_initializer"] = {
             "class_name": "Mine", "module": "my_pkg", "registered_name": "my_pkg>Mine", "config": {}}
     bad = tmp_path / "bad.h5"
     _rewrite_config(_file("tfkeras29_sequential.h5"), bad, edit)
@@ -229,11 +229,11 @@ def test_every_blocker_is_listed_at_once(tmp_path):
         load_model(bad)
     text = str(info.value)
     not_yet, refused = text.split("refused on purpose:")
-    assert "layer 'lstm' (LSTM): LSTM: stateful=True is not supported" in not_yet
-    assert "layer 'conv1d' (Conv1D): Keras's Conv1D layer is not implemented in unrolled yet" in not_yet
+    assert "layer 'dense' (Dense): Dense: lora_rank is not supported by unrolled yet" in not_yet
+    assert "layer 'conv' (ConvLSTM2D): Keras's ConvLSTM2D layer is not implemented in unrolled yet" in not_yet
     assert "layer 'lam' (Lambda): Lambda layers run code" in refused
     assert "'MyAttention' is not a Keras layer" in refused
-    assert "layer 'dense' (Dense): uses custom objects: 'Mine'" in refused
+    assert "layer 'lstm' (LSTM): uses custom objects: 'Mine'" in refused
     assert text.count("•") == 5
 
 
