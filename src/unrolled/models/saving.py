@@ -38,7 +38,7 @@ def _functional_class() -> Any:
         module = importlib.import_module("unrolled.models.functional")
     except ImportError:
         return None
-    return getattr(module, "Model", None) or getattr(module, "Functional", None)
+    return getattr(module, "Functional", None)
 
 
 def _model_kinds() -> dict[str, Callable[[dict[str, Any]], Any] | None]:
