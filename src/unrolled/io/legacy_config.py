@@ -11,6 +11,8 @@ Sequential ``config`` a list     ``{"name": ..., "layers": [...]}`` (Keras 2.0-2
 ``batch_input_shape`` on the     an ``InputLayer`` with ``batch_shape`` first (Sequential);
 first layer                      dropped elsewhere (a Functional model has InputLayers)
 InputLayer ``batch_input_shape`` ``batch_shape``
+one-entry ``input_layers`` /     the bare ``[name, node, tensor]`` (a single input or
+``output_layers`` lists          output, not a list of one)
 ``inbound_nodes`` as lists       ``{"args": [...], "kwargs": {...}}`` with
 ``[[name, node, tensor, {}]]``   ``__keras_tensor__`` entries; a recurrent layer's extra
                                  inputs become ``initial_state``
@@ -78,6 +80,13 @@ def _upgrade_model(model: dict[str, Any], major: int) -> None:
             layers.insert(0, {"class_name": "InputLayer", "config": {
                 "batch_shape": first["batch_input_shape"], "dtype": _dtype(first.get("dtype")),
                 "name": f"{first.get('name', 'layer')}_input"}})
+    if major < 3:
+        for key in ("input_layers", "output_layers"):
+            value = config.get(key)
+            # Keras 2 always wrote a list of [name, node, tensor]; one entry meant a single
+            # tensor (predict returned an array, not a list), which Keras 3 writes bare.
+            if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
+                config[key] = value[0]
     for item in layers:
         if isinstance(item, dict):
             _upgrade_layer(item, major)
