@@ -48,6 +48,15 @@ class SymbolicTensor:
     def __repr__(self) -> str:
         return f"<SymbolicTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
 
+    def _no_arithmetic(self, *args: Any) -> Any:
+        raise ConfigError(
+            f"unrolled does not do arithmetic on symbolic tensors ({self!r}); use the merge "
+            "layers instead: Add()([a, b]), Subtract()([a, b]), Multiply()([a, b]), "
+            "Concatenate()([a, b]) (unrolled.layers).")
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _no_arithmetic
+    __truediv__ = __rtruediv__ = __matmul__ = __rmatmul__ = __neg__ = __pow__ = _no_arithmetic
+
     def __array__(self, *args: Any, **kwargs: Any) -> Any:
         raise ConfigError(
             f"{self!r} is symbolic (it comes from Input(...) or a layer called on one) and "
