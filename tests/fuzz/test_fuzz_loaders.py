@@ -1,11 +1,12 @@
-"""Every loader, fed thousands of damaged files, ends in success or ``ModelFileError`` —
+"""Every loader (.keras, .weights.h5, forecaster, PyTorch .pt, .safetensors, ONNX), fed
+thousands of damaged files, ends in success or ``ModelFileError`` —
 never another exception, a hang, a crash or a memory blow-up.
 
 Hypothesis mutates small real files (``seeds.py``, ``mutations.py``); a subprocess
 (``worker.py``) loads them all under ``RLIMIT_AS`` = its address space after warm-up
 + 1 GB, with a 10 s alarm per file, and reports each ending.
 
-CI runs ``UNROLLED_FUZZ_CASES`` cases (default 1500, derandomized: the same cases every
+CI runs ``UNROLLED_FUZZ_CASES`` cases (default 1200, derandomized: the same cases every
 run, about a minute). A longer run, with fresh random cases::
 
     UNROLLED_FUZZ_CASES=50000 UNROLLED_FUZZ_SEED=$RANDOM python -m pytest tests/fuzz -q
@@ -27,11 +28,12 @@ from hypothesis import strategies as st  # noqa: E402
 from tests.fuzz.mutations import mutated  # noqa: E402
 from tests.fuzz.seeds import write_seeds  # noqa: E402
 
-CASES = int(os.environ.get("UNROLLED_FUZZ_CASES", "1500"))
+CASES = int(os.environ.get("UNROLLED_FUZZ_CASES", "1200"))
 SEED = os.environ.get("UNROLLED_FUZZ_SEED")
 MAX_SECONDS = 10.0
 EXTENSIONS = {"keras": ".keras", "keras_plain": ".keras", "forecaster": ".keras",
-              "weights": ".weights.h5", "torch": ".pt"}
+              "weights": ".weights.h5", "torch": ".pt", "safetensors": ".safetensors",
+              "onnx": ".onnx"}
 
 
 def _generate(blobs: dict[str, bytes], folder: str) -> list[list[str]]:
