@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from ._args import add_reading_options, cell_format
+from ._args import add_reading_options, cell_format, column_list
 
 DESCRIPTION = textwrap.dedent("""\
     Score a model from `unrolled train` on a CSV: forecast after every window that has
@@ -39,6 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", metavar="PNG",
                    help="draw forecast vs truth (with intervals) and the error per step "
                         "to this PNG (e.g. --plot eval.png)")
+    p.add_argument("--series", type=column_list, metavar="A,B",
+                   help="for a model trained with --series-column: only these series "
+                        "(default: every series in the file)")
     add_reading_options(p)
 
 
@@ -52,12 +55,18 @@ def run(args: argparse.Namespace) -> int:
 
     delimiter, fmt = cell_format(args)
     fc = load_forecaster(args.model)
-    result = evaluate(fc, read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt))
+    result = evaluate(fc, read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt),
+                      series=args.series)
     spec = result.spec
     cmp = result.comparison
     name = model_name(spec)
     print(f"{result.source}: {cmp.samples} windows of {spec.window} rows, forecasting "
           f"{', '.join(spec.targets)} {steps_text(spec.horizon)}")
+    if result.per_series:
+        from ..forecast.many import per_series_table
+
+        print(per_series_table(result.per_series))
+        print("All series pooled (errors in each series' own units):")
     print(comparison_table(cmp, unit=unit_of(spec), model_name=name))
     if spec.horizon > 1:
         print(steps_table(cmp))
@@ -67,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
             print(comparison_table(c, unit=unit_of(spec, [target]), model_name=name,
                                    indent="    "))
     if result.coverage is not None:
-        print(coverage_text(result.coverage, unit_of(spec)))
+        print(coverage_text(result.coverage, unit_of(spec)).replace(", mean width nan", ""))
     print(beats(cmp, name))
-    if args.plot:
+    if args.plot and not result.per_series:
         from ..forecast.fit import Assessment
         from ..forecast.plot import plot_assessment
 
