@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from ._args import add_reading_options, cell_format, column_list
+from ._args import (add_fill_override, add_reading_options, cell_format, column_list,
+                    with_fill)
 
 DESCRIPTION = textwrap.dedent("""\
     Score a model from `unrolled train` on a CSV: forecast after every window that has
@@ -42,6 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--series", type=column_list, metavar="A,B",
                    help="for a model trained with --series-column: only these series "
                         "(default: every series in the file)")
+    add_fill_override(p)
     add_reading_options(p)
 
 
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.model_file import load_forecaster
 
     delimiter, fmt = cell_format(args)
-    fc = load_forecaster(args.model)
+    fc = with_fill(load_forecaster(args.model), args)
     result = evaluate(fc, read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt),
                       series=args.series)
     spec = result.spec

@@ -5,7 +5,8 @@ import argparse
 import sys
 import textwrap
 
-from ._args import add_reading_options, cell_format, column_list
+from ._args import (add_fill_override, add_reading_options, cell_format, column_list,
+                    with_fill)
 
 DESCRIPTION = textwrap.dedent("""\
     Forecast the rows that follow a CSV with a model from `unrolled train` (or
@@ -46,6 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--series", type=column_list, metavar="A,B",
                    help="for a model trained with --series-column: only these series "
                         "(default: every series in the file)")
+    add_fill_override(p)
     add_reading_options(p)
 
 
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         check_csv_output(args.output)
     delimiter, fmt = cell_format(args)
-    fc = load_forecaster(args.model)
+    fc = with_fill(load_forecaster(args.model), args)
     table = read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt)
     result = forecast(fc, table, every_window=args.all, series=args.series)
     text = result.csv_text()
