@@ -270,9 +270,9 @@ def test_sequential_propagates_the_mask_like_keras() -> None:
     np.testing.assert_array_equal(model.predict(x, verbose=0), model.forward(x)[0])
     last = unrolled.Sequential([unrolled.Input((6, 3)), Masking(), LSTM(4), Dense(1)])
     assert last.forward(x)[1].output_mask is None
-    # A model without Masking keeps its plain caches (no mask bookkeeping).
+    # A model without Masking: no mask anywhere.
     plain = unrolled.Sequential([unrolled.Input((6, 3)), LSTM(4), Dense(1)])
-    assert type(plain.forward(x)[1]) is list
+    assert plain.forward(x)[1].output_mask is None
     # A mask can also be given directly, as to a Keras model.
     out = plain(x, mask=np.any(x != 0, -1))
     assert out.shape == (5, 1)
