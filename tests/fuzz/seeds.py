@@ -20,6 +20,7 @@ SEEDS = {
     "torch": "lstm.pt",
     "safetensors": "lstm.safetensors",
     "onnx": "model.onnx",
+    "h5": "legacy.h5",
 }
 
 
@@ -42,6 +43,10 @@ def write_seeds(folder: str, with_torch: bool = True) -> dict[str, str]:
     paths = {kind: os.path.join(folder, name) for kind, name in SEEDS.items()}
     model = trained_model()
     save_model(model, paths["keras"])
+    try:
+        save_model(model, paths["h5"])   # Keras's legacy HDF5 model format
+    except Exception:  # noqa: BLE001 - a writer without .h5: that loader is not fuzzed
+        del paths["h5"]
     save_weights(model, paths["weights"])
     plain = unrolled.Sequential([unrolled.Input((4, 2)), Masking(0.0), SimpleRNN(3),
                                  Dropout(0.2), Dense(1)])

@@ -1,4 +1,5 @@
-"""Every loader (.keras, .weights.h5, forecaster, PyTorch .pt, .safetensors, ONNX), fed
+"""Every loader (.keras, legacy .h5, .weights.h5, forecaster, PyTorch .pt, .safetensors,
+ONNX), fed
 thousands of damaged files, ends in success or ``ModelFileError`` —
 never another exception, a hang, a crash or a memory blow-up.
 
@@ -33,7 +34,7 @@ SEED = os.environ.get("UNROLLED_FUZZ_SEED")
 MAX_SECONDS = 10.0
 EXTENSIONS = {"keras": ".keras", "keras_plain": ".keras", "forecaster": ".keras",
               "weights": ".weights.h5", "torch": ".pt", "safetensors": ".safetensors",
-              "onnx": ".onnx"}
+              "onnx": ".onnx", "h5": ".h5"}
 
 
 def _generate(blobs: dict[str, bytes], folder: str) -> list[list[str]]:

@@ -42,7 +42,9 @@ def _loaders(seeds: dict[str, str]) -> dict:
         "keras_plain": lambda p: load_model(p),
         "weights": lambda p: load_weights(template, p),
         "forecaster": lambda p: load_forecaster(p),
+        "h5": lambda p: load_model(p),
     }
+    loaders = {kind: fn for kind, fn in loaders.items() if kind in seeds}
     if "torch" in seeds:
         from unrolled.io.torch_weights import load_torch_file
 
