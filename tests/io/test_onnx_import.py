@@ -303,6 +303,10 @@ def test_dense_head_and_unknown_operators(tmp_path):
     assert [type(la).__name__ for la in model.layers] == ["GRU", "Dense"]
     assert model.layers[1].activation.name == "tanh"
 
+    path = _graph(tmp_path / "act.onnx", "LSTM", outputs=("Y",), head=[helper.make_node("Relu", ["@"], ["r"])])
+    model = _check(path)
+    assert [type(la).__name__ for la in model.layers] == ["LSTM", "Activation"]
+
     odd = [helper.make_node("Cos", ["@"], ["c1"]), helper.make_node("Erf", ["c1"], ["c2"]),
            helper.make_node("Cos", ["c2"], ["c3"])]
     path = _graph(tmp_path / "odd.onnx", "GRU", outputs=("Y_h",), head=odd)
