@@ -5,6 +5,8 @@ import argparse
 import sys
 import textwrap
 
+from ._args import add_reading_options, cell_format
+
 DESCRIPTION = textwrap.dedent("""\
     Forecast the rows that follow a CSV with a model from `unrolled train` (or
     `unrolled demo`). The CSV needs the model's input columns with the same names (other
@@ -41,6 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true",
                    help="forecast after every complete window of the file, oldest first, "
                         "not only after the last one (e.g. to compare with what happened)")
+    add_reading_options(p)
 
 
 def check_csv_output(path: str) -> str:
@@ -52,11 +55,16 @@ def check_csv_output(path: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..forecast import forecast
+    from ..forecast.apply import read_for
+    from ..forecast.model_file import load_forecaster
     from ..io.atomic import atomic_write_bytes
 
     if args.output:
         check_csv_output(args.output)
-    result = forecast(args.model, args.data, every_window=args.all)
+    delimiter, fmt = cell_format(args)
+    fc = load_forecaster(args.model)
+    table = read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt)
+    result = forecast(fc, table, every_window=args.all)
     text = result.csv_text()
     if not args.output:
         sys.stdout.write(text)

@@ -303,6 +303,11 @@ class Identity(Initializer):
 
     gain: float = 1.0
 
+    def get_config(self) -> dict[str, Any]:
+        # Keras 3 writes Identity's config as {} (its gain is not saved); we write the
+        # gain only when it is not 1, so files stay the same as Keras's and no gain is lost.
+        return {} if self.gain == 1.0 else {"gain": self.gain}
+
     def sample(self, shape, rng):
         if len(shape) != 2:
             raise ConfigError(f"The Identity initializer makes 2-D matrices only, got shape "

@@ -85,6 +85,9 @@ class L1(L1L2):
 
     def __init__(self, l1: float = 0.01) -> None:
         super().__init__(l1=0.01 if l1 is None else l1)
+        # Keras keeps l1 as a float32 tensor, so it computes with (and saves) float32(l1):
+        # 0.01 is written to files as 0.009999999776482582.
+        self.l1 = float(np.float32(self.l1))
 
     def get_config(self) -> dict[str, Any]:
         return {"l1": self.l1}

@@ -112,7 +112,7 @@ class Embedding(Penalized, Layer):
             if bad.any():
                 pos = tuple(int(i) for i in np.argwhere(bad)[0])
                 raise InputShapeError(
-                    f"{who} expects integer indices, got the non-integer value {arr[pos]!r} at "
+                    f"{who} expects integer indices, got the non-integer value {arr[pos].item()!r} at "
                     f"position {pos} (dtype {arr.dtype}). Pass token ids as integers; "
                     "rounding them silently would look up the wrong rows.")
         idx = arr.astype(np.int64, copy=False)

@@ -102,15 +102,10 @@ class _Normalization(Penalized, Layer):
     def param_formula(self) -> str:
         n = int(np.prod(self._param_shape_built)) if self.built else 0
         parts = [p for p, on in (("gamma", self.scale), ("beta", self.center)) if on]
-        extra = self._extra_formula(n)
         k = len(parts)
-        if not k and not extra:
+        if not k:
             return "0 (no weights)"
-        base = f"{k}·features = {k}·{n} = {k * n}  [{', '.join(f'{p} {n}' for p in parts)}]" if k else ""
-        return base + extra
-
-    def _extra_formula(self, n: int) -> str:
-        return ""
+        return f"{k}·features = {k}·{n} = {k * n}  [{', '.join(f'{p} {n}' for p in parts)}]"
 
 
 class BatchNormalization(_Normalization):
@@ -230,8 +225,12 @@ class BatchNormalization(_Normalization):
     def backward(self, dy, cache):
         return self._affine_backward(dy, cache, self._reduce(dy.ndim))
 
-    def _extra_formula(self, n: int) -> str:
-        return f"; non-trainable 2·features = {2 * n} [moving_mean {n}, moving_variance {n}]"
+    def param_formula(self) -> str:
+        n = self._param_shape_built[0] if self.built else 0
+        parts = [p for p, on in (("gamma", self.scale), ("beta", self.center)) if on]
+        k = len(parts) + 2
+        listed = ", ".join([f"{p} {n}" for p in parts] + [f"moving_mean {n}, moving_variance {n} (non-trainable)"])
+        return f"{k}·features = {k}·{n} = {k * n}  [{listed}]"
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,

@@ -53,12 +53,17 @@ class DropoutSaved(NamedTuple):
 class Recurrent(Penalized, Layer):
     """Base class of LSTM/GRU/SimpleRNN. Input (batch, timesteps, features)."""
 
+    supports_masking = True
+    keras_call_kwargs = {"training": False, "mask": None}  # what Keras records per call
+    first_arg_name = "sequences"                           # Keras's name of call()'s input
     n_carry = 1  # how many state arrays the cell carries (LSTM: h and c)
 
     def __init__(self, units: int, *, return_sequences: bool = False, return_state: bool = False,
                  go_backwards: bool = False, stateful: bool = False, unroll: bool = False,
                  zero_output_for_mask: bool = False, dropout: float = 0.0,
-                 recurrent_dropout: float = 0.0, implementation: int = 2, **kwargs: Any) -> None:
+                 recurrent_dropout: float = 0.0, implementation: int = 2,
+                 batch_input_shape: Any = None, batch_size: int | None = None,
+                 **kwargs: Any) -> None:
         # Keras's kernel_/recurrent_/bias_regularizer and _constraint, activity_regularizer.
         self._take_penalties(kwargs, {"kernel": "kernel", "recurrent": "recurrent_kernel",
                                       "bias": "bias"})
@@ -67,8 +72,13 @@ class Recurrent(Penalized, Layer):
             raise ConfigError(
                 f"{type(self).__name__}: units must be a positive integer, got {units!r}."
             )
-        if stateful:
-            raise ConfigError(f"{type(self).__name__}: stateful=True is not supported by unrolled yet.")
+        self.stateful = bool(stateful)
+        self.states: list[np.ndarray] | None = None   # stateful: the carry between calls
+        self._fixed_batch = None if batch_input_shape is None else batch_input_shape[0]
+        if batch_input_shape is not None and self.input_shape_arg is None:
+            self.input_shape_arg = tuple(batch_input_shape[1:])
+        if batch_size is not None:
+            self._fixed_batch = int(batch_size)
         # Keras clamps both rates to [0, 1]; ``implementation`` (Keras's kwarg, not saved)
         # 1 = one input dropout mask per gate (recurrent_dropout forces it, as in Keras).
         self.dropout = min(1.0, max(0.0, float(dropout)))
@@ -138,9 +148,46 @@ class Recurrent(Penalized, Layer):
                 f"{type(self).__name__} needs input_shape (timesteps, features) with a known "
                 f"features axis, got batch shape {tuple(input_shape)}."
             )
+        batch = input_shape[0] if input_shape[0] is not None else self._fixed_batch
+        if self.stateful and batch is None:
+            raise InputShapeError(
+                f"{type(self).__name__} {self.name!r} has stateful=True, which needs a fixed batch "
+                f"size, but its input shape is {tuple(input_shape)} (batch None). Hint: start the "
+                "model with Input((timesteps, features), batch_size=B), or pass "
+                "batch_input_shape=(B, timesteps, features) to this layer.")
         self.features = int(input_shape[-1])
         self._build_weights(self.features)
-        super().build(input_shape)
+        super().build((batch,) + tuple(input_shape[1:]))
+        if self.stateful:
+            self.states = [np.zeros((batch, self.units), self.dtype) for _ in range(self.n_carry)]
+
+    # -- stateful (Keras 3: the final states become the next call's initial states) -------
+    def reset_state(self) -> None:
+        """Set the carried states of a ``stateful`` layer back to zeros."""
+        if self.states is not None:
+            for s in self.states:
+                s[...] = 0
+
+    def reset_states(self) -> None:
+        """Keras's compatibility alias of :meth:`reset_state`."""
+        self.reset_state()
+
+    def _stateful_initial(self, batch: int, initial: Any) -> Any:
+        """The carried states as this call's initial state (unless one is given)."""
+        if not self.stateful or self.states is None:
+            return initial
+        expected = self.states[0].shape[0]
+        if batch != expected:
+            raise InputShapeError(
+                f"{type(self).__name__} {self.name!r} is stateful with batch size {expected}, got "
+                f"a batch of {batch}. Every batch must have {expected} samples (predict/fit with "
+                f"batch_size={expected} and a number of samples divisible by it).")
+        return initial if initial is not None else tuple(s.copy() for s in self.states)
+
+    def _remember(self, result: ScanResult) -> None:
+        if self.stateful and self.states is not None:
+            for store, final in zip(self.states, result.final):
+                store[...] = final
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> Any:
         batch, steps = input_shape[0], input_shape[1]
@@ -188,9 +235,11 @@ class Recurrent(Penalized, Layer):
             return self.forward(x, training=training, initial_state=initial_state, mask=mask)[0]
         # inference: no saved values, and a fast kernel in one call
         initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
+        initial = self._stateful_initial(x.shape[0], initial)
         choice = self.kernel_for(x.shape[0], x.shape[1], False)
-        return self._outputs(choice.kernel.infer(self._scan_weights_tuple(), x, initial, None,
-                                                 self._scan_call()))
+        result = choice.kernel.infer(self._scan_weights_tuple(), x, initial, None, self._scan_call())
+        self._remember(result)
+        return self._outputs(result)
 
     # -- the sequence kernel -------------------------------------------------------------
     def kernel_for(self, batch: int, timesteps: int, training: bool,
@@ -240,6 +289,7 @@ class Recurrent(Penalized, Layer):
         if mask is not None:
             mask = self._check_mask(mask, x.shape)
         initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
+        initial = self._stateful_initial(x.shape[0], initial)
         if training and dropout_masks is None:
             dropout_masks = self.draw_dropout_masks(x.shape[0])
         if training and dropout_masks is not None:
@@ -247,6 +297,7 @@ class Recurrent(Penalized, Layer):
         choice = self.kernel_for(x.shape[0], x.shape[1], training, mask is not None)
         result, saved = choice.kernel.forward(self._scan_weights_tuple(), x, initial, mask,
                                               self._scan_call(), training)
+        self._remember(result)
         return self._outputs(result), RecurrentCache(choice.kernel, saved, x.shape[0])
 
     # -- in-cell dropout (Keras 3's semantics: unrolled.core.recurrent_dropout) ------------
@@ -292,6 +343,7 @@ class Recurrent(Penalized, Layer):
         else:
             choice = self.kernel_for(x.shape[0], x.shape[1], True, mask is not None)
         result, saved = choice.kernel.forward(w, x, initial, mask, self._scan_call(), True)
+        self._remember(result)
         return self._outputs(result), RecurrentCache(choice.kernel, DropoutSaved(saved, w, masks),
                                                      x.shape[0])
 
@@ -339,7 +391,7 @@ class Recurrent(Penalized, Layer):
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
-            "stateful": False,
+            "stateful": self.stateful,
             "unroll": self.unroll,
             "zero_output_for_mask": self.zero_output_for_mask,
             "units": self.units,

@@ -17,8 +17,6 @@ Two regimes, by one step's recurrent product (B·H·gates·H multiply-adds):
 """
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -30,13 +28,9 @@ from . import cells_train, lstm_numba
 from .interface import ScanCall, ScanResult, ScanWeights, add
 from .lstm_fast import project
 from .reference import REFERENCE
+from .runtime import loading
 
 _F32 = np.float32
-_lock = threading.Lock()
-_impl: ModuleType | None = None
-load_seconds: float | None = None
-
-
 class CellRecompute(NamedTuple):
     """Saved values of an inference forward (``training=False``): what backward needs to
     rerun the reference forward first."""
@@ -97,21 +91,12 @@ class CellKernel:
 
 
 def missing_reason() -> str | None:
-    return lstm_numba.missing_reason()
+    return loading.missing_reason()
 
 
 def impl() -> ModuleType:
     """The compiled module, importing numba (and compiling or loading the cache) once."""
-    global _impl, load_seconds
-    if _impl is None:
-        with _lock:
-            if _impl is None:
-                start = time.perf_counter()
-                mod = lstm_numba.import_compiled("._numba_cells",
-                                                 "the numba GRU/SimpleRNN kernels need")
-                load_seconds = time.perf_counter() - start
-                _impl = mod
-    return _impl
+    return COMPILED.get()
 
 
 def _blocks(batch: int, units: int, gates: int, timesteps: int) -> list[tuple[int, int]]:
@@ -254,3 +239,25 @@ def _rnn_large(x, kernel, bias, U, h0, go_backwards, return_sequences):
 GRU_KERNEL = CellKernel("gru", gru_infer, cells_train.gru_forward, cells_train.gru_backward)
 SIMPLE_RNN_KERNEL = CellKernel("simple_rnn", rnn_infer, cells_train.rnn_forward,
                                cells_train.rnn_backward)
+
+
+def _warm(mod: ModuleType) -> None:
+    """Compile (or load) every signature: both regimes, GRU both ways, SimpleRNN."""
+    from ..activations import get  # noqa: PLC0415
+    from ..gru import GRUCell  # noqa: PLC0415
+
+    x = np.zeros((1, 1, 1), _F32)
+    for reset_after in (True, False):
+        cell = GRUCell(get("tanh"), get("sigmoid"), reset_after)
+        params = (np.zeros((1, 3), _F32),) + ((np.zeros(3, _F32),) if reset_after else ())
+        gru_infer(cell, x, np.zeros((1, 3), _F32), np.zeros(3, _F32), params, None, False, True)
+        _gru_large(x, np.zeros((1, 3), _F32), np.zeros(3, _F32), params[0],
+                   params[1] if reset_after else _none(), None, reset_after, False, True)
+    rnn_infer(None, x, np.zeros((1, 1), _F32), np.zeros(1, _F32), (np.zeros((1, 1), _F32),),
+              None, False, True)
+    _rnn_large(x, np.zeros((1, 1), _F32), np.zeros(1, _F32), np.zeros((1, 1), _F32), None,
+               False, True)
+
+
+COMPILED = loading.CompiledModule("._numba_cells", "the numba GRU/SimpleRNN kernels need",
+                                  _warm)

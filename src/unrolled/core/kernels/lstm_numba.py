@@ -1,9 +1,8 @@
 """The numba time loops, loaded lazily, with batch rows split across cores.
 
-numba is optional (``pip install 'unrolled[fast]'``): nothing here imports it until a
-kernel first runs, so ``import unrolled`` never pays numba's import. Compiled code is
-cached on disk (``cache=True``): next to the module when that folder is writable, else in
-numba's per-user cache folder (or ``NUMBA_CACHE_DIR``), so a second process skips the JIT.
+numba is imported when a kernel is first wanted (:data:`COMPILED`, see
+:mod:`.runtime.loading`: built in the background while calls run the NumPy loops), so
+``import unrolled`` never pays numba's import. Compiled code is cached on disk.
 
 Two regimes, by the work of one step's recurrent product (B·H·4H multiply-adds):
 
@@ -19,8 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib
-import importlib.util
 import os
 import threading
 import time
@@ -30,83 +27,28 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from . import blas_threads
-from .lstm_fast import Loops, run_in_turn, scratch
+from .runtime import loading
+from .lstm_fast import Loops, run_in_turn
+from .runtime.buffers import scratch
 
 _lock = threading.Lock()
-_impl: ModuleType | None = None
 _pool: Any = None
 _pool_size = 0
-load_seconds: float | None = None   # import + compile/load time of the first use
+
+missing_reason = loading.missing_reason
+import_compiled = loading.import_compiled
 
 
 def available() -> bool:
     """True if numba *and* SciPy (numba's BLAS for ``np.dot``) can be imported."""
-    return (importlib.util.find_spec("numba") is not None
-            and importlib.util.find_spec("scipy") is not None)
-
-
-def missing_reason() -> str | None:
-    if importlib.util.find_spec("numba") is None:
-        return "numba not installed (pip install 'unrolled[fast]')"
-    if importlib.util.find_spec("scipy") is None:
-        return "scipy not installed; numba needs it for BLAS (pip install 'unrolled[fast]')"
-    return None
-
-
-def import_compiled(module: str, what: str) -> ModuleType:
-    """Import one of the compiled-kernel modules (``._numba_lstm``, ``._numba_cells``, ...)
-    with a writable numba cache folder; without numba or SciPy, an ImportError that names
-    the extra. ``what`` starts that message, e.g. "the numba LSTM kernel needs"."""
-    try:
-        _choose_cache_dir()
-        return importlib.import_module(module, __package__)
-    except ImportError as err:
-        raise ImportError(f"{what} numba and scipy: {err}. "
-                          "Install them with: pip install 'unrolled[fast]'") from err
+    return loading.missing_reason() is None
 
 
 def impl() -> ModuleType:
-    """The compiled module, importing numba (and compiling or loading the cache) once."""
-    global _impl, load_seconds
-    if _impl is None:
-        with _lock:
-            if _impl is None:
-                start = time.perf_counter()
-                mod = import_compiled("._numba_lstm", "the numba LSTM kernel needs")
-                _warm(mod)
-                load_seconds = time.perf_counter() - start
-                _impl = mod
-    return _impl
-
-
-def _writable(folder: str) -> bool:
-    while not os.path.isdir(folder):
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return False
-        folder = parent
-    return os.access(folder, os.W_OK)
-
-
-def _choose_cache_dir() -> None:
-    """Make sure numba has somewhere to write its cache (else ``cache=True`` raises).
-
-    numba writes next to this module (``__pycache__``), else under the user's cache folder.
-    When neither is writable (read-only site-packages, no home), use a per-user folder in
-    the temp directory. ``NUMBA_CACHE_DIR`` always wins.
-    """
-    import numba  # noqa: PLC0415 - optional dependency
-
-    if numba.config.CACHE_DIR:
-        return
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")
-    user = os.path.join(os.path.expanduser("~"), ".cache")
-    if _writable(here) or _writable(user):
-        return
-    import tempfile  # noqa: PLC0415
-
-    uid = os.getuid() if hasattr(os, "getuid") else "user"
-    numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), f"unrolled-numba-cache-{uid}")
+    """The compiled module, importing numba (and compiling or loading the cache) once;
+    blocks if it is not loaded yet (the selector only picks these kernels once it is,
+    unless numba is forced: see :mod:`.runtime.loading`)."""
+    return COMPILED.get()
 
 
 def _warm(mod: ModuleType) -> None:
@@ -401,3 +343,4 @@ def _run_jobs(jobs: list[Callable[[], None]]) -> None:
 
 
 NUMBA_LOOPS = Loops("numba", numba_forward_loop, numba_backward_loop, numba_infer, blas_scope)
+COMPILED = loading.CompiledModule("._numba_lstm", "the numba LSTM kernel needs", _warm)

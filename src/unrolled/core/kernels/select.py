@@ -29,10 +29,12 @@ import numpy as np
 from ..gru import GRUCell
 from ..lstm import LSTMCell
 from ..simple_rnn import SimpleRNNCell
-from . import blas_threads, cells_numba, lstm_numba
+from . import blas_threads, cells_numba, cells_train, lstm_numba
 from .interface import SequenceKernel
+from .masked import masked
 from .lstm_kernel import NUMBA_LSTM, NUMPY_LSTM
 from .reference import REFERENCE
+from .runtime import loading
 
 KERNELS = ("reference", "numpy", "numba")
 FAST_ACTIVATION, FAST_RECURRENT_ACTIVATION = "tanh", "sigmoid"
@@ -74,14 +76,21 @@ class _Family(NamedTuple):
     numpy: SequenceKernel | None
     numba: SequenceKernel
     gated: bool                     # does it have a recurrent_activation?
-    load: Callable[[], Any]         # imports numba and the compiled module (or raises)
+    compiled: Callable[[bool], tuple[loading.CompiledModule, ...]]   # training -> modules
+
+    def fallback(self) -> tuple[SequenceKernel, str]:
+        return (self.numpy, "numpy") if self.numpy is not None else (REFERENCE, "reference")
+
+
+def _cell_modules(training: bool) -> tuple[loading.CompiledModule, ...]:
+    return (cells_train.COMPILED,) if training else (cells_numba.COMPILED,)
 
 
 _FAMILIES: dict[type, _Family] = {
-    LSTMCell: _Family(4, NUMPY_LSTM, NUMBA_LSTM, True, lambda: lstm_numba.impl()),
-    GRUCell: _Family(3, None, cells_numba.GRU_KERNEL, True, lambda: cells_numba.impl()),
+    LSTMCell: _Family(4, NUMPY_LSTM, NUMBA_LSTM, True, lambda training: (lstm_numba.COMPILED,)),
+    GRUCell: _Family(3, None, cells_numba.GRU_KERNEL, True, lambda training: _cell_modules(training)),
     SimpleRNNCell: _Family(1, None, cells_numba.SIMPLE_RNN_KERNEL, False,
-                           lambda: cells_numba.impl()),
+                           lambda training: _cell_modules(training)),
 }
 
 # -- overrides -----------------------------------------------------------------------------
@@ -131,13 +140,20 @@ def _ineligible(req: KernelRequest, family: _Family | None) -> str | None:
     return None
 
 
-MASKED_REASON = "masking uses the reference path"
+MASKED_REASON = ("masked: each sample's unmasked steps run together, samples grouped by "
+                 "their count, one kernel call per group (kernels/masked.py)")
 
 
 def select(req: KernelRequest) -> Choice:
-    """The kernel for ``req``, with the reasons."""
-    if req.masked:   # no fast kernel takes a mask yet, whatever is forced
-        return Choice(REFERENCE, "reference", (MASKED_REASON,))
+    """The kernel for ``req``, with the reasons. A masked call runs the chosen fast kernel
+    through :class:`.masked.MaskedKernel` (the reference scan takes masks itself)."""
+    choice = _select(req)
+    if req.masked and choice.kernel is not REFERENCE:
+        return Choice(masked(choice.kernel), choice.name, choice.reasons + (MASKED_REASON,))
+    return choice
+
+
+def _select(req: KernelRequest) -> Choice:
     name, source = forced()
     if name == "reference":
         return Choice(REFERENCE, "reference", (f"forced by {source}",))
@@ -154,16 +170,43 @@ def select(req: KernelRequest) -> Choice:
                           (prefix + f"{label} has no NumPy kernel (only a numba one)",))
         return Choice(family.numpy, "numpy", (f"forced by {source}",))
     if name == "numba":
-        family.load()   # raises ImportError naming the extra if numba is missing
+        for module in family.compiled(req.training):
+            module.get()   # waits for the build; ImportError naming the extra without numba
         return Choice(family.numba, "numba", (f"forced by {source}",))
-    missing = lstm_numba.missing_reason()
+    missing = loading.missing_reason()
     if missing is not None:
         if family.numpy is not None:
             return Choice(family.numpy, "numpy", (missing,))
         return Choice(REFERENCE, "reference", (f"{label} kernels need numba: {missing}",))
+    not_ready = [m for m in family.compiled(req.training) if not m.ready]
+    if not_ready:
+        why = _not_ready(not_ready)
+        if why is not None:
+            kernel, fallback = family.fallback()
+            return Choice(kernel, fallback, (why,))
     if family.gates == 4:
         return Choice(family.numba, "numba", _lstm_reasons(req))
     return Choice(family.numba, "numba", _cell_reasons(req, family.gates))
+
+
+def _not_ready(modules: list[loading.CompiledModule]) -> str | None:
+    """Why the compiled kernels cannot run this call yet (None: they can now). Starts the
+    background build (or, with ``UNROLLED_COMPILE=wait``, builds now)."""
+    wait = loading.compile_mode() == "wait"
+    for module in modules:
+        if module.state == "failed":
+            return f"the numba kernels failed to build ({module.error}); using the fallback"
+        if wait:
+            try:
+                module.get()
+            except Exception:  # noqa: BLE001 - reported as the reason
+                return f"the numba kernels failed to build ({module.error}); using the fallback"
+        else:
+            module.start()
+    if wait:
+        return None
+    return ("the numba kernels are building in the background (UNROLLED_COMPILE=wait makes "
+            "the first call wait instead); this kernel runs until they are ready")
 
 
 def _lstm_reasons(req: KernelRequest) -> tuple[str, ...]:
@@ -217,9 +260,11 @@ def request_for(layer: Any, batch: int, timesteps: int, training: bool,
 def memo_key(layer: Any, batch: int, training: bool, masked: bool) -> tuple[Any, ...]:
     """What a layer's remembered choice depends on: the override (force() / environment),
     the batch size, training, the mask, the options (dtype, cell, activations -- compared
-    by identity, so replacing one re-selects). Timesteps only change the reasons' wording
-    below the block threshold, so they are left out, as before."""
+    by identity, so replacing one re-selects) and the compiled modules' state (a layer
+    switches to the compiled kernels once their background build is done). Timesteps only
+    change the reasons' wording, so they are left out."""
     cell = layer.cell
     return (getattr(_local, "forced", None), os.environ.get("UNROLLED_KERNEL"), batch,
             layer.dtype, cell, getattr(cell, "activation", None),
-            getattr(cell, "recurrent_activation", None), bool(training), bool(masked))
+            getattr(cell, "recurrent_activation", None), bool(training), bool(masked),
+            loading.generation())
