@@ -399,6 +399,8 @@ def keras_layer_sides(ours: Any, theirs: Any, x: np.ndarray, *,
         kwargs["mask"] = torch.tensor(mask)
     if training:
         kwargs["training"] = True
+    for w in theirs.trainable_weights:   # torch accumulates: start from no gradient
+        w.value.grad = None
     outs_t = _as_list(theirs(x_t, **kwargs))
     cotangents = [rng.standard_normal(tuple(o.shape)).astype(x.dtype) for o in outs_t]
     sum((o * torch.from_numpy(r)).sum() for o, r in zip(outs_t, cotangents)).backward()

@@ -216,3 +216,15 @@ def test_compression_bomb_chunk_is_refused_before_hdf5_inflates_it(tmp_path, whe
     message, seconds, peak = _cost(load_model, bad)
     assert "inflates past its declared" in message
     assert seconds < 2 and peak < 20
+
+
+def test_oversized_json_member_is_refused_before_it_is_parsed(tmp_path):
+    good = tmp_path / "good.keras"
+    save_model(_small(), good)
+    members = _members(good)
+    members["unrolled.json"] = b"[" + b"1," * (limits.MAX_JSON_BYTES // 2) + b"1]"
+    bad = tmp_path / "bad.keras"
+    _write(bad, members)
+    message, seconds, peak = _cost(read_extra, bad)
+    assert "unrolled.json declares" in message and "limit" in message
+    assert seconds < 2 and peak < 30

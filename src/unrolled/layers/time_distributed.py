@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import ConfigError, InputShapeError
 from .base import Layer
 from .extra import register
+from .sublayers import SubLayerPenalties
 
 
 class TimeDistributedCache(NamedTuple):
@@ -30,7 +31,7 @@ class TimeDistributedCache(NamedTuple):
 
 
 @register
-class TimeDistributed(Layer):
+class TimeDistributed(SubLayerPenalties, Layer):
     """Apply ``layer`` to every timestep of a (batch, timesteps, ...) input."""
 
     def __init__(self, layer: Layer, **kwargs: Any) -> None:
@@ -58,6 +59,13 @@ class TimeDistributed(Layer):
     @property
     def non_trainable_weights(self) -> list[np.ndarray]:
         return self.layer.non_trainable_weights if self.trainable else self.weights
+
+    def sublayers(self) -> list[Any]:
+        return [self.layer]
+
+    def _sub_caches(self, cache: Any) -> list[tuple[Any, Any]]:
+        caches = cache.inner if cache.per_step else [cache.inner]
+        return [(self.layer, c) for c in caches]
 
     def keras_children(self) -> list[tuple[str, Any]]:
         return [("layer", self.layer)]

@@ -59,6 +59,16 @@ class Model(Layer):
         raise NotImplementedError
 
     @property
+    def input(self) -> Any:
+        """The input tensor(s) (as the model was built: one, a list or a dict)."""
+        return self._pack_inputs(list(self.graph().inputs))
+
+    @property
+    def output(self) -> Any:
+        """The output tensor(s) (as the model was built: one, a list or a dict)."""
+        return self._pack_outputs(list(self.graph().outputs))
+
+    @property
     def output_names(self) -> list[str]:
         """One name per output (the output layers' names; a dict's keys), as in Keras."""
         return [t.layer.name for t in self.graph().outputs]
