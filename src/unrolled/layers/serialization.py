@@ -18,6 +18,11 @@ def _registry() -> dict[str, type[Layer]]:
     return {c.__name__: c for c in classes}
 
 
+def layer_classes() -> dict[str, type[Layer]]:
+    """The layer classes configs may name, by Keras class name (a fresh dict)."""
+    return dict(_registry())
+
+
 def serialize(layer: Layer) -> dict[str, Any]:
     out: dict[str, Any] = {"module": "keras.layers", "class_name": type(layer).__name__,
                            "config": layer.get_config(), "registered_name": None}
