@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
-from ..layers.serialization import deserialize, serialize
+from ..layers.serialization import deserialize, register_model_hooks, serialize
 
 MODEL_CLASSES = ("Functional", "Model", "Sequential")
 
@@ -55,3 +55,6 @@ def model_from_config(data: dict[str, Any]) -> Any:
     if kind in ("Functional", "Model"):
         return Functional.from_config(config)
     raise ConfigError(f"Unknown model class {kind!r}: unrolled builds {', '.join(MODEL_CLASSES)}.")
+
+
+register_model_hooks(serialize_layer, model_from_config, MODEL_CLASSES)
