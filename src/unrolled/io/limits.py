@@ -151,9 +151,10 @@ def _check_shape(shape: list[Any], key: str, what: str) -> None:
             "(MAX_INPUT_VALUES).")
 
 
-def check_optimizer_values(h5: Any, weight_values: int, what: str) -> None:
+def check_optimizer_values(h5: Any, weight_values: int, what: str,
+                           under: str = "optimizer") -> None:
     """Before optimizer variables are read: their declared sizes must fit the model's."""
-    declared = declared_values(h5, what, under="optimizer")
+    declared = declared_values(h5, what, under=under)
     allowed = OPTIMIZER_FACTOR * weight_values + OPTIMIZER_SLACK
     if declared > allowed:
         raise ModelFileError(

@@ -18,6 +18,11 @@ def _registry() -> dict[str, type[Layer]]:
     return {c.__name__: c for c in classes}
 
 
+def layer_classes() -> dict[str, type[Layer]]:
+    """The layer classes configs may name, by Keras class name (a fresh dict)."""
+    return dict(_registry())
+
+
 # Models nested in wrappers (TimeDistributed(Sequential(...))): unrolled.models registers
 # its (de)serialisers here on import, so layers never import models.
 _model_hooks: dict[str, Any] = {}
