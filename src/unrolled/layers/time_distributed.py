@@ -19,7 +19,6 @@ import numpy as np
 
 from ..errors import ConfigError, InputShapeError
 from .base import Layer
-from .extra import register
 
 
 class TimeDistributedCache(NamedTuple):
@@ -29,7 +28,6 @@ class TimeDistributedCache(NamedTuple):
     per_step: bool
 
 
-@register
 class TimeDistributed(Layer):
     """Apply ``layer`` to every timestep of a (batch, timesteps, ...) input."""
 
