@@ -197,3 +197,22 @@ def test_caps_are_documented():
         readme = f.read()
     for name in ("MAX_WEIGHT_VALUES", "MAX_INPUT_VALUES", "MAX_JSON_BYTES", "MAX_MEMBER_BYTES"):
         assert name in readme and name in (limits.__doc__ or "")
+
+
+@pytest.mark.parametrize("where", ["layers/dense/vars/1", "optimizer/vars/2"])
+def test_compression_bomb_chunk_is_refused_before_hdf5_inflates_it(tmp_path, where):
+    # 64 KB of deflate that HDF5 would inflate to 64 MB for a dataset of a few values.
+    import zlib
+
+    def edit(h5):
+        old = h5[where]
+        shape, dtype = old.shape, old.dtype
+        del h5[where]
+        ds = h5.create_dataset(where, shape=shape, dtype=dtype, chunks=shape or None,
+                               compression="gzip")
+        ds.id.write_direct_chunk((0,) * len(shape), zlib.compress(bytes(64 << 20), 9))
+    bad = _hostile(tmp_path, h5_edit=edit, compiled=True)
+    assert bad.stat().st_size < 400_000
+    message, seconds, peak = _cost(load_model, bad)
+    assert "inflates past its declared" in message
+    assert seconds < 2 and peak < 20

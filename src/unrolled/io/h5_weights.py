@@ -133,6 +133,9 @@ def read_dataset(ds: h5py.Dataset, what: str, shape: tuple[int, ...] | None = No
     if shape is not None and tuple(ds.shape) != tuple(shape):
         raise ModelFileError(f"{what}: dataset '{name}' has shape {tuple(ds.shape)}, "
                              f"expected {tuple(shape)}.")
+    from .limits import check_chunks
+
+    check_chunks(ds, what)
     try:
         return np.asarray(ds[()])
     except (OSError, ValueError) as err:

@@ -23,8 +23,9 @@ Further, never above the caps:
   :class:`~unrolled.errors.ModelFileError` before the first large array exists;
 * optimizer variables may hold at most ``3 × weights + 64`` values in all (Adam's two
   moments per weight, plus counters) before one is read;
-* a dataset is read only once its declared shape equals the shape the model needs, so
-  gzip-compressed datasets decompress to at most the expected size.
+* a dataset is read only once its declared shape equals the shape the model needs, and
+  each gzip-compressed chunk is first inflated here, stopping one byte past its declared
+  size (:func:`check_chunks`): HDF5 itself would inflate a hostile chunk to any size.
 
 Set ``UNROLLED_MAX_WEIGHT_VALUES`` (an integer) to read larger models.
 """
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -154,6 +156,38 @@ def check_optimizer_values(h5: Any, weight_values: int, what: str) -> None:
         raise ModelFileError(
             f"{what}: the optimizer variables declare {declared:,} values, but a model of "
             f"{weight_values:,} weight values needs at most {allowed:,}; refused.")
+
+
+_DEFLATE = 1
+
+
+def check_chunks(ds: Any, what: str) -> None:
+    """Before a deflate-compressed dataset is read: no chunk may inflate past its declared
+    size. (HDF5's deflate filter grows its buffer until the stream ends, so a 300 KB chunk
+    of a 4-value dataset would otherwise expand to 300 MB before the size is compared.)"""
+    plist = ds.id.get_create_plist()
+    if ds.chunks is None or _DEFLATE not in [plist.get_filter(k)[0]
+                                              for k in range(plist.get_nfilters())]:
+        return
+    chunk_bytes = _size(ds.chunks) * ds.dtype.itemsize
+    n = ds.id.get_num_chunks()
+    if n > MAX_HDF5_OBJECTS:
+        raise ModelFileError(f"{what}: dataset '{ds.name}' has {n} chunks; refused "
+                             f"(limit {MAX_HDF5_OBJECTS}).")
+    for k in range(n):
+        info = ds.id.get_chunk_info(k)
+        if info.filter_mask & 1:  # the deflate filter was skipped for this chunk
+            continue
+        raw = ds.id.read_direct_chunk(info.chunk_offset)[1]
+        inflate = zlib.decompressobj()
+        try:
+            inflate.decompress(raw, chunk_bytes + 1)
+        except zlib.error:
+            continue  # other filters around it, or damage: HDF5 itself will say
+        if inflate.unconsumed_tail:
+            raise ModelFileError(
+                f"{what}: a compressed chunk of dataset '{ds.name}' inflates past its "
+                f"declared {chunk_bytes} bytes; refused as a compression bomb.")
 
 
 def model_values(model: Any) -> int:

@@ -31,9 +31,9 @@ def _safetensors_numpy():
 def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """``(tensors, metadata)`` of a ``.safetensors`` file: names -> NumPy arrays, and the
     header's ``__metadata__`` (empty if none). Damage raises ModelFileError."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(path)
+    from .guard import check_file
+
+    path = check_file(path, ".safetensors file")  # a ModelFileError that is also FileNotFoundError
     st_numpy = _safetensors_numpy()
     with open(path, "rb") as f:
         data = f.read()

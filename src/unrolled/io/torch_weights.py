@@ -129,9 +129,9 @@ def load_torch_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
         import torch
     except ImportError as err:
         raise ImportError("Reading PyTorch files needs torch: pip install 'unrolled[torch]'.") from err
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(path)
+    from .guard import check_file
+
+    path = check_file(path, "PyTorch file")  # a ModelFileError that is also FileNotFoundError
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # UnpicklingError for code, RuntimeError/EOFError for damage

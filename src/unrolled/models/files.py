@@ -40,10 +40,10 @@ def sidecar_path(path: str | os.PathLike) -> str:
 def open_model(path: str | os.PathLike, **hints: Any) -> Any:
     """The model in ``path``, whatever its format (see the module docstring). ``hints`` go
     to the reader (``from_torch``'s for PyTorch files, ``outputs=`` for ONNX)."""
-    path = os.fspath(path)
+    from ..io.guard import check_file
+
+    path = check_file(path)  # missing or a directory: ModelFileError (also an OSError)
     ext = _ext(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(path)
     if ext == ".onnx":
         from ..io.onnx_import import load_onnx
 
@@ -137,8 +137,14 @@ def _read_safetensors_model(path: str) -> Any:
     if not isinstance(sidecar, dict) or sidecar.get("format") != SIDECAR_FORMAT:
         raise ModelFileError(f"{where}: expected a sidecar with format {SIDECAR_FORMAT!r}; "
                              "remove it to read the weights as a PyTorch state dict.")
-    model = _model_from_config(sidecar.get("model") or {}, where)
+    from ..io import limits
+
     tensors, _ = read_safetensors(path)
+    # Sizes first: the sidecar may only build what the weights file stores (limits.py).
+    limits.check_input_shapes(sidecar.get("model"), where)
+    stored = sum(int(t.size) for t in tensors.values())
+    with limits.building_within(stored, where):
+        model = _model_from_config(sidecar.get("model") or {}, where)
     if sidecar.get("naming") == "torch":
         recurrent = [la for la in model.layers if type(la).__name__ != "InputLayer"]
         for k, layer in enumerate(recurrent):

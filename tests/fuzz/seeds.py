@@ -1,0 +1,66 @@
+"""The small, valid files the fuzzer mutates, one per loader, written into a folder."""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+import unrolled
+from unrolled.layers import GRU, LSTM, Dense, Dropout, Masking, SimpleRNN
+
+# loader kind -> seed file name
+SEEDS = {
+    "keras": "trained.keras",
+    "keras_plain": "plain.keras",
+    "weights": "trained.weights.h5",
+    "forecaster": "forecaster.keras",
+    "torch": "lstm.pt",
+}
+
+
+def trained_model() -> unrolled.Sequential:
+    """Compiled, one step trained (so the file holds optimizer variables)."""
+    unrolled.set_random_seed(0)
+    model = unrolled.Sequential([unrolled.Input((5, 3)), LSTM(4, return_sequences=True),
+                                 GRU(3), Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(0)
+    model.fit(rng.normal(size=(4, 5, 3)).astype("f4"), rng.normal(size=(4, 2)).astype("f4"),
+              epochs=1, verbose=0)
+    return model
+
+
+def write_seeds(folder: str, with_torch: bool = True) -> dict[str, str]:
+    """Write every seed file; returns kind -> path."""
+    from unrolled.io.keras_file import save_model, save_weights
+
+    paths = {kind: os.path.join(folder, name) for kind, name in SEEDS.items()}
+    model = trained_model()
+    save_model(model, paths["keras"])
+    save_weights(model, paths["weights"])
+    plain = unrolled.Sequential([unrolled.Input((4, 2)), Masking(0.0), SimpleRNN(3),
+                                 Dropout(0.2), Dense(1)])
+    save_model(plain, paths["keras_plain"])
+    _forecaster(folder, paths["forecaster"])
+    if with_torch:
+        import torch
+
+        torch.manual_seed(0)
+        torch.save(torch.nn.LSTM(3, 4).state_dict(), paths["torch"])
+    else:
+        del paths["torch"]
+    return paths
+
+
+def _forecaster(folder: str, path: str) -> None:
+    from tests.forecast import series, write_csv
+    from unrolled.cli import main
+
+    data = write_csv(Path(folder) / "series.csv", series(40))
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = main(["train", str(data), "--target", "temp", "--window", "3", "--units", "2",
+                     "--epochs", "1", "-o", path])
+    assert code == 0
