@@ -17,6 +17,7 @@ from tests.peers import require
 from unrolled import Sequential
 from unrolled.core.gru import GRUCell
 from unrolled.core.kernels import cells_numba, dispatch, force, lstm_numba
+from unrolled.core.kernels.masked import MaskedKernel
 from unrolled.core.kernels.reference import REFERENCE
 from unrolled.core.kernels.runtime import loading
 from unrolled.core.simple_rnn import SimpleRNNCell
@@ -226,15 +227,19 @@ def test_backward_after_inference_forward(cell):
 
 
 @pytest.mark.parametrize("cls", [GRU, SimpleRNN])
-def test_masked_calls_use_reference(cls):
+def test_masked_calls_run_the_numba_kernel_through_the_mask_wrapper(cls):
+    needs_numba()
     layer = make(cls, 4, 3, 5, return_sequences=True)
     x = np.random.default_rng(11).standard_normal((2, 5, 3)).astype(np.float32)
     mask = np.ones((2, 5), bool)
     mask[0, 3:] = False
-    y = layer(x, mask=mask)
-    assert "masking uses the reference path" in dispatch.describe(layer)
+    mask[1, 1] = False
+    y, cache = layer.forward(x, training=False, mask=mask)
+    assert isinstance(cache.kernel, MaskedKernel)
+    assert "numba — " in dispatch.describe(layer) and "masked:" in dispatch.describe(layer)
     with force("reference"):
-        np.testing.assert_array_equal(layer(x, mask=mask), y)
+        np.testing.assert_allclose(layer.forward(x, training=False, mask=mask)[0], y,
+                                   rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("cls,kw,word", [

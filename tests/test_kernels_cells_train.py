@@ -19,6 +19,7 @@ from tests.peers import require
 from unrolled import Sequential
 from unrolled.core.gru import GRUCell
 from unrolled.core.kernels import cells_numba, cells_train, dispatch, force, lstm_numba
+from unrolled.core.kernels.masked import MaskedKernel
 from unrolled.core.kernels.reference import REFERENCE
 from unrolled.core.kernels.runtime import loading
 from unrolled.core.simple_rnn import SimpleRNNCell
@@ -261,13 +262,17 @@ def test_unsupported_options_train_on_reference(cls, kw, word):
 
 
 @pytest.mark.parametrize("cls", [GRU, SimpleRNN])
-def test_masked_training_uses_reference(cls):
+def test_masked_training_runs_the_numba_kernel_through_the_mask_wrapper(cls):
+    require("numba")
     layer = make(cls, 4, 3, 5, return_sequences=True)
     x = np.random.default_rng(11).standard_normal((2, 5, 3)).astype(np.float32)
     mask = np.ones((2, 5), bool)
     mask[0, 3:] = False
+    mask[1, 1] = False
     y, cache = layer.forward(x, training=True, mask=mask)
-    assert cache.kernel is REFERENCE and cache.saved.mask is not None
-    assert "masking uses the reference path" in dispatch.describe(layer)
+    assert isinstance(cache.kernel, MaskedKernel)
+    assert "numba — training" in dispatch.describe(layer)
+    assert "masked:" in dispatch.describe(layer)
     with force("reference"):
-        np.testing.assert_array_equal(layer.forward(x, training=True, mask=mask)[0], y)
+        np.testing.assert_allclose(layer.forward(x, training=True, mask=mask)[0], y,
+                                   rtol=0, atol=1e-5)

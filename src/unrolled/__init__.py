@@ -10,7 +10,7 @@ through time. Start with::
 from . import layers
 from .errors import ConfigError, DataError, InputShapeError, ModelFileError, UnrolledError
 from .layers import Input
-from .models import Sequential
+from .models import Model, Sequential
 from .random import set_random_seed
 
 __version__ = "0.1.0"
@@ -38,5 +38,5 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-__all__ = ["layers", "callbacks", "losses", "metrics", "optimizers", "Input", "Sequential", "set_random_seed", "load_model", "save_model", "from_torch", "to_torch", "UnrolledError",
+__all__ = ["layers", "callbacks", "losses", "metrics", "optimizers", "Input", "Model", "Sequential", "set_random_seed", "load_model", "save_model", "from_torch", "to_torch", "UnrolledError",
            "InputShapeError", "ConfigError", "ModelFileError", "DataError", "__version__"]

@@ -9,7 +9,8 @@ import warnings
 from .errors import DataWarning, UnrolledError
 
 # Subcommand modules, in the order ``unrolled --help`` lists them.
-COMMANDS = ["demo", "train", "predict", "evaluate", "explain", "trace", "info", "summary", "convert"]
+COMMANDS = ["demo", "train", "predict", "evaluate", "backtest", "explain", "trace", "info",
+            "summary", "convert"]
 
 
 def build_parser() -> argparse.ArgumentParser:

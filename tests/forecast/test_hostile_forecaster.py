@@ -53,6 +53,16 @@ def _set(path: str, value):
     return edit
 
 
+def _horizon_3(meta):
+    """A consistent format-2 metadata claiming horizon 3 (so only the model disagrees)."""
+    spec = meta["spec"]
+    spec.update(horizon=3, linear=False, lags=[], season=None)
+    meta.update(ridge=None, intervals=None)
+    for key in ("mean", "scale"):
+        meta["scaler_z"][key] = meta["scaler_z"][key][:1] * 3
+    meta["scaler_z"]["columns"] = ["temp@1", "temp@2", "temp@3"]
+
+
 def _window(n):
     def edit(config):
         config["build_config"]["input_shape"][1] = n
@@ -75,7 +85,7 @@ CASES = {
     "format": (_set("format", 99), None, "format 99"),
     "not_object": (lambda m: m.clear(), None, "the metadata should be"),
     "training_list": (_set("training", [1]), None, "training"),
-    "model_window_huge": (_set("spec.horizon", 3), _window(5_000_000),
+    "model_window_huge": (lambda m: _horizon_3(m), _window(5_000_000),
                           "does not match the model"),
     "model_window_over_cap": (None, _window(10 ** 12), "MAX_INPUT_VALUES"),
 }
@@ -117,7 +127,12 @@ def test_directory_or_missing_model_exits_2_without_traceback(trained, tmp_path,
 def test_a_huge_window_that_fits_costs_nothing_until_data_is_given(trained, tmp_path, capsys):
     data, good = trained
     bad = tmp_path / "big.keras"
-    _rewrite(good, bad, _set("spec.window", 5_000_000), _window(5_000_000))
+    def window_without_linear_path(meta):  # the ridge kernel would no longer fit the window
+        _set("spec.window", 5_000_000)(meta)
+        meta["spec"]["linear"] = False
+        meta["ridge"] = None
+
+    _rewrite(good, bad, window_without_linear_path, _window(5_000_000))
     tracemalloc.start()
     start = time.perf_counter()
     try:

@@ -18,6 +18,8 @@ SEEDS = {
     "weights": "trained.weights.h5",
     "forecaster": "forecaster.keras",
     "torch": "lstm.pt",
+    "safetensors": "lstm.safetensors",
+    "onnx": "model.onnx",
 }
 
 
@@ -52,6 +54,19 @@ def write_seeds(folder: str, with_torch: bool = True) -> dict[str, str]:
         torch.save(torch.nn.LSTM(3, 4).state_dict(), paths["torch"])
     else:
         del paths["torch"]
+    try:
+        from unrolled.io.safetensors_file import write_safetensors
+        from unrolled.io.torch_weights import to_torch_state_dict
+
+        write_safetensors(paths["safetensors"], to_torch_state_dict(model.layers[0]))
+    except ImportError:
+        del paths["safetensors"]
+    try:
+        from unrolled.io import export_onnx
+
+        export_onnx(model, paths["onnx"])
+    except ImportError:
+        del paths["onnx"]
     return paths
 
 

@@ -1,4 +1,5 @@
-"""Every loader, fed thousands of damaged files, ends in success or ``ModelFileError`` —
+"""Every loader (.keras, .weights.h5, forecaster, PyTorch .pt, .safetensors, ONNX), fed
+thousands of damaged files, ends in success or ``ModelFileError`` —
 never another exception, a hang, a crash or a memory blow-up.
 
 Hypothesis mutates small real files (``seeds.py``, ``mutations.py``); a subprocess
@@ -31,7 +32,8 @@ CASES = int(os.environ.get("UNROLLED_FUZZ_CASES", "1500"))
 SEED = os.environ.get("UNROLLED_FUZZ_SEED")
 MAX_SECONDS = 10.0
 EXTENSIONS = {"keras": ".keras", "keras_plain": ".keras", "forecaster": ".keras",
-              "weights": ".weights.h5", "torch": ".pt"}
+              "weights": ".weights.h5", "torch": ".pt", "safetensors": ".safetensors",
+              "onnx": ".onnx"}
 
 
 def _generate(blobs: dict[str, bytes], folder: str) -> list[list[str]]:

@@ -47,6 +47,14 @@ def _loaders(seeds: dict[str, str]) -> dict:
         from unrolled.io.torch_weights import load_torch_file
 
         loaders["torch"] = lambda p: load_torch_file(p)
+    if "safetensors" in seeds:
+        from unrolled.io.safetensors_file import read_safetensors
+
+        loaders["safetensors"] = lambda p: read_safetensors(p)
+    if "onnx" in seeds:
+        from unrolled.io.onnx_import import load_onnx
+
+        loaders["onnx"] = lambda p: load_onnx(p)
     for kind, fn in loaders.items():   # warm-up: every import and first call done
         fn(seeds[kind])
     return loaders

@@ -97,7 +97,7 @@ def test_hook_order_and_log_keys_match_keras(keras):
     for model, rec in ((ours, r_ours), (theirs, r_theirs)):
         model.fit(x, y, batch_size=4, epochs=2, validation_split=0.2, verbose=0, callbacks=[rec])
         model.evaluate(x, y, batch_size=4, verbose=0, callbacks=[rec])
-    Trainer.predict(ours, x, batch_size=4, verbose=0, callbacks=[r_ours])
+    ours.predict(x, batch_size=4, verbose=0, callbacks=[r_ours])
     theirs.predict(x, batch_size=4, verbose=0, callbacks=[r_theirs])
     assert r_ours.events == r_theirs.events
     assert ("on_epoch_end", 0, ("loss", "mae", "val_loss", "val_mae")) in r_ours.events
@@ -116,7 +116,7 @@ def test_history_lambda_and_callback_list():
     assert all(isinstance(v, float) for v in h.history["val_loss"])
     outputs = []
     grab = C.LambdaCallback(on_predict_batch_end=lambda batch, logs: outputs.append(logs["outputs"]))
-    result = Trainer.predict(model, x[:1], verbose=0, callbacks=[grab])   # a (1, 1) output stays an array
+    result = model.predict(x[:1], verbose=0, callbacks=[grab])   # a (1, 1) output stays an array
     assert len(outputs) == 1 and np.array_equal(outputs[0], result) and result.shape == (1, 1)
     with pytest.raises(ConfigError, match="Callback"):
         C.CallbackList([object()])

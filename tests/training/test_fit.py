@@ -168,7 +168,7 @@ def test_fit_history_matches_keras(keras, weighted):
 def test_predict_matches_keras(keras):
     ours, theirs = twin_models(keras, "stacked")
     x, _ = batch(ours, n=70)
-    np.testing.assert_allclose(Trainer.predict(ours, x, batch_size=16, verbose=0),
+    np.testing.assert_allclose(ours.predict(x, batch_size=16, verbose=0),
                                theirs.predict(x, batch_size=16, verbose=0), atol=1e-6)
 
 

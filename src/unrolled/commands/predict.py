@@ -55,7 +55,7 @@ def check_csv_output(path: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..forecast import forecast
-    from ..forecast.inputs import read_table
+    from ..forecast.apply import read_for
     from ..forecast.model_file import load_forecaster
     from ..io.atomic import atomic_write_bytes
 
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         check_csv_output(args.output)
     delimiter, fmt = cell_format(args)
     fc = load_forecaster(args.model)
-    table = read_table(args.data, fc.spec, delimiter=delimiter, fmt=fmt)
+    table = read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt)
     result = forecast(fc, table, every_window=args.all)
     text = result.csv_text()
     if not args.output:

@@ -18,6 +18,8 @@ MAX_WINDOW = 1 << 24       # rows per window, as the cap on a declared sample (i
 MAX_HORIZON = 1 << 16
 
 _SPEC_KEYS = {"features", "targets", "window", "horizon", "time_column", "fill", "units"}
+_SPEC_KEYS_2 = _SPEC_KEYS | {"transform", "season", "lags", "calendar", "linear"}
+MAX_SEASON = 1 << 20
 _SCALER_KEYS = {"mean", "scale", "columns"}
 
 
@@ -68,17 +70,21 @@ class _Checker:
 
 
 def check_metadata(meta: Any, path: str, fmt: int) -> dict[str, Any]:
-    """``meta`` if it follows the schema of format ``fmt``, else ModelFileError."""
+    """``meta`` if it follows the schema of format 1 or ``fmt`` (2), else ModelFileError."""
     c = _Checker(path)
     meta = c.dict(meta, "the metadata", required={"format", "spec", "scaler_x", "scaler_y"})
-    if meta["format"] != fmt or isinstance(meta["format"], bool):
+    if meta["format"] not in (1, fmt) or isinstance(meta["format"], bool):
         raise ModelFileError(f"{path}: forecasting metadata format {meta['format']!r} is not "
-                             f"supported (this unrolled reads format {fmt}).")
-    spec = c.dict(meta["spec"], "spec", keys=_SPEC_KEYS, required={"features", "targets", "window"})
+                             f"supported (this unrolled reads formats 1 and {fmt}).")
+    keys = _SPEC_KEYS if meta["format"] == 1 else _SPEC_KEYS_2
+    spec = c.dict(meta["spec"], "spec", keys=keys, required={"features", "targets", "window"})
     features = c.names(spec["features"], "spec.features")
     targets = c.names(spec["targets"], "spec.targets")
-    c.integer(spec["window"], "spec.window", MAX_WINDOW)
-    c.integer(spec.get("horizon", 1), "spec.horizon", MAX_HORIZON)
+    window = c.integer(spec["window"], "spec.window", MAX_WINDOW)
+    horizon = c.integer(spec.get("horizon", 1), "spec.horizon", MAX_HORIZON)
+    inputs = list(features)
+    if meta["format"] != 1:
+        inputs += _check_derived(c, spec, meta, features, targets, window, horizon)
     if spec.get("time_column") is not None and not isinstance(spec["time_column"], str):
         raise c.fail("spec.time_column", "a column name or null", spec["time_column"])
     if spec.get("fill") not in FILLS:
@@ -86,7 +92,7 @@ def check_metadata(meta: Any, path: str, fmt: int) -> dict[str, Any]:
     units = c.dict(spec.get("units", {}), "spec.units")
     if not all(isinstance(v, str) for v in units.values()):
         raise c.fail("spec.units", "an object of column -> unit text", units)
-    for key, names in (("scaler_x", features), ("scaler_y", targets)):
+    for key, names in (("scaler_x", inputs), ("scaler_y", targets)):
         scaler = c.dict(meta[key], key, keys=_SCALER_KEYS, required={"mean", "scale"})
         c.numbers(scaler["mean"], f"{key}.mean", len(names))
         c.numbers(scaler["scale"], f"{key}.scale", len(names), positive=True)
@@ -96,6 +102,58 @@ def check_metadata(meta: Any, path: str, fmt: int) -> dict[str, Any]:
         raise c.fail("output", "'horizon-major'", meta.get("output"))
     c.dict(meta.get("training") or {}, "training")
     return meta
+
+
+def _check_derived(c: _Checker, spec: dict[str, Any], meta: dict[str, Any],
+                   features: list[str], targets: list[str], window: int,
+                   horizon: int) -> list[str]:
+    """Format 2's additions (:mod:`.model_file`); returns the derived input names."""
+    if spec.get("transform", "level") not in ("level", "diff"):
+        raise c.fail("spec.transform", "'level' or 'diff'", spec.get("transform"))
+    season = spec.get("season")
+    if season is not None:
+        c.integer(season, "spec.season", MAX_SEASON)
+    lags = spec.get("lags", [])
+    if not isinstance(lags, list) or not all(
+            isinstance(p, list) and len(p) == 2 and p[0] in targets
+            and isinstance(p[1], int) and not isinstance(p[1], bool) and 0 <= p[1] <= MAX_SEASON
+            for p in lags):
+        raise c.fail("spec.lags", "a list of [target, lag rows] pairs", lags)
+    calendar = c.names(spec.get("calendar", []), "spec.calendar", allow_empty=True)
+    if not isinstance(spec.get("linear", False), bool):
+        raise c.fail("spec.linear", "true or false", spec.get("linear"))
+    derived = [f"{t}@lag{L}" for t, L in lags] + calendar
+    k = horizon * len(targets)
+    scaler = c.dict(meta.get("scaler_z"), "scaler_z", keys=_SCALER_KEYS,
+                    required={"mean", "scale"})
+    c.numbers(scaler["mean"], "scaler_z.mean", k)
+    c.numbers(scaler["scale"], "scaler_z.scale", k, positive=True)
+    d = window * (len(features) + len(derived))
+    ridge = meta.get("ridge")
+    if ridge is not None:
+        ridge = c.dict(ridge, "ridge", keys={"kernel", "bias", "alpha"},
+                       required={"kernel", "bias"})
+        if d * k > MAX_WINDOW or not isinstance(ridge["kernel"], list) \
+                or len(ridge["kernel"]) != d:
+            raise c.fail("ridge.kernel", f"{d} rows of {k} numbers", "another shape")
+        for i, row in enumerate(ridge["kernel"]):
+            c.numbers(row, f"ridge.kernel[{i}]", k)
+        c.numbers(ridge["bias"], "ridge.bias", k)
+    elif spec.get("linear"):
+        raise c.fail("ridge", "the linear path's weights (spec.linear is true)", None)
+    iv = meta.get("intervals")
+    if iv is not None:
+        iv = c.dict(iv, "intervals", keys={"level", "half_width"},
+                    required={"level", "half_width"})
+        level = iv["level"]
+        if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
+            raise c.fail("intervals.level", "a number between 0 and 1", level)
+        hw = iv["half_width"]
+        if not isinstance(hw, list) or len(hw) != horizon:
+            raise c.fail("intervals.half_width", f"{horizon} rows of {len(targets)} numbers", hw)
+        for i, row in enumerate(hw):
+            c.numbers(row, f"intervals.half_width[{i}]", len(targets))
+    return derived
 
 
 __all__ = ["check_metadata"]

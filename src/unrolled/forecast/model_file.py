@@ -4,17 +4,24 @@ The file is the Keras 3 ``.keras`` zip of the model (real Keras loads it as is).
 forecast needs beyond the weights rides along in the zip's ``unrolled.json`` member,
 under the key ``"unrolled_forecast"``::
 
-    {"format": 1,
+    {"format": 2,
      "spec":     {"features": [...], "targets": [...], "window": W, "horizon": H,
                   "time_column": "date" | null, "fill": null | "ffill" | ...,
-                  "units": {"temp_max": "°C", ...}},
+                  "units": {"temp_max": "°C", ...}, "transform": "level" | "diff",
+                  "season": m | null, "lags": [[target, L], ...], "calendar": [...],
+                  "linear": true | false},
      "scaler_x": {"mean": [F floats], "scale": [F floats], "columns": [...]},
      "scaler_y": {"mean": [T floats], "scale": [T floats], "columns": [...]},
+     "scaler_z": {"mean": [H·T floats], "scale": [H·T floats], "columns": [...]},
+     "ridge":    {"kernel": [[...]] (W·F, H·T), "bias": [H·T floats], "alpha": a},
+     "intervals": {"level": 0.9, "half_width": [[...]] (H, T)} | null,
      "output":   "horizon-major",      # Dense output (batch, H·T): element h·T + t
      "training": {"source": ..., "rows": ..., "blocks": {"train": [a, b], ...}, ...}}
 
-The scalers hold the *training block's* statistics; they standardise new inputs and turn
-the model's outputs back into the data's units.
+The scalers hold the *training block's* statistics. A forecast is
+``z = network(x) [+ ridge(x) if spec.linear]``, then ``ŷ = base + z·σ_z + μ_z`` with
+``base`` the last observed value (transform ``diff``) or 0 (``level``). The ridge model
+also serves as a baseline in ``evaluate``. Format 1 files (level, no linear path) load.
 """
 from __future__ import annotations
 
@@ -26,11 +33,14 @@ import numpy as np
 
 from ..data import Standardizer
 from ..errors import ConfigError, ModelFileError
+from .intervals import Intervals
+from .linear import Linear
 from .metadata import check_metadata
-from .pipeline import ForecastData, ForecastSpec
+from .pipeline import ForecastData, ForecastSpec, Scalers
+from .transform import z_columns
 
 KEY = "unrolled_forecast"
-FORMAT = 1
+FORMAT = 2
 
 
 @dataclass
@@ -41,23 +51,38 @@ class Forecaster:
         model: the Keras-compatible Sequential, input ``(batch, W, F)``, output
             ``(batch, H·T)`` horizon-major.
         spec: columns, window, horizon, time column and fill.
-        scaler_x, scaler_y: training-block statistics of the inputs / targets.
+        scalers: training-block statistics of the inputs, targets and network targets.
+        ridge: the ridge model on the window (the linear path when ``spec.linear``, and
+            the ridge baseline).
+        intervals: conformal half-widths calibrated on the validation block, or None.
         training: free-form facts about the training run (source, rows, blocks, epochs).
     """
 
     model: Any
     spec: ForecastSpec
-    scaler_x: Standardizer
-    scaler_y: Standardizer
+    scalers: Scalers
+    ridge: Linear | None = None
+    intervals: Intervals | None = None
     training: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_data(cls, model: Any, data: ForecastData, **training: Any) -> Forecaster:
+    def from_data(cls, model: Any, data: ForecastData, intervals: Intervals | None = None,
+                  **training: Any) -> Forecaster:
         n = sum(b.stop - b.start for b in data.blocks)
         facts = {"source": data.selection.source, "rows": n,
                  "blocks": {name: [b.start, b.stop]
-                            for name, b in zip(("train", "val", "test"), data.blocks)}}
-        return cls(model, data.spec, data.scaler_x, data.scaler_y, {**facts, **training})
+                            for name, b in zip(("train", "val", "test"), data.blocks)},
+                 "choices": data.choices}
+        return cls(model, data.spec, data.scalers, data.ridge, intervals,
+                   {**facts, **training})
+
+    @property
+    def scaler_x(self) -> Standardizer:
+        return self.scalers.x
+
+    @property
+    def scaler_y(self) -> Standardizer:
+        return self.scalers.y
 
     @property
     def train_mean(self) -> np.ndarray:
@@ -69,6 +94,9 @@ class Forecaster:
         """The JSON stored under ``"unrolled_forecast"`` (see the module docstring)."""
         return {"format": FORMAT, "spec": self.spec.get_config(),
                 "scaler_x": self.scaler_x.to_config(), "scaler_y": self.scaler_y.to_config(),
+                "scaler_z": self.scalers.z.to_config(),
+                "ridge": None if self.ridge is None else self.ridge.get_config(),
+                "intervals": None if self.intervals is None else self.intervals.get_config(),
                 "output": "horizon-major", "training": _jsonable(self.training)}
 
 
@@ -123,14 +151,26 @@ def load_forecaster(path: str | os.PathLike[str]) -> Forecaster:
             "or column names. Make one with `unrolled train DATA.csv --target COL ... -o "
             "model.keras`."
         )
-    check_metadata(meta, path, FORMAT)
+    check_metadata(meta, path, FORMAT)  # formats 1 and 2
     try:
         spec = ForecastSpec.from_config(meta["spec"])
         scaler_x = Standardizer.from_config(meta["scaler_x"])
         scaler_y = Standardizer.from_config(meta["scaler_y"])
-    except (KeyError, TypeError, ValueError) as err:  # the schema should have said why
+        if meta.get("scaler_z"):
+            scaler_z = Standardizer.from_config(meta["scaler_z"])
+        else:  # format 1: the network predicted standardised levels
+            assert scaler_y.mean is not None and scaler_y.scale is not None
+            scaler_z = Standardizer(np.tile(scaler_y.mean, spec.horizon),
+                                    np.tile(scaler_y.scale, spec.horizon),
+                                    z_columns(spec.targets, spec.horizon))
+        ridge = Linear.from_config(meta["ridge"]) if meta.get("ridge") else None
+        intervals = (Intervals.from_config(meta["intervals"]) if meta.get("intervals")
+                     else None)
+    except (KeyError, TypeError, ValueError, ConfigError, AssertionError) as err:
+        # the schema should have said why
         raise ModelFileError(f"{path}: the forecasting metadata is damaged ({err})") from None
-    forecaster = Forecaster(model, spec, scaler_x, scaler_y, dict(meta.get("training") or {}))
+    forecaster = Forecaster(model, spec, Scalers(scaler_x, scaler_y, scaler_z), ridge,
+                            intervals, dict(meta.get("training") or {}))
     _check_fits(forecaster, path)
     return forecaster
 
@@ -147,7 +187,7 @@ def _output_shape(model: Any, shape: tuple[int, ...]) -> tuple[Any, ...]:
 
 def _check_fits(fc: Forecaster, path: str) -> None:
     """The metadata must describe this model's input and output shapes."""
-    W, F, H, T = fc.spec.window, len(fc.spec.features), fc.spec.horizon, len(fc.spec.targets)
+    W, F, H, T = fc.spec.window, len(fc.spec.inputs), fc.spec.horizon, len(fc.spec.targets)
     got_in = tuple(fc.model.input_batch_shape or ())
     out: tuple[Any, ...] = ()
     if got_in[1:] == (W, F):
@@ -158,8 +198,15 @@ def _check_fits(fc: Forecaster, path: str) -> None:
             f"{T} targets → input (None, {W}, {F}), output (None, {H * T})) does not match "
             f"the model (input {got_in}, output {tuple(out)})"
         )
-    for scaler, names, what in ((fc.scaler_x, fc.spec.features, "inputs"),
-                                (fc.scaler_y, fc.spec.targets, "targets")):
+    if fc.ridge is not None and fc.ridge.kernel.shape != (W * F, H * T):
+        raise ModelFileError(f"{path}: the ridge model's kernel has shape "
+                             f"{fc.ridge.kernel.shape}, expected {(W * F, H * T)}")
+    if fc.spec.linear and fc.ridge is None:
+        raise ModelFileError(f"{path}: the model adds a linear path but the file holds none")
+    for scaler, names, what in ((fc.scaler_x, fc.spec.inputs, "inputs"),
+                                (fc.scaler_y, fc.spec.targets, "targets"),
+                                (fc.scalers.z, z_columns(fc.spec.targets, H),
+                                 "network targets")):
         if scaler.mean is None or len(scaler.mean) != len(names):
             raise ModelFileError(f"{path}: the scaler of the {what} does not match the "
                                  f"{len(names)} column(s) {names}")

@@ -642,10 +642,10 @@ _HANDLERS: dict[str, Callable] = {
 def load_onnx(path: str | os.PathLike, outputs: list[str] | None = None) -> Any:
     """An unrolled model computing the ONNX graph at ``path`` (see the module docstring).
     ``outputs``: the graph output(s) to import (default: all; one is supported)."""
+    from .guard import check_file, file_errors
+
     onnx, _, _ = _onnx()
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(path)
+    path = check_file(path, "ONNX file")
     try:
         proto = onnx.load(path)
     except Exception as err:   # DecodeError and friends: a damaged file
@@ -653,7 +653,8 @@ def load_onnx(path: str | os.PathLike, outputs: list[str] | None = None) -> Any:
                              f"{str(err)[:300]}).") from err
     if not proto.graph.node:
         raise ModelFileError(f"{path}: the ONNX graph is empty.")
-    return _Importer(proto, path).run(list(outputs) if outputs else None)
+    with file_errors(path):  # whatever a damaged graph trips over is the file's fault
+        return _Importer(proto, path).run(list(outputs) if outputs else None)
 
 
 def _canonical(axes: tuple[str, ...]) -> list[int]:

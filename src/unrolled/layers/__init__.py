@@ -7,6 +7,7 @@ from .input_layer import Input, InputLayer
 from .gru import GRU
 from .lstm import LSTM
 from .masking import Masking
+from .merge import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
 from .simple_rnn import SimpleRNN
 from .bidirectional import Bidirectional
 from .time_distributed import TimeDistributed
@@ -22,4 +23,5 @@ __all__ = ["Layer", "Dense", "Dropout", "Input", "InputLayer", "LSTM", "GRU", "S
            "Embedding", "RepeatVector", "Flatten", "Reshape", "Permute",
            "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax",
            "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D",
-           "GlobalMaxPooling1D", "BatchNormalization", "LayerNormalization"]
+           "GlobalMaxPooling1D", "BatchNormalization", "LayerNormalization",
+           "Add", "Average", "Concatenate", "Dot", "Maximum", "Minimum", "Multiply", "Subtract"]

@@ -27,6 +27,8 @@ class Dense(Penalized, Layer):
     Parameters: ``in·units + units``.
     """
 
+    supports_masking = True
+
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  seed: int | None = None, **kwargs: Any) -> None:

@@ -38,6 +38,8 @@ class Dropout(Layer):
     :func:`unrolled.set_random_seed`. Masks come from NumPy, so they differ from Keras's.
     """
 
+    supports_masking = True
+
     def __init__(self, rate: float, noise_shape: Any = None, seed: int | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -25,6 +25,7 @@ class Masking(Layer):
     ``mask_value``; the output equals the input with those timesteps set to zero."""
 
     creates_mask = True
+    supports_masking = True
 
     def __init__(self, mask_value: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)

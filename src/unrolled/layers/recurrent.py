@@ -53,6 +53,9 @@ class DropoutSaved(NamedTuple):
 class Recurrent(Penalized, Layer):
     """Base class of LSTM/GRU/SimpleRNN. Input (batch, timesteps, features)."""
 
+    supports_masking = True
+    keras_call_kwargs = {"training": False, "mask": None}  # what Keras records per call
+    first_arg_name = "sequences"                           # Keras's name of call()'s input
     n_carry = 1  # how many state arrays the cell carries (LSTM: h and c)
 
     def __init__(self, units: int, *, return_sequences: bool = False, return_state: bool = False,

@@ -22,9 +22,21 @@ def _registry() -> dict[str, type[Layer]]:
 def serialize(layer: Layer) -> dict[str, Any]:
     out: dict[str, Any] = {"module": "keras.layers", "class_name": type(layer).__name__,
                            "config": layer.get_config(), "registered_name": None}
-    if layer.build_input_shape is not None and type(layer).__name__ != "InputLayer":
-        out["build_config"] = {"input_shape": list(layer.build_input_shape)}
+    shapes_dict = getattr(layer, "build_shapes_dict", None)
+    if shapes_dict:   # first called with tensor keyword arguments (initial_state=...)
+        out["build_config"] = {"shapes_dict": _as_lists(shapes_dict)}
+    elif layer.build_input_shape is not None and type(layer).__name__ != "InputLayer":
+        out["build_config"] = {"input_shape": _as_lists(layer.build_input_shape)}
     return out
+
+
+def _as_lists(obj: Any) -> Any:
+    """Shapes as JSON lists (tuples nested in lists or dicts included)."""
+    if isinstance(obj, dict):
+        return {k: _as_lists(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_as_lists(v) for v in obj]
+    return obj
 
 
 def deserialize(data: dict[str, Any]) -> Layer:

@@ -13,30 +13,29 @@ from typing import Any
 
 from . import lstm_numba
 from .reference import REFERENCE
-from .select import (KERNELS, MASKED_REASON, Choice, KernelRequest, force, forced,
-                     request_for, select)
+from .select import KERNELS, Choice, KernelRequest, force, forced, request_for, select
 
 Selection = Choice   # the name before the sequence-kernel interface
-MASKED = Choice(REFERENCE, "reference", (MASKED_REASON,))
 
-__all__ = ["KERNELS", "MASKED", "Choice", "Selection", "describe", "environment_report",
+__all__ = ["KERNELS", "Choice", "Selection", "describe", "environment_report",
            "force", "forced", "kernel_report", "select_kernel", "select_lstm_kernel"]
 
 
 def select_kernel(layer_or_request: Any, batch: int, timesteps: int,
-                  training: bool) -> Choice:
+                  training: bool, masked: bool = False) -> Choice:
     """:func:`.select.select` for a call of ``layer_or_request`` (a recurrent layer, a
     :class:`.select.KernelRequest`, or a dict of its fields but the sizes and training)."""
     if isinstance(layer_or_request, KernelRequest):
-        req = layer_or_request._replace(batch=batch, timesteps=timesteps, training=training)
+        req = layer_or_request._replace(batch=batch, timesteps=timesteps, training=training,
+                                        masked=masked)
     elif isinstance(layer_or_request, dict):
         opts = {"dtype": "float32", "activation": "tanh", "recurrent_activation": "sigmoid",
                 "units": 1, **layer_or_request}
         req = KernelRequest(opts["cell"], opts["dtype"], opts["activation"],
                             opts["recurrent_activation"], int(opts["units"]), batch, timesteps,
-                            training, bool(opts.get("masked", False)))
+                            training, bool(opts.get("masked", masked)))
     else:
-        req = request_for(layer_or_request, batch, timesteps, training)
+        req = request_for(layer_or_request, batch, timesteps, training, masked)
     return select(req)
 
 
@@ -49,16 +48,14 @@ def describe(layer: Any, batch: int = 32, masked: bool = False) -> str | None:
         return None
     sel = layer.__dict__.get("kernel_choice")
     when = "last call"
-    if sel is None and masked:
-        sel, when = MASKED, "input masked, not yet called"
-    elif sel is None:
+    if sel is None:
         shape = getattr(layer, "build_input_shape", None) or (None, None, None)
         steps = shape[1] or 1
         try:
-            sel = select_kernel(layer, batch, steps, training=False)
+            sel = select_kernel(layer, batch, steps, training=False, masked=masked)
         except ImportError as err:
             sel = Choice(REFERENCE, "reference", (str(err),))
-        when = f"batch {batch}, not yet called"
+        when = f"batch {batch}{', input masked' if masked else ''}, not yet called"
     return f"{layer.name} ({type(layer).__name__}): {sel.name} — {sel.reason} [{when}]"
 
 

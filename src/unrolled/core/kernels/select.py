@@ -31,6 +31,7 @@ from ..lstm import LSTMCell
 from ..simple_rnn import SimpleRNNCell
 from . import blas_threads, cells_numba, cells_train, lstm_numba
 from .interface import SequenceKernel
+from .masked import masked
 from .lstm_kernel import NUMBA_LSTM, NUMPY_LSTM
 from .reference import REFERENCE
 from .runtime import loading
@@ -139,13 +140,20 @@ def _ineligible(req: KernelRequest, family: _Family | None) -> str | None:
     return None
 
 
-MASKED_REASON = "masking uses the reference path"
+MASKED_REASON = ("masked: each sample's unmasked steps run together, samples grouped by "
+                 "their count, one kernel call per group (kernels/masked.py)")
 
 
 def select(req: KernelRequest) -> Choice:
-    """The kernel for ``req``, with the reasons."""
-    if req.masked:   # no fast kernel takes a mask yet, whatever is forced
-        return Choice(REFERENCE, "reference", (MASKED_REASON,))
+    """The kernel for ``req``, with the reasons. A masked call runs the chosen fast kernel
+    through :class:`.masked.MaskedKernel` (the reference scan takes masks itself)."""
+    choice = _select(req)
+    if req.masked and choice.kernel is not REFERENCE:
+        return Choice(masked(choice.kernel), choice.name, choice.reasons + (MASKED_REASON,))
+    return choice
+
+
+def _select(req: KernelRequest) -> Choice:
     name, source = forced()
     if name == "reference":
         return Choice(REFERENCE, "reference", (f"forced by {source}",))
