@@ -182,3 +182,20 @@ def test_bad_cells_survive_a_change_of_time_column(tmp_path):
     path = write_csv(tmp_path / "d.csv", cols)
     with pytest.raises(DataError, match="'calm\\?' at data row 3"):
         select_columns(path, targets="temp", time_column="idx")
+
+
+def test_predict_and_evaluate_read_cells_with_the_same_options(tmp_path, capsys):
+    cols = series(60)
+    assert _train(tmp_path, cols) == 0
+    model = tmp_path / "m.keras"
+    cols["wind"][55] = "?"
+    path = write_csv(tmp_path / "new.csv", cols)
+    for command in ("predict", "evaluate"):
+        capsys.readouterr()
+        assert main([command, str(model), str(path)]) == 2
+        err = capsys.readouterr().err
+        assert f"unrolled {command}: error: column 'wind'" in err
+        assert "'?' at data row 56 (file line 57" in err and "--missing" in err
+        assert main([command, str(model), str(path), "--missing", "?"]) == 2
+        assert "--fill interpolate" in capsys.readouterr().err
+        assert main([command, str(model), str(path), "--missing", "?", "--fill", "ffill"]) == 0

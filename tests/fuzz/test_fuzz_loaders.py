@@ -6,7 +6,7 @@ Hypothesis mutates small real files (``seeds.py``, ``mutations.py``); a subproce
 (``worker.py``) loads them all under ``RLIMIT_AS`` = its address space after warm-up
 + 1 GB, with a 10 s alarm per file, and reports each ending.
 
-CI runs ``UNROLLED_FUZZ_CASES`` cases (default 1500, derandomized: the same cases every
+CI runs ``UNROLLED_FUZZ_CASES`` cases (default 1200, derandomized: the same cases every
 run, about a minute). A longer run, with fresh random cases::
 
     UNROLLED_FUZZ_CASES=50000 UNROLLED_FUZZ_SEED=$RANDOM python -m pytest tests/fuzz -q
@@ -28,7 +28,7 @@ from hypothesis import strategies as st  # noqa: E402
 from tests.fuzz.mutations import mutated  # noqa: E402
 from tests.fuzz.seeds import write_seeds  # noqa: E402
 
-CASES = int(os.environ.get("UNROLLED_FUZZ_CASES", "1500"))
+CASES = int(os.environ.get("UNROLLED_FUZZ_CASES", "1200"))
 SEED = os.environ.get("UNROLLED_FUZZ_SEED")
 MAX_SECONDS = 10.0
 EXTENSIONS = {"keras": ".keras", "keras_plain": ".keras", "forecaster": ".keras",

@@ -73,3 +73,20 @@ def cell_format(args: argparse.Namespace) -> tuple[str, object]:
                           "--delimiter ';' (what spreadsheets with decimal commas write)")
     return delimiter, CellFormat(decimal=args.decimal, thousands=args.thousands,
                                  date_format=args.date_format, missing=tuple(args.missing))
+
+
+def add_fill_override(p: argparse.ArgumentParser) -> None:
+    """``--fill`` for predict / evaluate: override the fill the model was trained with."""
+    p.add_argument("--fill", choices=["ffill", "interpolate", "drop"],
+                   help="what to do with empty cells in this CSV (default: what the model "
+                        "was trained with, stored in its file; e.g. --fill interpolate)")
+
+
+def with_fill(forecaster: object, args: argparse.Namespace) -> object:
+    """The forecaster, with ``--fill`` (if given) in place of its own."""
+    import dataclasses
+
+    if getattr(args, "fill", None) is None:
+        return forecaster
+    spec = dataclasses.replace(forecaster.spec, fill=args.fill)  # type: ignore[attr-defined]
+    return dataclasses.replace(forecaster, spec=spec)  # type: ignore[type-var]

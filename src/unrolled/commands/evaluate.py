@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from ._args import add_reading_options, cell_format
+from ._args import add_fill_override, add_reading_options, cell_format, with_fill
 
 DESCRIPTION = textwrap.dedent("""\
     Score a model from `unrolled train` on a CSV: forecast after every window that has
@@ -39,6 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", metavar="PNG",
                    help="draw forecast vs truth (with intervals) and the error per step "
                         "to this PNG (e.g. --plot eval.png)")
+    add_fill_override(p)
     add_reading_options(p)
 
 
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.model_file import load_forecaster
 
     delimiter, fmt = cell_format(args)
-    fc = load_forecaster(args.model)
+    fc = with_fill(load_forecaster(args.model), args)
     result = evaluate(fc, read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt))
     spec = result.spec
     cmp = result.comparison

@@ -5,7 +5,7 @@ import argparse
 import sys
 import textwrap
 
-from ._args import add_reading_options, cell_format
+from ._args import add_fill_override, add_reading_options, cell_format, with_fill
 
 DESCRIPTION = textwrap.dedent("""\
     Forecast the rows that follow a CSV with a model from `unrolled train` (or
@@ -43,6 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true",
                    help="forecast after every complete window of the file, oldest first, "
                         "not only after the last one (e.g. to compare with what happened)")
+    add_fill_override(p)
     add_reading_options(p)
 
 
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         check_csv_output(args.output)
     delimiter, fmt = cell_format(args)
-    fc = load_forecaster(args.model)
+    fc = with_fill(load_forecaster(args.model), args)
     table = read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt)
     result = forecast(fc, table, every_window=args.all)
     text = result.csv_text()

@@ -21,9 +21,9 @@ from ..data.parsing import DEFAULT, CellFormat
 from ..data.table import TimeSeriesTable, as_table
 from .pipeline import ForecastSpec
 
-_FILL_HINT = ("Fill them in, or retrain with --fill ffill (repeat the last value), "
-              "--fill interpolate (straight line between neighbours) or --fill drop (remove "
-              "those rows).")
+_FILL_HINT = ("Fill them in, or pass --fill ffill (repeat the last value), --fill "
+              "interpolate (straight line between neighbours) or --fill drop (remove those "
+              "rows); in Python, forecaster.spec.fill.")
 
 
 def read_table(data: Any, spec: ForecastSpec, delimiter: str = ",",

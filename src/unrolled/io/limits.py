@@ -9,7 +9,8 @@ cap                            default      what it bounds
 ``MAX_WEIGHT_VALUES``          2**26        all weight datasets of one HDF5 weights file
                                             (64 M values: 256 MB as float32)
 ``MAX_INPUT_VALUES``           2**24        values of one sample a config declares
-                                            (timesteps × features ...), and any one axis
+                                            (timesteps × features ...; × batch when the
+                                            batch size is fixed), and any one axis
 ``MAX_HDF5_OBJECTS``           100,000      groups + datasets walked in one HDF5 file
 ``MAX_JSON_BYTES``             16 MB        ``config.json``, ``unrolled.json``
 ``MAX_MEMBER_BYTES``           512 MB       any zip member, however well it compresses
@@ -141,11 +142,13 @@ def _check_shape(shape: list[Any], key: str, what: str) -> None:
                 _check_shape(s, key, what)
             return
         raise ModelFileError(f"{what}: {key} {shape!r} is not a list of sizes.")
-    per_sample = _size(dims[1:]) if key in ("batch_shape", "batch_input_shape") else _size(dims)
-    if max(dims, default=0) > MAX_INPUT_VALUES or per_sample > MAX_INPUT_VALUES:
+    # A fixed batch size (stateful layers keep (batch, units) states) counts too.
+    values = _size(dims)
+    if max(dims, default=0) > MAX_INPUT_VALUES or values > MAX_INPUT_VALUES:
         raise ModelFileError(
-            f"{what}: {key} {shape!r} declares {per_sample:,} values per sample, more than "
-            f"the limit of {MAX_INPUT_VALUES:,} (MAX_INPUT_VALUES).")
+            f"{what}: {key} {shape!r} declares {values:,} values per sample (or per batch, "
+            f"when the batch size is fixed), more than the limit of {MAX_INPUT_VALUES:,} "
+            "(MAX_INPUT_VALUES).")
 
 
 def check_optimizer_values(h5: Any, weight_values: int, what: str) -> None:
