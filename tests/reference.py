@@ -296,13 +296,14 @@ NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "tanh": np.tanh,
     "sigmoid": _np_sigmoid,
     "hard_sigmoid": lambda z: np.clip(z / 6.0 + 0.5, 0.0, 1.0),
+    "legacy_hard_sigmoid": lambda z: np.clip(0.2 * z + 0.5, 0.0, 1.0),   # Keras 2's
     "relu": lambda z: np.maximum(z, 0.0),
     "linear": lambda z: z,
     "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0))),
     "softplus": lambda z: np.logaddexp(0.0, z),
     "silu": lambda z: z * _np_sigmoid(z),
 }
-KINKS = {"relu": (0.0,), "hard_sigmoid": (-3.0, 3.0)}
+KINKS = {"relu": (0.0,), "hard_sigmoid": (-3.0, 3.0), "legacy_hard_sigmoid": (-2.5, 2.5)}
 
 
 @dataclass
@@ -399,6 +400,8 @@ def keras_layer_sides(ours: Any, theirs: Any, x: np.ndarray, *,
         kwargs["mask"] = torch.tensor(mask)
     if training:
         kwargs["training"] = True
+    for w in theirs.trainable_weights:   # torch accumulates: start from no gradient
+        w.value.grad = None
     outs_t = _as_list(theirs(x_t, **kwargs))
     cotangents = [rng.standard_normal(tuple(o.shape)).astype(x.dtype) for o in outs_t]
     sum((o * torch.from_numpy(r)).sum() for o, r in zip(outs_t, cotangents)).backward()

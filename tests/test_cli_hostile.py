@@ -10,7 +10,7 @@ import pytest
 import unrolled
 from unrolled.cli import main
 from unrolled.errors import ModelFileError
-from unrolled.io.keras_file import save_model
+from unrolled.models.saving import save_model
 from unrolled.layers import LSTM, Dense
 
 

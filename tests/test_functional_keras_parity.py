@@ -197,3 +197,36 @@ def test_fit_histories_match_keras(name: str) -> None:
         np.testing.assert_allclose(h_ours[key], h_theirs[key], rtol=2e-4, err_msg=key)
     for w1, w2 in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(w1, np.asarray(w2), atol=2e-5)
+
+
+def embedded(lib: Any) -> Any:
+    ids = lib.Input((6,), name="ids")
+    e = lib.layers.Embedding(10, 3, mask_zero=True, name="emb")(ids)
+    x = lib.Input((6, 3), name="x")
+    m = lib.layers.Masking(name="mask")(x)
+    cat = lib.layers.Concatenate(name="cat")([lib.layers.LSTM(2, name="l1")(e), lib.layers.GRU(2, name="g1")(m)])
+    return lib.Model([ids, x], lib.layers.Dense(1, name="out")(cat), name="embedded")
+
+
+@pytest.mark.parametrize("direction", ["keras-config-to-unrolled", "unrolled-config-to-keras"])
+def test_masked_configs_with_keras_mask_ops_work_both_ways(direction: str) -> None:
+    """Keras writes the mask computation of a Masking layer as NotEqual/Any operations fed
+    to the next layer as ``mask=``; unrolled replays them and writes configs Keras reads."""
+    keras = require("keras")
+    rng = np.random.default_rng(4)
+    source = embedded(keras) if direction.startswith("keras") else embedded(unrolled)
+    cfg = json.loads(json.dumps(source.get_config()))
+    if direction.startswith("keras"):
+        assert {e["class_name"] for e in cfg["layers"]} >= {"NotEqual", "Any"}
+    ours, theirs = unrolled.Model.from_config(cfg), keras.Model.from_config(json.loads(json.dumps(cfg)))
+    assert [layer.name for layer in ours.layers] == [layer.name for layer in theirs.layers]
+    set_same_weights(ours, theirs, rng)
+    ids = rng.integers(1, 10, size=(4, 6))
+    ids[0, 4:] = 0
+    ids[1, :2] = 0
+    x = padded(rng)[0]
+    ours_out = ours.predict([ids, x], verbose=0)
+    theirs_out = np.asarray(theirs.predict([ids, x], verbose=0))
+    np.testing.assert_allclose(ours_out, theirs_out, atol=2e-6)
+    again = json.loads(json.dumps(ours.get_config()))
+    assert [e["class_name"] for e in again["layers"]] == [e["class_name"] for e in cfg["layers"]]

@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 # the file formats (which need h5py). `from unrolled import losses` and
 # `import unrolled.losses` work as usual.
 _LAZY_SUBMODULES = ("callbacks", "losses", "metrics", "optimizers")
-_LAZY = {"load_model": "unrolled.io.keras_file", "save_model": "unrolled.io.keras_file",
+_LAZY = {"load_model": "unrolled.models.saving", "save_model": "unrolled.models.saving",
          "from_torch": "unrolled.io.torch_import", "to_torch": "unrolled.io.torch_import"}
 
 

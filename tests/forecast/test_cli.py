@@ -148,7 +148,7 @@ def _expected(model_path, data_path, window):
     """model.predict on hand-made windows plus the stored linear path, with the file's
     own model, scaling and target transform (see model_file's docstring)."""
     from unrolled.data import Standardizer
-    from unrolled.io.keras_file import load_model, read_extra
+    from unrolled.models.saving import load_model, read_extra
 
     meta = read_extra(model_path)["unrolled_forecast"]
     spec = meta["spec"]
@@ -267,7 +267,7 @@ def test_a_model_file_that_is_not_a_model(trained, tmp_path, capsys):
 
 
 def test_a_keras_model_without_forecast_metadata(trained, tmp_path, capsys):
-    from unrolled.io.keras_file import load_model, save_model
+    from unrolled.models.saving import load_model, save_model
 
     _, data, model = trained
     plain = tmp_path / "plain.keras"

@@ -177,7 +177,7 @@ def test_forecast_without_a_time_column_numbers_rows(tmp_path):
 
 
 def test_a_keras_file_without_forecast_metadata_is_refused(csv_path, tmp_path):
-    from unrolled.io.keras_file import save_model
+    from unrolled.models.saving import save_model
 
     _, model = _trained(csv_path)
     save_model(model, tmp_path / "plain.keras")
@@ -186,7 +186,7 @@ def test_a_keras_file_without_forecast_metadata_is_refused(csv_path, tmp_path):
 
 
 def test_metadata_that_does_not_fit_the_model_is_refused(csv_path, tmp_path):
-    from unrolled.io.keras_file import save_model
+    from unrolled.models.saving import save_model
 
     data, model = _trained(csv_path)
     meta = forecast.Forecaster.from_data(model, data).metadata()

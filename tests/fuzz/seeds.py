@@ -37,7 +37,7 @@ def trained_model() -> unrolled.Sequential:
 
 def write_seeds(folder: str, with_torch: bool = True) -> dict[str, str]:
     """Write every seed file; returns kind -> path."""
-    from unrolled.io.keras_file import save_model, save_weights
+    from unrolled.models.saving import save_model, save_weights
 
     paths = {kind: os.path.join(folder, name) for kind, name in SEEDS.items()}
     model = trained_model()

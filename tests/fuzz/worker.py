@@ -34,7 +34,7 @@ def _address_space() -> int:
 
 def _loaders(seeds: dict[str, str]) -> dict:
     from unrolled.forecast.model_file import load_forecaster
-    from unrolled.io.keras_file import load_model, load_weights
+    from unrolled.models.saving import load_model, load_weights
 
     template = load_model(seeds["keras"])
     loaders = {

@@ -11,7 +11,7 @@ import pytest
 
 import unrolled
 from unrolled.io import atomic
-from unrolled.io.keras_file import load_model, save_model
+from unrolled.models.saving import load_model, save_model
 from unrolled.layers import LSTM, Dense
 
 def _temps(folder) -> list[str]:

@@ -20,7 +20,7 @@ import pytest
 import unrolled
 from unrolled.errors import ModelFileError
 from unrolled.io import limits
-from unrolled.io.keras_file import load_model, load_weights, read_extra, save_model, save_weights
+from unrolled.models.saving import load_model, load_weights, read_extra, save_model, save_weights
 from unrolled.layers import LSTM, Dense
 
 MB = 1 << 20
@@ -153,9 +153,9 @@ def test_huge_declared_input_shape_is_refused(tmp_path, timesteps):
 
 
 @pytest.mark.parametrize("edit, expect", [
-    (lambda c: c.update(class_name=["Sequential"]), "Sequential models only"),
+    (lambda c: c.update(class_name=["Sequential"]), "class_name ['Sequential'] is not a string"),
     (lambda c: c["config"].update(layers=[{"class_name": ["LSTM"], "config": {}}]),
-     "unhashable"),
+     "class_name ['LSTM'] is not a string"),
     (lambda c: _lstm_config(c).update(units=1e300), "units"),
     (lambda c: c["config"]["layers"][0]["config"].update(batch_shape="abc"), "Input shape"),
 ])
@@ -216,3 +216,15 @@ def test_compression_bomb_chunk_is_refused_before_hdf5_inflates_it(tmp_path, whe
     message, seconds, peak = _cost(load_model, bad)
     assert "inflates past its declared" in message
     assert seconds < 2 and peak < 20
+
+
+def test_oversized_json_member_is_refused_before_it_is_parsed(tmp_path):
+    good = tmp_path / "good.keras"
+    save_model(_small(), good)
+    members = _members(good)
+    members["unrolled.json"] = b"[" + b"1," * (limits.MAX_JSON_BYTES // 2) + b"1]"
+    bad = tmp_path / "bad.keras"
+    _write(bad, members)
+    message, seconds, peak = _cost(read_extra, bad)
+    assert "unrolled.json declares" in message and "limit" in message
+    assert seconds < 2 and peak < 30

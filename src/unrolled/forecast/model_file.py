@@ -124,7 +124,7 @@ def check_output_path(path: str | os.PathLike[str]) -> str:
 
 def save_forecaster(forecaster: Forecaster, path: str | os.PathLike[str]) -> str:
     """Write the ``.keras`` file (atomically: a failed save leaves no file behind)."""
-    from ..io.keras_file import save_model
+    from ..models.saving import save_model
 
     path = check_output_path(path)
     save_model(forecaster.model, path, include_optimizer=True,
@@ -140,7 +140,7 @@ def load_forecaster(path: str | os.PathLike[str]) -> Forecaster:
             or metadata that does not fit the model.
     """
     from ..io.guard import check_file
-    from ..io.keras_file import load_model, read_extra
+    from ..models.saving import load_model, read_extra
 
     path = check_file(path)
     model = load_model(path)

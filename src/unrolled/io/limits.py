@@ -12,7 +12,7 @@ cap                            default      what it bounds
                                             (timesteps × features ...; × batch when the
                                             batch size is fixed), and any one axis
 ``MAX_HDF5_OBJECTS``           100,000      groups + datasets walked in one HDF5 file
-``MAX_JSON_BYTES``             16 MB        ``config.json``, ``unrolled.json``
+``MAX_JSON_BYTES``             4 MB         ``config.json``, ``unrolled.json``
 ``MAX_MEMBER_BYTES``           512 MB       any zip member, however well it compresses
 =============================  ===========  ==================================================
 
@@ -53,7 +53,7 @@ def _env_int(name: str, default: int) -> int:
 MAX_WEIGHT_VALUES = _env_int("UNROLLED_MAX_WEIGHT_VALUES", 1 << 26)
 MAX_INPUT_VALUES = 1 << 24
 MAX_HDF5_OBJECTS = 100_000
-MAX_JSON_BYTES = 16 << 20
+MAX_JSON_BYTES = 4 << 20
 MAX_MEMBER_BYTES = 512 << 20
 OPTIMIZER_FACTOR, OPTIMIZER_SLACK = 3, 64
 
@@ -151,9 +151,10 @@ def _check_shape(shape: list[Any], key: str, what: str) -> None:
             "(MAX_INPUT_VALUES).")
 
 
-def check_optimizer_values(h5: Any, weight_values: int, what: str) -> None:
+def check_optimizer_values(h5: Any, weight_values: int, what: str,
+                           under: str = "optimizer") -> None:
     """Before optimizer variables are read: their declared sizes must fit the model's."""
-    declared = declared_values(h5, what, under="optimizer")
+    declared = declared_values(h5, what, under=under)
     allowed = OPTIMIZER_FACTOR * weight_values + OPTIMIZER_SLACK
     if declared > allowed:
         raise ModelFileError(

@@ -11,6 +11,7 @@ from .merge import Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, S
 from .simple_rnn import SimpleRNN
 from .bidirectional import Bidirectional
 from .time_distributed import TimeDistributed
+from .rnn import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from .embedding import Embedding
 from .reshaping import Flatten, Permute, RepeatVector, Reshape
 from .activations import ELU, Activation, LeakyReLU, ReLU, Softmax
@@ -20,6 +21,7 @@ from .normalization import BatchNormalization, LayerNormalization
 
 __all__ = ["Layer", "Dense", "Dropout", "Input", "InputLayer", "LSTM", "GRU", "SimpleRNN", "Masking",
            "Bidirectional", "TimeDistributed",
+           "RNN", "LSTMCell", "GRUCell", "SimpleRNNCell", "StackedRNNCells",
            "Embedding", "RepeatVector", "Flatten", "Reshape", "Permute",
            "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax",
            "Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D",

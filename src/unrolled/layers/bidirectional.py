@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputShapeError
 from .base import Layer
+from .sublayers import SubLayerPenalties
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -35,7 +36,7 @@ def _removeprefix(name: str, prefix: str) -> str:
     return name[len(prefix):] if name.startswith(prefix) else name
 
 
-class Bidirectional(Layer):
+class Bidirectional(SubLayerPenalties, Layer):
     """Bidirectional wrapper for a recurrent layer (LSTM, GRU, SimpleRNN, RNN(cell)).
 
     ``layer`` is only used as a template: the forward layer is a copy built from its config
@@ -114,6 +115,12 @@ class Bidirectional(Layer):
         if not self.trainable:
             return self.weights
         return self.forward_layer.non_trainable_weights + self.backward_layer.non_trainable_weights
+
+    def sublayers(self) -> list[Layer]:
+        return [self.forward_layer, self.backward_layer]
+
+    def _sub_caches(self, cache: Any) -> list[tuple[Any, Any]]:
+        return [(self.forward_layer, cache.forward), (self.backward_layer, cache.backward)]
 
     def keras_children(self) -> list[tuple[str, Layer]]:
         return [("forward_layer", self.forward_layer), ("backward_layer", self.backward_layer)]

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputShapeError
 
 _tensor_ids = itertools.count()
 
@@ -47,6 +47,15 @@ class SymbolicTensor:
 
     def __repr__(self) -> str:
         return f"<SymbolicTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+
+    def _no_arithmetic(self, *args: Any) -> Any:
+        raise ConfigError(
+            f"unrolled does not do arithmetic on symbolic tensors ({self!r}); use the merge "
+            "layers instead: Add()([a, b]), Subtract()([a, b]), Multiply()([a, b]), "
+            "Concatenate()([a, b]) (unrolled.layers).")
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _no_arithmetic
+    __truediv__ = __rtruediv__ = __matmul__ = __rmatmul__ = __neg__ = __pow__ = _no_arithmetic
 
     def __array__(self, *args: Any, **kwargs: Any) -> Any:
         raise ConfigError(
@@ -131,6 +140,19 @@ def _validation_shape(shape: tuple[int | None, ...]) -> tuple[int, ...]:
     return tuple(-1 if d is None else d for d in shape)
 
 
+def _check_and_build(layer: Any, shape: Any, kwargs: dict[str, Any]) -> None:
+    if isinstance(shape, tuple):
+        layer.validate_input(_validation_shape(shape))
+    if not layer.built:
+        extra = {k: v for k, v in kwargs.items() if k != "mask" and is_symbolic(v)}
+        if extra:  # Keras's build config then names every tensor argument's shape
+            layer.build_shapes_dict = {f"{getattr(layer, 'first_arg_name', 'inputs')}_shape": list(shape),
+                                       **{f"{k}_shape": shape_of(v) for k, v in extra.items()}}
+        layer.build(shape)
+        if isinstance(shape, tuple):
+            layer.validate_input(_validation_shape(shape))
+
+
 def symbolic_call(layer: Any, x: Any, kwargs: dict[str, Any]) -> Any:
     """Record ``layer(x, **kwargs)`` on symbolic tensors and return symbolic outputs."""
     if isinstance(x, tuple):
@@ -142,16 +164,10 @@ def symbolic_call(layer: Any, x: Any, kwargs: dict[str, Any]) -> Any:
             f"and other values ({type(x).__name__}); a layer's input must be the output of "
             "Input(...) or of another layer (or a list of those).")
     shape = shape_of(x)
-    if isinstance(shape, tuple):
-        layer.validate_input(_validation_shape(shape))
-    if not layer.built:
-        extra = {k: v for k, v in kwargs.items() if k != "mask" and is_symbolic(v)}
-        if extra:  # Keras's build config then names every tensor argument's shape
-            layer.build_shapes_dict = {f"{getattr(layer, 'first_arg_name', 'inputs')}_shape": list(shape),
-                                       **{f"{k}_shape": shape_of(v) for k, v in extra.items()}}
-        layer.build(shape)
-        if isinstance(shape, tuple):
-            layer.validate_input(_validation_shape(shape))
+    try:
+        _check_and_build(layer, shape, kwargs)
+    except InputShapeError as err:   # say None (any size) where the checks saw -1
+        raise type(err)(str(err).replace("(-1, ", "(None, ")) from None
     out_shape = layer.compute_output_shape(shape)
     single = not isinstance(out_shape, list)
     shapes = [out_shape] if single else list(out_shape)

@@ -19,6 +19,11 @@ def _registry() -> dict[str, type[Layer]]:
             if isinstance(c, type) and issubclass(c, Layer) and c is not Layer}
 
 
+def layer_classes() -> dict[str, type[Layer]]:
+    """The layer classes configs may name, by Keras class name (a fresh dict)."""
+    return dict(_registry())
+
+
 def serialize(layer: Layer) -> dict[str, Any]:
     out: dict[str, Any] = {"module": "keras.layers", "class_name": type(layer).__name__,
                            "config": layer.get_config(), "registered_name": None}

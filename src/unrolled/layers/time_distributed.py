@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputShapeError
 from .base import Layer
+from .sublayers import SubLayerPenalties
 
 
 class TimeDistributedCache(NamedTuple):
@@ -28,7 +29,7 @@ class TimeDistributedCache(NamedTuple):
     per_step: bool
 
 
-class TimeDistributed(Layer):
+class TimeDistributed(SubLayerPenalties, Layer):
     """Apply ``layer`` to every timestep of a (batch, timesteps, ...) input."""
 
     def __init__(self, layer: Layer, **kwargs: Any) -> None:
@@ -56,6 +57,13 @@ class TimeDistributed(Layer):
     @property
     def non_trainable_weights(self) -> list[np.ndarray]:
         return self.layer.non_trainable_weights if self.trainable else self.weights
+
+    def sublayers(self) -> list[Any]:
+        return [self.layer]
+
+    def _sub_caches(self, cache: Any) -> list[tuple[Any, Any]]:
+        caches = cache.inner if cache.per_step else [cache.inner]
+        return [(self.layer, c) for c in caches]
 
     def keras_children(self) -> list[tuple[str, Any]]:
         return [("layer", self.layer)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
+from ..layers.keras_ops import KerasOp, op_config, op_from_config
 from ..layers.serialization import deserialize, serialize
 
 MODEL_CLASSES = ("Functional", "Model", "Sequential")
@@ -18,6 +19,8 @@ def serialize_layer(layer: Any) -> dict[str, Any]:
     from .functional import Functional
     from .sequential import Sequential
 
+    if isinstance(layer, KerasOp):
+        return op_config(layer)
     if isinstance(layer, Functional):
         return {"module": "keras.src.models.functional", "class_name": "Functional",
                 "config": layer.get_config(), "registered_name": "Functional",
@@ -36,6 +39,8 @@ def deserialize_layer(data: dict[str, Any]) -> Any:
     """A layer or a model from its serialised form (unknown classes refused)."""
     if isinstance(data, dict) and data.get("class_name") in MODEL_CLASSES:
         return model_from_config(data)
+    if isinstance(data, dict) and str(data.get("module", "")).startswith("keras.src.ops"):
+        return op_from_config(data)
     return deserialize(data)
 
 

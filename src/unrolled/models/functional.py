@@ -65,8 +65,9 @@ class Functional(Model):
 
     @property
     def layers(self) -> list[Any]:
-        """Every layer of the graph, InputLayers included, in Keras's order."""
-        return list(self._graph.layers)
+        """Every layer of the graph, InputLayers included, in Keras's order (the mask
+        operations of a config written by Keras are not layers, as in Keras)."""
+        return [layer for layer in self._graph.layers if not getattr(layer, "is_op", False)]
 
     @property
     def input(self) -> Any:

@@ -49,8 +49,10 @@ def functional_config(model: Any) -> dict[str, Any]:
             if not any(k != "mask" for k in node.tensor_kwargs):
                 kwargs.update(getattr(layer, "keras_call_kwargs", {}))
             kwargs.update(node.kwargs)
-            nodes.append({"args": [map_tensors(node.x, tensor)],
-                          "kwargs": map_tensors(kwargs, tensor)})
+            args = [map_tensors(node.x, tensor)]
+            for key in getattr(layer, "positional", ()):   # Keras ops: x, then these
+                args.append(kwargs.pop(key))
+            nodes.append({"args": args, "kwargs": map_tensors(kwargs, tensor)})
         entry["inbound_nodes"] = nodes
         layers.append(entry)
     return {"name": model.name, "trainable": model.trainable, "layers": layers,
@@ -119,9 +121,11 @@ def functional_from_config(config: dict[str, Any]) -> Any:
                         args, kwargs = revive(node.get("args", [])), revive(node.get("kwargs", {}))
                 except NotYet:
                     break
-                if len(args) != 1:
+                extra = getattr(created[name], "positional", ())
+                if len(args) < 1 or len(args) > 1 + len(extra):
                     raise ConfigError(f"Layer {name!r}: unrolled replays calls with one positional "
                                       f"argument, the config has {len(args)}.")
+                kwargs = {**dict(zip(extra, args[1:])), **kwargs}
                 created[name](args[0], **kwargs)
                 pending[name].pop(0)
                 progressed = True

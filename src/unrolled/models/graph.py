@@ -139,8 +139,7 @@ class Graph:
     def _check_connected(self) -> None:
         known = {id(t) for t in self.inputs}
         for node in self.nodes:
-            if node.is_input:
-                known.update(id(t) for t in node.outputs)
+            if node.is_input:   # an Input that is not among the model's inputs stays unknown
                 continue
             for t in node.input_tensors:
                 if id(t) not in known:

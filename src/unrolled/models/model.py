@@ -59,6 +59,16 @@ class Model(Layer):
         raise NotImplementedError
 
     @property
+    def input(self) -> Any:
+        """The input tensor(s) (as the model was built: one, a list or a dict)."""
+        return self._pack_inputs(list(self.graph().inputs))
+
+    @property
+    def output(self) -> Any:
+        """The output tensor(s) (as the model was built: one, a list or a dict)."""
+        return self._pack_outputs(list(self.graph().outputs))
+
+    @property
     def output_names(self) -> list[str]:
         """One name per output (the output layers' names; a dict's keys), as in Keras."""
         return [t.layer.name for t in self.graph().outputs]
@@ -338,23 +348,23 @@ class Model(Layer):
                       return_dict: bool = False) -> Any:
         return self._loop().test_on_batch(x, y, sample_weight=sample_weight, return_dict=return_dict)
 
-    # -- files (formats live in unrolled.io) ---------------------------------------------------
+    # -- files (formats live in unrolled.io, models from files in models.saving) -------------
     def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
-        """Write a Keras 3 ``.keras`` file."""
-        from ..io import keras_file
+        """Write a Keras 3 ``.keras`` file, or a legacy ``.h5`` model that Keras 3 reads."""
+        from . import saving
         _check_overwrite(filepath, overwrite)
-        keras_file.save_model(self, filepath, include_optimizer=include_optimizer)
+        saving.save_model(self, filepath, include_optimizer=include_optimizer)
 
     def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
         """Write the weights to a Keras 3 ``.weights.h5`` file."""
-        from ..io import keras_file
+        from . import saving
         _check_overwrite(filepath, overwrite)
-        keras_file.save_weights(self, filepath)
+        saving.save_weights(self, filepath)
 
     def load_weights(self, filepath: Any) -> None:
         """Read weights written by :meth:`save_weights` (or Keras) into this model, in place."""
-        from ..io import keras_file
-        keras_file.load_weights(self, filepath)
+        from . import saving
+        saving.load_weights(self, filepath)
 
     # -- description -------------------------------------------------------------------------
     def summary(self, print_fn: Any = None, explain: bool = True,
