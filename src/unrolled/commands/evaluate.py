@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from ._args import add_fill_override, add_reading_options, cell_format, with_fill
+from ._args import (add_fill_override, add_reading_options, cell_format, column_list,
+                    with_fill)
 
 DESCRIPTION = textwrap.dedent("""\
     Score a model from `unrolled train` on a CSV: forecast after every window that has
@@ -39,6 +40,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", metavar="PNG",
                    help="draw forecast vs truth (with intervals) and the error per step "
                         "to this PNG (e.g. --plot eval.png)")
+    p.add_argument("--series", type=column_list, metavar="A,B",
+                   help="for a model trained with --series-column: only these series "
+                        "(default: every series in the file)")
     add_fill_override(p)
     add_reading_options(p)
 
@@ -53,12 +57,18 @@ def run(args: argparse.Namespace) -> int:
 
     delimiter, fmt = cell_format(args)
     fc = with_fill(load_forecaster(args.model), args)
-    result = evaluate(fc, read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt))
+    result = evaluate(fc, read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt),
+                      series=args.series)
     spec = result.spec
     cmp = result.comparison
     name = model_name(spec)
     print(f"{result.source}: {cmp.samples} windows of {spec.window} rows, forecasting "
           f"{', '.join(spec.targets)} {steps_text(spec.horizon)}")
+    if result.per_series:
+        from ..forecast.many import per_series_table
+
+        print(per_series_table(result.per_series))
+        print("All series pooled (errors in each series' own units):")
     print(comparison_table(cmp, unit=unit_of(spec), model_name=name))
     if spec.horizon > 1:
         print(steps_table(cmp))
@@ -68,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
             print(comparison_table(c, unit=unit_of(spec, [target]), model_name=name,
                                    indent="    "))
     if result.coverage is not None:
-        print(coverage_text(result.coverage, unit_of(spec)))
+        print(coverage_text(result.coverage, unit_of(spec)).replace(", mean width nan", ""))
     print(beats(cmp, name))
-    if args.plot:
+    if args.plot and not result.per_series:
         from ..forecast.fit import Assessment
         from ..forecast.plot import plot_assessment
 

@@ -5,7 +5,8 @@ import argparse
 import sys
 import textwrap
 
-from ._args import add_fill_override, add_reading_options, cell_format, with_fill
+from ._args import (add_fill_override, add_reading_options, cell_format, column_list,
+                    with_fill)
 
 DESCRIPTION = textwrap.dedent("""\
     Forecast the rows that follow a CSV with a model from `unrolled train` (or
@@ -43,6 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true",
                    help="forecast after every complete window of the file, oldest first, "
                         "not only after the last one (e.g. to compare with what happened)")
+    p.add_argument("--series", type=column_list, metavar="A,B",
+                   help="for a model trained with --series-column: only these series "
+                        "(default: every series in the file)")
     add_fill_override(p)
     add_reading_options(p)
 
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     delimiter, fmt = cell_format(args)
     fc = with_fill(load_forecaster(args.model), args)
     table = read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt)
-    result = forecast(fc, table, every_window=args.all)
+    result = forecast(fc, table, every_window=args.all, series=args.series)
     text = result.csv_text()
     if not args.output:
         sys.stdout.write(text)

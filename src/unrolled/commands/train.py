@@ -62,6 +62,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "(as `unrolled backtest --folds K`)")
     p.add_argument("--no-plot", action="store_true",
                    help="do not write the PNG of forecast vs truth on the test part")
+    p.add_argument("--series-column", metavar="ID",
+                   help="long format: the column naming each row's series (e.g. --series-"
+                        "column store). One global model is trained on every series, each "
+                        "scaled with its own training rows; the report has one line per "
+                        "series and the pooled errors")
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
                    help="model file to write, ending in .keras (e.g. -o weather.keras); "
                         "written only when training succeeded")
@@ -197,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
                                    steps_table, steps_text, unit_of)
 
     check_output_path(args.output)  # before minutes of training, not after
+    if args.series_column:
+        return run_many(args)
     try:
         table = read_data(args)
         data = prepare(table, **data_options(args))
@@ -255,4 +262,47 @@ def run(args: argparse.Namespace) -> int:
         run_backtest_report(table, data_options(args), config, folds=args.backtest,
                             seeds=1, plot=None if args.no_plot else
                             path[:-len(".keras")] + "_backtest.png")
+    return 0
+
+
+def run_many(args: argparse.Namespace) -> int:
+    """``train --series-column``: one global model over every series of a long table."""
+    from ..forecast import save_forecaster
+    from ..forecast.many import assess_many, fit_many, per_series_table, prepare_many
+    from ..forecast.report import beats, comparison_table, model_name, steps_table, steps_text
+
+    if args.backtest:
+        from ..errors import ConfigError
+
+        raise ConfigError("--backtest with --series-column is not supported yet: backtest "
+                          "one series at a time")
+    try:
+        md = prepare_many(read_data(args), args.series_column, **data_options(args))
+    except DataError as err:
+        raise DataError(cli_spelling(str(err))) from None
+    spec = md.spec
+    print(f"{md.choices['series']} in column {args.series_column!r}; inputs: "
+          f"{', '.join(spec.inputs)}")
+    print(f"target transform: {md.choices['transform']}")
+    print(f"season: {md.choices['season']}")
+    print(f"windows: train {len(md.pooled.train)}, validation {len(md.pooled.val)}, test "
+          f"{len(md.pooled.test)} (each series split 70/15/15 by its own rows)\n")
+    fit = fit_many(md, fit_config(args), seed=args.seed, verbose="auto")
+    for note in fit.notes:
+        print(f"Note: {note}")
+    pooled, per, cov = assess_many(fit.forecaster, md.parts)
+    name = model_name(spec)
+    print(f"\nTest part, per series ({steps_text(spec.horizon)}):")
+    print(per_series_table(per))
+    print(f"\nAll series pooled ({pooled.samples} windows; errors in each series' own units):")
+    print(comparison_table(pooled, model_name=name))
+    if spec.horizon > 1:
+        print(steps_table(pooled))
+    if cov is not None:
+        print(f"{args.interval * 100:.0f} % intervals: the truth fell inside {cov * 100:.1f} % "
+              "of the time")
+    print(beats(pooled, name))
+    path = save_forecaster(fit.forecaster, args.output)
+    print(f"\nWrote {path} ({fit.epochs} epochs; {len(per)} series). Next: unrolled predict "
+          f"{path} {args.data}")
     return 0

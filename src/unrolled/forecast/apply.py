@@ -51,6 +51,7 @@ class ForecastResult:
     when: list[list[str]]
     x: np.ndarray
     intervals: tuple[float, np.ndarray, np.ndarray] | None = None
+    series: tuple[str, list[str]] | None = None  # (series column, name of each window)
 
     @property
     def header(self) -> list[str]:
@@ -59,7 +60,8 @@ class ForecastResult:
         if self.intervals is not None:
             pct = f"{self.intervals[0] * 100:g}"
             extra = [f"{t}_{side}{pct}" for t in self.spec.targets for side in ("lower", "upper")]
-        return ["last_input", "step", time, *self.spec.targets, *extra]
+        first = [self.series[0]] if self.series is not None else []
+        return [*first, "last_input", "step", time, *self.spec.targets, *extra]
 
     def rows(self) -> list[list[str]]:
         """One row per window and step: last input, steps ahead, forecast time, values,
@@ -67,8 +69,9 @@ class ForecastResult:
         out = []
         for n, origin in enumerate(self.last_input):
             for h in range(self.spec.horizon):
-                row = [origin, str(h + 1), self.when[n][h],
-                       *(format_value(v) for v in self.values[n, h])]
+                row = ([self.series[1][n]] if self.series is not None else []) + [
+                    origin, str(h + 1), self.when[n][h],
+                    *(format_value(v) for v in self.values[n, h])]
                 if self.intervals is not None:
                     _, lo, hi = self.intervals
                     for t in range(len(self.spec.targets)):
@@ -126,7 +129,7 @@ def _inputs(fc: Forecaster, data: Any, with_targets: bool) -> tuple[Any, np.ndar
 
 
 def forecast(model: Forecaster | str | os.PathLike[str], data: Any,
-             every_window: bool = False) -> ForecastResult:
+             every_window: bool = False, series: list[str] | None = None) -> ForecastResult:
     """Forecast the ``H`` rows after the table's last row (or after every window).
 
     Args:
@@ -136,8 +139,12 @@ def forecast(model: Forecaster | str | os.PathLike[str], data: Any,
             of a target it does not read).
         every_window: forecast after every complete window, oldest first, not just the
             last one.
+        series: for a model of many series (``--series-column``), the series to
+            forecast (default: every series in the file the model knows).
     """
     fc = _as_forecaster(model)
+    if fc.series:
+        return _forecast_many(fc, data, every_window, series)
     spec = fc.spec
     table, xs, Y = _inputs(fc, data, with_targets=False)
     first = first_input_row(spec.lags)
@@ -166,6 +173,44 @@ def forecast(model: Forecaster | str | os.PathLike[str], data: Any,
                           [[labels(int(r)) for r in rows] for rows in future], x, bounds)
 
 
+def _series_tables(fc: Forecaster, data: Any, series: list[str] | None) -> dict[str, Any]:
+    from ..data.table import as_table
+    from .many import split_series
+
+    assert fc.series is not None and fc.series_column is not None
+    groups = split_series(as_table(data) if not hasattr(data, "kinds") else data,
+                          fc.series_column)
+    if series is None:
+        unknown = [n for n in groups if n not in fc.series]
+        if unknown:
+            raise DataError(f"series {', '.join(map(repr, unknown[:5]))} in the file were not "
+                            f"in training (the model knows {', '.join(list(fc.series)[:10])});"
+                            " pick series with --series A,B")
+        return groups
+    missing = [n for n in series if n not in groups]
+    if missing:
+        raise DataError(f"series {', '.join(map(repr, missing))} not in the file; it has "
+                        f"{', '.join(list(groups)[:10])}")
+    return {n: groups[n] for n in series}
+
+
+def _forecast_many(fc: Forecaster, data: Any, every_window: bool,
+                   series: list[str] | None) -> ForecastResult:
+    parts = [(n, forecast(fc.for_series(n), t, every_window))
+             for n, t in _series_tables(fc, data, series).items()]
+    ivs = [r.intervals for _, r in parts]
+    intervals = None
+    if all(iv is not None for iv in ivs):
+        intervals = (ivs[0][0], np.concatenate([iv[1] for iv in ivs]),  # type: ignore[index]
+                     np.concatenate([iv[2] for iv in ivs]))  # type: ignore[index]
+    assert fc.series_column is not None
+    return ForecastResult(fc.spec, np.concatenate([r.values for _, r in parts]),
+                          [o for _, r in parts for o in r.last_input],
+                          [w for _, r in parts for w in r.when],
+                          np.concatenate([r.x for _, r in parts]), intervals,
+                          (fc.series_column, [n for n, r in parts for _ in r.last_input]))
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """:func:`evaluate`'s result: scores, and the forecasts behind them."""
@@ -179,13 +224,34 @@ class Evaluation:
     coverage: Coverage | None = None
     time: np.ndarray | None = None  # (time,) of the table, or None
     intervals: Intervals | None = None
+    per_series: dict[str, Comparison] | None = None
 
 
-def evaluate(model: Forecaster | str | os.PathLike[str], data: Any) -> Evaluation:
+def _evaluate_many(fc: Forecaster, data: Any, series: list[str] | None) -> Evaluation:
+    from .many import assess_many
+
+    parts = {}
+    for name, t in _series_tables(fc, data, series).items():
+        parts[name] = evaluate(fc.for_series(name), t).windows
+    pooled, per, cov = assess_many(fc, parts, block="")
+    w0 = next(iter(parts.values()))
+    from .intervals import Coverage
+
+    n = sum(len(w.y_true) for w in parts.values())
+    coverage = (None if cov is None or fc.intervals is None else
+                Coverage(fc.intervals.level, cov, float("nan"), n))
+    return Evaluation(fc.spec, pooled, np.empty((0,) + w0.y_true.shape[1:]), w0, {},
+                      str(getattr(data, "source", data)), coverage, None, None, per)
+
+
+def evaluate(model: Forecaster | str | os.PathLike[str], data: Any,
+             series: list[str] | None = None) -> Evaluation:
     """Forecast every window of ``data`` that has known targets; score vs the baselines."""
     from .fit import assess
 
     fc = _as_forecaster(model)
+    if fc.series:
+        return _evaluate_many(fc, data, series)
     spec = fc.spec
     table, xs, Y = _inputs(fc, data, with_targets=True)
     assert Y is not None  # with_targets=True

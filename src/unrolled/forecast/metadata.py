@@ -123,6 +123,8 @@ def _check_derived(c: _Checker, spec: dict[str, Any], meta: dict[str, Any],
     if not isinstance(spec.get("linear", False), bool):
         raise c.fail("spec.linear", "true or false", spec.get("linear"))
     derived = [f"{t}@lag{L}" for t, L in lags] + calendar
+    if meta.get("series") is not None:
+        _check_series(c, meta["series"], len(features) + len(derived), len(targets), horizon)
     k = horizon * len(targets)
     scaler = c.dict(meta.get("scaler_z"), "scaler_z", keys=_SCALER_KEYS,
                     required={"mean", "scale"})
@@ -154,6 +156,34 @@ def _check_derived(c: _Checker, spec: dict[str, Any], meta: dict[str, Any],
         for i, row in enumerate(hw):
             c.numbers(row, f"intervals.half_width[{i}]", len(targets))
     return derived
+
+
+def _check_series(c: _Checker, series: Any, n_in: int, n_t: int, horizon: int) -> None:
+    series = c.dict(series, "series", keys={"column", "names", "scalers", "intervals"},
+                    required={"column", "names", "scalers"})
+    if not isinstance(series["column"], str):
+        raise c.fail("series.column", "a column name", series["column"])
+    names = c.names(series["names"], "series.names")
+    scalers = c.dict(series["scalers"], "series.scalers")
+    intervals = c.dict(series.get("intervals") or {}, "series.intervals")
+    for name in names:
+        one = c.dict(scalers.get(name), f"series.scalers[{name!r}]", keys={"x", "y", "z"},
+                     required={"x", "y", "z"})
+        for key, n in (("x", n_in), ("y", n_t), ("z", n_t * horizon)):
+            sc = c.dict(one[key], f"series.scalers[{name!r}].{key}", keys=_SCALER_KEYS,
+                        required={"mean", "scale"})
+            c.numbers(sc["mean"], f"series.scalers[{name!r}].{key}.mean", n)
+            c.numbers(sc["scale"], f"series.scalers[{name!r}].{key}.scale", n, positive=True)
+        iv = intervals.get(name)
+        if iv is not None:
+            iv = c.dict(iv, f"series.intervals[{name!r}]", keys={"level", "half_width"},
+                        required={"level", "half_width"})
+            hw = iv["half_width"]
+            if not isinstance(hw, list) or len(hw) != horizon:
+                raise c.fail(f"series.intervals[{name!r}].half_width",
+                             f"{horizon} rows of {n_t} numbers", hw)
+            for i, row in enumerate(hw):
+                c.numbers(row, f"series.intervals[{name!r}].half_width[{i}]", n_t)
 
 
 __all__ = ["check_metadata"]

@@ -64,6 +64,19 @@ class Forecaster:
     ridge: Linear | None = None
     intervals: Intervals | None = None
     training: dict[str, Any] = field(default_factory=dict)
+    series_column: str | None = None
+    series: dict[str, tuple[Scalers, Intervals | None]] | None = None
+
+    def for_series(self, name: str) -> Forecaster:
+        """The single-series forecaster of series ``name`` of a global model (same
+        network and linear path, that series' scalers and intervals)."""
+        if not self.series:
+            return self
+        if name not in self.series:
+            raise ConfigError(f"series {name!r} is not one the model was trained on: "
+                              f"{', '.join(list(self.series)[:20])}")
+        scalers, iv = self.series[name]
+        return Forecaster(self.model, self.spec, scalers, self.ridge, iv, self.training)
 
     @classmethod
     def from_data(cls, model: Any, data: ForecastData, intervals: Intervals | None = None,
@@ -97,7 +110,13 @@ class Forecaster:
                 "scaler_z": self.scalers.z.to_config(),
                 "ridge": None if self.ridge is None else self.ridge.get_config(),
                 "intervals": None if self.intervals is None else self.intervals.get_config(),
-                "output": "horizon-major", "training": _jsonable(self.training)}
+                "output": "horizon-major", "training": _jsonable(self.training),
+                **({} if not self.series else {"series": {
+                    "column": self.series_column, "names": list(self.series),
+                    "scalers": {n: {"x": sc.x.to_config(), "y": sc.y.to_config(),
+                                    "z": sc.z.to_config()} for n, (sc, _) in self.series.items()},
+                    "intervals": {n: None if iv is None else iv.get_config()
+                                  for n, (_, iv) in self.series.items()}}})}
 
 
 def _jsonable(value: Any) -> Any:
@@ -166,11 +185,19 @@ def load_forecaster(path: str | os.PathLike[str]) -> Forecaster:
         ridge = Linear.from_config(meta["ridge"]) if meta.get("ridge") else None
         intervals = (Intervals.from_config(meta["intervals"]) if meta.get("intervals")
                      else None)
+        column, series = None, None
+        if meta.get("series"):
+            m = meta["series"]
+            column = m["column"]
+            series = {n: (Scalers(*(Standardizer.from_config(m["scalers"][n][k])
+                                    for k in ("x", "y", "z"))),
+                          Intervals.from_config(m["intervals"][n])
+                          if m["intervals"].get(n) else None) for n in m["names"]}
     except (KeyError, TypeError, ValueError, ConfigError, AssertionError) as err:
         # the schema should have said why
         raise ModelFileError(f"{path}: the forecasting metadata is damaged ({err})") from None
     forecaster = Forecaster(model, spec, Scalers(scaler_x, scaler_y, scaler_z), ridge,
-                            intervals, dict(meta.get("training") or {}))
+                            intervals, dict(meta.get("training") or {}), column, series)
     _check_fits(forecaster, path)
     return forecaster
 

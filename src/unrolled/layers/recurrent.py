@@ -231,13 +231,15 @@ class Recurrent(Penalized, Layer):
 
     def call(self, x: np.ndarray, training: bool = False, initial_state: Any = None,
              mask: Any = None) -> Any:
-        if training or mask is not None:
+        if training:
             return self.forward(x, training=training, initial_state=initial_state, mask=mask)[0]
         # inference: no saved values, and a fast kernel in one call
+        if mask is not None:
+            mask = self._check_mask(mask, x.shape)
         initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
         initial = self._stateful_initial(x.shape[0], initial)
-        choice = self.kernel_for(x.shape[0], x.shape[1], False)
-        result = choice.kernel.infer(self._scan_weights_tuple(), x, initial, None, self._scan_call())
+        choice = self.kernel_for(x.shape[0], x.shape[1], False, mask is not None)
+        result = choice.kernel.infer(self._scan_weights_tuple(), x, initial, mask, self._scan_call())
         self._remember(result)
         return self._outputs(result)
 
