@@ -61,12 +61,13 @@ def model_from_config(config: dict[str, Any], where: str = "the config") -> Any:
     The whole config is checked first; a config unrolled cannot build raises one
     :class:`ModelFileError` listing every blocker.
     """
+    from ..layers.keras_ops import OPS
     from ..layers.serialization import layer_classes
 
-    classes, kinds = layer_classes(), _model_kinds()
+    classes, kinds = {**layer_classes(), **OPS}, _model_kinds()
     blockers = find_blockers(config, classes, kinds)
     if blockers:
-        raise refusal(where, blockers, sorted(n for n in classes if n != "InputLayer"))
+        raise refusal(where, blockers, sorted(n for n in layer_classes() if n != "InputLayer"))
     try:
         model = kinds[config["class_name"]](config["config"])
         if not model.built:
