@@ -29,6 +29,7 @@ from .loading_check import find_blockers, refusal
 
 PathLike = str | os.PathLike
 _LEGACY_SUFFIXES = (".h5", ".hdf5")
+_FOREIGN_SUFFIXES = (".onnx", ".safetensors", ".pt", ".pth")   # read by models/files.py
 
 
 # -- model kinds -------------------------------------------------------------------------
@@ -220,7 +221,9 @@ def _legacy_weight_names(layer: Any) -> list[str]:
 # -- loading -----------------------------------------------------------------------------
 def load_model(path: PathLike, compile: bool = True) -> Any:
     """Read a model written by Keras 3 or unrolled (``.keras``), or a legacy HDF5 model
-    (``.h5``: Keras 2.x, tf.keras 2.x, Keras 3's legacy saver).
+    (``.h5``: Keras 2.x, tf.keras 2.x, Keras 3's legacy saver); also an ONNX graph
+    (``.onnx``) or PyTorch weights (``.safetensors``, ``.pt``) through
+    :func:`unrolled.models.files.open_model`.
 
     With ``compile=True`` the compile config and optimizer state are restored when
     present; if that fails (an unknown loss, say) the model is returned uncompiled with a
@@ -228,6 +231,10 @@ def load_model(path: PathLike, compile: bool = True) -> Any:
     """
     path = check_file(path)
     with file_errors(path):
+        if os.path.splitext(path)[1].lower() in _FOREIGN_SUFFIXES:   # the format hook
+            from .files import open_model
+
+            return open_model(path)
         if keras_file.sniff(path) == "hdf5":
             return _load_legacy(path, compile)
         return _load_keras(path, compile)
