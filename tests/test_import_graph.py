@@ -16,9 +16,9 @@ import unrolled
 ROOT = Path(unrolled.__file__).parent
 
 # Edges that exist today and are being removed by another change; each names its owner.
-# io/onnx_import.py and io/torch_import.py build Sequential models (x12: move the model
-# building next to models/saving.py, as io10 did for .keras and .h5); delete the entry
-# then and this test holds the line.
+# io/keras_file.py no longer builds models (models/saving.py does); what is left are
+# io/onnx_import.py and io/torch_import.py building a Sequential (x12): they could hand a
+# Keras config to models.saving.model_from_config instead. Delete the entry then.
 PENDING = {("io", "models")}
 
 

@@ -110,6 +110,43 @@ def test_torch_exported_bidirectional_graphs(kind, kw, layers, tmp_path):
         load_onnx(tmp_path / "last.onnx")
 
 
+@pytest.mark.parametrize("kind,pick", [("LSTM", "h_n")])  # ~30 s each on 2 cores
+def test_torch_dynamo_exported_graphs(kind, pick, tmp_path):
+    """torch.onnx.export's default exporter (dynamo) writes opset-18+ graphs with the sizes
+    computed from Shape (Slice, Mul, Concat, Reshape)."""
+    torch = require("torch")
+    require("onnxscript")
+    import contextlib
+    import io as std_io
+
+    torch.manual_seed(0)
+    rnn = getattr(torch.nn, kind)(F, H, num_layers=2, batch_first=True)
+    dims = ({0: torch.export.Dim("batch"), 1: torch.export.Dim("time")},)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(std_io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Pick(torch, rnn, pick).module, (torch.from_numpy(_x()),),
+                          str(tmp_path / "m.onnx"), dynamic_shapes=dims)
+    _check(tmp_path / "m.onnx")
+    onnx = require("onnx")
+    time_axis = onnx.load(str(tmp_path / "m.onnx")).graph.input[0].type.tensor_type.shape.dim[1]
+    if time_axis.dim_param:     # torch fixes T in all but the first export of a process
+        _check(tmp_path / "m.onnx", _x(3, 2))
+
+
+def test_a_graph_without_recurrent_operators_is_refused(tmp_path):
+    from onnx import helper, numpy_helper, TensorProto
+    import onnx
+
+    w = numpy_helper.from_array(np.ones((F, 2), np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "t", F])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", "t", 2])],
+                              initializer=[w])
+    onnx.save(helper.make_model(graph), str(tmp_path / "m.onnx"))
+    with pytest.raises(ModelFileError, match="no LSTM, GRU or RNN operator.*dynamo=False"):
+        load_onnx(tmp_path / "m.onnx")
+
+
 def test_torch_graph_with_a_linear_head(tmp_path):
     torch = require("torch")
     torch.manual_seed(1)
@@ -302,6 +339,10 @@ def test_dense_head_and_unknown_operators(tmp_path):
     model = _check(path)
     assert [type(la).__name__ for la in model.layers] == ["GRU", "Dense"]
     assert model.layers[1].activation.name == "tanh"
+
+    path = _graph(tmp_path / "act.onnx", "LSTM", outputs=("Y",), head=[helper.make_node("Relu", ["@"], ["r"])])
+    model = _check(path)
+    assert [type(la).__name__ for la in model.layers] == ["LSTM", "Activation"]
 
     odd = [helper.make_node("Cos", ["@"], ["c1"]), helper.make_node("Erf", ["c1"], ["c2"]),
            helper.make_node("Cos", ["c2"], ["c3"])]

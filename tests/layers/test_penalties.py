@@ -173,16 +173,22 @@ def test_train_step_with_penalties_and_constraints_matches_keras():
     assert abs(ours.evaluate(x, y, verbose=0) - theirs.evaluate(x, y, verbose=0)) < 1e-5 * 10
 
 
-def test_shared_penalty_counted_once_and_activity_divided_by_batch():
-    from unrolled.layers.penalties import total_penalty
-
-    layer = Dense(2, kernel_regularizer={"class_name": "L2", "config": {"l2": 1.0}},
+def test_shared_layer_penalty_counted_once_and_activity_divided_by_batch():
+    """One step of SGD(lr=1) on a model calling one Dense twice: the weight penalty
+    counts once, the activity penalty per call, each divided by its batch size."""
+    layer = Dense(2, use_bias=False, kernel_regularizer={"class_name": "L2", "config": {"l2": 1.0}},
                   activity_regularizer={"class_name": "L1", "config": {"l1": 1.0}})
-    layer.build((None, 3))
-    layer.set_weights([np.ones((3, 2), "float32"), np.zeros(2, "float32")])
-    x = np.ones((4, 3), "float32")
+    layer.build((None, 2))
+    layer.set_weights([np.ones((2, 2), "float32")])
+    x = np.ones((4, 2), "float32")
     y, cache = layer.forward(x, training=True)
-    assert total_penalty([layer, layer]) == 6.0                # Σ w² once, not twice
     assert layer.activity_penalty(cache) == pytest.approx(np.abs(y).sum() / 4)
+    assert layer.regularization_penalty() == 4.0
     dx, _ = layer.backward(np.zeros_like(y), cache)            # only the activity gradient
-    np.testing.assert_allclose(dx, np.full((4, 3), 2 / 4))
+    np.testing.assert_allclose(dx, np.full((4, 2), 2 / 4))
+    inp = Input((2,))
+    model = unrolled.Model(inp, layer(layer(inp)))
+    model.compile(optimizer=unrolled.optimizers.SGD(0.0), loss="mse")
+    loss = model.train_on_batch(x, np.zeros((4, 2), "float32"))
+    mse = 16.0                                                   # y = 4 everywhere
+    assert loss == pytest.approx(mse + 4.0 + 2 * 2 + 4 * 2)      # Σw² once; Σ|y|/B per call

@@ -145,6 +145,11 @@ class _Importer:
             raise ModelFileError(f"{self.path}: no value named {missing}; the graph's outputs are "
                                  f"{[o.name for o in graph.output]}.")
         nodes = self._needed(graph, outputs)
+        if not any(n.op_type in OPS for n in nodes):
+            raise ModelFileError(
+                f"{self.path}: the graph has no LSTM, GRU or RNN operator; unrolled imports graphs "
+                "built on them. (PyTorch's dynamo exporter unrolls nn.RNN into per-step "
+                "MatMul/Tanh nodes: export it with torch.onnx.export(..., dynamo=False).)")
         self._refuse_unknown(nodes)
         for node in nodes:
             self._step(node)
@@ -438,7 +443,7 @@ def _reshape(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
         return [t]
     if target is None or not isinstance(t, Tensor):
         raise imp.fail(node, "the new shape must be a constant (or built from Shape).")
-    want = list(target.values.reshape(-1))
+    want = [Sym(imp.label(w.label)) if isinstance(w, Sym) else w for w in target.values.reshape(-1)]
     labels = [imp.label(a) for a in t.axes]
     dims = list(t.dims)
     sym = [Sym(lb) if d is None else d for lb, d in zip(labels, dims)]
@@ -498,7 +503,7 @@ def _shape(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
     if not isinstance(t, Tensor):
         raise imp.fail(node, "Shape of an unsupported value.")
     a = imp.attrs(node)
-    vals = [d if d is not None else Sym(lb) for d, lb in zip(t.dims, t.axes)]
+    vals = [d if d is not None else Sym(imp.label(lb)) for d, lb in zip(t.dims, t.axes)]
     return [Shaped(np.array(vals[a.get("start", 0):a.get("end", len(vals))], dtype=object))]
 
 
@@ -520,16 +525,37 @@ def _shaped_op(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
         return [Shaped(v.reshape(-1)[s:e:step])]
     if op in ("Cast", "Identity"):
         return [Shaped(v)]
+    if op == "Reshape":
+        return [Shaped(np.asarray(v, dtype=object).reshape(-1))]
+    if op in ("Mul", "Add", "Sub", "Div"):
+        a, b = (np.asarray(as_shaped(i).values, dtype=object) for i in inputs[:2])
+        return [Shaped(np.vectorize(lambda p, q: _arith(op, p, q), otypes=[object])(a, b))]
     raise imp.fail(node, f"{op} on a shape is not supported ({a}).")
+
+
+def _arith(op: str, p: Any, q: Any) -> Any:
+    """Integer arithmetic on sizes; a symbolic size survives only ``·1``, ``+0`` (and alike)."""
+    if not isinstance(p, Sym) and not isinstance(q, Sym):
+        return {"Mul": p * q, "Add": p + q, "Sub": p - q, "Div": p // q if q else 0}[op]
+    if op == "Mul" and 1 in (p, q):
+        return q if p == 1 else p
+    if op in ("Add", "Sub") and q == 0:
+        return p
+    return Sym(f"({p}{op}{q})")
 
 
 def _data_or_shape(handler: Callable) -> Callable:
     def dispatch(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
-        if isinstance(inputs[0], Shaped) or (isinstance(inputs[0], np.ndarray)
-                                             and any(isinstance(v, Shaped) for v in inputs[1:])):
+        if any(isinstance(v, Shaped) for v in inputs[:1]) or (
+                node.op_type in ("Mul", "Add", "Sub", "Div")
+                and any(isinstance(v, Shaped) for v in inputs)):
             return _shaped_op(imp, node, inputs)
         return handler(imp, node, inputs)
     return dispatch
+
+
+def _no_data(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
+    raise imp.fail(node, "arithmetic on data (not on sizes) is not supported.")
 
 
 def _passthrough(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
@@ -549,6 +575,8 @@ def _constant_of_shape(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any
 def _fill_op(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:   # Expand, Tile
     if isinstance(inputs[0], Fill):
         return [inputs[0]]
+    if isinstance(inputs[0], np.ndarray) and inputs[0].size and np.all(inputs[0] == inputs[0].flat[0]):
+        return [Fill(float(inputs[0].flat[0]))]        # a constant expanded to a symbolic shape
     raise imp.fail(node, "is supported only on constant fills (initial states).")
 
 
@@ -629,12 +657,14 @@ _HANDLERS: dict[str, Callable] = {
     **{op: _recurrent for op in OPS},
     **{op: _activation for op in ACTIVATIONS},
     "Transpose": _transpose, "Squeeze": _data_or_shape(_squeeze),
-    "Unsqueeze": _data_or_shape(_unsqueeze), "Reshape": _reshape,
+    "Unsqueeze": _data_or_shape(_unsqueeze),
     "Gather": _data_or_shape(_gather), "Slice": _data_or_shape(_slice), "Concat": _concat,
     "Identity": _data_or_shape(_passthrough), "Dropout": _passthrough,
+    "Reshape": _data_or_shape(_reshape),
     "Cast": _data_or_shape(_passthrough), "Shape": _shape,
     "ConstantOfShape": _constant_of_shape, "Expand": _fill_op, "Tile": _fill_op,
-    "MatMul": _matmul, "Gemm": _gemm, "Add": _add,
+    "MatMul": _matmul, "Gemm": _gemm, "Add": _data_or_shape(_add),
+    **{op: _data_or_shape(_no_data) for op in ("Mul", "Sub", "Div")},
 }
 
 

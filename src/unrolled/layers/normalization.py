@@ -330,6 +330,3 @@ class LayerNormalization(_Normalization):
                 "beta_initializer": initializers.serialize(self.beta_initializer),
                 "gamma_initializer": initializers.serialize(self.gamma_initializer),
                 **{k: v for k, v in self.penalty_config().items() if k != "activity_regularizer"}}
-
-
-LAYERS = [BatchNormalization, LayerNormalization]
