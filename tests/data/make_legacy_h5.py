@@ -235,8 +235,37 @@ def tfkeras29_encoder_decoder() -> None:
     write(os.path.join(HERE, "tfkeras29_encoder_decoder.h5"), "2.9.0", config, layers)
 
 
+# -- tf.keras 2.9: Bidirectional(LSTM, time_major) -> TimeDistributed(Dense) ----------------
+def tfkeras29_bidirectional() -> None:
+    rng, H = _rng(2930), 3
+    dense = {"name": "dense", "trainable": True, "dtype": "float32", "units": 2,
+             "activation": "tanh", "use_bias": True, "kernel_initializer": GLOROT_TF,
+             "bias_initializer": ZEROS, **NO_REG}
+    config = {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, T, F],
+                                                "dtype": "float32", "sparse": False,
+                                                "ragged": False, "name": "bidirectional_input"}},
+        {"class_name": "Bidirectional", "config": {
+            "name": "bidirectional", "trainable": True, "dtype": "float32",
+            "batch_input_shape": [None, T, F],
+            "layer": {"class_name": "LSTM", "config": {**_tf_rnn("lstm", H, True),
+                                                       "unit_forget_bias": True}},
+            "merge_mode": "concat"}},
+        {"class_name": "TimeDistributed", "config": {
+            "name": "time_distributed", "trainable": True, "dtype": "float32",
+            "layer": {"class_name": "Dense", "config": dense}}}]}}
+    fw = [("bidirectional/forward_lstm/lstm_cell/kernel:0", _w(rng, F, 4 * H)),
+          ("bidirectional/forward_lstm/lstm_cell/recurrent_kernel:0", _w(rng, H, 4 * H)),
+          ("bidirectional/forward_lstm/lstm_cell/bias:0", _w(rng, 4 * H))]
+    bw = [(n.replace("forward", "backward"), _w(rng, *v.shape)) for n, v in fw]
+    layers = [("bidirectional", fw + bw),
+              ("time_distributed", [("time_distributed/kernel:0", _w(rng, 2 * H, 2)),
+                                    ("time_distributed/bias:0", _w(rng, 2))])]
+    write(os.path.join(HERE, "tfkeras29_bidirectional.h5"), "2.9.0", config, layers)
+
+
 BUILDERS = [keras224_lstm_hard_sigmoid, keras212_gru_simple_rnn, tfkeras29_sequential,
-            tfkeras29_encoder_decoder]
+            tfkeras29_encoder_decoder, tfkeras29_bidirectional]
 
 if __name__ == "__main__":
     os.makedirs(HERE, exist_ok=True)

@@ -101,6 +101,20 @@ def test_tfkeras29_sequential_with_legacy_keywords():
     assert set(logs) == {"loss", "mae"}
 
 
+def test_tfkeras29_bidirectional_and_time_distributed():
+    """Wrappers: the inner LSTM's legacy keywords are upgraded too; the forward then
+    backward weights of the one legacy layer entry land in the right halves."""
+    keras = require("keras")
+    path = _file("tfkeras29_bidirectional.h5")
+    model = load_model(path)
+    ref = keras.Sequential([keras.Input((T, F)),
+                            keras.layers.Bidirectional(keras.layers.LSTM(3, return_sequences=True)),
+                            keras.layers.TimeDistributed(keras.layers.Dense(2, activation="tanh"))])
+    ref.set_weights(_stored(path, "bidirectional") + _stored(path, "time_distributed"))
+    x = _x()
+    np.testing.assert_allclose(model.predict(x, verbose=0), ref.predict(x, verbose=0), atol=1e-5)
+
+
 def test_tfkeras29_adam_state_is_mapped_by_name_and_training_continues_as_keras3():
     """tf.keras 2's Adam keeps iter, then every m, then every v, named after the
     variables; they land in Keras 3's interleaved layout, and a step from there matches

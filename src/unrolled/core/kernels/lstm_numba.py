@@ -308,18 +308,36 @@ def _large_backward(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0) -> Non
 def blas_scope(batch: int, timesteps: int, units: int) -> Any:
     """For a small-step forward or backward whose batch blocks use several threads:
     NumPy's BLAS single-threaded (see :mod:`.blas_threads`), yielding a runner that gives
-    the GEMMs' halves around the loop one thread each. Otherwise nothing changes."""
+    the GEMMs' halves around the loop one thread each. With one block, BLAS single-threaded
+    too once OpenBLAS would thread the GEMMs (:data:`OPENBLAS_THREADED_WORK`), the GEMMs run
+    in turn. Large steps: nothing changes."""
     n = len(blocks(batch, units, timesteps))
-    if is_large(batch, units) or n < 2 or not blas_threads.available():
+    if is_large(batch, units) or not blas_threads.available():
         return contextlib.nullcontext(run_in_turn)
+    if n < 2:
+        if timesteps * batch * units * 4 * units < OPENBLAS_THREADED_WORK:
+            return contextlib.nullcontext(run_in_turn)    # OpenBLAS runs these on one thread
+        impl()
+        return _single_threaded_blas(run_in_turn)
     impl()              # numba and SciPy first, so the BLAS controller sees SciPy's copy too
-    return _single_threaded_blas()
+    return _single_threaded_blas(_run_jobs)
+
+
+# Below MIN_TOTAL_WORK one block runs the loop, but the GEMMs around it (projection, weight
+# gradients: ~T·B·4H·(H+F) multiply-adds) are big enough for OpenBLAS to use all its
+# threads. Not worth it at these sizes, and on a busy machine a 2-thread sgemm waits for its
+# worker to be scheduled: at the demo's shape (32, 14, 4, 32) the backward GEMMs took 2-20 ms
+# multithreaded against 0.55 ms single-threaded with 8-10 other processes on the 2 cores.
+# So they run single-threaded from this size on (below it OpenBLAS uses one thread itself;
+# the limit costs ~13 µs to set and restore).
+OPENBLAS_THREADED_WORK = 1 << 16
 
 
 @contextlib.contextmanager
-def _single_threaded_blas() -> Iterator[Callable[[list[Callable[[], None]]], None]]:
+def _single_threaded_blas(runner: Callable[[list[Callable[[], None]]], None]
+                          ) -> Iterator[Callable[[list[Callable[[], None]]], None]]:
     with blas_threads.single_threaded():
-        yield _run_jobs
+        yield runner
 
 
 def _run_jobs(jobs: list[Callable[[], None]]) -> None:
