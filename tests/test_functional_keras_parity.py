@@ -83,8 +83,15 @@ def nested(lib: Any) -> Any:
     return lib.Model(z, lib.layers.Dense(1, name="odense")(cat), name="outer")
 
 
+def explicit_mask(lib: Any) -> Any:
+    x, m = lib.Input((6, 3), name="x"), lib.Input((6,), dtype="bool", name="steps")
+    seq = lib.layers.LSTM(3, return_sequences=True, name="rnn")(x, mask=m)
+    h = lib.layers.GRU(2, go_backwards=True, name="rnn2")(seq)     # the mask flows on
+    return lib.Model([x, m], lib.layers.Dense(1, name="out")(h), name="explicit_mask")
+
+
 BUILDERS = {f.__name__: f for f in (chain, two_inputs, seq2seq, shared, merges, dot_sequences,
-                                     masked, nested)}
+                                     masked, nested, explicit_mask)}
 
 
 def padded(rng: np.random.Generator) -> list[np.ndarray]:
@@ -130,7 +137,7 @@ def _strip(cfg: Any) -> Any:
     return out
 
 
-@pytest.mark.parametrize("name", ["chain", "two_inputs", "seq2seq", "shared", "nested"])
+@pytest.mark.parametrize("name", ["chain", "two_inputs", "seq2seq", "shared", "nested", "explicit_mask"])
 def test_config_matches_keras_and_round_trips(name: str) -> None:
     keras = require("keras")
     ours, theirs = BUILDERS[name](unrolled), BUILDERS[name](keras)
@@ -174,9 +181,15 @@ def test_fit_histories_match_keras_with_two_outputs_and_loss_weights() -> None:
     ev_theirs = theirs.evaluate({"a": a, "b": b}, [y1, y2], verbose=0)
     np.testing.assert_allclose(ev_ours, ev_theirs, rtol=2e-4)
     assert ours.metrics_names[:3] == ["loss", "o1_loss", "o2_loss"]
+    batch = ({"a": a[:6], "b": b[:6]}, [y1[:6], y2[:6]])
+    np.testing.assert_allclose(ours.train_on_batch(*batch), theirs.train_on_batch(*batch), rtol=2e-4)
+    np.testing.assert_allclose(ours.test_on_batch(*batch), theirs.test_on_batch(*batch), rtol=2e-4)
+    assert ours.test_on_batch(*batch, return_dict=True).keys() == theirs.test_on_batch(*batch, return_dict=True).keys()
+    for p1, p2 in zip(ours.predict_on_batch(batch[0]), theirs.predict_on_batch(batch[0])):
+        np.testing.assert_allclose(p1, np.asarray(p2), atol=2e-6)
 
 
-@pytest.mark.parametrize("name", ["chain", "seq2seq", "masked", "nested"])
+@pytest.mark.parametrize("name", ["chain", "seq2seq", "masked", "nested", "explicit_mask"])
 def test_fit_histories_match_keras(name: str) -> None:
     keras = require("keras")
     ours, theirs = BUILDERS[name](unrolled), BUILDERS[name](keras)

@@ -147,6 +147,29 @@ def test_a_graph_without_recurrent_operators_is_refused(tmp_path):
         load_onnx(tmp_path / "m.onnx")
 
 
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_torch_exported_graphs_with_every_output(kind, bidirectional, tmp_path):
+    """The plain export of a module: outputs y, h_n (and c_n) -> a graph model with them all."""
+    torch = require("torch")
+    torch.manual_seed(0)
+    rnn = getattr(torch.nn, kind)(F, H, num_layers=2, batch_first=True, bidirectional=bidirectional)
+    names = ["y", "h_n", "c_n"][:3 if kind == "LSTM" else 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(rnn.eval(), (torch.from_numpy(_x()),), str(tmp_path / "m.onnx"), dynamo=False,
+                          input_names=["x"], output_names=names, dynamic_axes={"x": {0: "b", 1: "t"}})
+    model = load_onnx(tmp_path / "m.onnx")
+    for x in (_x(), _x(3, 2)):
+        theirs = _ort(tmp_path / "m.onnx", {"x": x})
+        ours = model.predict(x, verbose=0)
+        assert len(ours) == len(names)
+        for k, (a, b) in enumerate(zip(ours, theirs)):
+            np.testing.assert_allclose(a, model_output(b, model.onnx_signature, k), atol=1e-5)
+    D = 2 if bidirectional else 1
+    assert ours[1].shape == (3, 2 * D * H)      # h_n (layers·directions, B, H) -> (B, ·H)
+
+
 def test_torch_graph_with_a_linear_head(tmp_path):
     torch = require("torch")
     torch.manual_seed(1)
@@ -355,8 +378,11 @@ def test_damaged_and_multi_output_files(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"\x08\x07garbage\xff\xff")
     with pytest.raises(ModelFileError):
         load_onnx(tmp_path / "junk.onnx")
-    path = _graph(tmp_path / "two.onnx", "LSTM", outputs=("Y", "Y_h"))
-    with pytest.raises(ModelFileError, match="outputs=\\['out_Y'\\]"):
-        load_onnx(path)
-    model = load_onnx(path, outputs=["out_Y_h"])
+    path = _graph(tmp_path / "two.onnx", "LSTM", outputs=("Y", "Y_h", "Y_c"))
+    model = load_onnx(path)                           # a graph model with three outputs
+    x = _x()
+    theirs = _ort(path, {"x": x})
+    for k, ours in enumerate(model.predict(x, verbose=0)):
+        np.testing.assert_allclose(ours, model_output(theirs[k], model.onnx_signature, k), atol=1e-5)
+    model = load_onnx(path, outputs=["out_Y_h"])      # or just one of them
     assert not model.layers[0].return_sequences

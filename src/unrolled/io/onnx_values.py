@@ -66,9 +66,10 @@ class Tensor:
 
 @dataclass(frozen=True)
 class Stack:
-    """Final states of recurrent layers stacked on axis 0: ``entries`` are :class:`Tensor`
-    values (batch, units) of single-direction layers; ``rest_axes`` label axes 1..."""
-    entries: tuple[Tensor, ...]
+    """Final states of recurrent layers stacked on axis 0: one entry per row, a :class:`Tensor`
+    (batch, units) of a single-direction layer, or ``(tensor, d)`` for row d of a
+    bidirectional layer's (2, batch, units); ``rest_axes`` label axes 1..."""
+    entries: tuple[Any, ...]
     rest_axes: tuple[str, ...] = field(default=("B", "F"))
 
 

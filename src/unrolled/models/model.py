@@ -399,7 +399,13 @@ def convert_input(x: Any, tensor: Any, consumers: list[Layer], who: str) -> np.n
     int_layers = [c for c in consumers if getattr(c, "input_dtype_kind", "float") == "int"]
     if int_layers and hasattr(int_layers[0], "indices"):
         return int_layers[0].indices(x)      # checked integer ids (Embedding)
-    if int_layers or np.dtype(tensor.dtype).kind in "iub":
+    kind = np.dtype(tensor.dtype).kind
+    if kind == "b":                          # a mask given as a model input
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise InputShapeError(f"{who} expects a boolean mask, got an array of dtype {arr.dtype}.")
+        return arr.astype(bool, copy=False)
+    if int_layers or kind in "iu":
         arr = np.asarray(x)
         if arr.dtype.kind not in "iufb" or arr.dtype == object:
             raise InputShapeError(f"{who} expects integer ids, got an array of dtype {arr.dtype}.")
