@@ -16,7 +16,8 @@ import pytest
 from tests.peers import require
 from tests.reference import nonzero_uniform
 from unrolled.errors import ModelFileError
-from unrolled.io.onnx_import import graph_input, load_onnx, model_inputs, model_output
+from unrolled.io.onnx_import import graph_input, model_inputs, model_output
+from unrolled.models.onnx_models import load_onnx
 
 B, T, F, H = 2, 5, 3, 4
 

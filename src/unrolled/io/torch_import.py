@@ -1,4 +1,7 @@
-"""Whole PyTorch recurrent modules <-> unrolled models: :func:`from_torch`, :func:`to_torch`.
+"""Whole PyTorch recurrent modules <-> unrolled layers: reading modules, state dicts and files
+(:func:`read_torch_source`), the layers computing them (:func:`recurrent_layers`), and
+:func:`to_torch`. ``unrolled.from_torch`` (:mod:`unrolled.models.torch_models`) builds the
+model from these.
 
 A ``torch.nn.LSTM`` / ``GRU`` / ``RNN`` with ``num_layers`` L becomes a model of L recurrent
 layers (each but the last with ``return_sequences=True``; ``bidirectional=True`` wraps each
@@ -162,38 +165,10 @@ def _recurrent_layer(spec: TorchSpec, return_sequences: bool, dtype: Any, name: 
     return SimpleRNN(spec.hidden_size, activation=spec.mode[4:].lower(), **kw)
 
 
-def from_torch(source: Any, *, batch_first: bool | None = None, mode: str | None = None,
-               nonlinearity: str | None = None, prefix: str | None = None,
-               return_sequences: bool = True, return_state: bool = False,
-               initial_state: bool = False, dtype: Any = None, name: str | None = None) -> Any:
-    """An unrolled model computing what the PyTorch recurrent module ``source`` does.
-
-    ``source``: a ``torch.nn.LSTM``/``GRU``/``RNN``, its ``state_dict()``, or a path to a
-    ``.pt``/``.pth`` (loaded with ``weights_only=True``) or ``.safetensors`` file.
-    ``num_layers``, ``bidirectional``, input and hidden sizes come from the weights' names
-    and shapes. Hints: ``batch_first`` (recorded; the model always takes (batch, timesteps,
-    features), so transpose time-major data with ``x.transpose(1, 0, 2)``), ``mode``
-    ("LSTM", "GRU", "RNN_TANH", "RNN_RELU") to check the kind, ``nonlinearity`` for an RNN,
-    ``prefix`` to pick a submodule's weights out of a bigger state dict.
-
-    ``predict(x)`` returns the module's ``output`` (batch, timesteps, directions·hidden);
-    with ``return_sequences=False`` the last layer's final state: ``h_n[-1]``, or for a
-    bidirectional module ``concat(h_n[-2], h_n[-1])`` (both directions' final states —
-    not ``output[:, -1]``, where the backward direction has seen one step only).
-
-    Without states the model is a ``Sequential``. ``initial_state=True`` makes a graph
-    model whose inputs after ``x`` are each layer's (and direction's) ``h0`` (and ``c0``),
-    (batch, hidden) each — :func:`torch_initial_states` splits PyTorch's ``h0``/``c0`` into
-    that list; ``return_state=True`` appends every layer's final states to the outputs —
-    :func:`torch_final_states` stacks them back into ``h_n``/``c_n``.
-    """
-    if mode is not None and mode not in MODES:
-        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}.")
-    sd, facts = _read_source(source, prefix)
-    spec = infer_spec(sd, mode or facts.get("mode"), nonlinearity or facts.get("nonlinearity"),
-                      facts.get("batch_first", True) if batch_first is None else batch_first)
-    if dtype is None:
-        dtype = "float64" if sd["weight_ih_l0"].dtype == np.float64 else "float32"
+def recurrent_layers(spec: TorchSpec, return_sequences: bool = True, return_state: bool = False,
+                     dtype: Any = "float32") -> list[Any]:
+    """The unrolled layers (Bidirectional for a bidirectional module), one per torch layer,
+    each but the last returning sequences; weights not set yet (:func:`set_torch_weights`)."""
     layers = []
     for k in range(spec.num_layers):
         seq = return_sequences or k < spec.num_layers - 1
@@ -204,14 +179,11 @@ def from_torch(source: Any, *, batch_first: bool | None = None, mode: str | None
             layer = _bidirectional_class()(layer, backward_layer=backward, merge_mode="concat",
                                            name=f"bidirectional_l{k}")
         layers.append(layer)
-    name = name or f"torch_{spec.module.lower()}"
-    if return_state or initial_state:
-        model = _graph_model(spec, layers, initial_state, return_state, dtype, name)
-    else:
-        from ..layers import Input
-        from ..models import Sequential
+    return layers
 
-        model = Sequential([Input((None, spec.input_size), dtype=dtype)] + layers, name=name)
+
+def set_torch_weights(spec: TorchSpec, layers: list[Any], sd: Mapping[str, Any]) -> None:
+    """Copy the state dict ``sd`` into the built ``layers`` of :func:`recurrent_layers`."""
     for k, layer in enumerate(layers):
         if spec.bidirectional:
             from_torch_state_dict(layer.forward_layer, sd, index=k, bidirectional=True)
@@ -219,38 +191,19 @@ def from_torch(source: Any, *, batch_first: bool | None = None, mode: str | None
                                   bidirectional=True)
         else:
             from_torch_state_dict(layer, sd, index=k)
-    model.torch_spec = spec
-    return model
 
 
-def _graph_model(spec: TorchSpec, layers: list[Any], initial_state: bool, return_state: bool,
-                 dtype: Any, name: str) -> Any:
-    """``Model([x, *states_in], [output, *states_out])`` over the recurrent layers."""
-    from .. import models
-    from ..layers import Input
-
-    graph_model = getattr(models, "Model", None)
-    if graph_model is None:
-        raise ConfigError("initial_state/return_state need graph models (unrolled.Model), which "
-                          "this version of unrolled does not have yet.")
-    x = Input((None, spec.input_size), dtype=dtype, name="x")
-    inputs, outputs, y = [x], [], x
-    carried = ("h0", "c0") if spec.module == "LSTM" else ("h0",)
-    directions = ("", "_reverse") if spec.bidirectional else ("",)
-    for k, layer in enumerate(layers):
-        kwargs = {}
-        if initial_state:
-            states = [Input((spec.hidden_size,), dtype=dtype, name=f"{s}_l{k}{d}")
-                      for d in directions for s in carried]
-            inputs += states
-            kwargs["initial_state"] = states
-        out = layer(y, **kwargs)
-        if return_state:
-            y, *finals = out
-            outputs += finals
-        else:
-            y = out
-    return graph_model(inputs, [y, *outputs] if return_state else y, name=name)
+def read_torch_source(source: Any, *, prefix: str | None = None, mode: str | None = None,
+                      nonlinearity: str | None = None, batch_first: bool | None = None
+                      ) -> tuple[dict[str, np.ndarray], TorchSpec]:
+    """``(state dict as arrays, the module's spec)`` of a live module, state dict or file
+    (see the module docstring); hints override what the source says about itself."""
+    if mode is not None and mode not in MODES:
+        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}.")
+    sd, facts = _read_source(source, prefix)
+    spec = infer_spec(sd, mode or facts.get("mode"), nonlinearity or facts.get("nonlinearity"),
+                      facts.get("batch_first", True) if batch_first is None else batch_first)
+    return sd, spec
 
 
 def torch_initial_states(spec: TorchSpec, h0: Any, c0: Any = None) -> list[np.ndarray]:

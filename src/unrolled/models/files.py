@@ -45,13 +45,13 @@ def open_model(path: str | os.PathLike, **hints: Any) -> Any:
     path = check_file(path)  # missing or a directory: ModelFileError (also an OSError)
     ext = _ext(path)
     if ext == ".onnx":
-        from ..io.onnx_import import load_onnx
+        from .onnx_models import load_onnx
 
         return load_onnx(path, **hints)
     if ext == ".safetensors" and os.path.isfile(sidecar_path(path)):
         return _read_safetensors_model(path)
     if ext in (".safetensors", ".pt", ".pth"):
-        from ..io.torch_import import from_torch
+        from .torch_models import from_torch
 
         return from_torch(path, **hints)
     if ext in (".keras", ".h5", ".hdf5"):
