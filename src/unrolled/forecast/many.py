@@ -30,7 +30,7 @@ from ..data import split_sizes
 from ..errors import ConfigError, DataError
 from .baselines import Comparison, compare
 from .intervals import Intervals
-from .linear import Linear, choose_ridge
+from .linear import choose_ridge
 from .model_file import Forecaster
 from .pipeline import (TEST_FRACTION, VAL_FRACTION, ForecastData, Scalers, Windows,
                        build_model, keep_linear_promise, load_series, load_table, network_z,
