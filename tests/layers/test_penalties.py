@@ -124,6 +124,10 @@ def test_unknown_ones_are_refused_clearly():
     lambda: LSTM(3, kernel_regularizer="l1_l2", recurrent_regularizer="l2", activity_regularizer="l1",
                  recurrent_constraint={"class_name": "MaxNorm", "config": {"max_value": 1.0, "axis": 0}}),
     lambda: GRU(2, bias_regularizer={"class_name": "L2", "config": {"l2": 0.3}}),
+    lambda: Dense(2, activity_regularizer="l2"),
+    # (not SimpleRNN's activity_regularizer: Keras 3.15's SimpleRNN drops it in __init__)
+    lambda: GRU(2, activity_regularizer="l1", bias_constraint="max_norm"),
+    lambda: SimpleRNN(2, recurrent_regularizer="l2", recurrent_constraint="unit_norm"),
     lambda: Conv1D(2, 2, kernel_regularizer="l2", bias_constraint="non_neg"),
     lambda: Embedding(5, 2, embeddings_regularizer="l1", embeddings_constraint="unit_norm"),
 ])

@@ -200,6 +200,9 @@ def _dims(shape: Any, prefix: str) -> list[int | str]:
 def build_onnx_model(model: Any) -> Any:
     """The ``onnx.ModelProto`` for ``model`` (checked with ``onnx.checker``)."""
     onnx, helper, numpy_helper = _onnx()
+    if type(model).__name__ != "Sequential":
+        raise ConfigError(f"ONNX export writes Sequential models; {model.name!r} is a "
+                          f"{type(model).__name__} (graph) model, which it does not handle yet.")
     if not getattr(model, "built", False) or model.input_batch_shape is None:
         raise ConfigError("Build the model (give it an input shape) before exporting it.")
     g = _Graph(helper, numpy_helper)
