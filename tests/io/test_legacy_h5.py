@@ -101,6 +101,36 @@ def test_tfkeras29_sequential_with_legacy_keywords():
     assert set(logs) == {"loss", "mae"}
 
 
+def _numpy_gru_reset_before(x, kernel, recurrent, bias, sig):
+    """Keras's GRU with reset_after=False, from the equations (gates z, r, h)."""
+    H = recurrent.shape[0]
+    h = np.zeros((x.shape[0], H))
+    for t in range(x.shape[1]):
+        xz = x[:, t] @ kernel + bias
+        z = sig(xz[:, :H] + h @ recurrent[:, :H])
+        r = sig(xz[:, H:2 * H] + h @ recurrent[:, H:2 * H])
+        hh = np.tanh(xz[:, 2 * H:] + (r * h) @ recurrent[:, 2 * H:])
+        h = z * h + (1 - z) * hh
+    return h
+
+
+def test_keras224_two_input_model_with_list_style_nodes():
+    """Standalone Keras 2.2.4 "Model" (two inputs, Concatenate), Keras 2's hard_sigmoid in
+    both an LSTM and a GRU(reset_after=False): against NumPy from the equations."""
+    path = _file("keras224_two_inputs.h5")
+    model = load_model(path)
+    assert type(model).__name__ == "Functional"
+    a, b = _x(), _x(timesteps=4, features=2, seed=3)
+    legacy = lambda z: np.clip(0.2 * z + 0.5, 0.0, 1.0)   # noqa: E731
+    k, r, bias = (w.astype("float64") for w in _stored(path, "lstm_1"))
+    ha = numpy_lstm(a.astype("float64"), k, r, bias, recurrent_activation="legacy_hard_sigmoid").h
+    k, r, bias = (w.astype("float64") for w in _stored(path, "gru_1"))
+    hb = _numpy_gru_reset_before(b.astype("float64"), k, r, bias, legacy)
+    dk, db = _stored(path, "dense_1")
+    expected = np.concatenate([ha, hb], axis=-1) @ dk + db
+    np.testing.assert_allclose(model.predict([a, b], verbose=0), expected, atol=1e-5)
+
+
 def test_tfkeras29_bidirectional_and_time_distributed():
     """Wrappers: the inner LSTM's legacy keywords are upgraded too; the forward then
     backward weights of the one legacy layer entry land in the right halves."""

@@ -16,7 +16,7 @@ import pytest
 from tests.peers import require
 from tests.reference import nonzero_uniform
 from unrolled.errors import ModelFileError
-from unrolled.io.onnx_import import graph_input, load_onnx, model_output
+from unrolled.io.onnx_import import graph_input, load_onnx, model_inputs, model_output
 
 B, T, F, H = 2, 5, 3, 4
 
@@ -257,7 +257,8 @@ def _graph(path, op: str = "LSTM", *, direction: str = "forward", layout: int = 
                                             else ["batch", "time", F])]
     for name, value in (extra_inputs or {}).items():
         if not isinstance(value, np.ndarray):
-            inputs.append(helper.make_tensor_value_info(name, value, ["batch"]))
+            shape = [D, "batch", H] if name.startswith("initial") else ["batch"]
+            inputs.append(helper.make_tensor_value_info(name, value, shape))
     graph = helper.make_graph(nodes, "g", inputs, graph_outputs, initializer=inits + (head_inits or []))
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     proto.ir_version = 8
@@ -335,6 +336,62 @@ def test_zero_initial_states_are_accepted_others_refused(tmp_path):
         load_onnx(_graph(tmp_path / "o.onnx", "GRU", extra_inputs=ones))
     with pytest.raises(ModelFileError, match="sequence_lens"):
         load_onnx(_graph(tmp_path / "s.onnx", "GRU", extra_inputs={"sequence_lens": TensorProto.INT32}))
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
+@pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
+def test_initial_states_as_graph_inputs(op, direction, tmp_path):
+    from onnx import TensorProto
+
+    names = ["initial_h", "initial_c"][:2 if op == "LSTM" else 1]
+    path = _graph(tmp_path / "m.onnx", op, direction=direction, outputs=("Y_h",),
+                  extra_inputs={n: TensorProto.FLOAT for n in names})
+    model = load_onnx(path)
+    D = 2 if direction == "bidirectional" else 1
+    rng = np.random.default_rng(7)
+    feeds = {n: rng.normal(size=(D, B, H)).astype("float32") for n in names}
+    x = _x()
+    theirs = _ort(path, {"x": x, **feeds})[0]
+    ours = model.predict(model_inputs(x, feeds, model.onnx_signature), verbose=0)
+    np.testing.assert_allclose(ours, model_output(theirs, model.onnx_signature), atol=1e-5)
+    assert len(model.inputs) == 1 + D * len(names)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_torch_exported_initial_states(kind, bidirectional, tmp_path):
+    """forward(x, h0[, c0]) exported: PyTorch slices h0 per layer; every output compared."""
+    torch = require("torch")
+    torch.manual_seed(0)
+    rnn = getattr(torch.nn, kind)(F, H, num_layers=2, batch_first=True, bidirectional=bidirectional)
+    lstm = kind == "LSTM"
+
+    class WithStates(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = rnn
+
+        def forward(self, x, h0, c0):
+            y, final = self.rnn(x, (h0, c0) if lstm else h0)
+            return (y, *final) if lstm else (y, final)
+
+    rows = 2 * (2 if bidirectional else 1)
+    rng = np.random.default_rng(3)
+    feeds = {n: rng.normal(size=(rows, B, H)).astype("float32") for n in ("h0", "c0")}
+    names = ["y", "h_n", "c_n"][:3 if lstm else 2]
+    args = (torch.from_numpy(_x()), torch.from_numpy(feeds["h0"]), torch.from_numpy(feeds["c0"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(WithStates().eval(), args, str(tmp_path / "m.onnx"), dynamo=False,
+                          input_names=["x", "h0", "c0"], output_names=names,
+                          dynamic_axes={"x": {0: "b", 1: "t"}, "h0": {1: "b"}, "c0": {1: "b"}})
+    model = load_onnx(tmp_path / "m.onnx")
+    if not lstm:
+        feeds.pop("c0")                         # unused by a GRU graph: not a graph input
+    theirs = _ort(tmp_path / "m.onnx", {"x": _x(), **feeds})
+    ours = model.predict(model_inputs(_x(), feeds, model.onnx_signature), verbose=0)
+    for k, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        np.testing.assert_allclose(a, model_output(b, model.onnx_signature, k), atol=1e-5)
 
 
 def test_refused_attributes_are_named(tmp_path):

@@ -27,7 +27,9 @@ a final state — whatever axis order the graph uses. ``model.onnx_signature`` r
 graph's axis order for its input and output (see :func:`graph_input`,
 :func:`model_output`). Everything else is refused in one :class:`ModelFileError`: unknown
 operators (all listed at once), peepholes and other attributes Keras has no equivalent
-for, non-zero or graph-input initial states, ``sequence_lens`` inputs, several outputs.
+for, non-zero constant initial states, ``sequence_lens`` inputs. Several outputs (PyTorch's
+``y, h_n, c_n``) or ``initial_h``/``initial_c`` graph inputs make a graph model
+(:func:`model_inputs` builds its inputs from the graph's feeds).
 """
 from __future__ import annotations
 
@@ -84,6 +86,7 @@ class _Importer:
         self.values: dict[str, Any] = {"": None}
         self.binding: dict[str, str] = {}        # "?k" input-axis labels -> "B" / "T" / "F"
         self.names: dict[str, int] = {}
+        self.initial: dict[int, list[GraphInput]] = {}   # recurrent spec -> its state inputs
 
     # -- helpers ---------------------------------------------------------------------------
     def fail(self, node: Any, why: str) -> ModelFileError:
@@ -153,7 +156,8 @@ class _Importer:
         self._refuse_unknown(nodes)
         for node in nodes:
             self._step(node)
-        single = len(outputs) == 1 and isinstance(self.values[outputs[0]], Tensor)
+        single = (len(outputs) == 1 and isinstance(self.values[outputs[0]], Tensor)
+                  and not self.initial)
         if single and not any(isinstance(u, Use) and u.output == "Y_c"
                               for u in self.values[outputs[0]].chain):
             return self._model(x_info.name, outputs[0])
@@ -298,6 +302,7 @@ class _Importer:
                 if isinstance(item, Use):
                     uses.setdefault(id(item.spec), set()).add(item.output)
         x = L.Input((steps, features), name="x")
+        inputs, state_sig = [x], []
         memo: dict[tuple[int, ...], Any] = {}
         calls: dict[int, Any] = {}
         setters: list[Any] = []
@@ -321,7 +326,18 @@ class _Importer:
                     if spec.direction == "bidirectional":
                         layer.return_state = state
                     setters.append((spec.set_weights, layer))
-                    calls[id(spec)] = (layer(prev), state)
+                    kwargs = {}
+                    if id(spec) in self.initial:        # [h, c] per direction, from graph inputs
+                        states = []
+                        for d in range(spec.directions):
+                            for gi in self.initial[id(spec)]:
+                                row = gi.row + d
+                                t = L.Input((spec.units,), name=self.unique(f"{gi.name}_{row}"))
+                                states.append(t)
+                                inputs.append(t)
+                                state_sig.append((gi.name, row, spec.layout))
+                        kwargs["initial_state"] = states
+                    calls[id(spec)] = (layer(prev, **kwargs), state)
                 out, state = calls[id(spec)]
                 if item.output == "Y" or not state:
                     memo[key] = out[0] if state else out
@@ -351,12 +367,13 @@ class _Importer:
             else:
                 outs.append(build(v.chain))
                 sig.append((name, self.labels(v)))
-        model = models.Model(x, outs if len(outs) > 1 else outs[0],
+        model = models.Model(inputs if len(inputs) > 1 else x, outs if len(outs) > 1 else outs[0],
                              name=self.unique(self.proto.graph.name or "onnx_model"))
         for setter, layer in setters:
             setter(layer)
         model.onnx_signature = {"input": input_name, "input_axes": in_axes,
-                                "output": sig[0][0], "output_axes": sig[0][1], "outputs": sig}
+                                "output": sig[0][0], "output_axes": sig[0][1], "outputs": sig,
+                                "state_inputs": state_sig}
         return model
 
 
@@ -400,11 +417,17 @@ def _recurrent(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
             raise imp.fail(node, "input 'sequence_lens' (per-sample lengths) is not imported yet; "
                                  "export the graph without it (pad and mask instead).")
         if isinstance(value, GraphInput):
-            raise imp.fail(node, f"input {name!r} is the graph input {value.name!r}; initial "
-                                 "states as model inputs are not imported yet.")
+            continue                                   # a model input (see _graph_model)
         if not is_zero_fill(value):
             raise imp.fail(node, f"input {name!r} is not all zeros; a Keras layer starts from "
                                  "zeros unless given initial_state as an input.")
+    given = [v for v in inputs[5:7] if isinstance(v, GraphInput)]
+    if given:
+        wanted = 2 if node.op_type == "LSTM" else 1
+        if len(given) != wanted:
+            raise imp.fail(node, "initial_h and initial_c must both be graph inputs (or both "
+                                 "zeros): a Keras LSTM takes its initial state as [h, c].")
+        imp.initial[id(spec)] = given
     D, (T, B) = spec.directions, ((x.dims[1], x.dims[0]) if spec.layout else (x.dims[0], x.dims[1]))
     y_axes = ("B", "T", "D", "F") if spec.layout else ("T", "D", "B", "F")
     y_dims = (B, T, D, spec.units) if spec.layout else (T, D, B, spec.units)
@@ -473,6 +496,10 @@ def _slice(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
         else [1] * len(starts)
     if isinstance(data, Fill):
         return [data]
+    if isinstance(data, GraphInput):
+        if axes != [0] or steps != [1] or starts[0] < 0:
+            raise imp.fail(node, f"slices graph input {data.name!r} other than by rows of axis 0.")
+        return [GraphInput(data.name, data.row + starts[0])]
     if isinstance(data, Stack):
         if axes != [0] or steps != [1]:
             raise imp.fail(node, "only axis 0 of stacked final states can be sliced.")
@@ -801,6 +828,17 @@ def graph_input(x: np.ndarray, signature: dict[str, Any]) -> np.ndarray:
     """Batch-first ``x`` (batch, timesteps, features) in the graph's input axis order."""
     axes = signature["input_axes"]
     return np.ascontiguousarray(np.transpose(x, [("B", "T", "F").index(a) for a in axes]))
+
+
+def model_inputs(x: np.ndarray, feeds: dict[str, np.ndarray], signature: dict[str, Any]) -> Any:
+    """The imported model's inputs for batch-first ``x`` and the graph's other ``feeds``
+    (``initial_h``/``initial_c`` graph inputs, (D, B, H), or (B, D, H) with layout=1): ``x``
+    alone, or ``[x, h, (c), ...]`` split per direction as the model's state inputs are."""
+    states = signature.get("state_inputs") or []
+    if not states:
+        return x
+    return [x] + [np.ascontiguousarray(feeds[name][:, d] if layout else feeds[name][d])
+                  for name, d, layout in states]
 
 
 def model_output(y: np.ndarray, signature: dict[str, Any], index: int = 0) -> np.ndarray:

@@ -75,8 +75,11 @@ class Stack:
 
 @dataclass(frozen=True)
 class GraphInput:
-    """A graph input other than the data input (e.g. ``initial_h``, ``sequence_lens``)."""
+    """A graph input other than the data input (e.g. ``initial_h``, ``sequence_lens``);
+    ``row``: the first row (axis 0) this value starts at, after a ``Slice`` (PyTorch slices
+    its ``h0`` per layer)."""
     name: str
+    row: int = 0
 
 
 def as_shaped(value: Any) -> Shaped | None:
