@@ -20,7 +20,6 @@ import numpy as np
 
 from ..errors import ConfigError, InputShapeError
 from .base import Layer
-from .extra import register
 from .sublayers import SubLayerPenalties
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -37,7 +36,6 @@ def _removeprefix(name: str, prefix: str) -> str:
     return name[len(prefix):] if name.startswith(prefix) else name
 
 
-@register
 class Bidirectional(SubLayerPenalties, Layer):
     """Bidirectional wrapper for a recurrent layer (LSTM, GRU, SimpleRNN, RNN(cell)).
 

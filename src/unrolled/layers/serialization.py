@@ -9,13 +9,14 @@ from .base import Layer
 
 
 def _registry() -> dict[str, type[Layer]]:
-    from . import Dense, InputLayer, LSTM
-    from . import extra, merge  # noqa: F401  (merge registers its classes in extra.LAYERS)
-    from . import activations, conv, embedding, normalization, pooling, reshaping
-    classes: list[type[Layer]] = [Dense, InputLayer, LSTM, *extra.LAYERS, embedding.Embedding,
-                                  *reshaping.LAYERS, *activations.LAYERS, *conv.LAYERS,
-                                  *pooling.LAYERS, *normalization.LAYERS]
-    return {c.__name__: c for c in classes}
+    """Class name -> class for every layer ``unrolled.layers`` exports: what the package
+    offers is exactly what configs and files may name (a new layer is registered by
+    exporting it from ``layers/__init__.py``)."""
+    from .. import layers
+
+    classes = (getattr(layers, name) for name in layers.__all__)
+    return {c.__name__: c for c in classes
+            if isinstance(c, type) and issubclass(c, Layer) and c is not Layer}
 
 
 def layer_classes() -> dict[str, type[Layer]]:

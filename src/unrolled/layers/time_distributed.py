@@ -19,7 +19,6 @@ import numpy as np
 
 from ..errors import ConfigError, InputShapeError
 from .base import Layer
-from .extra import register
 from .sublayers import SubLayerPenalties
 
 
@@ -30,7 +29,6 @@ class TimeDistributedCache(NamedTuple):
     per_step: bool
 
 
-@register
 class TimeDistributed(SubLayerPenalties, Layer):
     """Apply ``layer`` to every timestep of a (batch, timesteps, ...) input."""
 
