@@ -81,3 +81,21 @@ def test_safetensors_sidecar_declaring_huge_units_is_refused_quickly(tmp_path):
     assert time.perf_counter() - start < 3
     with pytest.raises(ModelFileError, match="is a directory"):
         open_model(tmp_path)
+
+
+def test_trace_input_npy_declaring_a_huge_shape_is_refused(small, tmp_path, capsys):
+    import numpy as np
+
+    good = tmp_path / "x.npy"
+    np.save(good, np.zeros((1, 5, 3), "f4"))
+    bad = tmp_path / "bad.npy"
+    with open(bad, "wb") as f:   # a valid header declaring 60 GB, then 1 KB of data
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<f4", "fortran_order": False, "shape": (10 ** 9, 5, 3)})
+        f.write(bytes(1024))
+    start = time.perf_counter()
+    assert main(["trace", "--model", str(small), "--input", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("unrolled trace: error: cannot read"), err
+    assert time.perf_counter() - start < 5
+    assert main(["trace", "--model", str(small), "--input", str(good)]) == 0

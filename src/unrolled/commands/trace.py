@@ -14,6 +14,7 @@ from .explain import add_layer_arguments, check_reset_after, fill_layer_defaults
 # A trace needs a few timesteps and features to show anything; explain's 1 and 1 would not.
 TRACE_TIMESTEPS = 6
 MAX_RANDOM_INPUT = 1 << 20  # values of the random input drawn for --model without --input
+MAX_INPUT_BYTES = 1 << 30   # --input X.npy larger than this is refused before it is read
 TRACE_DEFAULTS: dict[str, object] = {"layer": "lstm", "units": 1, "timesteps": TRACE_TIMESTEPS,
                                      "features": 2}
 
@@ -71,16 +72,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _load_input(path: str) -> tuple[np.ndarray, bool]:
     """The array in ``path`` and whether a batch axis was added to a 2-D one."""
+    import zipfile
+
     try:
-        data: Any = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
+        if zipfile.is_zipfile(path):                       # an .npz archive: sizes first
+            with zipfile.ZipFile(path) as zf:
+                declared = sum(info.file_size for info in zf.infolist())
+            if declared > MAX_INPUT_BYTES:
+                raise DataError(f"{path!r} declares {declared:,} bytes of arrays; refused "
+                                f"(limit {MAX_INPUT_BYTES:,}).")
+        # mmap: the header's shape is checked against the file's size before anything is read
+        try:
+            data: Any = np.load(path, allow_pickle=False, mmap_mode="r")
+        except ValueError as err:
+            if "Python objects" not in str(err):
+                raise
+            data = np.load(path, allow_pickle=False)  # says why: allow_pickle=False
+        if not isinstance(data, np.ndarray):
+            with data:
+                if len(data.files) != 1:
+                    raise DataError(f"{path!r} holds {len(data.files)} arrays "
+                                    f"({', '.join(data.files)}); save the input alone with "
+                                    "np.save('x.npy', x).")
+                data = data[data.files[0]]
+        if data.nbytes > MAX_INPUT_BYTES:
+            raise DataError(f"{path!r} holds an array of shape {data.shape} ({data.nbytes:,} "
+                            f"bytes); a trace reads at most {MAX_INPUT_BYTES:,}.")
+        data = np.array(data)                              # off the file, into memory
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        if isinstance(err, DataError):
+            raise
         raise DataError(f"cannot read {path!r} as a NumPy .npy file: {err}") from err
-    if not isinstance(data, np.ndarray):                   # an .npz archive
-        with data:
-            if len(data.files) != 1:
-                raise DataError(f"{path!r} holds {len(data.files)} arrays ({', '.join(data.files)}); "
-                                "save the input alone with np.save('x.npy', x).")
-            data = data[data.files[0]]
     if data.ndim == 2:                                     # one sample (timesteps, features)
         return data[None], True
     return data, False

@@ -150,11 +150,11 @@ def _bidirectional_class() -> Any:
 
 
 def _recurrent_layer(spec: TorchSpec, return_sequences: bool, dtype: Any, name: str,
-                     go_backwards: bool = False) -> Any:
+                     go_backwards: bool = False, return_state: bool = False) -> Any:
     from ..layers import GRU, LSTM, SimpleRNN
 
     kw = {"use_bias": spec.bias, "return_sequences": return_sequences, "dtype": dtype, "name": name,
-          "go_backwards": go_backwards}
+          "go_backwards": go_backwards, "return_state": return_state}
     if spec.module == "LSTM":
         return LSTM(spec.hidden_size, **kw)
     if spec.module == "GRU":
@@ -164,8 +164,9 @@ def _recurrent_layer(spec: TorchSpec, return_sequences: bool, dtype: Any, name: 
 
 def from_torch(source: Any, *, batch_first: bool | None = None, mode: str | None = None,
                nonlinearity: str | None = None, prefix: str | None = None,
-               return_sequences: bool = True, dtype: Any = None, name: str | None = None) -> Any:
-    """An unrolled ``Sequential`` computing what the PyTorch recurrent module ``source`` does.
+               return_sequences: bool = True, return_state: bool = False,
+               initial_state: bool = False, dtype: Any = None, name: str | None = None) -> Any:
+    """An unrolled model computing what the PyTorch recurrent module ``source`` does.
 
     ``source``: a ``torch.nn.LSTM``/``GRU``/``RNN``, its ``state_dict()``, or a path to a
     ``.pt``/``.pth`` (loaded with ``weights_only=True``) or ``.safetensors`` file.
@@ -179,10 +180,13 @@ def from_torch(source: Any, *, batch_first: bool | None = None, mode: str | None
     with ``return_sequences=False`` the last layer's final state: ``h_n[-1]``, or for a
     bidirectional module ``concat(h_n[-2], h_n[-1])`` (both directions' final states —
     not ``output[:, -1]``, where the backward direction has seen one step only).
-    """
-    from ..layers import Input
-    from ..models import Sequential
 
+    Without states the model is a ``Sequential``. ``initial_state=True`` makes a graph
+    model whose inputs after ``x`` are each layer's (and direction's) ``h0`` (and ``c0``),
+    (batch, hidden) each — :func:`torch_initial_states` splits PyTorch's ``h0``/``c0`` into
+    that list; ``return_state=True`` appends every layer's final states to the outputs —
+    :func:`torch_final_states` stacks them back into ``h_n``/``c_n``.
+    """
     if mode is not None and mode not in MODES:
         raise ConfigError(f"mode must be one of {MODES}, got {mode!r}.")
     sd, facts = _read_source(source, prefix)
@@ -192,26 +196,90 @@ def from_torch(source: Any, *, batch_first: bool | None = None, mode: str | None
         dtype = "float64" if sd["weight_ih_l0"].dtype == np.float64 else "float32"
     layers = []
     for k in range(spec.num_layers):
-        last = k == spec.num_layers - 1
-        layer = _recurrent_layer(spec, return_sequences or not last, dtype,
-                                 f"{spec.module.lower()}_l{k}")
+        seq = return_sequences or k < spec.num_layers - 1
+        layer = _recurrent_layer(spec, seq, dtype, f"{spec.module.lower()}_l{k}", return_state=return_state)
         if spec.bidirectional:
-            backward = _recurrent_layer(spec, return_sequences or not last, dtype,
-                                        f"{spec.module.lower()}_l{k}_reverse", go_backwards=True)
+            backward = _recurrent_layer(spec, seq, dtype, f"{spec.module.lower()}_l{k}_reverse",
+                                        go_backwards=True, return_state=return_state)
             layer = _bidirectional_class()(layer, backward_layer=backward, merge_mode="concat",
                                            name=f"bidirectional_l{k}")
         layers.append(layer)
-    model = Sequential([Input((None, spec.input_size), dtype=dtype)] + layers,
-                       name=name or f"torch_{spec.module.lower()}")
+    name = name or f"torch_{spec.module.lower()}"
+    if return_state or initial_state:
+        model = _graph_model(spec, layers, initial_state, return_state, dtype, name)
+    else:
+        from ..layers import Input
+        from ..models import Sequential
+
+        model = Sequential([Input((None, spec.input_size), dtype=dtype)] + layers, name=name)
     for k, layer in enumerate(layers):
         if spec.bidirectional:
             from_torch_state_dict(layer.forward_layer, sd, index=k, bidirectional=True)
             from_torch_state_dict(layer.backward_layer, sd, index=k, suffix="_reverse",
-                                      bidirectional=True)
+                                  bidirectional=True)
         else:
             from_torch_state_dict(layer, sd, index=k)
     model.torch_spec = spec
     return model
+
+
+def _graph_model(spec: TorchSpec, layers: list[Any], initial_state: bool, return_state: bool,
+                 dtype: Any, name: str) -> Any:
+    """``Model([x, *states_in], [output, *states_out])`` over the recurrent layers."""
+    from .. import models
+    from ..layers import Input
+
+    graph_model = getattr(models, "Model", None)
+    if graph_model is None:
+        raise ConfigError("initial_state/return_state need graph models (unrolled.Model), which "
+                          "this version of unrolled does not have yet.")
+    x = Input((None, spec.input_size), dtype=dtype, name="x")
+    inputs, outputs, y = [x], [], x
+    carried = ("h0", "c0") if spec.module == "LSTM" else ("h0",)
+    directions = ("", "_reverse") if spec.bidirectional else ("",)
+    for k, layer in enumerate(layers):
+        kwargs = {}
+        if initial_state:
+            states = [Input((spec.hidden_size,), dtype=dtype, name=f"{s}_l{k}{d}")
+                      for d in directions for s in carried]
+            inputs += states
+            kwargs["initial_state"] = states
+        out = layer(y, **kwargs)
+        if return_state:
+            y, *finals = out
+            outputs += finals
+        else:
+            y = out
+    return graph_model(inputs, [y, *outputs] if return_state else y, name=name)
+
+
+def torch_initial_states(spec: TorchSpec, h0: Any, c0: Any = None) -> list[np.ndarray]:
+    """PyTorch's ``h0`` (and ``c0``), (num_layers·directions, batch, hidden) each, as the
+    list of state inputs of ``from_torch(..., initial_state=True)``: per layer, per
+    direction, ``h`` then ``c``."""
+    h0 = as_numpy(h0)
+    c0 = None if c0 is None else as_numpy(c0)
+    if (c0 is None) != (spec.module != "LSTM"):
+        raise ConfigError("An LSTM needs h0 and c0; a GRU or RNN h0 only.")
+    D = 2 if spec.bidirectional else 1
+    want = (spec.num_layers * D, spec.hidden_size)
+    for label, a in (("h0", h0), ("c0", c0)):
+        if a is not None and (a.ndim != 3 or (a.shape[0], a.shape[2]) != want):
+            raise ConfigError(f"{label} has shape {a.shape}; expected (num_layers·directions, batch, "
+                              f"hidden) = ({want[0]}, batch, {want[1]}).")
+    out = []
+    for row in range(spec.num_layers * D):
+        out += [h0[row]] + ([] if c0 is None else [c0[row]])
+    return out
+
+
+def torch_final_states(spec: TorchSpec, outputs: list[Any]) -> tuple[np.ndarray, ...]:
+    """``(output, h_n)`` or ``(output, h_n, c_n)`` as PyTorch returns them, from the outputs
+    of ``from_torch(..., return_state=True)`` (``h_n``: (num_layers·directions, batch, hidden))."""
+    output, *states = outputs
+    per = 2 if spec.module == "LSTM" else 1
+    h = np.stack(states[0::per])
+    return (output, h) if per == 1 else (output, h, np.stack(states[1::per]))
 
 
 # -- writing ------------------------------------------------------------------------------

@@ -124,7 +124,11 @@ def _check_layer(item: Any, where: str, layer_classes: dict[str, Any],
                 _check_layer(config[key], f"{label}.{key}", layer_classes, model_kinds, out)
         return
     category = kind_of(kind)
-    if category == "builtin":
+    module = item.get("module")
+    if isinstance(module, str) and module.startswith("keras.src.ops"):
+        out.append(Blocker(NOT_YET, label, f"the Keras operation {kind} ({module}) is not "
+                                           "replayed by unrolled yet"))
+    elif category == "builtin":
         out.append(Blocker(NOT_YET, label, f"Keras's {kind} layer is not implemented in "
                                            "unrolled yet"))
     elif category == "code":
