@@ -68,8 +68,8 @@ def test_cnn_lstm(tmp_path):
 
 
 def test_functional_bidirectional_rnn_cell_time_distributed(tmp_path):
-    """Built with unrolled's functional API, saved, loaded by Keras 3 (unrolled's loader
-    of Functional files is the file side's; see tests/io)."""
+    """Built with unrolled's functional API, trained, saved, loaded by Keras 3, saved by
+    Keras and loaded back."""
     keras = require("keras")
     from unrolled.layers import RNN, Bidirectional, Dense, GRU, LSTMCell, SimpleRNNCell, StackedRNNCells, TimeDistributed
     x = np.random.default_rng(3).standard_normal((8, 5, 3)).astype("float32")
@@ -85,6 +85,9 @@ def test_functional_bidirectional_rnn_cell_time_distributed(tmp_path):
     ours.save(tmp_path / "u.keras")
     theirs = keras.saving.load_model(tmp_path / "u.keras")
     np.testing.assert_allclose(theirs.predict(x, verbose=0), ours.predict(x, verbose=0), atol=3e-6)
+    theirs.save(tmp_path / "k.keras")
+    back = unrolled.load_model(tmp_path / "k.keras")
+    np.testing.assert_allclose(back.predict(x, verbose=0), ours.predict(x, verbose=0), atol=3e-6)
 
 
 def test_time_distributed_nested_model(tmp_path):

@@ -32,3 +32,17 @@ def test_counts_equal_keras(seed):
     assert [la.count_params() for la in ours.layers] == [la.count_params() for la in theirs.layers]
     for la in ours.layers:   # the formula line arrives at the same count
         assert f"= {la.count_params()}" in la.param_formula()
+
+
+def test_kernel_report_names_the_wrapped_layers_and_the_dropout_reason():
+    from unrolled.layers import LSTM, RNN, Bidirectional, Dense, GRUCell, LSTMCell
+    model = unrolled.Sequential([unrolled.Input((5, 3)),
+                                 Bidirectional(LSTM(4, return_sequences=True, recurrent_dropout=0.2)),
+                                 RNN([LSTMCell(3), GRUCell(2)]), Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.zeros((2, 5, 3), "float32"), np.zeros((2, 1)), verbose=0)
+    lines = model.kernel_report()
+    names = [line.split(" ", 1)[0] for line in lines]
+    assert names[:2] == [model.layers[0].forward_layer.name, model.layers[0].backward_layer.name]
+    assert "recurrent_dropout in training runs on the reference scan" in lines[0]
+    assert len(lines) == 4 and "(LSTM)" in lines[2] and "(GRU)" in lines[3]

@@ -122,6 +122,10 @@ class Bidirectional(SubLayerPenalties, Layer):
     def _sub_caches(self, cache: Any) -> list[tuple[Any, Any]]:
         return [(self.forward_layer, cache.forward), (self.backward_layer, cache.backward)]
 
+    def kernel_layers(self) -> list[Layer]:
+        """The recurrent layers whose kernel choice ``summary()`` reports."""
+        return [self.forward_layer, self.backward_layer]
+
     def keras_children(self) -> list[tuple[str, Layer]]:
         return [("forward_layer", self.forward_layer), ("backward_layer", self.backward_layer)]
 

@@ -230,6 +230,10 @@ class RNN(SubLayerPenalties, Layer):
     def _sub_caches(self, cache: Any) -> list[tuple[Any, Any]]:
         return list(zip(self.engines, cache.caches))
 
+    def kernel_layers(self) -> list[Layer]:
+        """The recurrent layers (one per cell) whose kernel choice ``summary()`` reports."""
+        return list(self.engines)
+
     def keras_children(self) -> list[tuple[str, Layer]]:
         return [("cell", self.cell)]
 

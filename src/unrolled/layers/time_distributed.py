@@ -69,6 +69,10 @@ class TimeDistributed(SubLayerPenalties, Layer):
         caches = cache.inner if cache.per_step else [cache.inner]
         return [(self.layer, c) for c in caches]
 
+    def kernel_layers(self) -> list[Any]:
+        inner = self.layer
+        return inner.kernel_layers() if hasattr(inner, "kernel_layers") else [inner]
+
     def keras_children(self) -> list[tuple[str, Any]]:
         return [("layer", self.layer)]
 

@@ -140,8 +140,9 @@ class Graph:
             return False
         prev = self.inputs[0]
         for k, node in enumerate(self.calls):
-            if node.x is not prev or any(is_symbolic(v) for v in node.kwargs.values()):
-                return False
+            if node.x is not prev or any(k not in ("training", "mask") or v is not None and k == "mask"
+                                         for k, v in node.kwargs.items()):
+                return False   # keyword arguments other than training take the general path
             if getattr(node.layer, "creates_mask", False):
                 return False
             if not node.single and k != len(self.calls) - 1:

@@ -56,7 +56,23 @@ class Model(Layer):
 
     # -- the graph (subclasses set it up) ---------------------------------------------------
     def graph(self) -> Graph:
-        raise NotImplementedError
+        raise ConfigError(
+            f"{type(self).__name__} has no graph of layers: unrolled builds models from "
+            "symbolic tensors, Model(inputs, outputs), or Sequential([...]); subclassing Model "
+            "with a custom call() is not supported (its backward pass could not be derived).")
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """The layer called ``name`` (or at position ``index`` of ``layers``), as in Keras."""
+        layers = self.layers
+        if index is not None and name is None:
+            if not -len(layers) <= index < len(layers):
+                raise ConfigError(f"Model {self.name!r} has {len(layers)} layers; index {index} is out of range.")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ConfigError(f"No such layer: {name!r}. The layers of {self.name!r} are "
+                          f"{[layer.name for layer in layers]}.")
 
     @property
     def input(self) -> Any:
