@@ -34,9 +34,18 @@ def _like(struct: Any, values: list[Any]) -> Any:
 
 def random_inputs(model: Any, rng: np.random.Generator, batch: int = 3,
                   dtype: str = "float32") -> list[np.ndarray]:
-    """One non-zero random array per model input (None axes get 4 steps)."""
-    return [nonzero_uniform(rng, (batch,) + tuple(4 if d is None else d for d in t.shape[1:]),
-                            0.2, 1.0, dtype) for t in model.inputs]
+    """One non-zero random array per model input (None axes get 4 steps); a boolean
+    input (a mask) gets random steps off, never its first step."""
+    out = []
+    for t in model.inputs:
+        shape = (batch,) + tuple(4 if d is None else d for d in t.shape[1:])
+        if t.dtype == "bool":
+            m = rng.random(shape) < 0.7
+            m[:, 0] = True
+            out.append(m)
+        else:
+            out.append(nonzero_uniform(rng, shape, 0.2, 1.0, dtype))
+    return out
 
 
 def set_same_weights(ours: Any, theirs: Any, rng: np.random.Generator) -> None:
@@ -56,7 +65,7 @@ def keras_graph_run(build: Callable[[Any], Any], seed: int = 0, batch: int = 3,
     set_same_weights(ours, theirs, rng)
     xs = inputs if inputs is not None else random_inputs(ours, rng, batch)
 
-    xs_t = [torch.tensor(x, requires_grad=x.dtype.kind == "f") for x in xs]
+    xs_t = [torch.tensor(x, requires_grad=bool(x.dtype.kind == "f")) for x in xs]
     out_t = _flat(theirs(_like(ours.input, xs_t), training=training))
     cotangents = [rng.standard_normal(tuple(o.shape)).astype(np.float32) for o in out_t]
     loss = sum((o * torch.from_numpy(r)).sum() for o, r in zip(out_t, cotangents))

@@ -50,7 +50,8 @@ def test_round_trip_through_every_format(make, tmp_path, capsys):
     first = tmp_path / "m.keras"
     unrolled.save_model(model, first)
     chain = [first, tmp_path / "a.onnx", tmp_path / "b.keras", tmp_path / "c.safetensors",
-             tmp_path / "d.keras", tmp_path / "e.onnx", tmp_path / "f.safetensors", tmp_path / "g.keras"]
+             tmp_path / "d.h5", tmp_path / "e.onnx", tmp_path / "f.safetensors", tmp_path / "g.h5",
+             tmp_path / "h.keras"]
     for src, dst in zip(chain, chain[1:]):
         assert main(["convert", str(src), str(dst)]) == 0
         out = capsys.readouterr().out
@@ -117,13 +118,33 @@ def test_convert_refusals(tmp_path, capsys):
     assert not (tmp_path / "m.txt").exists()
 
 
-def test_fine_tune_a_torch_model_and_read_it_in_keras(tmp_path):
-    """PyTorch module -> unrolled -> a few fit steps -> .keras -> Keras predicts the same."""
+@pytest.mark.parametrize("source", ["torch", "onnx"])
+def test_fine_tune_a_torch_model_and_read_it_in_keras(source, tmp_path):
+    """PyTorch module (live, or exported to ONNX) -> unrolled -> a few fit steps -> .keras
+    -> Keras predicts the same."""
     torch = require("torch")
     keras = require("keras")
     torch.manual_seed(0)
     module = torch.nn.GRU(F, H, num_layers=2, batch_first=True)
-    model = unrolled.from_torch(module, return_sequences=False)
+    if source == "torch":
+        model = unrolled.from_torch(module, return_sequences=False)
+    else:
+        import warnings
+
+        class LastStep(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.gru = module
+
+            def forward(self, x):
+                return self.gru(x)[0][:, -1]
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(LastStep().eval(), (torch.from_numpy(_x()),), str(tmp_path / "m.onnx"),
+                              dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "b", 1: "t"}})
+        model = unrolled.load_model(tmp_path / "m.onnx")
+        assert not model.layers[-1].return_sequences
     model.add(Dense(1))
     model.compile(optimizer="adam", loss="mse")
     x = np.random.default_rng(0).normal(size=(16, T, F)).astype("float32")
@@ -135,3 +156,24 @@ def test_fine_tune_a_torch_model_and_read_it_in_keras(tmp_path):
     theirs = keras.saving.load_model(tmp_path / "tuned.keras")
     np.testing.assert_allclose(np.asarray(theirs.predict(x, verbose=0)), model.predict(x, verbose=0),
                                atol=1e-5)
+
+
+def test_load_model_reads_onnx_and_torch_files(tmp_path):
+    torch = require("torch")
+    require("onnx")
+    require("safetensors")
+    model = _stacked()
+    unrolled.io.export_onnx(model, tmp_path / "m.onnx")
+    unrolled.to_torch(model, tmp_path / "m.safetensors")
+    unrolled.to_torch(model, tmp_path / "m.pt")
+    for name in ("m.onnx", "m.safetensors", "m.pt"):
+        back = unrolled.load_model(tmp_path / name)
+        np.testing.assert_allclose(back.predict(_x(), verbose=0), model.predict(_x(), verbose=0), atol=1e-5)
+    from unrolled.errors import ModelFileError
+
+    (tmp_path / "bad.onnx").write_bytes(b"\x00\x01not onnx")
+    with pytest.raises(ModelFileError):
+        unrolled.load_model(tmp_path / "bad.onnx")
+    with pytest.raises(ModelFileError):
+        unrolled.load_model(tmp_path / "missing.safetensors")
+    del torch

@@ -130,3 +130,16 @@ def test_compile_mode_is_checked(monkeypatch):
     monkeypatch.setenv("UNROLLED_COMPILE", "later")
     with pytest.raises(ValueError, match="UNROLLED_COMPILE"):
         loading.compile_mode()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:This process.*is multi-threaded:DeprecationWarning")
+def test_a_forked_child_does_not_inherit_a_half_done_build(background):
+    background.start()               # the parent's build thread is running (or done)
+    pid = os.fork()
+    if pid == 0:                     # the child: fresh locks, a cold module if unfinished
+        ok = background._lock.acquire(timeout=5)
+        os._exit(0 if ok and background.state in ("cold", "ready") else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    wait_for(lambda: background.ready)

@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 # `import unrolled.losses` work as usual.
 _LAZY_SUBMODULES = ("callbacks", "losses", "metrics", "optimizers")
 _LAZY = {"load_model": "unrolled.models.saving", "save_model": "unrolled.models.saving",
-         "from_torch": "unrolled.io.torch_import", "to_torch": "unrolled.io.torch_import"}
+         "from_torch": "unrolled.models.torch_models", "to_torch": "unrolled.io.torch_import"}
 
 
 def __getattr__(name: str):

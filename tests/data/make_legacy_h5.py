@@ -235,8 +235,88 @@ def tfkeras29_encoder_decoder() -> None:
     write(os.path.join(HERE, "tfkeras29_encoder_decoder.h5"), "2.9.0", config, layers)
 
 
-BUILDERS = [keras224_lstm_hard_sigmoid, keras212_gru_simple_rnn, tfkeras29_sequential,
-            tfkeras29_encoder_decoder]
+# -- tf.keras 2.9: Bidirectional(LSTM, time_major) -> TimeDistributed(Dense) ----------------
+def tfkeras29_bidirectional() -> None:
+    rng, H = _rng(2930), 3
+    dense = {"name": "dense", "trainable": True, "dtype": "float32", "units": 2,
+             "activation": "tanh", "use_bias": True, "kernel_initializer": GLOROT_TF,
+             "bias_initializer": ZEROS, **NO_REG}
+    config = {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, T, F],
+                                                "dtype": "float32", "sparse": False,
+                                                "ragged": False, "name": "bidirectional_input"}},
+        {"class_name": "Bidirectional", "config": {
+            "name": "bidirectional", "trainable": True, "dtype": "float32",
+            "batch_input_shape": [None, T, F],
+            "layer": {"class_name": "LSTM", "config": {**_tf_rnn("lstm", H, True),
+                                                       "unit_forget_bias": True}},
+            "merge_mode": "concat"}},
+        {"class_name": "TimeDistributed", "config": {
+            "name": "time_distributed", "trainable": True, "dtype": "float32",
+            "layer": {"class_name": "Dense", "config": dense}}}]}}
+    fw = [("bidirectional/forward_lstm/lstm_cell/kernel:0", _w(rng, F, 4 * H)),
+          ("bidirectional/forward_lstm/lstm_cell/recurrent_kernel:0", _w(rng, H, 4 * H)),
+          ("bidirectional/forward_lstm/lstm_cell/bias:0", _w(rng, 4 * H))]
+    bw = [(n.replace("forward", "backward"), _w(rng, *v.shape)) for n, v in fw]
+    layers = [("bidirectional", fw + bw),
+              ("time_distributed", [("time_distributed/kernel:0", _w(rng, 2 * H, 2)),
+                                    ("time_distributed/bias:0", _w(rng, 2))])]
+    write(os.path.join(HERE, "tfkeras29_bidirectional.h5"), "2.9.0", config, layers)
+
+
+# -- standalone Keras 2.2.4 "Model": two inputs -> LSTM, GRU -> Concatenate -> Dense -----
+def keras224_two_inputs() -> None:
+    rng, H, G = _rng(2240), 3, 2
+
+    def rnn(kind: str, name: str, units: int) -> dict:
+        cfg = {"name": name, "trainable": True, "return_sequences": False, "return_state": False,
+               "go_backwards": False, "stateful": False, "unroll": False, "units": units,
+               "activation": "tanh", "recurrent_activation": "hard_sigmoid", "use_bias": True,
+               "kernel_initializer": GLOROT_224, "recurrent_initializer": ORTHO,
+               "bias_initializer": ZEROS, **NO_RNN_REG, "dropout": 0.0,
+               "recurrent_dropout": 0.0, "implementation": 1}
+        if kind == "LSTM":
+            cfg["unit_forget_bias"] = True
+        else:
+            cfg["reset_after"] = False
+        return cfg
+
+    def node(*refs: str) -> list:
+        return [[[ref, 0, 0, {}] for ref in refs]]
+
+    config = {"class_name": "Model", "config": {"name": "model_1", "layers": [
+        {"name": "a", "class_name": "InputLayer", "inbound_nodes": [],
+         "config": {"batch_input_shape": [None, T, F], "dtype": "float32", "sparse": False,
+                    "name": "a"}},
+        {"name": "b", "class_name": "InputLayer", "inbound_nodes": [],
+         "config": {"batch_input_shape": [None, 4, 2], "dtype": "float32", "sparse": False,
+                    "name": "b"}},
+        {"name": "lstm_1", "class_name": "LSTM", "config": rnn("LSTM", "lstm_1", H),
+         "inbound_nodes": node("a")},
+        {"name": "gru_1", "class_name": "GRU", "config": rnn("GRU", "gru_1", G),
+         "inbound_nodes": node("b")},
+        {"name": "concatenate_1", "class_name": "Concatenate",
+         "config": {"name": "concatenate_1", "trainable": True, "axis": -1},
+         "inbound_nodes": node("lstm_1", "gru_1")},
+        {"name": "dense_1", "class_name": "Dense", "inbound_nodes": node("concatenate_1"),
+         "config": {"name": "dense_1", "trainable": True, "units": 1, "activation": "linear",
+                    "use_bias": True, "kernel_initializer": GLOROT_224,
+                    "bias_initializer": ZEROS, **NO_REG}}],
+        "input_layers": [["a", 0, 0], ["b", 0, 0]], "output_layers": [["dense_1", 0, 0]]}}
+    layers = [("a", []), ("b", []),
+              ("lstm_1", [("lstm_1/kernel:0", _w(rng, F, 4 * H)),
+                          ("lstm_1/recurrent_kernel:0", _w(rng, H, 4 * H)),
+                          ("lstm_1/bias:0", _w(rng, 4 * H))]),
+              ("gru_1", [("gru_1/kernel:0", _w(rng, 2, 3 * G)),
+                         ("gru_1/recurrent_kernel:0", _w(rng, G, 3 * G)),
+                         ("gru_1/bias:0", _w(rng, 3 * G))]),
+              ("concatenate_1", []),
+              ("dense_1", [("dense_1/kernel:0", _w(rng, H + G, 1)), ("dense_1/bias:0", _w(rng, 1))])]
+    write(os.path.join(HERE, "keras224_two_inputs.h5"), "2.2.4", config, layers)
+
+
+BUILDERS = [keras224_lstm_hard_sigmoid, keras224_two_inputs, keras212_gru_simple_rnn, tfkeras29_sequential,
+            tfkeras29_encoder_decoder, tfkeras29_bidirectional]
 
 if __name__ == "__main__":
     os.makedirs(HERE, exist_ok=True)

@@ -145,8 +145,8 @@ def test_train_rejects_bad_numbers_at_parse_time(tmp_path, capsys):
 
 # -- predict -----------------------------------------------------------------------------
 def _expected(model_path, data_path, window):
-    """model.predict on hand-made windows plus the stored linear path, with the file's
-    own model, scaling and target transform (see model_file's docstring)."""
+    """model.predict on hand-made windows, with the file's own model (linear path
+    included), scaling and target transform (see model_file's docstring)."""
     from unrolled.data import Standardizer
     from unrolled.models.saving import load_model, read_extra
 
@@ -162,10 +162,9 @@ def _expected(model_path, data_path, window):
     raw = numeric(cols, spec["features"])
     X = sx.transform(raw.astype(np.float32))
     x = np.stack([X[i:i + window] for i in range(len(X) - window + 1)])  # (N, W, F)
-    z = load_model(model_path).predict(x, verbose=0).astype(np.float64)  # (N, H·T)
-    assert spec["linear"] and meta["ridge"] is not None
-    z = z + x.reshape(len(x), -1).astype(np.float64) @ np.array(meta["ridge"]["kernel"]) \
-        + np.array(meta["ridge"]["bias"])
+    net = load_model(model_path)
+    assert spec["linear"] and [l.name for l in net.layers][-1] == "forecast_sum"
+    z = net.predict(x, verbose=0).astype(np.float64)  # (N, H·T), the linear path inside
     y = sz.inverse_transform(z).reshape(len(x), spec["horizon"], -1)
     if spec["transform"] == "diff":
         last = raw[window - 1:, [spec["features"].index(t) for t in spec["targets"]]]

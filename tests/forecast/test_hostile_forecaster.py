@@ -23,8 +23,9 @@ def trained(tmp_path_factory):
     d = tmp_path_factory.mktemp("fc")
     data = write_csv(d / "data.csv", series(80))
     model = d / "model.keras"
+    # --no-linear: a Sequential network, whose config the edits below know how to damage
     assert main(["train", str(data), "--target", "temp", "--window", "4", "--units", "2",
-                 "--epochs", "1", "-o", str(model)]) == 0
+                 "--epochs", "1", "--no-linear", "--no-plot", "-o", str(model)]) == 0
     return data, model
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 
 import numpy as np
-import pytest
 
 from tests.forecast import series, write_csv
 from tests.forecast.generated import seasonal_ar, write_series

@@ -153,3 +153,26 @@ def test_verdict_never_says_beats_on_a_tie():
     good = forecast.compare(true + 0.01 * rng.normal(size=true.shape), true, last,
                             np.array([0.0]))
     assert beats(good).startswith("The LSTM beats the best baseline, persistence")
+
+
+def test_the_untrained_highway_model_is_the_ridge_model_and_keras_agrees(tmp_path):
+    from tests.peers import require
+    from unrolled.forecast.pipeline import linear_in_graph
+
+    y, _ = seasonal_ar(n=200, seed=6)
+    data = forecast.prepare(write_series(tmp_path / "m.csv", y, "M"), targets="y", window=6,
+                            horizon=2)
+    model = forecast.build_model(data.spec, units=3, linear=data.ridge)
+    assert linear_in_graph(model)
+    assert [l.name for l in model.layers] == ["window", "lstm", "flatten", "forecast",
+                                              "linear", "forecast_sum"]
+    # LSTM path at 0, linear path = ridge (float32 weights): the ridge forecasts.
+    np.testing.assert_allclose(model.predict(data.test.x, verbose=0),
+                               data.ridge(data.test.x), rtol=1e-5, atol=1e-5)
+    fit = forecast.fit_forecaster(data, forecast.FitConfig(units=3, epochs=2), seed=0)
+    path = forecast.save_forecaster(fit.forecaster, tmp_path / "h.keras")
+    keras = require("keras")
+    theirs = keras.saving.load_model(str(path))
+    np.testing.assert_allclose(np.asarray(theirs.predict(data.test.x, verbose=0)),
+                               fit.forecaster.model.predict(data.test.x, verbose=0),
+                               rtol=1e-5, atol=1e-5)

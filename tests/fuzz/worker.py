@@ -54,7 +54,7 @@ def _loaders(seeds: dict[str, str]) -> dict:
 
         loaders["safetensors"] = lambda p: read_safetensors(p)
     if "onnx" in seeds:
-        from unrolled.io.onnx_import import load_onnx
+        from unrolled.models.onnx_models import load_onnx
 
         loaders["onnx"] = lambda p: load_onnx(p)
     for kind, fn in loaders.items():   # warm-up: every import and first call done

@@ -50,7 +50,7 @@ def test_keras224_hard_sigmoid_is_keras2s():
     """Keras 2.2.4's LSTM with recurrent_activation="hard_sigmoid" computes
     clip(0.2x + 0.5, 0, 1); checked against the equations in NumPy (float64)."""
     path = _file("keras224_lstm_hard_sigmoid.h5")
-    with pytest.warns(UserWarning, match="optimizer state saved by Keras 2.2.4 is not restored"):
+    with pytest.warns(UserWarning, match="optimizer state saved by Keras 2.2.4 .*not restored"):
         model = load_model(path)
     assert model.layers[0].get_config()["recurrent_activation"] == "legacy_hard_sigmoid"
     x = _x()
@@ -101,11 +101,86 @@ def test_tfkeras29_sequential_with_legacy_keywords():
     assert set(logs) == {"loss", "mae"}
 
 
-def test_tfkeras29_optimizer_state_is_not_silently_mixed_up():
+def _numpy_gru_reset_before(x, kernel, recurrent, bias, sig):
+    """Keras's GRU with reset_after=False, from the equations (gates z, r, h)."""
+    H = recurrent.shape[0]
+    h = np.zeros((x.shape[0], H))
+    for t in range(x.shape[1]):
+        xz = x[:, t] @ kernel + bias
+        z = sig(xz[:, :H] + h @ recurrent[:, :H])
+        r = sig(xz[:, H:2 * H] + h @ recurrent[:, H:2 * H])
+        hh = np.tanh(xz[:, 2 * H:] + (r * h) @ recurrent[:, 2 * H:])
+        h = z * h + (1 - z) * hh
+    return h
+
+
+def test_keras224_two_input_model_with_list_style_nodes():
+    """Standalone Keras 2.2.4 "Model" (two inputs, Concatenate), Keras 2's hard_sigmoid in
+    both an LSTM and a GRU(reset_after=False): against NumPy from the equations."""
+    path = _file("keras224_two_inputs.h5")
+    model = load_model(path)
+    assert type(model).__name__ == "Functional"
+    a, b = _x(), _x(timesteps=4, features=2, seed=3)
+    legacy = lambda z: np.clip(0.2 * z + 0.5, 0.0, 1.0)   # noqa: E731
+    k, r, bias = (w.astype("float64") for w in _stored(path, "lstm_1"))
+    ha = numpy_lstm(a.astype("float64"), k, r, bias, recurrent_activation="legacy_hard_sigmoid").h
+    k, r, bias = (w.astype("float64") for w in _stored(path, "gru_1"))
+    hb = _numpy_gru_reset_before(b.astype("float64"), k, r, bias, legacy)
+    dk, db = _stored(path, "dense_1")
+    expected = np.concatenate([ha, hb], axis=-1) @ dk + db
+    np.testing.assert_allclose(model.predict([a, b], verbose=0), expected, atol=1e-5)
+
+
+def test_tfkeras29_bidirectional_and_time_distributed():
+    """Wrappers: the inner LSTM's legacy keywords are upgraded too; the forward then
+    backward weights of the one legacy layer entry land in the right halves."""
+    keras = require("keras")
+    path = _file("tfkeras29_bidirectional.h5")
+    model = load_model(path)
+    ref = keras.Sequential([keras.Input((T, F)),
+                            keras.layers.Bidirectional(keras.layers.LSTM(3, return_sequences=True)),
+                            keras.layers.TimeDistributed(keras.layers.Dense(2, activation="tanh"))])
+    ref.set_weights(_stored(path, "bidirectional") + _stored(path, "time_distributed"))
+    x = _x()
+    np.testing.assert_allclose(model.predict(x, verbose=0), ref.predict(x, verbose=0), atol=1e-5)
+
+
+def test_tfkeras29_adam_state_is_mapped_by_name_and_training_continues_as_keras3():
+    """tf.keras 2's Adam keeps iter, then every m, then every v, named after the
+    variables; they land in Keras 3's interleaved layout, and a step from there matches
+    Keras 3 stepping from the same state."""
+    keras = require("keras")
     path = _file("tfkeras29_sequential.h5")
-    with pytest.warns(UserWarning, match="optimizer state saved by Keras 2.9.0"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         model = load_model(path)
-    assert model.optimizer is not None and model.optimizer.iterations == 0
+    with h5py.File(path, "r") as h5:
+        group = h5["optimizer_weights"]
+        saved = {n.decode(): np.asarray(group[n]) for n in group.attrs["weight_names"]}
+    opt = model.optimizer
+    assert opt.iterations == 7
+    names = ["lstm/lstm_cell/kernel", "lstm/lstm_cell/recurrent_kernel", "lstm/lstm_cell/bias",
+             "gru/gru_cell/kernel", "gru/gru_cell/recurrent_kernel", "gru/gru_cell/bias",
+             "dense/kernel", "dense/bias"]
+    for k, name in enumerate(names):
+        for slot, key in (("momentum", "m"), ("velocity", "v")):
+            value = opt.variables[opt.variable_names.index(f"{slot}/{k}")]
+            np.testing.assert_array_equal(value, saved[f"Adam/{name}/{key}:0"])
+    ref = keras.Sequential([keras.Input((T, F)), keras.layers.LSTM(4, return_sequences=True),
+                            keras.layers.Dropout(0.25), keras.layers.GRU(3), keras.layers.Dense(2)])
+    ref.set_weights(model.get_weights())
+    ref.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    ref.optimizer.build(ref.trainable_variables)
+    for var, value in zip(ref.optimizer.variables, opt.variables):
+        var.assign(np.asarray(value).astype(var.dtype))
+    model.layers[1].rate = ref.layers[1].rate = 0.0     # same step: no random dropout masks
+    x, y = _x(6), np.random.default_rng(5).normal(size=(6, 2)).astype("float32")
+    before = model.get_weights()
+    model.train_on_batch(x, y)
+    ref.train_on_batch(x, y)
+    for w0, a, b in zip(before, model.get_weights(), ref.get_weights()):
+        # the steps themselves (about 1e-3), not just the weights, agree
+        np.testing.assert_allclose(a - w0, b - w0, rtol=1e-3, atol=2e-8)
 
 
 def test_tfkeras29_encoder_decoder_states():
@@ -266,3 +341,29 @@ def test_broken_legacy_files(case, tmp_path):
             message = "SoftLink"
     with pytest.raises(ModelFileError, match=message):
         load_model(bad)
+
+
+@pytest.mark.parametrize("name", ["seq2seq", "nested", "shared"])
+def test_functional_h5_both_ways_with_keras3(name, tmp_path):
+    """Graph models through the legacy format: Keras 3's legacy saver -> unrolled, and
+    unrolled's .h5 -> Keras 3's load_model; same predictions, exact round trip."""
+    keras = require("keras")
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from tests.graph_reference import _flat, _like, random_inputs, set_same_weights
+    from tests.test_functional_keras_parity import BUILDERS
+
+    ours, theirs = BUILDERS[name](unrolled), BUILDERS[name](keras)
+    set_same_weights(ours, theirs, np.random.default_rng(0))
+    x = _like(ours.input, random_inputs(ours, np.random.default_rng(1), batch=3))
+    legacy_h5_format.save_model_to_hdf5(theirs, str(tmp_path / "k.h5"))
+    ours.save(tmp_path / "u.h5")
+    from_keras = load_model(tmp_path / "k.h5")
+    from_us = keras.saving.load_model(str(tmp_path / "u.h5"))
+    expected = _flat(theirs.predict(x, verbose=0))
+    for got in (from_keras.predict(x, verbose=0), from_us.predict(x, verbose=0), ours.predict(x, verbose=0)):
+        for a, b in zip(_flat(got), expected):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+    again = load_model(tmp_path / "u.h5")
+    for a, b in zip(again.get_weights(), ours.get_weights()):
+        np.testing.assert_array_equal(a, b)

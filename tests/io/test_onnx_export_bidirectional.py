@@ -10,7 +10,7 @@ from tests.peers import require
 from tests.reference import nonzero_uniform
 from unrolled.errors import ConfigError
 from unrolled.io import export_onnx
-from unrolled.io.onnx_import import load_onnx
+from unrolled.models.onnx_models import load_onnx
 from unrolled.layers import GRU, LSTM, Bidirectional, Dense, SimpleRNN, TimeDistributed
 
 T, F, H = 5, 3, 4

@@ -16,7 +16,8 @@ import pytest
 from tests.peers import require
 from tests.reference import nonzero_uniform
 from unrolled.errors import ModelFileError
-from unrolled.io.onnx_import import graph_input, load_onnx, model_output
+from unrolled.io.onnx_import import graph_input, model_inputs, model_output
+from unrolled.models.onnx_models import load_onnx
 
 B, T, F, H = 2, 5, 3, 4
 
@@ -110,6 +111,66 @@ def test_torch_exported_bidirectional_graphs(kind, kw, layers, tmp_path):
         load_onnx(tmp_path / "last.onnx")
 
 
+@pytest.mark.parametrize("kind,pick", [("LSTM", "h_n")])  # ~30 s each on 2 cores
+def test_torch_dynamo_exported_graphs(kind, pick, tmp_path):
+    """torch.onnx.export's default exporter (dynamo) writes opset-18+ graphs with the sizes
+    computed from Shape (Slice, Mul, Concat, Reshape)."""
+    torch = require("torch")
+    require("onnxscript")
+    import contextlib
+    import io as std_io
+
+    torch.manual_seed(0)
+    rnn = getattr(torch.nn, kind)(F, H, num_layers=2, batch_first=True)
+    dims = ({0: torch.export.Dim("batch"), 1: torch.export.Dim("time")},)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(std_io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_Pick(torch, rnn, pick).module, (torch.from_numpy(_x()),),
+                          str(tmp_path / "m.onnx"), dynamic_shapes=dims)
+    _check(tmp_path / "m.onnx")
+    onnx = require("onnx")
+    time_axis = onnx.load(str(tmp_path / "m.onnx")).graph.input[0].type.tensor_type.shape.dim[1]
+    if time_axis.dim_param:     # torch fixes T in all but the first export of a process
+        _check(tmp_path / "m.onnx", _x(3, 2))
+
+
+def test_a_graph_without_recurrent_operators_is_refused(tmp_path):
+    from onnx import helper, numpy_helper, TensorProto
+    import onnx
+
+    w = numpy_helper.from_array(np.ones((F, 2), np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "t", F])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", "t", 2])],
+                              initializer=[w])
+    onnx.save(helper.make_model(graph), str(tmp_path / "m.onnx"))
+    with pytest.raises(ModelFileError, match="no LSTM, GRU or RNN operator.*dynamo=False"):
+        load_onnx(tmp_path / "m.onnx")
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_torch_exported_graphs_with_every_output(kind, bidirectional, tmp_path):
+    """The plain export of a module: outputs y, h_n (and c_n) -> a graph model with them all."""
+    torch = require("torch")
+    torch.manual_seed(0)
+    rnn = getattr(torch.nn, kind)(F, H, num_layers=2, batch_first=True, bidirectional=bidirectional)
+    names = ["y", "h_n", "c_n"][:3 if kind == "LSTM" else 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(rnn.eval(), (torch.from_numpy(_x()),), str(tmp_path / "m.onnx"), dynamo=False,
+                          input_names=["x"], output_names=names, dynamic_axes={"x": {0: "b", 1: "t"}})
+    model = load_onnx(tmp_path / "m.onnx")
+    for x in (_x(), _x(3, 2)):
+        theirs = _ort(tmp_path / "m.onnx", {"x": x})
+        ours = model.predict(x, verbose=0)
+        assert len(ours) == len(names)
+        for k, (a, b) in enumerate(zip(ours, theirs)):
+            np.testing.assert_allclose(a, model_output(b, model.onnx_signature, k), atol=1e-5)
+    D = 2 if bidirectional else 1
+    assert ours[1].shape == (3, 2 * D * H)      # h_n (layers·directions, B, H) -> (B, ·H)
+
+
 def test_torch_graph_with_a_linear_head(tmp_path):
     torch = require("torch")
     torch.manual_seed(1)
@@ -197,7 +258,8 @@ def _graph(path, op: str = "LSTM", *, direction: str = "forward", layout: int = 
                                             else ["batch", "time", F])]
     for name, value in (extra_inputs or {}).items():
         if not isinstance(value, np.ndarray):
-            inputs.append(helper.make_tensor_value_info(name, value, ["batch"]))
+            shape = [D, "batch", H] if name.startswith("initial") else ["batch"]
+            inputs.append(helper.make_tensor_value_info(name, value, shape))
     graph = helper.make_graph(nodes, "g", inputs, graph_outputs, initializer=inits + (head_inits or []))
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     proto.ir_version = 8
@@ -277,6 +339,62 @@ def test_zero_initial_states_are_accepted_others_refused(tmp_path):
         load_onnx(_graph(tmp_path / "s.onnx", "GRU", extra_inputs={"sequence_lens": TensorProto.INT32}))
 
 
+@pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
+@pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
+def test_initial_states_as_graph_inputs(op, direction, tmp_path):
+    from onnx import TensorProto
+
+    names = ["initial_h", "initial_c"][:2 if op == "LSTM" else 1]
+    path = _graph(tmp_path / "m.onnx", op, direction=direction, outputs=("Y_h",),
+                  extra_inputs={n: TensorProto.FLOAT for n in names})
+    model = load_onnx(path)
+    D = 2 if direction == "bidirectional" else 1
+    rng = np.random.default_rng(7)
+    feeds = {n: rng.normal(size=(D, B, H)).astype("float32") for n in names}
+    x = _x()
+    theirs = _ort(path, {"x": x, **feeds})[0]
+    ours = model.predict(model_inputs(x, feeds, model.onnx_signature), verbose=0)
+    np.testing.assert_allclose(ours, model_output(theirs, model.onnx_signature), atol=1e-5)
+    assert len(model.inputs) == 1 + D * len(names)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_torch_exported_initial_states(kind, bidirectional, tmp_path):
+    """forward(x, h0[, c0]) exported: PyTorch slices h0 per layer; every output compared."""
+    torch = require("torch")
+    torch.manual_seed(0)
+    rnn = getattr(torch.nn, kind)(F, H, num_layers=2, batch_first=True, bidirectional=bidirectional)
+    lstm = kind == "LSTM"
+
+    class WithStates(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = rnn
+
+        def forward(self, x, h0, c0):
+            y, final = self.rnn(x, (h0, c0) if lstm else h0)
+            return (y, *final) if lstm else (y, final)
+
+    rows = 2 * (2 if bidirectional else 1)
+    rng = np.random.default_rng(3)
+    feeds = {n: rng.normal(size=(rows, B, H)).astype("float32") for n in ("h0", "c0")}
+    names = ["y", "h_n", "c_n"][:3 if lstm else 2]
+    args = (torch.from_numpy(_x()), torch.from_numpy(feeds["h0"]), torch.from_numpy(feeds["c0"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(WithStates().eval(), args, str(tmp_path / "m.onnx"), dynamo=False,
+                          input_names=["x", "h0", "c0"], output_names=names,
+                          dynamic_axes={"x": {0: "b", 1: "t"}, "h0": {1: "b"}, "c0": {1: "b"}})
+    model = load_onnx(tmp_path / "m.onnx")
+    if not lstm:
+        feeds.pop("c0")                         # unused by a GRU graph: not a graph input
+    theirs = _ort(tmp_path / "m.onnx", {"x": _x(), **feeds})
+    ours = model.predict(model_inputs(_x(), feeds, model.onnx_signature), verbose=0)
+    for k, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        np.testing.assert_allclose(a, model_output(b, model.onnx_signature, k), atol=1e-5)
+
+
 def test_refused_attributes_are_named(tmp_path):
     with pytest.raises(ModelFileError, match="'P' \\(peepholes\\)"):
         load_onnx(_graph(tmp_path / "p.onnx", "LSTM",
@@ -303,6 +421,10 @@ def test_dense_head_and_unknown_operators(tmp_path):
     assert [type(la).__name__ for la in model.layers] == ["GRU", "Dense"]
     assert model.layers[1].activation.name == "tanh"
 
+    path = _graph(tmp_path / "act.onnx", "LSTM", outputs=("Y",), head=[helper.make_node("Relu", ["@"], ["r"])])
+    model = _check(path)
+    assert [type(la).__name__ for la in model.layers] == ["LSTM", "Activation"]
+
     odd = [helper.make_node("Cos", ["@"], ["c1"]), helper.make_node("Erf", ["c1"], ["c2"]),
            helper.make_node("Cos", ["c2"], ["c3"])]
     path = _graph(tmp_path / "odd.onnx", "GRU", outputs=("Y_h",), head=odd)
@@ -314,8 +436,11 @@ def test_damaged_and_multi_output_files(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"\x08\x07garbage\xff\xff")
     with pytest.raises(ModelFileError):
         load_onnx(tmp_path / "junk.onnx")
-    path = _graph(tmp_path / "two.onnx", "LSTM", outputs=("Y", "Y_h"))
-    with pytest.raises(ModelFileError, match="outputs=\\['out_Y'\\]"):
-        load_onnx(path)
-    model = load_onnx(path, outputs=["out_Y_h"])
+    path = _graph(tmp_path / "two.onnx", "LSTM", outputs=("Y", "Y_h", "Y_c"))
+    model = load_onnx(path)                           # a graph model with three outputs
+    x = _x()
+    theirs = _ort(path, {"x": x})
+    for k, ours in enumerate(model.predict(x, verbose=0)):
+        np.testing.assert_allclose(ours, model_output(theirs[k], model.onnx_signature, k), atol=1e-5)
+    model = load_onnx(path, outputs=["out_Y_h"])      # or just one of them
     assert not model.layers[0].return_sequences

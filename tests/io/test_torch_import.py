@@ -240,3 +240,46 @@ def test_safetensors_are_read_without_torch(tmp_path):
                           timeout=120, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("with_initial", [True, False], ids=["h0", "zeros"])
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
+@pytest.mark.parametrize("layers", [1, 2, 3])
+@pytest.mark.parametrize("kind,kw", KINDS, ids=KIND_IDS)
+def test_initial_and_final_states_match_torch(kind, kw, layers, bidirectional, with_initial):
+    """``initial_state=True`` / ``return_state=True``: a graph model taking h0 (c0) per layer
+    and direction, returning every final state; h_n (c_n) stacked back as torch's."""
+    torch = require("torch")
+    from unrolled.io.torch_import import torch_final_states, torch_initial_states
+
+    batch_first = layers != 2                       # both orientations across the matrix
+    module = _module(torch, kind, kw, layers, batch_first, bidirectional)
+    model = unrolled.from_torch(module, initial_state=with_initial, return_state=True)
+    x, rows = _x(), layers * (2 if bidirectional else 1)
+    rng = np.random.default_rng(4)
+    h0, c0 = (rng.normal(size=(rows, B, H)).astype("float32") for _ in range(2))
+    lstm = kind == "LSTM"
+    inputs = [x] + torch_initial_states(model.torch_spec, h0, c0 if lstm else None) if with_initial else x
+    ours = torch_final_states(model.torch_spec, model.predict(inputs, verbose=0))
+    xt = torch.from_numpy(x if batch_first else x.transpose(1, 0, 2).copy())
+    with torch.no_grad():
+        if with_initial:
+            state = (torch.from_numpy(h0), torch.from_numpy(c0)) if lstm else torch.from_numpy(h0)
+            y, final = module(xt, state)
+        else:
+            y, final = module(xt)
+    y = y.numpy() if batch_first else y.numpy().transpose(1, 0, 2)
+    theirs = (y, *(f.numpy() for f in final)) if lstm else (y, final.numpy())
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_initial_state_shapes_are_checked():
+    torch = require("torch")
+    model = unrolled.from_torch(_module(torch, "LSTM", {}, layers=2), initial_state=True)
+    with pytest.raises(ConfigError, match=r"expected \(num_layers·directions, batch, hidden\) = \(2, batch, 4\)"):
+        unrolled.io.torch_import.torch_initial_states(model.torch_spec, np.zeros((1, B, H)), np.zeros((1, B, H)))
+    with pytest.raises(ConfigError, match="needs h0 and c0"):
+        unrolled.io.torch_import.torch_initial_states(model.torch_spec, np.zeros((2, B, H)))

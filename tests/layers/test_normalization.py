@@ -122,3 +122,10 @@ def test_errors_are_clear():
         layer.validate_input((2, 4, 5))
     with pytest.raises(ConfigError, match="axis must be an integer"):
         LayerNormalization(axis="last")
+
+
+def test_keras2_axis_list_is_read():
+    layer = BatchNormalization.from_config({"axis": [2], "momentum": 0.9})
+    assert layer.axis == 2 and layer.get_config()["axis"] == 2
+    with pytest.raises(ConfigError, match="axis must be an integer"):
+        BatchNormalization(axis=[1, 2])

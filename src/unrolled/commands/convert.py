@@ -96,16 +96,23 @@ def run(args: argparse.Namespace) -> int:
     checks = [("unrolled reading it back", after)]
     if dst_ext == ".onnx" and (ort := _onnxruntime_predict(args.output, x)) is not None:
         checks.append(("ONNX Runtime", ort))
+    ref = before if isinstance(before, list) else [before]
     for who, y in checks:
-        y, ref = (np.asarray(a) for a in (y if not isinstance(y, list) else y[0],
-                                          before if not isinstance(before, list) else before[0]))
-        if y.shape != ref.shape:
-            raise ModelFileError(f"{args.output}: {who} returns shape {y.shape}, {args.input} "
-                                 f"returned {ref.shape}.")
-        diff = float(np.max(np.abs(y - ref))) if y.size else 0.0
+        got = y if isinstance(y, list) else [y]
+        if len(got) != len(ref):
+            raise ModelFileError(f"{args.output}: {who} returns {len(got)} outputs, {args.input} "
+                                 f"returned {len(ref)}.")
+        diff, size = 0.0, 0
+        for a, b in zip(got, ref):
+            a, b = np.asarray(a), np.asarray(b)
+            if a.shape != b.shape:
+                raise ModelFileError(f"{args.output}: {who} returns shape {a.shape}, {args.input} "
+                                     f"returned {b.shape}.")
+            diff = max(diff, float(np.max(np.abs(a - b))) if a.size else 0.0)
+            size += a.size
         if not diff <= TOLERANCE:
             raise ModelFileError(f"{args.output} was written but does NOT predict what {args.input} "
                                  f"does: {who} differs by up to {diff:.3g} (tolerance {TOLERANCE}).")
         print(f"Checked: {args.output} ({who}) predicts what {args.input} did on a random input "
-              f"{x.shape}: max |difference| {diff:.2g} over {y.size} values.")
+              f"{x.shape}: max |difference| {diff:.2g} over {size} values.")
     return 0

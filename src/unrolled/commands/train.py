@@ -227,10 +227,11 @@ def run(args: argparse.Namespace) -> int:
 
     config = fit_config(args)
     from ..forecast.pipeline import build_model
-    print(build_model(spec, units=args.units, layers=args.layers).summary(return_string=True))
+    print(build_model(spec, units=args.units, layers=args.layers,
+                      linear=data.ridge).summary(return_string=True))
     if spec.linear:
-        print(f"+ linear path: ridge regression on the flattened window (alpha "
-              f"{data.ridge.alpha:.3g}), added to the LSTM's output")
+        print(f"The linear path (flatten -> linear) starts at the ridge regression on the "
+              f"train windows (alpha {data.ridge.alpha:.3g}), the LSTM's output at 0.")
     fit = fit_forecaster(data, config, seed=args.seed, verbose="auto")
     for note in fit.notes:
         print(f"Note: {note}")

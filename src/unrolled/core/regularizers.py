@@ -5,6 +5,7 @@ A regularizer maps a weight array ``w`` to a penalty added to the training loss:
     L1(l1)        penalty = l1 · Σ|w|            gradient = l1 · sign(w)   (0 at w = 0)
     L2(l2)        penalty = l2 · Σ w²            gradient = 2 · l2 · w
     L1L2(l1, l2)  the sum of both
+    OrthogonalRegularizer(factor, mode)  see the class
 
 Keras's defaults: ``L1()``/``"l1"`` and ``L2()``/``"l2"`` use 0.01; ``L1L2()`` and the
 string ``"l1_l2"`` use 0.0 for both (Keras's code, whatever its docstring says).
@@ -103,8 +104,66 @@ class L2(L1L2):
         return {"l2": self.l2}
 
 
-_CLASSES: dict[str, type[Regularizer]] = {"L1": L1, "L2": L2, "L1L2": L1L2}
-_NAMES = {"l1": "L1", "l2": "L2", "l1_l2": "L1L2", "l1l2": "L1L2"}
+class OrthogonalRegularizer(Regularizer):
+    """Keras's penalty for rows (``mode="rows"``) or columns of a 2-D kernel that are not
+    orthogonal: with ``u_i`` the L2-normalised rows (``u = w · min(1/|w|, 1e7)``) and
+    ``P = U Uᵀ`` (n × n)::
+
+        penalty = factor · ½ · Σ_{i≠j} |P_ij| / (n·(n-1)/2)
+        dU = 2·G·U with G = c·sign(P) off the diagonal, c = factor·½ / pairs
+        dw_i = (du_i - u_i·(u_i·du_i)) / |w_i|        (rows whose norm is above 1e-7)
+    """
+
+    def __init__(self, factor: float = 0.01, mode: str = "rows") -> None:
+        self.factor = float(np.float32(_factor(factor, "factor", "OrthogonalRegularizer")))
+        if mode not in ("rows", "columns"):
+            raise ConfigError(f"OrthogonalRegularizer: mode must be 'rows' or 'columns', got {mode!r}.")
+        self.mode = mode
+
+    def _rows(self, w: np.ndarray) -> np.ndarray:
+        w = np.asarray(w)
+        if w.ndim != 2:
+            raise ConfigError(f"OrthogonalRegularizer needs a 2-D weight, got shape {w.shape}.")
+        return w if self.mode == "rows" else w.T
+
+    @staticmethod
+    def _normalised(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        norm = np.sqrt(np.square(x).sum(axis=1, keepdims=True))
+        clipped = norm <= 1e-7
+        inv = np.where(clipped, 1e7, 1.0 / np.where(clipped, 1.0, norm))
+        return x * inv, inv, clipped
+
+    def __call__(self, w: np.ndarray) -> float:
+        x = self._rows(w)
+        n = x.shape[0]
+        if n < 2:
+            return 0.0
+        u, _, _ = self._normalised(x)
+        p = u @ u.T
+        off = np.abs(p).sum() - np.abs(np.diag(p)).sum()
+        return float(self.factor * 0.5 * off / (n * (n - 1) / 2.0))
+
+    def gradient(self, w: np.ndarray) -> np.ndarray:
+        x = self._rows(w)
+        n = x.shape[0]
+        if n < 2:
+            return np.zeros_like(np.asarray(w))
+        u, inv, clipped = self._normalised(x)
+        g = np.sign(u @ u.T) * (self.factor * 0.5 / (n * (n - 1) / 2.0))
+        np.fill_diagonal(g, 0.0)
+        du = 2.0 * g @ u                                                    # (n, m)
+        dx = np.where(clipped, du * inv, (du - u * (u * du).sum(axis=1, keepdims=True)) * inv)
+        dx = dx.astype(np.asarray(w).dtype, copy=False)
+        return dx if self.mode == "rows" else dx.T
+
+    def get_config(self) -> dict[str, Any]:
+        return {"factor": self.factor, "mode": self.mode}
+
+
+_CLASSES: dict[str, type[Regularizer]] = {"L1": L1, "L2": L2, "L1L2": L1L2,
+                                          "OrthogonalRegularizer": OrthogonalRegularizer}
+_NAMES = {"l1": "L1", "l2": "L2", "l1_l2": "L1L2", "l1l2": "L1L2",
+          "orthogonal_regularizer": "OrthogonalRegularizer"}
 
 
 def get(identifier: Any) -> Regularizer | None:
@@ -124,9 +183,6 @@ def get(identifier: Any) -> Regularizer | None:
                 return cls(**config)
             except TypeError as err:
                 raise ConfigError(f"Regularizer {cls.__name__}: bad config {config!r} ({err}).") from None
-        if name == "OrthogonalRegularizer":
-            raise ConfigError("OrthogonalRegularizer is not supported by unrolled yet; the "
-                              "supported regularizers are L1, L2 and L1L2.")
     raise ConfigError(f"Unknown regularizer {identifier!r:.200}. Expected None, 'l1', 'l2', "
                       "'l1_l2', or a Keras config such as {'class_name': 'L2', 'config': "
                       "{'l2': 0.01}}.")

@@ -62,11 +62,12 @@ def run_demo(epochs: int = EPOCHS, output_dir: str = OUTPUT_DIR, quiet: bool = F
 
     say(f"Target transform: {data.choices['transform']}")
     say(f"Season: {data.choices['season']}")
-    model = build_model(data.spec, units=UNITS)
-    say("\nThe model (every timestep feeds all 4 features into every gate of every unit):")
+    model = build_model(data.spec, units=UNITS, linear=data.ridge)
+    say("\nThe model (every timestep feeds all 4 features into every gate of every unit; "
+        "beside the LSTM, a linear path reads the flattened 14 x 4 window):")
     say(model.summary(return_string=True))
-    say(f"+ linear path: ridge regression on the flattened 14 x 4 window (alpha "
-        f"{data.ridge.alpha:.3g}); the LSTM learns what it misses.")
+    say(f"The linear path starts at the ridge regression fitted on the train windows (alpha "
+        f"{data.ridge.alpha:.3g}) and the LSTM's output at 0; both then train together.")
     say(f"\nTraining: Adam(lr={LR}), MSE on standardised values, batch {BATCH_SIZE}, up to "
         f"{epochs} epochs; early stopping keeps the epoch with the lowest val_loss "
         f"(patience {PATIENCE}).")

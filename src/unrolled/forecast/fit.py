@@ -19,7 +19,7 @@ from .baselines import Comparison, compare
 from .intervals import Coverage, conformal, coverage
 from .model_file import Forecaster
 from .pipeline import (PATIENCE, ForecastData, Windows, build_model, forecast_windows,
-                       residual_target, train)
+                       keep_linear_promise, train)
 from .transform import decode
 
 
@@ -53,23 +53,13 @@ def fit_forecaster(data: ForecastData, config: FitConfig = FitConfig(), seed: in
 
     set_random_seed(seed)
     spec = data.spec
-    model = build_model(spec, units=config.units, layers=config.layers)
+    model = build_model(spec, units=config.units, layers=config.layers, linear=data.ridge)
     history = train(model, data, epochs=config.epochs, batch_size=config.batch_size,
                     lr=config.lr, patience=config.patience, verbose=verbose)
     notes = []
-    if spec.linear:
-        target = residual_target(data.val, spec, data.ridge)
-        net = np.asarray(model.predict(data.val.x, verbose=0), np.float64)
-        with_net = float(np.mean((net - target) ** 2))
-        alone = float(np.mean(np.asarray(target, np.float64) ** 2))
-        if alone <= with_net:
-            # The network did not help on validation: switch it off (output weights 0),
-            # leaving exactly the ridge model.
-            dense = model.layers[-1]
-            dense.set_weights([np.zeros_like(w) for w in dense.get_weights()])
-            notes.append(f"the LSTM did not lower the validation loss of the linear path "
-                         f"({with_net:.4g} vs {alone:.4g}); its output is switched off, so "
-                         "the model is the ridge regression")
+    note = keep_linear_promise(model, data.val, spec, data.ridge)
+    if note:
+        notes.append(note)
     fc = Forecaster.from_data(model, data, seed=seed, units=config.units,
                               layers=config.layers,
                               epochs=len(history.history.get("loss", [])))

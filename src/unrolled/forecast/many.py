@@ -30,11 +30,11 @@ from ..data import split_sizes
 from ..errors import ConfigError, DataError
 from .baselines import Comparison, compare
 from .intervals import Intervals
-from .linear import Linear, choose_ridge
+from .linear import choose_ridge
 from .model_file import Forecaster
-from .pipeline import (PATIENCE, TEST_FRACTION, VAL_FRACTION, ForecastData, Scalers, Windows,
-                       build_model, load_series, load_table, prepare_series, residual_target,
-                       train)
+from .pipeline import (TEST_FRACTION, VAL_FRACTION, ForecastData, Scalers, Windows,
+                       build_model, keep_linear_promise, load_series, load_table, network_z,
+                       prepare_series, train)
 
 
 def series_names(values: np.ndarray) -> list[str]:
@@ -160,19 +160,18 @@ def fit_many(md: ManyData, config: Any, seed: int = 0, verbose: Any = 0) -> Any:
 
     set_random_seed(seed)
     spec = md.spec
-    model = build_model(spec, units=config.units, layers=config.layers)
+    model = build_model(spec, units=config.units, layers=config.layers,
+                        linear=md.pooled.ridge)
     history = train(model, md.pooled, epochs=config.epochs, batch_size=config.batch_size,
                     lr=config.lr, patience=config.patience, verbose=verbose)
     notes = []
     val = md.pooled.val
-    net = np.asarray(model.predict(val.x, verbose=0), np.float64)
-    target = residual_target(val, spec, md.pooled.ridge).astype(np.float64)
-    if spec.linear and np.mean(target ** 2) <= np.mean((net - target) ** 2):
-        dense = model.layers[-1]
-        dense.set_weights([np.zeros_like(w) for w in dense.get_weights()])
-        notes.append("the LSTM did not lower the pooled validation loss of the linear path; "
-                     "its output is switched off")
-        net = np.zeros_like(net)
+    note = keep_linear_promise(model, val, spec, md.pooled.ridge)
+    if note:
+        notes.append(note)
+    z = network_z(model, val.x, spec, md.pooled.ridge)
+    target = np.asarray(val.z, np.float64)
+    net = z
     epochs = len(history.history.get("loss", []))
     series: dict[str, tuple[Scalers, Intervals | None]] = {}
     hw_z = None

@@ -402,43 +402,75 @@ def make_windows_at(xs: np.ndarray, Y: np.ndarray, inputs: np.ndarray, targets: 
 
 
 # -- the model -------------------------------------------------------------------------
-def build_model(spec: ForecastSpec, units: int = 16, layers: int = 1) -> Any:
-    """``Input((W, F)) → LSTM(units) × layers → Dense(H·T)``, a Keras-compatible Sequential.
+def build_model(spec: ForecastSpec, units: int = 16, layers: int = 1,
+                linear: Linear | None = None) -> Any:
+    """The network, a Keras-compatible model.
 
-    Every LSTM but the last returns its whole sequence; the last returns only ``h_W``
-    (batch, units), from which one linear ``Dense`` reads all ``H·T`` outputs at once.
-    The output ``(batch, H·T)`` is horizon-major — element ``h·T + t`` is target ``t`` at
-    ``h + 1`` rows ahead. With the linear path on (``spec.linear``) the Dense starts at
-    zero, so the untrained forecaster *is* the ridge model and training moves away from
-    it only where that lowers the loss. Initial weights come from the global seed.
+    Without the linear path: ``Input((W, F)) → LSTM(units) × layers → Dense(H·T)``, a
+    Sequential. With it (``spec.linear``), a Functional model (LSTNet's highway)::
+
+        window (W, F) ─ LSTM(units) × layers ─ Dense(H·T) "forecast" (starts at 0) ─┐
+              └────── Flatten (W·F) ────────── Dense(H·T) "linear" (ridge weights) ─ Add
+
+    so the untrained forecaster *is* the ridge model (``linear``, when given) and
+    training moves both paths together only where that lowers the loss. Every LSTM but
+    the last returns its whole sequence. The output ``(batch, H·T)`` is horizon-major —
+    element ``h·T + t`` is target ``t`` at ``h + 1`` rows ahead. Keras 3 loads either
+    from the ``.keras`` file. Initial weights come from the global seed.
     """
-    from ..layers import LSTM, Dense, Input
-    from ..models import Sequential
+    from ..layers import LSTM, Add, Dense, Flatten, Input
+    from ..models import Model, Sequential
 
     for name, value in (("units", units), ("layers", layers)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    stack: list[Any] = [Input((spec.window, len(spec.inputs)))]
-    for k in range(layers):
-        stack.append(LSTM(units, return_sequences=k < layers - 1,
-                          name=f"lstm_{k + 1}" if layers > 1 else "lstm"))
-    init = "zeros" if spec.linear else "glorot_uniform"
-    stack.append(Dense(spec.horizon * len(spec.targets), kernel_initializer=init,
-                       name="forecast"))
-    return Sequential(stack, name="forecaster")
+    k = spec.horizon * len(spec.targets)
+    lstms = [LSTM(units, return_sequences=i < layers - 1,
+                  name=f"lstm_{i + 1}" if layers > 1 else "lstm") for i in range(layers)]
+    if not spec.linear:
+        return Sequential([Input((spec.window, len(spec.inputs))), *lstms,
+                           Dense(k, name="forecast")], name="forecaster")
+    window = Input((spec.window, len(spec.inputs)), name="window")
+    h = window
+    for layer in lstms:
+        h = layer(h)
+    net = Dense(k, kernel_initializer="zeros", name="forecast")(h)
+    lin_layer = Dense(k, name="linear")
+    lin = lin_layer(Flatten(name="flatten")(window))
+    model = Model(window, Add(name="forecast_sum")([net, lin]), name="forecaster")
+    if linear is not None:
+        set_linear(model, linear)
+    return model
+
+
+def _layer(model: Any, name: str) -> Any:
+    return next((layer for layer in model.layers if layer.name == name), None)
+
+
+def linear_in_graph(model: Any) -> bool:
+    """Whether the model holds the linear path itself (a Dense named ``linear``); files
+    written before it did add the stored ridge model outside the network."""
+    return _layer(model, "linear") is not None
+
+
+def set_linear(model: Any, linear: Linear) -> None:
+    """Put the ridge weights into the model's linear path."""
+    layer = _layer(model, "linear")
+    layer.set_weights([linear.kernel.astype(np.float32), linear.bias.astype(np.float32)])
 
 
 def predict(model: Any, x: np.ndarray, spec: ForecastSpec) -> np.ndarray:
-    """The network's raw output ``(N, H, T)`` for windows ``x (N, W, F)``: exactly
-    ``model.predict(x, verbose=0)`` reshaped (without the linear path)."""
+    """The model's output ``(N, H, T)`` for windows ``x (N, W, F)``: exactly
+    ``model.predict(x, verbose=0)`` reshaped."""
     out = np.asarray(model.predict(x, verbose=0))  # (N, H·T)
     return out.reshape(len(x), spec.horizon, len(spec.targets))
 
 
 def network_z(model: Any, x: np.ndarray, spec: ForecastSpec, linear: Linear | None) -> np.ndarray:
-    """``(N, H·T)`` z forecasts: the network's output plus the linear path (if on)."""
+    """``(N, H·T)`` z forecasts: the model's output (plus the stored ridge model, for
+    files whose network does not hold the linear path)."""
     z = np.asarray(model.predict(x, verbose=0), np.float64).reshape(len(x), -1)
-    if spec.linear and linear is not None:
+    if spec.linear and linear is not None and not linear_in_graph(model):
         z = z + linear(x)
     return z
 
@@ -450,9 +482,32 @@ def forecast_windows(model: Any, w: Windows, spec: ForecastSpec, scalers: Scaler
                      spec.horizon)
 
 
-def residual_target(w: Windows, spec: ForecastSpec, linear: Linear | None) -> np.ndarray:
-    """What the network is fitted to: ``z``, minus the linear path's ``z`` if it is on."""
-    if spec.linear and linear is not None:
+def keep_linear_promise(model: Any, w: Windows, spec: ForecastSpec,
+                        linear: Linear) -> str | None:
+    """If the trained model's validation MSE (z units, windows ``w``) is above the ridge
+    model's, turn the model back into the ridge model (LSTM output 0, ridge weights) and
+    say so; else None."""
+    if not spec.linear:
+        return None
+    z = np.asarray(w.z, np.float64)
+    trained = float(np.mean((network_z(model, w.x, spec, linear) - z) ** 2))
+    alone = float(np.mean((linear(w.x) - z) ** 2))
+    if alone > trained:
+        return None
+    dense = _layer(model, "forecast")
+    dense.set_weights([np.zeros_like(v) for v in dense.get_weights()])
+    if linear_in_graph(model):
+        set_linear(model, linear)
+    return (f"training did not lower the validation loss of the linear path alone "
+            f"({trained:.4g} vs {alone:.4g}); the model is reset to the ridge regression "
+            "(the LSTM's output weights are 0)")
+
+
+def residual_target(w: Windows, spec: ForecastSpec, linear: Linear | None,
+                    model: Any = None) -> np.ndarray:
+    """What the model is fitted to: ``z`` (minus the ridge model's ``z`` when the linear
+    path is added outside the network)."""
+    if spec.linear and linear is not None and model is not None and not linear_in_graph(model):
         return (w.z - linear(w.x)).astype(np.float32)
     return w.z
 
@@ -470,7 +525,8 @@ def train(model: Any, data: ForecastData, epochs: int = 100, batch_size: int = 3
     lin = data.ridge
     model.compile(optimizer=Adam(lr), loss="mse", metrics=["mae"])
     stop = EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    return model.fit(data.train.x, residual_target(data.train, data.spec, lin),
+    return model.fit(data.train.x, residual_target(data.train, data.spec, lin, model),
                      batch_size=batch_size, epochs=epochs,
-                     validation_data=(data.val.x, residual_target(data.val, data.spec, lin)),
+                     validation_data=(data.val.x,
+                                      residual_target(data.val, data.spec, lin, model)),
                      callbacks=[stop], verbose=verbose, shuffle=True)

@@ -11,8 +11,13 @@ models from files (``unrolled.load_model``, ``model.save``) is
 :mod:`.legacy_config`               Keras 2 configs in Keras 3's schema, by version
 :mod:`.keras_builtins`              the names of Keras's built-in layers (static)
 ``read_extra("m.keras")``           the ``extra`` dict stored beside a model, or None
-``to_torch_state_dict(lstm)``       ``torch.nn.LSTM`` names and layouts (and back)
-``export_onnx(model, "m.onnx")``    an ONNX graph with the ``LSTM`` operator (``[onnx]`` extra)
+``to_torch_state_dict(lstm)``       one layer under ``torch.nn`` names and layouts (and back)
+:mod:`.torch_import`                whole ``torch.nn`` LSTM/GRU/RNN modules <-> models
+                                    (``unrolled.from_torch`` / ``unrolled.to_torch``)
+:mod:`.safetensors_file`            ``.safetensors`` through the NumPy API (no torch)
+``export_onnx(model, "m.onnx")``    an ONNX graph (:mod:`.onnx_layers` for non-recurrent layers)
+:mod:`.onnx_import`                 ONNX graphs of LSTM/GRU/RNN operators -> models
+                                    (:mod:`.onnx_recurrent`, :mod:`.onnx_values`)
 ==================================  ====================================================
 
 All writers are atomic: a failure leaves the previous file untouched.

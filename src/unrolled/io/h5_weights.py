@@ -228,10 +228,9 @@ def legacy_order(layer: Any) -> list[np.ndarray]:
     return trainable + [w for w in layer.weights if id(w) not in ids]
 
 
-def read_legacy_weights(h5: h5py.Group, model: Any, what: str) -> list[np.ndarray]:
-    """``model``'s weights from a Keras 2 style ``.h5`` (or its ``model_weights`` group),
-    matched by position among the layers that have weights, as Keras does; shapes
-    checked; returned in the order of ``model.weights``."""
+def _legacy_entries(h5: h5py.Group, model: Any, what: str) -> list[tuple[Any, str, h5py.Group]]:
+    """``(weight array of the model, its name in the file, the layer group)`` for every
+    weight, matched by position among the layers that have weights, as Keras does."""
     root = child(h5, "model_weights", h5py.Group, what) if "model_weights" in h5 else h5
     stored = []
     for name in legacy_names(root, "layer_names", what):
@@ -244,12 +243,26 @@ def read_legacy_weights(h5: h5py.Group, model: Any, what: str) -> list[np.ndarra
         raise ModelFileError(
             f"{what} holds weights for {len(stored)} layers ({[s[0] for s in stored]}), "
             f"the model has {len(layers)} layers with weights ({[la.name for la in layers]}).")
-    by_id: dict[int, np.ndarray] = {}
+    entries = []
     for (name, group, weight_names), layer in zip(stored, layers):
         expected = legacy_order(layer)
         if len(weight_names) != len(expected):
             raise ModelFileError(f"{what}: layer '{name}' has {len(weight_names)} weights, "
                                  f"but {_describe(layer)} needs {len(expected)}.")
-        for wname, w in zip(weight_names, expected):
-            by_id[id(w)] = read_dataset(child(group, wname, h5py.Dataset, what), what, w.shape)
+        entries += [(w, wname, group) for wname, w in zip(weight_names, expected)]
+    return entries
+
+
+def read_legacy_weights(h5: h5py.Group, model: Any, what: str) -> list[np.ndarray]:
+    """``model``'s weights from a Keras 2 style ``.h5`` (or its ``model_weights`` group),
+    matched by position among the layers that have weights, as Keras does; shapes
+    checked; returned in the order of ``model.weights``."""
+    by_id = {id(w): read_dataset(child(group, wname, h5py.Dataset, what), what, w.shape)
+             for w, wname, group in _legacy_entries(h5, model, what)}
+    return [by_id[id(w)] for w in model.weights]
+
+
+def legacy_weight_names(h5: h5py.Group, model: Any, what: str) -> list[str]:
+    """The file's name of each of ``model.weights`` (``lstm/lstm_cell/kernel:0``)."""
+    by_id = {id(w): wname for w, wname, _ in _legacy_entries(h5, model, what)}
     return [by_id[id(w)] for w in model.weights]

@@ -204,3 +204,43 @@ def _metrics(value: Any) -> Any:
             metric = (metric.get("config") or {}).get("name", metric)
         out.append(metric)
     return out
+
+
+# Keras 2 optimizer slot names -> Keras 3's (OptimizerV2 ``add_slot`` names).
+_KERAS2_SLOTS = {"m": "momentum", "v": "velocity", "vhat": "velocity_hat", "momentum": "momentum",
+                 "rms": "velocity", "mg": "average_gradient", "accumulator": "accumulator"}
+_KERAS2_ITERATIONS = ("iter", "iteration", "iterations")
+
+
+def keras2_optimizer_state(saved: list[tuple[str, Any]], variable_names: list[str],
+                           wanted: list[str]) -> list[Any] | None:
+    """A Keras 2 optimizer's ``optimizer_weights`` in Keras 3's order, or None when they
+    cannot be matched by name.
+
+    ``saved``: the file's ``(name, array)`` pairs (``Adam/iter:0``,
+    ``Adam/lstm/lstm_cell/kernel/m:0`` -- tf.keras 2 -- or ``Adam/m/lstm/lstm_cell/kernel:0``
+    -- tf.keras 2.11+); ``variable_names``: the file's name of each optimized variable, in
+    the optimizer's order; ``wanted``: what each Keras 3 variable is (``iteration``,
+    ``learning_rate``, ``momentum/3`` ...). The learning rate is not taken from the file:
+    ``None`` stands in its place, for the caller to keep the compiled value.
+    """
+    index = {name.removesuffix(":0"): k for k, name in enumerate(variable_names)}
+    found: dict[str, Any] = {}
+    for name, value in saved:
+        parts = name.removesuffix(":0").split("/")[1:]      # drop the optimizer's name
+        if len(parts) == 1 and parts[0] in _KERAS2_ITERATIONS:
+            found["iteration"] = value
+            continue
+        for slot, var in ((parts[-1], "/".join(parts[:-1])), (parts[0], "/".join(parts[1:]))):
+            if slot in _KERAS2_SLOTS and var in index:
+                found[f"{_KERAS2_SLOTS[slot]}/{index[var]}"] = value
+                break
+    out = []
+    for key in wanted:
+        if key == "learning_rate":
+            out.append(None)
+        elif key in found:
+            out.append(found[key])
+        else:
+            return None
+    return out

@@ -40,6 +40,7 @@ import numpy as np
 from ..core.gates import to_framework
 from ..errors import ConfigError
 from .atomic import atomic_write_bytes
+from .onnx_layers import LAYERS as _LAYERS
 
 OPSET = 17
 IR_VERSION = 8  # the IR of opset 17; readable by every onnxruntime since 1.11
@@ -51,7 +52,6 @@ RNN_ACTIVATIONS: dict[str, tuple[str, float | None, float | None]] = {
     "linear": ("Affine", 1.0, 0.0), "elu": ("Elu", 1.0, None),
     "softsign": ("Softsign", None, None), "softplus": ("Softplus", None, None),
 }
-_SELU_ALPHA, _SELU_GAMMA = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
 def _onnx():
@@ -190,37 +190,6 @@ def _merge(g: _Graph, layer: Any, value: str, axis: int) -> str:
                       "export needs one output per layer (use concat, sum, mul or ave).")
 
 
-def _activation(g: _Graph, name: str, x: str, who: str) -> str:
-    simple = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softplus": "Softplus",
-              "softsign": "Softsign", "exponential": "Exp"}
-    if name == "linear":
-        return x
-    if name in simple:
-        return g.op(simple[name], [x], who)
-    if name == "softmax":
-        return g.op("Softmax", [x], who, axis=-1)
-    if name == "elu":
-        return g.op("Elu", [x], who, alpha=1.0)
-    if name == "selu":
-        return g.op("Selu", [x], who, alpha=_SELU_ALPHA, gamma=_SELU_GAMMA)
-    if name == "hard_sigmoid":
-        return g.op("HardSigmoid", [x], who, alpha=1.0 / 6.0, beta=0.5)
-    if name == "silu":
-        return g.op("Mul", [x, g.op("Sigmoid", [x], who)], who)
-    if name == "gelu":  # exact form: x · ½ · (1 + erf(x / √2))
-        erf = g.op("Erf", [g.op("Div", [x, g.const("sqrt2", np.float32(np.sqrt(2.0)))], who)], who)
-        half = g.op("Mul", [x, g.const("half", np.float32(0.5))], who)
-        return g.op("Mul", [half, g.op("Add", [erf, g.const("one", np.float32(1.0))], who)], who)
-    raise ConfigError(f"{who}: activation {name!r} cannot be exported to ONNX.")
-
-
-def _dense(g: _Graph, layer: Any, x: str) -> str:
-    y = g.op("MatMul", [x, g.const(f"{layer.name}_kernel", layer.kernel.astype(np.float32))], layer.name)
-    if layer.use_bias:
-        y = g.op("Add", [y, g.const(f"{layer.name}_bias", layer.bias.astype(np.float32))], layer.name)
-    return _activation(g, layer.activation.name, y, f"Dense {layer.name!r}")
-
-
 def _dims(shape: Any, prefix: str) -> list[int | str]:
     """Known sizes as ints, unknown ones as symbolic names (``batch``, ``timesteps``)."""
     names = ["batch", "timesteps"] if len(shape) == 3 else ["batch"]
@@ -231,6 +200,9 @@ def _dims(shape: Any, prefix: str) -> list[int | str]:
 def build_onnx_model(model: Any) -> Any:
     """The ``onnx.ModelProto`` for ``model`` (checked with ``onnx.checker``)."""
     onnx, helper, numpy_helper = _onnx()
+    if type(model).__name__ != "Sequential":
+        raise ConfigError(f"ONNX export writes Sequential models; {model.name!r} is a "
+                          f"{type(model).__name__} (graph) model, which it does not handle yet.")
     if not getattr(model, "built", False) or model.input_batch_shape is None:
         raise ConfigError("Build the model (give it an input shape) before exporting it.")
     g = _Graph(helper, numpy_helper)
@@ -247,14 +219,14 @@ def build_onnx_model(model: Any) -> Any:
             if layer.return_state:                         # Sequential: only the last layer
                 states, state_names = final, names
             time_major = layer.return_sequences
-        elif kind == "Dense":
-            x = _dense(g, layer, x)
-        elif kind == "TimeDistributed" and type(layer.layer).__name__ in ("Dense", "Dropout"):
-            x = _dense(g, layer.layer, x) if type(layer.layer).__name__ == "Dense" else x
-        elif kind != "Dropout":
+        elif kind in _LAYERS:
+            if time_major and not _LAYERS[kind].last_axis_only:
+                x, time_major = g.op("Transpose", [x], layer.name, perm=[1, 0, 2]), False
+            x = _LAYERS[kind].export(g, layer, x)
+        else:
             raise ConfigError(f"Layer {layer.name!r} of type {kind} cannot be exported to ONNX; "
-                              "supported: LSTM, GRU, SimpleRNN, Bidirectional of them, Dense, "
-                              "TimeDistributed(Dense), Dropout.")
+                              "supported: LSTM, GRU, SimpleRNN, Bidirectional of them, "
+                              f"{', '.join(sorted(_LAYERS))}.")
         shape = layer.compute_output_shape(shape)
     if time_major:
         x = g.op("Transpose", [x], "output", perm=[1, 0, 2])

@@ -27,7 +27,9 @@ a final state — whatever axis order the graph uses. ``model.onnx_signature`` r
 graph's axis order for its input and output (see :func:`graph_input`,
 :func:`model_output`). Everything else is refused in one :class:`ModelFileError`: unknown
 operators (all listed at once), peepholes and other attributes Keras has no equivalent
-for, non-zero or graph-input initial states, ``sequence_lens`` inputs, several outputs.
+for, non-zero constant initial states, ``sequence_lens`` inputs. Several outputs (PyTorch's
+``y, h_n, c_n``) or ``initial_h``/``initial_c`` graph inputs make a graph model
+(:func:`model_inputs` builds its inputs from the graph's feeds).
 """
 from __future__ import annotations
 
@@ -84,6 +86,7 @@ class _Importer:
         self.values: dict[str, Any] = {"": None}
         self.binding: dict[str, str] = {}        # "?k" input-axis labels -> "B" / "T" / "F"
         self.names: dict[str, int] = {}
+        self.initial: dict[int, list[GraphInput]] = {}   # recurrent spec -> its state inputs
 
     # -- helpers ---------------------------------------------------------------------------
     def fail(self, node: Any, why: str) -> ModelFileError:
@@ -145,15 +148,20 @@ class _Importer:
             raise ModelFileError(f"{self.path}: no value named {missing}; the graph's outputs are "
                                  f"{[o.name for o in graph.output]}.")
         nodes = self._needed(graph, outputs)
+        if not any(n.op_type in OPS for n in nodes):
+            raise ModelFileError(
+                f"{self.path}: the graph has no LSTM, GRU or RNN operator; unrolled imports graphs "
+                "built on them. (PyTorch's dynamo exporter unrolls nn.RNN into per-step "
+                "MatMul/Tanh nodes: export it with torch.onnx.export(..., dynamo=False).)")
         self._refuse_unknown(nodes)
         for node in nodes:
             self._step(node)
-        if len(outputs) > 1:
-            raise ModelFileError(
-                f"{self.path}: the graph has {len(outputs)} outputs {outputs}; unrolled imports "
-                f"one output per model so far: pass outputs=[{outputs[0]!r}] (or another) to "
-                "import just that one.")
-        return self._model(x_info.name, outputs[0])
+        single = (len(outputs) == 1 and isinstance(self.values[outputs[0]], Tensor)
+                  and not self.initial)
+        self.input_name, self.output_names = x_info.name, outputs
+        self.chain_only = single and not any(isinstance(u, Use) and u.output == "Y_c"
+                                             for u in self.values[outputs[0]].chain)
+        return self
 
     def _needed(self, graph: Any, outputs: list[str]) -> list[Any]:
         want, keep = set(outputs), []
@@ -203,57 +211,6 @@ class _Importer:
 
         return np.asarray(helper.get_attribute_value(a))
 
-    # -- the model ---------------------------------------------------------------------------
-    def _model(self, input_name: str, output_name: str) -> Any:
-        from ..layers import Dense, Input
-        from ..models import Sequential
-
-        out = self.values[output_name]
-        if not isinstance(out, Tensor):
-            raise ModelFileError(f"{self.path}: output {output_name!r} does not depend on the input "
-                                 f"{input_name!r}; there is nothing to import.")
-        in_axes = tuple(self.label(a) for a in ("?0", "?1", "?2"))
-        if sorted(in_axes) != ["B", "F", "T"]:
-            raise ModelFileError(f"{self.path}: cannot tell which input axis is batch and which is "
-                                 "time: no recurrent operator reads the input.")
-        if out.flipped:
-            raise ModelFileError(
-                f"{self.path}: output {output_name!r} is the full sequence of a direction='reverse' "
-                "operator in input order; Keras's go_backwards returns it in processing order, and "
-                "no Keras layer reverses time. Reverse it in the graph (Slice with step -1) or use "
-                "the final state.")
-        out_axes = self.labels(out)
-        x_dims = self.values[input_name].dims
-        steps, features = x_dims[in_axes.index("T")], x_dims[in_axes.index("F")]
-        if features is None:
-            raise ModelFileError(f"{self.path}: the input's features axis has no fixed size.")
-        layers, setters = [], []
-        for item in out.chain:
-            if isinstance(item, Use):
-                if item.output == "Y_c":
-                    raise ModelFileError(f"{self.path}: output {output_name!r} uses the cell state "
-                                         f"Y_c of {item.spec.name!r}; a Sequential model returns "
-                                         "only outputs (return_state is not imported yet).")
-                layer = item.spec.make_layer(item.output == "Y")
-                setters.append((item.spec.set_weights, layer))
-            elif isinstance(item, DenseSpec):
-                layer = Dense(item.kernel.shape[1], activation=item.activation,
-                              use_bias=item.bias is not None, name=item.name)
-                ws = [item.kernel] + ([] if item.bias is None else [item.bias])
-                setters.append((lambda la, ws=ws: la.set_weights([w.astype(la.dtype) for w in ws]), layer))
-            else:
-                from .. import layers as layer_module
-
-                layer = layer_module.Activation(item.activation, name=item.name)
-            layers.append(layer)
-        model = Sequential([Input((steps, features))] + layers, name=self.unique(self.proto.graph.name or "onnx_model"))
-        for setter, layer in setters:
-            setter(layer)
-        model.onnx_signature = {"input": input_name, "input_axes": in_axes,
-                                "output": output_name, "output_axes": out_axes}
-        return model
-
-
 # -- operators on data ---------------------------------------------------------------------
 def _axis(node: Any, t: Tensor, axis: int, imp: _Importer) -> int:
     if not -len(t.axes) <= axis < len(t.axes):
@@ -294,11 +251,17 @@ def _recurrent(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
             raise imp.fail(node, "input 'sequence_lens' (per-sample lengths) is not imported yet; "
                                  "export the graph without it (pad and mask instead).")
         if isinstance(value, GraphInput):
-            raise imp.fail(node, f"input {name!r} is the graph input {value.name!r}; initial "
-                                 "states as model inputs are not imported yet.")
+            continue                                   # a model input (see _graph_model)
         if not is_zero_fill(value):
             raise imp.fail(node, f"input {name!r} is not all zeros; a Keras layer starts from "
                                  "zeros unless given initial_state as an input.")
+    given = [v for v in inputs[5:7] if isinstance(v, GraphInput)]
+    if given:
+        wanted = 2 if node.op_type == "LSTM" else 1
+        if len(given) != wanted:
+            raise imp.fail(node, "initial_h and initial_c must both be graph inputs (or both "
+                                 "zeros): a Keras LSTM takes its initial state as [h, c].")
+        imp.initial[id(spec)] = given
     D, (T, B) = spec.directions, ((x.dims[1], x.dims[0]) if spec.layout else (x.dims[0], x.dims[1]))
     y_axes = ("B", "T", "D", "F") if spec.layout else ("T", "D", "B", "F")
     y_dims = (B, T, D, spec.units) if spec.layout else (T, D, B, spec.units)
@@ -336,7 +299,11 @@ def _gather(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
     if isinstance(data, Stack):
         if axis != 0:
             raise imp.fail(node, "only axis 0 of stacked final states can be indexed.")
-        return [data.entries[idx[0]]]
+        entry = data.entries[idx[0]]
+        if isinstance(entry, tuple):
+            raise imp.fail(node, "picks one direction's final state of a bidirectional layer; a "
+                                 "Keras Bidirectional layer returns both (use the whole Y_h).")
+        return [entry]
     if not isinstance(data, Tensor):
         raise imp.fail(node, "unsupported data.")
     axis = _axis(node, data, axis, imp)
@@ -363,6 +330,10 @@ def _slice(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
         else [1] * len(starts)
     if isinstance(data, Fill):
         return [data]
+    if isinstance(data, GraphInput):
+        if axes != [0] or steps != [1] or starts[0] < 0:
+            raise imp.fail(node, f"slices graph input {data.name!r} other than by rows of axis 0.")
+        return [GraphInput(data.name, data.row + starts[0])]
     if isinstance(data, Stack):
         if axes != [0] or steps != [1]:
             raise imp.fail(node, "only axis 0 of stacked final states can be sliced.")
@@ -438,7 +409,7 @@ def _reshape(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
         return [t]
     if target is None or not isinstance(t, Tensor):
         raise imp.fail(node, "the new shape must be a constant (or built from Shape).")
-    want = list(target.values.reshape(-1))
+    want = [Sym(imp.label(w.label)) if isinstance(w, Sym) else w for w in target.values.reshape(-1)]
     labels = [imp.label(a) for a in t.axes]
     dims = list(t.dims)
     sym = [Sym(lb) if d is None else d for lb, d in zip(labels, dims)]
@@ -478,15 +449,15 @@ def _concat(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
         raise imp.fail(node, "concatenates non-zero fills.")
     if all(isinstance(v, (Shaped, np.ndarray)) for v in inputs):
         return [Shaped(np.concatenate([as_shaped(v).values.reshape(-1) for v in inputs]))]
-    entries: list[Tensor] = []
+    entries: list[Any] = []      # (B, H) tensors; a bidirectional layer's (2, B, H) gives 2 rows
     for v in inputs:
         if isinstance(v, Stack):
             entries += v.entries
         elif isinstance(v, Tensor) and axis == 0 and imp.labels(v)[:1] == ("D",):
-            if v.dims[0] != 1:
-                raise imp.fail(node, "stacks the final states of a bidirectional layer; only "
-                                     "single-direction layers' states can be picked back out.")
-            entries.append(v.with_(axes=v.axes[1:], dims=v.dims[1:]))
+            if v.dims[0] == 1:
+                entries.append(v.with_(axes=v.axes[1:], dims=v.dims[1:]))
+            else:
+                entries += [(v, d) for d in range(v.dims[0])]
         else:
             raise imp.fail(node, f"concatenates along axis {axis}, which unrolled cannot express "
                                  "(supported: final states stacked on axis 0, as PyTorch's h_n).")
@@ -498,7 +469,7 @@ def _shape(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
     if not isinstance(t, Tensor):
         raise imp.fail(node, "Shape of an unsupported value.")
     a = imp.attrs(node)
-    vals = [d if d is not None else Sym(lb) for d, lb in zip(t.dims, t.axes)]
+    vals = [d if d is not None else Sym(imp.label(lb)) for d, lb in zip(t.dims, t.axes)]
     return [Shaped(np.array(vals[a.get("start", 0):a.get("end", len(vals))], dtype=object))]
 
 
@@ -520,16 +491,37 @@ def _shaped_op(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
         return [Shaped(v.reshape(-1)[s:e:step])]
     if op in ("Cast", "Identity"):
         return [Shaped(v)]
+    if op == "Reshape":
+        return [Shaped(np.asarray(v, dtype=object).reshape(-1))]
+    if op in ("Mul", "Add", "Sub", "Div"):
+        a, b = (np.asarray(as_shaped(i).values, dtype=object) for i in inputs[:2])
+        return [Shaped(np.vectorize(lambda p, q: _arith(op, p, q), otypes=[object])(a, b))]
     raise imp.fail(node, f"{op} on a shape is not supported ({a}).")
+
+
+def _arith(op: str, p: Any, q: Any) -> Any:
+    """Integer arithmetic on sizes; a symbolic size survives only ``·1``, ``+0`` (and alike)."""
+    if not isinstance(p, Sym) and not isinstance(q, Sym):
+        return {"Mul": p * q, "Add": p + q, "Sub": p - q, "Div": p // q if q else 0}[op]
+    if op == "Mul" and 1 in (p, q):
+        return q if p == 1 else p
+    if op in ("Add", "Sub") and q == 0:
+        return p
+    return Sym(f"({p}{op}{q})")
 
 
 def _data_or_shape(handler: Callable) -> Callable:
     def dispatch(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
-        if isinstance(inputs[0], Shaped) or (isinstance(inputs[0], np.ndarray)
-                                             and any(isinstance(v, Shaped) for v in inputs[1:])):
+        if any(isinstance(v, Shaped) for v in inputs[:1]) or (
+                node.op_type in ("Mul", "Add", "Sub", "Div")
+                and any(isinstance(v, Shaped) for v in inputs)):
             return _shaped_op(imp, node, inputs)
         return handler(imp, node, inputs)
     return dispatch
+
+
+def _no_data(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
+    raise imp.fail(node, "arithmetic on data (not on sizes) is not supported.")
 
 
 def _passthrough(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
@@ -549,6 +541,8 @@ def _constant_of_shape(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any
 def _fill_op(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:   # Expand, Tile
     if isinstance(inputs[0], Fill):
         return [inputs[0]]
+    if isinstance(inputs[0], np.ndarray) and inputs[0].size and np.all(inputs[0] == inputs[0].flat[0]):
+        return [Fill(float(inputs[0].flat[0]))]        # a constant expanded to a symbolic shape
     raise imp.fail(node, "is supported only on constant fills (initial states).")
 
 
@@ -629,19 +623,23 @@ _HANDLERS: dict[str, Callable] = {
     **{op: _recurrent for op in OPS},
     **{op: _activation for op in ACTIVATIONS},
     "Transpose": _transpose, "Squeeze": _data_or_shape(_squeeze),
-    "Unsqueeze": _data_or_shape(_unsqueeze), "Reshape": _reshape,
+    "Unsqueeze": _data_or_shape(_unsqueeze),
     "Gather": _data_or_shape(_gather), "Slice": _data_or_shape(_slice), "Concat": _concat,
     "Identity": _data_or_shape(_passthrough), "Dropout": _passthrough,
+    "Reshape": _data_or_shape(_reshape),
     "Cast": _data_or_shape(_passthrough), "Shape": _shape,
     "ConstantOfShape": _constant_of_shape, "Expand": _fill_op, "Tile": _fill_op,
-    "MatMul": _matmul, "Gemm": _gemm, "Add": _add,
+    "MatMul": _matmul, "Gemm": _gemm, "Add": _data_or_shape(_add),
+    **{op: _data_or_shape(_no_data) for op in ("Mul", "Sub", "Div")},
 }
 
 
 # -- public ---------------------------------------------------------------------------------
-def load_onnx(path: str | os.PathLike, outputs: list[str] | None = None) -> Any:
-    """An unrolled model computing the ONNX graph at ``path`` (see the module docstring).
-    ``outputs``: the graph output(s) to import (default: all; one is supported)."""
+def read_onnx(path: str | os.PathLike, outputs: list[str] | None = None) -> "_Importer":
+    """The ONNX graph at ``path`` interpreted (see the module docstring): its values, with
+    ``input_name``, ``output_names`` and ``chain_only`` (one chain of layers: a Sequential)
+    set. :func:`unrolled.models.onnx_models.load_onnx` builds the model from it.
+    ``outputs``: the graph output(s) to import (default: all)."""
     from .guard import check_file, file_errors
 
     onnx, _, _ = _onnx()
@@ -668,10 +666,22 @@ def graph_input(x: np.ndarray, signature: dict[str, Any]) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(x, [("B", "T", "F").index(a) for a in axes]))
 
 
-def model_output(y: np.ndarray, signature: dict[str, Any]) -> np.ndarray:
-    """The graph's output ``y`` rearranged as the imported model returns it: batch first,
-    then time, then directions·features (axes of size one dropped)."""
-    axes = signature["output_axes"]
+def model_inputs(x: np.ndarray, feeds: dict[str, np.ndarray], signature: dict[str, Any]) -> Any:
+    """The imported model's inputs for batch-first ``x`` and the graph's other ``feeds``
+    (``initial_h``/``initial_c`` graph inputs, (D, B, H), or (B, D, H) with layout=1): ``x``
+    alone, or ``[x, h, (c), ...]`` split per direction as the model's state inputs are."""
+    states = signature.get("state_inputs") or []
+    if not states:
+        return x
+    return [x] + [np.ascontiguousarray(feeds[name][:, d] if layout else feeds[name][d])
+                  for name, d, layout in states]
+
+
+def model_output(y: np.ndarray, signature: dict[str, Any], index: int = 0) -> np.ndarray:
+    """The graph's output ``y`` (output number ``index`` of the imported ones) rearranged as
+    the imported model returns it: batch first, then time, then directions·features (axes
+    of size one dropped; stacked final states (layers·directions, B, H) become (B, ·H))."""
+    axes = signature["outputs"][index][1] if "outputs" in signature else signature["output_axes"]
     y = np.transpose(y, _canonical(axes))
     kept = [a for a in sorted(axes, key=lambda a: {"B": 0, "T": 1, "D": 2, "F": 3}.get(a, 4))]
     shape = [n for a, n in zip(kept, y.shape) if a in ("B", "T")]

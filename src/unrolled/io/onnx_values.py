@@ -66,16 +66,20 @@ class Tensor:
 
 @dataclass(frozen=True)
 class Stack:
-    """Final states of recurrent layers stacked on axis 0: ``entries`` are :class:`Tensor`
-    values (batch, units) of single-direction layers; ``rest_axes`` label axes 1..."""
-    entries: tuple[Tensor, ...]
+    """Final states of recurrent layers stacked on axis 0: one entry per row, a :class:`Tensor`
+    (batch, units) of a single-direction layer, or ``(tensor, d)`` for row d of a
+    bidirectional layer's (2, batch, units); ``rest_axes`` label axes 1..."""
+    entries: tuple[Any, ...]
     rest_axes: tuple[str, ...] = field(default=("B", "F"))
 
 
 @dataclass(frozen=True)
 class GraphInput:
-    """A graph input other than the data input (e.g. ``initial_h``, ``sequence_lens``)."""
+    """A graph input other than the data input (e.g. ``initial_h``, ``sequence_lens``);
+    ``row``: the first row (axis 0) this value starts at, after a ``Slice`` (PyTorch slices
+    its ``h0`` per layer)."""
     name: str
+    row: int = 0
 
 
 def as_shaped(value: Any) -> Shaped | None:

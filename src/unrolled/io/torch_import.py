@@ -1,4 +1,7 @@
-"""Whole PyTorch recurrent modules <-> unrolled models: :func:`from_torch`, :func:`to_torch`.
+"""Whole PyTorch recurrent modules <-> unrolled layers: reading modules, state dicts and files
+(:func:`read_torch_source`), the layers computing them (:func:`recurrent_layers`), and
+:func:`to_torch`. ``unrolled.from_torch`` (:mod:`unrolled.models.torch_models`) builds the
+model from these.
 
 A ``torch.nn.LSTM`` / ``GRU`` / ``RNN`` with ``num_layers`` L becomes a model of L recurrent
 layers (each but the last with ``return_sequences=True``; ``bidirectional=True`` wraps each
@@ -150,11 +153,11 @@ def _bidirectional_class() -> Any:
 
 
 def _recurrent_layer(spec: TorchSpec, return_sequences: bool, dtype: Any, name: str,
-                     go_backwards: bool = False) -> Any:
+                     go_backwards: bool = False, return_state: bool = False) -> Any:
     from ..layers import GRU, LSTM, SimpleRNN
 
     kw = {"use_bias": spec.bias, "return_sequences": return_sequences, "dtype": dtype, "name": name,
-          "go_backwards": go_backwards}
+          "go_backwards": go_backwards, "return_state": return_state}
     if spec.module == "LSTM":
         return LSTM(spec.hidden_size, **kw)
     if spec.module == "GRU":
@@ -162,56 +165,74 @@ def _recurrent_layer(spec: TorchSpec, return_sequences: bool, dtype: Any, name: 
     return SimpleRNN(spec.hidden_size, activation=spec.mode[4:].lower(), **kw)
 
 
-def from_torch(source: Any, *, batch_first: bool | None = None, mode: str | None = None,
-               nonlinearity: str | None = None, prefix: str | None = None,
-               return_sequences: bool = True, dtype: Any = None, name: str | None = None) -> Any:
-    """An unrolled ``Sequential`` computing what the PyTorch recurrent module ``source`` does.
+def recurrent_layers(spec: TorchSpec, return_sequences: bool = True, return_state: bool = False,
+                     dtype: Any = "float32") -> list[Any]:
+    """The unrolled layers (Bidirectional for a bidirectional module), one per torch layer,
+    each but the last returning sequences; weights not set yet (:func:`set_torch_weights`)."""
+    layers = []
+    for k in range(spec.num_layers):
+        seq = return_sequences or k < spec.num_layers - 1
+        layer = _recurrent_layer(spec, seq, dtype, f"{spec.module.lower()}_l{k}", return_state=return_state)
+        if spec.bidirectional:
+            backward = _recurrent_layer(spec, seq, dtype, f"{spec.module.lower()}_l{k}_reverse",
+                                        go_backwards=True, return_state=return_state)
+            layer = _bidirectional_class()(layer, backward_layer=backward, merge_mode="concat",
+                                           name=f"bidirectional_l{k}")
+        layers.append(layer)
+    return layers
 
-    ``source``: a ``torch.nn.LSTM``/``GRU``/``RNN``, its ``state_dict()``, or a path to a
-    ``.pt``/``.pth`` (loaded with ``weights_only=True``) or ``.safetensors`` file.
-    ``num_layers``, ``bidirectional``, input and hidden sizes come from the weights' names
-    and shapes. Hints: ``batch_first`` (recorded; the model always takes (batch, timesteps,
-    features), so transpose time-major data with ``x.transpose(1, 0, 2)``), ``mode``
-    ("LSTM", "GRU", "RNN_TANH", "RNN_RELU") to check the kind, ``nonlinearity`` for an RNN,
-    ``prefix`` to pick a submodule's weights out of a bigger state dict.
 
-    ``predict(x)`` returns the module's ``output`` (batch, timesteps, directions·hidden);
-    with ``return_sequences=False`` the last layer's final state: ``h_n[-1]``, or for a
-    bidirectional module ``concat(h_n[-2], h_n[-1])`` (both directions' final states —
-    not ``output[:, -1]``, where the backward direction has seen one step only).
-    """
-    from ..layers import Input
-    from ..models import Sequential
+def set_torch_weights(spec: TorchSpec, layers: list[Any], sd: Mapping[str, Any]) -> None:
+    """Copy the state dict ``sd`` into the built ``layers`` of :func:`recurrent_layers`."""
+    for k, layer in enumerate(layers):
+        if spec.bidirectional:
+            from_torch_state_dict(layer.forward_layer, sd, index=k, bidirectional=True)
+            from_torch_state_dict(layer.backward_layer, sd, index=k, suffix="_reverse",
+                                  bidirectional=True)
+        else:
+            from_torch_state_dict(layer, sd, index=k)
 
+
+def read_torch_source(source: Any, *, prefix: str | None = None, mode: str | None = None,
+                      nonlinearity: str | None = None, batch_first: bool | None = None
+                      ) -> tuple[dict[str, np.ndarray], TorchSpec]:
+    """``(state dict as arrays, the module's spec)`` of a live module, state dict or file
+    (see the module docstring); hints override what the source says about itself."""
     if mode is not None and mode not in MODES:
         raise ConfigError(f"mode must be one of {MODES}, got {mode!r}.")
     sd, facts = _read_source(source, prefix)
     spec = infer_spec(sd, mode or facts.get("mode"), nonlinearity or facts.get("nonlinearity"),
                       facts.get("batch_first", True) if batch_first is None else batch_first)
-    if dtype is None:
-        dtype = "float64" if sd["weight_ih_l0"].dtype == np.float64 else "float32"
-    layers = []
-    for k in range(spec.num_layers):
-        last = k == spec.num_layers - 1
-        layer = _recurrent_layer(spec, return_sequences or not last, dtype,
-                                 f"{spec.module.lower()}_l{k}")
-        if spec.bidirectional:
-            backward = _recurrent_layer(spec, return_sequences or not last, dtype,
-                                        f"{spec.module.lower()}_l{k}_reverse", go_backwards=True)
-            layer = _bidirectional_class()(layer, backward_layer=backward, merge_mode="concat",
-                                           name=f"bidirectional_l{k}")
-        layers.append(layer)
-    model = Sequential([Input((None, spec.input_size), dtype=dtype)] + layers,
-                       name=name or f"torch_{spec.module.lower()}")
-    for k, layer in enumerate(layers):
-        if spec.bidirectional:
-            from_torch_state_dict(layer.forward_layer, sd, index=k, bidirectional=True)
-            from_torch_state_dict(layer.backward_layer, sd, index=k, suffix="_reverse",
-                                      bidirectional=True)
-        else:
-            from_torch_state_dict(layer, sd, index=k)
-    model.torch_spec = spec
-    return model
+    return sd, spec
+
+
+def torch_initial_states(spec: TorchSpec, h0: Any, c0: Any = None) -> list[np.ndarray]:
+    """PyTorch's ``h0`` (and ``c0``), (num_layers·directions, batch, hidden) each, as the
+    list of state inputs of ``from_torch(..., initial_state=True)``: per layer, per
+    direction, ``h`` then ``c``."""
+    h0 = as_numpy(h0)
+    c0 = None if c0 is None else as_numpy(c0)
+    if (c0 is None) != (spec.module != "LSTM"):
+        raise ConfigError("An LSTM needs h0 and c0; a GRU or RNN h0 only.")
+    D = 2 if spec.bidirectional else 1
+    want = (spec.num_layers * D, spec.hidden_size)
+    for label, a in (("h0", h0), ("c0", c0)):
+        if a is not None and (a.ndim != 3 or (a.shape[0], a.shape[2]) != want):
+            raise ConfigError(f"{label} has shape {a.shape}; expected (num_layers·directions, batch, "
+                              f"hidden) = ({want[0]}, batch, {want[1]}).")
+    out = []
+    for row in range(spec.num_layers * D):
+        out += [h0[row]] + ([] if c0 is None else [c0[row]])
+    return out
+
+
+def torch_final_states(spec: TorchSpec, outputs: list[Any]) -> tuple[np.ndarray, ...]:
+    """``(output, h_n)`` or ``(output, h_n, c_n)`` as PyTorch returns them, from the outputs
+    of ``from_torch(..., return_state=True)`` (``h_n``: (num_layers·directions, batch, hidden))."""
+    output, *states = outputs
+    per = 2 if spec.module == "LSTM" else 1
+    h = np.stack(states[0::per])
+    return (output, h) if per == 1 else (output, h, np.stack(states[1::per]))
 
 
 # -- writing ------------------------------------------------------------------------------

@@ -171,6 +171,3 @@ class Softmax(_Elementwise):
     def get_config(self):
         axis = list(self.axis) if isinstance(self.axis, tuple) else self.axis
         return {**super().get_config(), "axis": axis}
-
-
-LAYERS = [Activation, ReLU, LeakyReLU, ELU, Softmax]

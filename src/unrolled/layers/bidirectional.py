@@ -20,7 +20,6 @@ import numpy as np
 
 from ..errors import ConfigError, InputShapeError
 from .base import Layer
-from .extra import register
 from .sublayers import SubLayerPenalties
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -37,7 +36,6 @@ def _removeprefix(name: str, prefix: str) -> str:
     return name[len(prefix):] if name.startswith(prefix) else name
 
 
-@register
 class Bidirectional(SubLayerPenalties, Layer):
     """Bidirectional wrapper for a recurrent layer (LSTM, GRU, SimpleRNN, RNN(cell)).
 
@@ -123,6 +121,10 @@ class Bidirectional(SubLayerPenalties, Layer):
 
     def _sub_caches(self, cache: Any) -> list[tuple[Any, Any]]:
         return [(self.forward_layer, cache.forward), (self.backward_layer, cache.backward)]
+
+    def kernel_layers(self) -> list[Layer]:
+        """The recurrent layers whose kernel choice ``summary()`` reports."""
+        return [self.forward_layer, self.backward_layer]
 
     def keras_children(self) -> list[tuple[str, Layer]]:
         return [("forward_layer", self.forward_layer), ("backward_layer", self.backward_layer)]

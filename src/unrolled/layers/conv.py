@@ -245,6 +245,3 @@ class Conv1D(Penalized, Layer):
                 "kernel_regularizer": pen["kernel_regularizer"], "bias_regularizer": pen["bias_regularizer"],
                 "activity_regularizer": pen["activity_regularizer"],
                 "kernel_constraint": pen["kernel_constraint"], "bias_constraint": pen["bias_constraint"]}
-
-
-LAYERS = [Conv1D]

@@ -20,7 +20,6 @@ import numpy as np
 from ..errors import ConfigError, InputShapeError
 from ..random import make_rng
 from .base import Layer
-from .extra import register
 
 
 class DropoutCache(NamedTuple):
@@ -28,7 +27,6 @@ class DropoutCache(NamedTuple):
     keep: np.floating        # 1 - rate in x's dtype (identity: 1, rate == 1: 0)
 
 
-@register
 class Dropout(Layer):
     """Randomly zero inputs with probability ``rate`` during training and scale the kept
     ones by ``1 / (1 - rate)``. Input and output: any shape, e.g. (batch, timesteps, features).

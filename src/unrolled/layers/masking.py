@@ -18,10 +18,8 @@ import numpy as np
 
 from ..errors import ConfigError, InputShapeError
 from .base import Layer
-from .extra import register
 
 
-@register
 class Masking(Layer):
     """Mask the timesteps of (batch, timesteps, features) input whose features are all
     ``mask_value``; the output equals the input with those timesteps set to zero."""

@@ -19,7 +19,6 @@ import numpy as np
 
 from ..errors import ConfigError, InputShapeError
 from .base import Layer
-from .extra import register
 
 
 def _masks_or(mask: Any) -> Any:
@@ -89,7 +88,6 @@ class Merge(Layer):
         return "0 (no weights)"
 
 
-@register
 class Add(Merge):
     """y = x_1 + x_2 + ... (same shapes)."""
 
@@ -104,7 +102,6 @@ class Add(Merge):
         return [dy] * cache, []
 
 
-@register
 class Subtract(Merge):
     """y = x_1 - x_2 (exactly two inputs)."""
 
@@ -124,7 +121,6 @@ class Subtract(Merge):
         return [dy, -dy], []
 
 
-@register
 class Average(Merge):
     """y = (x_1 + ... + x_n) / n."""
 
@@ -144,7 +140,6 @@ def _expand_mask(m: Any, shape: tuple) -> np.ndarray | None:
     return None if m is None else np.broadcast_to(np.asarray(m, bool)[..., None], shape)
 
 
-@register
 class Multiply(Merge):
     """y = x_1 * x_2 * ...; when every input has a mask, masked entries count as 1."""
 
@@ -208,19 +203,16 @@ class _Extreme(Merge):
         return [np.where(source == k, dy, zero) for k in range(n)], []
 
 
-@register
 class Maximum(_Extreme):
     """y = elementwise max(x_1, x_2, ...)."""
     pick = staticmethod(np.greater_equal)
 
 
-@register
 class Minimum(_Extreme):
     """y = elementwise min(x_1, x_2, ...)."""
     pick = staticmethod(np.less_equal)
 
 
-@register
 class Concatenate(Merge):
     """Join the inputs along ``axis`` (default -1, the features); the other axes must match."""
 
@@ -284,7 +276,6 @@ class Concatenate(Merge):
         return {**super().get_config(), "axis": self.axis}
 
 
-@register
 class Dot(Merge):
     """Per-sample dot product of two inputs along ``axes`` (Keras's ``batch_dot``):
     (batch, n) · (batch, n) -> (batch, 1); (batch, t, d) · (batch, s, d) with axes=2 ->

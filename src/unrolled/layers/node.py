@@ -30,6 +30,7 @@ class SymbolicTensor:
         self.dtype = str(np.dtype(dtype))
         self.name = name or f"keras_tensor_{next(_tensor_ids)}"
         self.history = history
+        self.mask_tensor: SymbolicTensor | None = None   # a symbolic mask this tensor carries
 
     @property
     def ndim(self) -> int:
@@ -100,9 +101,10 @@ class Node:
     output tensors (``outputs``, always a list; ``single`` says the call returned one)."""
 
     def __init__(self, layer: Any, x: Any, kwargs: dict[str, Any],
-                 outputs: list[SymbolicTensor], single: bool) -> None:
+                 outputs: list[SymbolicTensor], single: bool, auto_mask: bool = False) -> None:
         self.layer, self.x, self.kwargs = layer, x, dict(kwargs)
         self.outputs, self.single = outputs, single
+        self.auto_mask = auto_mask   # kwargs["mask"] was filled in from x's mask, as Keras does
 
     @property
     def is_input(self) -> bool:
@@ -174,5 +176,32 @@ def symbolic_call(layer: Any, x: Any, kwargs: dict[str, Any]) -> Any:
     nodes = layer.inbound_nodes
     dtype = getattr(layer, "output_dtype", None) or layer.dtype
     outputs = [SymbolicTensor(s, dtype, history=(layer, len(nodes), k)) for k, s in enumerate(shapes)]
-    nodes.append(Node(layer, x, kwargs, outputs, single))
+    kwargs, auto = _symbolic_mask(layer, x, kwargs, outputs)
+    nodes.append(Node(layer, x, kwargs, outputs, single, auto))
     return outputs[0] if single else list(outputs)
+
+
+def _symbolic_mask(layer: Any, x: Any, kwargs: dict[str, Any],
+                   outputs: list[SymbolicTensor]) -> tuple[dict[str, Any], bool]:
+    """Keras's symbolic mask bookkeeping for masks that are tensors (a mask given as a
+    model input): a layer whose call takes ``mask`` and gets no other tensor argument
+    records x's mask as ``mask=``; outputs of a layer that passes its mask on carry it.
+    (Masks computed from values -- Masking, Embedding -- exist only when the model runs.)"""
+    explicit = kwargs.get("mask")
+    auto = False
+    previous = explicit if isinstance(explicit, SymbolicTensor) else None
+    if previous is None and isinstance(x, SymbolicTensor) and x.mask_tensor is not None:
+        previous = x.mask_tensor
+        takes_mask = "mask" in getattr(layer, "keras_call_kwargs", {})
+        if takes_mask and explicit is None and not any(is_symbolic(v) for v in kwargs.values()):
+            kwargs, auto = {**kwargs, "mask": previous}, True
+    if previous is not None and layer.supports_masking:
+        try:
+            out_mask = layer.compute_mask(x, previous)
+        except Exception:  # a mask rule that needs values: no symbolic mask
+            out_mask = None
+        if isinstance(out_mask, list):
+            out_mask = out_mask[0] if out_mask else None
+        if isinstance(out_mask, SymbolicTensor):
+            outputs[0].mask_tensor = out_mask
+    return kwargs, auto

@@ -127,6 +127,8 @@ class BatchNormalization(_Normalization):
         self._take_penalties(kwargs, ("gamma", "beta"))
         super().__init__(**kwargs)
         who = "BatchNormalization"
+        if isinstance(axis, (list, tuple)) and len(axis) == 1:
+            axis = axis[0]            # Keras 2 files store the built axis as a list, e.g. [2]
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
             raise ConfigError(f"{who}: axis must be an integer, got {axis!r}.")
         self.axis = int(axis)
@@ -330,6 +332,3 @@ class LayerNormalization(_Normalization):
                 "beta_initializer": initializers.serialize(self.beta_initializer),
                 "gamma_initializer": initializers.serialize(self.gamma_initializer),
                 **{k: v for k, v in self.penalty_config().items() if k != "activity_regularizer"}}
-
-
-LAYERS = [BatchNormalization, LayerNormalization]

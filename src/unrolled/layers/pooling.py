@@ -212,6 +212,3 @@ class GlobalMaxPooling1D(_GlobalPooling1D):
         d = dy if self.keepdims else np.expand_dims(dy, a)
         np.put_along_axis(dx, np.expand_dims(pick, a), d, axis=a)
         return dx, []
-
-
-LAYERS = [MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D]

@@ -179,6 +179,3 @@ class Permute(_NoMask, Layer):
 
     def get_config(self):
         return {**super().get_config(), "dims": list(self.dims)}
-
-
-LAYERS = [RepeatVector, Flatten, Reshape, Permute]

@@ -23,7 +23,6 @@ import numpy as np
 
 from ..errors import ConfigError, InputShapeError
 from .base import Layer
-from .extra import register
 from .gru import GRU
 from .lstm import LSTM
 from .simple_rnn import SimpleRNN
@@ -100,7 +99,6 @@ class _Cell(SubLayerPenalties, Layer):
         return config
 
 
-@register
 class LSTMCell(_Cell):
     """One LSTM step (Keras's ``LSTMCell``): weights as ``LSTM``; run it with ``RNN``."""
 
@@ -108,14 +106,12 @@ class LSTMCell(_Cell):
     state_count = 2
 
 
-@register
 class GRUCell(_Cell):
     """One GRU step (Keras's ``GRUCell``, ``reset_after=True`` by default)."""
 
     engine_class = GRU
 
 
-@register
 class SimpleRNNCell(_Cell):
     """One SimpleRNN step (Keras's ``SimpleRNNCell``)."""
 
@@ -127,7 +123,6 @@ class SimpleRNNCell(_Cell):
         return config
 
 
-@register
 class StackedRNNCells(SubLayerPenalties, Layer):
     """Cells applied one after another at every step (Keras's ``StackedRNNCells``)."""
 
@@ -181,7 +176,6 @@ class RNNCache(NamedTuple):
     n_states: list[int]     # states each engine returned
 
 
-@register
 class RNN(SubLayerPenalties, Layer):
     """``RNN(cell, return_sequences=False, return_state=False, go_backwards=False,
     stateful=False, unroll=False, zero_output_for_mask=False)``; input (batch, timesteps,
@@ -235,6 +229,10 @@ class RNN(SubLayerPenalties, Layer):
 
     def _sub_caches(self, cache: Any) -> list[tuple[Any, Any]]:
         return list(zip(self.engines, cache.caches))
+
+    def kernel_layers(self) -> list[Layer]:
+        """The recurrent layers (one per cell) whose kernel choice ``summary()`` reports."""
+        return list(self.engines)
 
     def keras_children(self) -> list[tuple[str, Layer]]:
         return [("cell", self.cell)]

@@ -19,7 +19,6 @@ import numpy as np
 
 from ..errors import ConfigError, InputShapeError
 from .base import Layer
-from .extra import register
 from .sublayers import SubLayerPenalties
 
 
@@ -30,7 +29,6 @@ class TimeDistributedCache(NamedTuple):
     per_step: bool
 
 
-@register
 class TimeDistributed(SubLayerPenalties, Layer):
     """Apply ``layer`` to every timestep of a (batch, timesteps, ...) input."""
 
@@ -45,8 +43,12 @@ class TimeDistributed(SubLayerPenalties, Layer):
     @property
     def _weights(self) -> dict[str, np.ndarray]:  # type: ignore[override]
         inner = self.layer
-        names = getattr(inner, "weight_names", None) or [str(k) for k in range(len(inner.weights))]
-        return {f"{inner.name}/{n}": w for n, w in zip(names, inner.weights)}
+        if isinstance(getattr(inner, "layers", None), list):   # a nested model
+            pairs = [(f"{la.name}/{n}", w) for la in inner.layers
+                     for n, w in zip(getattr(la, "weight_names", ()), la.weights)]
+        else:
+            pairs = list(zip(inner.weight_names, inner.weights))
+        return {f"{inner.name}/{n}": w for n, w in pairs}
 
     @_weights.setter
     def _weights(self, value: dict[str, np.ndarray]) -> None:
@@ -66,6 +68,10 @@ class TimeDistributed(SubLayerPenalties, Layer):
     def _sub_caches(self, cache: Any) -> list[tuple[Any, Any]]:
         caches = cache.inner if cache.per_step else [cache.inner]
         return [(self.layer, c) for c in caches]
+
+    def kernel_layers(self) -> list[Any]:
+        inner = self.layer
+        return inner.kernel_layers() if hasattr(inner, "kernel_layers") else [inner]
 
     def keras_children(self) -> list[tuple[str, Any]]:
         return [("layer", self.layer)]

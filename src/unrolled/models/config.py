@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..layers.keras_ops import KerasOp, op_config, op_from_config
-from ..layers.serialization import deserialize, serialize
+from ..layers.serialization import deserialize, register_model_hooks, serialize
 
 MODEL_CLASSES = ("Functional", "Model", "Sequential")
 
@@ -60,3 +60,6 @@ def model_from_config(data: dict[str, Any]) -> Any:
     if kind in ("Functional", "Model"):
         return Functional.from_config(config)
     raise ConfigError(f"Unknown model class {kind!r}: unrolled builds {', '.join(MODEL_CLASSES)}.")
+
+
+register_model_hooks(serialize_layer, model_from_config, MODEL_CLASSES)

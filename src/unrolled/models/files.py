@@ -45,13 +45,13 @@ def open_model(path: str | os.PathLike, **hints: Any) -> Any:
     path = check_file(path)  # missing or a directory: ModelFileError (also an OSError)
     ext = _ext(path)
     if ext == ".onnx":
-        from ..io.onnx_import import load_onnx
+        from .onnx_models import load_onnx
 
         return load_onnx(path, **hints)
     if ext == ".safetensors" and os.path.isfile(sidecar_path(path)):
         return _read_safetensors_model(path)
     if ext in (".safetensors", ".pt", ".pth"):
-        from ..io.torch_import import from_torch
+        from .torch_models import from_torch
 
         return from_torch(path, **hints)
     if ext in (".keras", ".h5", ".hdf5"):
@@ -83,22 +83,18 @@ def write_model(model: Any, path: str | os.PathLike) -> list[str]:
 
 
 def _model_config(model: Any) -> dict[str, Any]:
-    try:
-        from .saving import model_to_config
-    except ImportError:     # before models/saving.py: Sequential only
-        return {"class_name": "Sequential", "config": model.get_config()}
-    return model_to_config(model)
+    from .saving import model_to_config
+
+    config = model_to_config(model)
+    config.pop("compile_config", None)      # weights files carry no training state
+    return config
 
 
 def _model_from_config(config: dict[str, Any], where: str) -> Any:
-    try:
-        from .saving import model_from_config
-    except ImportError:
-        from .sequential import Sequential
+    from .saving import model_from_config
 
-        if config.get("class_name") != "Sequential":
-            raise ModelFileError(f"{where}: only Sequential architectures can be read here.")
-        return Sequential.from_config(config["config"])
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ModelFileError(f"{where}: 'model' is not a Keras model config.")
     return model_from_config(config, where)
 
 

@@ -83,10 +83,12 @@ class Functional(Model):
         return shapes[0] if len(shapes) == 1 else shapes
 
     @property
-    def output_names(self) -> list[str]:
+    def output_keys(self) -> list[str]:
+        """The names losses, metrics, targets and logs use: the keys of dict outputs,
+        else ``output_names`` (as Keras)."""
         if self._out_kind == "dict":
             return list(self._out_keys)
-        return [t.layer.name for t in self.outputs]
+        return self.output_names
 
     def _pack(self, kind: str, keys: Any, values: list[Any]) -> Any:
         if kind == "single":
@@ -104,16 +106,17 @@ class Functional(Model):
     def _flatten_outputs(self, y: Any) -> list[Any]:
         n = len(self.outputs)
         if isinstance(y, dict):
-            missing = [k for k in self.output_names if k not in y]
+            keys = self.output_keys
+            missing = [k for k in keys if k not in y]
             if missing:
                 raise InputShapeError(f"Model {self.name!r}: no value for output(s) {missing}; "
-                                      f"the outputs are {self.output_names}.")
-            return [y[k] for k in self.output_names]
+                                      f"the outputs are {keys}.")
+            return [y[k] for k in keys]
         if n == 1:
             return [y[0] if isinstance(y, (list, tuple)) and len(y) == 1 else y]
         if not isinstance(y, (list, tuple)) or len(y) != n:
             raise InputShapeError(
-                f"Model {self.name!r} has {n} outputs {self.output_names}: expected a list of "
+                f"Model {self.name!r} has {n} outputs {self.output_keys}: expected a list of "
                 f"{n} arrays or a dict keyed by output name, got {type(y).__name__}.")
         return list(y)
 

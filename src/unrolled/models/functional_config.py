@@ -46,7 +46,7 @@ def functional_config(model: Any) -> dict[str, Any]:
             if id(node) not in own or node.is_input:
                 continue
             kwargs = {}
-            if not any(k != "mask" for k in node.tensor_kwargs):
+            if not any(k != "mask" or not node.auto_mask for k in node.tensor_kwargs):
                 kwargs.update(getattr(layer, "keras_call_kwargs", {}))
             kwargs.update(node.kwargs)
             args = [map_tensors(node.x, tensor)]

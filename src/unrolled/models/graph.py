@@ -130,6 +130,25 @@ class Graph:
         self.layers = [layer for d in sorted(layers_by_depth, reverse=True)
                        for layer in sorted(layers_by_depth[d], key=lambda l: layer_index[id(l)])]
         self.node_ids = {id(n) for n in self.nodes}
+        self.calls = [n for n in self.nodes if not n.is_input]   # the nodes that compute
+        self.chain = self._is_plain_chain()
+
+    def _is_plain_chain(self) -> bool:
+        """One input, each call on the previous call's only output, no keyword tensors and
+        no layer that starts a mask: then :meth:`forward` runs a plain loop (no bookkeeping)."""
+        if len(self.inputs) != 1:
+            return False
+        prev = self.inputs[0]
+        for k, node in enumerate(self.calls):
+            if node.x is not prev or any(k not in ("training", "mask") or v is not None and k == "mask"
+                                         for k, v in node.kwargs.items()):
+                return False   # keyword arguments other than training take the general path
+            if getattr(node.layer, "creates_mask", False):
+                return False
+            if not node.single and k != len(self.calls) - 1:
+                return False
+            prev = node.outputs[0]
+        return [t for t in self.outputs] == (self.calls[-1].outputs if self.calls else [])
         names = [layer.name for layer in self.layers]
         for name in names:
             if names.count(name) > 1:
@@ -156,16 +175,14 @@ class Graph:
         """Run every node on ``arrays`` (one per input tensor). ``keep_cache=False`` calls
         each layer's ``call`` (no caches, fast inference paths) instead of ``forward``;
         the returned cache then holds only the output masks."""
+        if self.chain and masks is None:
+            return self._forward_chain(arrays[0], training, keep_cache)
         values: dict[int, Any] = {id(t): a for t, a in zip(self.inputs, arrays)}
         mask_of: dict[int, Any] = {}
         if masks is not None:
             mask_of.update({id(t): m for t, m in zip(self.inputs, masks)})
         cache = GraphCache()
-        for node in self.nodes:
-            if node.is_input:
-                for t in node.outputs:  # an InputLayer's tensor that is also a model input
-                    values.setdefault(id(t), None)
-                continue
+        for node in self.calls:
             outputs, node_cache = self._run_node(node, values, mask_of, training, keep_cache)
             if keep_cache:
                 cache.node_caches[id(node)] = node_cache
@@ -176,31 +193,64 @@ class Graph:
         cache.output_masks = [mask_of.get(id(t)) for t in self.outputs]
         return [values[id(t)] for t in self.outputs], cache
 
+    def _forward_chain(self, x: Any, training: bool, keep_cache: bool) -> tuple[list[Any], GraphCache]:
+        """:meth:`forward` for a plain chain without masks (a usual Sequential)."""
+        cache = GraphCache()
+        for node in self.calls:
+            layer = node.layer
+            layer.validate_input(x.shape)
+            if keep_cache:
+                x, node_cache = layer.forward(x, training=training)
+                cache.node_caches[id(node)] = node_cache
+                cache.calls.append(node_cache)
+            else:
+                x = layer.call(x, training=training)
+        outs = [x] if self.calls[-1].single else list(x)
+        cache.output_masks = [None] * len(outs)
+        return outs, cache
+
+    @staticmethod
+    def _plan(node: Node) -> tuple[Any, ...]:
+        """What running ``node`` needs, worked out once: the input tensor ids, the tensor
+        and plain keyword arguments, the explicit mask, and Keras's mask rule."""
+        plan = getattr(node, "_plan", None)
+        if plan is None:
+            single = isinstance(node.x, SymbolicTensor)
+            x_ids = id(node.x) if single else [id(t) for t in node.x]
+            tensor_kwargs, plain = {}, {}
+            for key, value in node.kwargs.items():
+                if key in ("training", "mask"):
+                    continue  # the model's training flag wins, as in Keras's functional call
+                (tensor_kwargs if is_symbolic(value) else plain)[key] = value
+            explicit = node.kwargs.get("mask")
+            explicit = explicit if is_symbolic(explicit) else None
+            auto_mask = explicit is None and not tensor_kwargs   # x is the only tensor argument
+            plan = (single, x_ids, tensor_kwargs, plain, explicit, auto_mask)
+            node._plan = plan  # type: ignore[attr-defined]
+        return plan
+
     def _run_node(self, node: Node, values: dict[int, Any], mask_of: dict[int, Any],
                   training: bool, keep_cache: bool) -> tuple[Any, Any]:
         layer = node.layer
-        x = map_tensors(node.x, lambda t: values[id(t)])
-        x_mask = map_tensors(node.x, lambda t: mask_of.get(id(t)))
-        kwargs: dict[str, Any] = {}
-        explicit_mask = None
-        for key, value in node.kwargs.items():
-            if key == "training":
-                continue  # the model's training flag wins, as in Keras's functional call
-            if key == "mask":
-                if is_symbolic(value):
-                    explicit_mask = map_tensors(value, lambda t: values[id(t)])
-                continue
+        single, x_ids, tensor_kwargs, plain, explicit, auto_mask = self._plan(node)
+        if single:
+            x = values[x_ids]
+            x_mask = mask_of.get(x_ids)
+        else:
+            x = [values[i] for i in x_ids]
+            x_mask = [mask_of.get(i) for i in x_ids]
+            if all(m is None for m in x_mask):
+                x_mask = None
+        kwargs = dict(plain)
+        for key, value in tensor_kwargs.items():
             kwargs[key] = map_tensors(value, lambda t: values[id(t)])
-        tensor_args = 1 + sum(1 for k, v in node.kwargs.items() if k != "mask" and is_symbolic(v))
-        if explicit_mask is not None:
-            call_mask = previous = explicit_mask
-        elif tensor_args == 1:
+        if explicit is not None:
+            call_mask = previous = map_tensors(explicit, lambda t: values[id(t)])
+        elif auto_mask:
             call_mask = previous = x_mask
         else:
             call_mask, previous = None, x_mask
-        if _all_none(call_mask):
-            call_mask = None
-        if isinstance(x, np.ndarray):
+        if single:
             layer.validate_input(x.shape)
         if call_mask is not None:
             kwargs["mask"] = call_mask
@@ -208,12 +258,16 @@ class Graph:
             out, node_cache = layer.forward(x, training=training, **kwargs)
         else:
             out, node_cache = layer.call(x, training=training, **kwargs), None
-        outs = [out] if node.single else list(out)
-        for t, value in zip(node.outputs, outs):
-            values[id(t)] = value
-        if layer.supports_masking:
-            out_mask = layer.compute_mask(x, None if _all_none(previous) else previous)
-            if node.single:
+        if single and node.single:
+            values[id(node.outputs[0])] = out
+        else:
+            for t, value in zip(node.outputs, [out] if node.single else out):
+                values[id(t)] = value
+        if layer.supports_masking and (previous is not None or getattr(layer, "creates_mask", False)):
+            out_mask = layer.compute_mask(x, previous)
+            if out_mask is None:
+                pass
+            elif node.single:
                 mask_of[id(node.outputs[0])] = out_mask
             elif isinstance(out_mask, (list, tuple)):
                 for t, m in zip(node.outputs, out_mask):
@@ -243,30 +297,35 @@ class Graph:
         d: dict[int, Any] = {}
         for t, g in zip(self.outputs, d_outputs):
             _add(d, t, g)
-        for node in reversed(self.nodes):
-            if node.is_input:
-                continue
-            douts = [d.get(id(t)) for t in node.outputs]
-            if all(g is None for g in douts):
-                continue
+        for node in reversed(self.calls):
+            single, x_ids, tensor_kwargs, _, _, _ = self._plan(node)
+            if node.single:
+                dy = d.get(id(node.outputs[0]))
+                if dy is None:
+                    continue
+            else:
+                dy = [d.get(id(t)) for t in node.outputs]
+                if all(g is None for g in dy):
+                    continue
             layer = node.layer
-            dy = douts[0] if node.single else douts
             node_cache = cache.node_caches[id(node)]
-            states = node.kwargs.get("initial_state")
-            if states is not None and is_symbolic(states):
+            states = tensor_kwargs.get("initial_state")
+            if states is not None:
                 dx, g, d_states = layer.backward_with_states(dy, node_cache)
                 for t, ds in zip(iter_tensors(states), d_states):
                     _add(d, t, ds)
             else:
                 dx, g = layer.backward(dy, node_cache)
-            if layer.trainable_weights:
+            if g and layer.trainable:
                 key = id(layer)
                 grads[key] = list(g) if key not in grads else [a + b for a, b in zip(grads[key], g)]
-            if isinstance(node.x, SymbolicTensor):
-                _add(d, node.x, dx)
+            if single:
+                if dx is not None:
+                    d[x_ids] = dx if x_ids not in d else d[x_ids] + dx
             else:
-                for t, dxi in zip(node.x, dx):
-                    _add(d, t, dxi)
+                for i, dxi in zip(x_ids, dx):
+                    if dxi is not None:
+                        d[i] = dxi if i not in d else d[i] + dxi
         return [d.get(id(t)) for t in self.inputs], grads
 
     def flat_grads(self, grads: dict[int, list[Any]], layers: list[Any]) -> list[np.ndarray]:
@@ -281,9 +340,8 @@ class Graph:
     def activity_penalty(self, cache: GraphCache) -> float:
         """The activity-regularization losses of every call in the last forward."""
         total = 0.0
-        for node in self.nodes:
-            if not node.is_input:
-                total += float(node.layer.activity_penalty(cache.node_caches[id(node)]))
+        for node in self.calls:
+            total += float(node.layer.activity_penalty(cache.node_caches[id(node)]))
         return total
 
 

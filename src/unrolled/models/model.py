@@ -56,7 +56,23 @@ class Model(Layer):
 
     # -- the graph (subclasses set it up) ---------------------------------------------------
     def graph(self) -> Graph:
-        raise NotImplementedError
+        raise ConfigError(
+            f"{type(self).__name__} has no graph of layers: unrolled builds models from "
+            "symbolic tensors, Model(inputs, outputs), or Sequential([...]); subclassing Model "
+            "with a custom call() is not supported (its backward pass could not be derived).")
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """The layer called ``name`` (or at position ``index`` of ``layers``), as in Keras."""
+        layers = self.layers
+        if index is not None and name is None:
+            if not -len(layers) <= index < len(layers):
+                raise ConfigError(f"Model {self.name!r} has {len(layers)} layers; index {index} is out of range.")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ConfigError(f"No such layer: {name!r}. The layers of {self.name!r} are "
+                          f"{[layer.name for layer in layers]}.")
 
     @property
     def input(self) -> Any:
@@ -399,7 +415,13 @@ def convert_input(x: Any, tensor: Any, consumers: list[Layer], who: str) -> np.n
     int_layers = [c for c in consumers if getattr(c, "input_dtype_kind", "float") == "int"]
     if int_layers and hasattr(int_layers[0], "indices"):
         return int_layers[0].indices(x)      # checked integer ids (Embedding)
-    if int_layers or np.dtype(tensor.dtype).kind in "iub":
+    kind = np.dtype(tensor.dtype).kind
+    if kind == "b":                          # a mask given as a model input
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise InputShapeError(f"{who} expects a boolean mask, got an array of dtype {arr.dtype}.")
+        return arr.astype(bool, copy=False)
+    if int_layers or kind in "iu":
         arr = np.asarray(x)
         if arr.dtype.kind not in "iufb" or arr.dtype == object:
             raise InputShapeError(f"{who} expects integer ids, got an array of dtype {arr.dtype}.")

@@ -29,6 +29,7 @@ from .loading_check import find_blockers, refusal
 
 PathLike = str | os.PathLike
 _LEGACY_SUFFIXES = (".h5", ".hdf5")
+_FOREIGN_SUFFIXES = (".onnx", ".safetensors", ".pt", ".pth")   # read by models/files.py
 
 
 # -- model kinds -------------------------------------------------------------------------
@@ -220,7 +221,9 @@ def _legacy_weight_names(layer: Any) -> list[str]:
 # -- loading -----------------------------------------------------------------------------
 def load_model(path: PathLike, compile: bool = True) -> Any:
     """Read a model written by Keras 3 or unrolled (``.keras``), or a legacy HDF5 model
-    (``.h5``: Keras 2.x, tf.keras 2.x, Keras 3's legacy saver).
+    (``.h5``: Keras 2.x, tf.keras 2.x, Keras 3's legacy saver); also an ONNX graph
+    (``.onnx``) or PyTorch weights (``.safetensors``, ``.pt``) through
+    :func:`unrolled.models.files.open_model`.
 
     With ``compile=True`` the compile config and optimizer state are restored when
     present; if that fails (an unknown loss, say) the model is returned uncompiled with a
@@ -228,6 +231,10 @@ def load_model(path: PathLike, compile: bool = True) -> Any:
     """
     path = check_file(path)
     with file_errors(path):
+        if os.path.splitext(path)[1].lower() in _FOREIGN_SUFFIXES:   # the format hook
+            from .files import open_model
+
+            return open_model(path)
         if keras_file.sniff(path) == "hdf5":
             return _load_legacy(path, compile)
         return _load_keras(path, compile)
@@ -254,7 +261,7 @@ def _load_keras(path: str, compile: bool) -> Any:
 
 def _load_legacy(path: str, compile: bool) -> Any:
     with h5_weights.open_h5(path, path) as h5:
-        def read() -> tuple[Any, Any, Any]:
+        def read() -> tuple[Any, Any, Any, Any]:
             if not legacy_h5.is_full_model(h5):
                 raise ModelFileError(
                     f"{path} holds weights only, not a model (no 'model_config'). Build the "
@@ -266,23 +273,45 @@ def _load_legacy(path: str, compile: bool) -> Any:
             with limits.building_within(budget, path):
                 model = model_from_config(config, path)
             values = h5_weights.read_legacy_weights(stored.weights, model, path)
-            return stored, model, values
+            names = h5_weights.legacy_weight_names(stored.weights, model, path)
+            return stored, model, values, names
 
-        stored, model, values = h5_weights.guarded(read, path)
+        stored, model, values, names = h5_weights.guarded(read, path)
     model.set_weights(values)
     compile_config = legacy_config.compile_config_from_training_config(stored.training_config)
     if compile and compile_config:
+        keras3 = legacy_config.major_version(stored.keras_version) >= 3
         opt_values = None
-        if stored.optimizer_weights is not None:
-            if legacy_config.major_version(stored.keras_version) >= 3:
-                opt_values = [value for _, value in stored.optimizer_weights]
-            else:
-                warnings.warn(f"{path}: the optimizer state saved by Keras "
-                              f"{stored.keras_version} is not restored (Keras 2 keeps other "
-                              "variables); training continues with a fresh optimizer, as in "
-                              "Keras 3.", stacklevel=3)
+        if stored.optimizer_weights is not None and keras3:
+            opt_values = [value for _, value in stored.optimizer_weights]
         _restore_compile(model, compile_config, opt_values, path)
+        if stored.optimizer_weights and not keras3 and getattr(model, "compiled", False):
+            by_id = dict(zip(map(id, model.weights), names))
+            _restore_keras2_optimizer(model, stored, [by_id[id(w)] for w in model.trainable_weights],
+                                      path)
     return model
+
+
+def _restore_keras2_optimizer(model: Any, stored: Any, variable_names: list[str],
+                              path: str) -> None:
+    """Map a Keras 2 optimizer's slots (``Adam/<variable>/m:0`` ...) onto Keras 3's layout
+    by name; warn and keep a fresh optimizer when they do not all match."""
+    optimizer = model.optimizer
+    if not optimizer.built:
+        optimizer.build(model.trainable_weights)
+    own = optimizer.variables
+    values = legacy_config.keras2_optimizer_state(stored.optimizer_weights, variable_names,
+                                                  optimizer.variable_names)
+    if values is not None:
+        values = [np.asarray(mine) if theirs is None else np.asarray(theirs, dtype=np.asarray(mine).dtype)
+                  for mine, theirs in zip(own, values)]
+        if all(np.shape(a) == np.shape(b) for a, b in zip(own, values)):
+            optimizer.set_variables(values)
+            return
+    warnings.warn(f"{path}: the optimizer state saved by Keras {stored.keras_version} "
+                  f"({len(stored.optimizer_weights)} arrays) does not match "
+                  f"{type(optimizer).__name__}'s variables by name, so it is not restored; "
+                  "training continues with a fresh optimizer, as in Keras 3.", stacklevel=3)
 
 
 def load_weights(model: Any, path: PathLike) -> None:

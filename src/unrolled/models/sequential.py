@@ -105,6 +105,7 @@ class Sequential(Model):
             for layer in self._layers:
                 x = layer(x)
             self._graph = Graph([self.input_layer.output], x if isinstance(x, list) else [x])
+            self._several_outputs = isinstance(x, list)
         return self._graph
 
     def _pack_outputs(self, outs: list[Any]) -> Any:
@@ -114,8 +115,8 @@ class Sequential(Model):
         return list(y) if self._returns_list() else [y]
 
     def _returns_list(self) -> bool:
-        return len(self.graph().outputs) > 1 or isinstance(
-            self._layers[-1].compute_output_shape(self.input_batch_shape), list)
+        self.graph()
+        return self._several_outputs
 
     def _pack_inputs(self, xs: list[Any]) -> Any:
         return xs[0]

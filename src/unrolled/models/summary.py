@@ -128,7 +128,7 @@ def summary_text(model: Any, explain: bool = True) -> str:
         lines.append("")
         lines.append(" Where the parameters come from:")
         for layer in model.layers:
-            if layer.built:
+            if layer.built and not getattr(layer, "is_input_layer", False):
                 lines.append(f"  {layer.name} ({type(layer).__name__}): {layer.param_formula()}")
         kernels = model.kernel_report() if hasattr(model, "kernel_report") else []
         if kernels:

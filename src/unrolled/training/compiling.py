@@ -76,7 +76,8 @@ class CompileMixin:
         self._metric_args = (list(metrics or []), list(weighted_metrics or []))
         self._compiled_metrics = None
         self._loss_tracker = metrics_module.Mean(name="loss")
-        for out in self._outputs:
+        with_loss = [out for out in self._outputs if out["loss"] is not None]
+        for out in with_loss if len(with_loss) > 1 else []:   # Keras logs <name>_loss only then
             out["tracker"] = metrics_module.Mean(name=f"{out['name']}_loss")
         self.compiled = True
         self._compile_config = dict(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
@@ -206,19 +207,22 @@ class CompileMixin:
                 built.append((name, metric, weighted))
         return built
 
+    def _output_trackers(self) -> list[Any]:
+        return [o["tracker"] for o in self._outputs if o["tracker"] is not None]
+
     @property
     def metrics(self) -> list[Any]:
         """The loss tracker, then the compiled metrics (once built by a first batch)."""
         if not self.compiled:
             return []
-        return ([self._loss_tracker] + [o["tracker"] for o in self._outputs]
+        return ([self._loss_tracker] + self._output_trackers()
                 + [m for _, m, _ in self._compiled_metrics or []])
 
     @property
     def metrics_names(self) -> list[str]:
         if not self.compiled:
             return []
-        return (["loss"] + [o["tracker"].name for o in self._outputs]
+        return (["loss"] + [t.name for t in self._output_trackers()]
                 + [name for name, _, _ in self._compiled_metrics or []])
 
     def reset_metrics(self) -> None:
@@ -227,8 +231,8 @@ class CompileMixin:
 
     def get_metrics_result(self) -> dict[str, float]:
         logs = {"loss": float(self._loss_tracker.result())}
-        for out in self._outputs:
-            logs[out["tracker"].name] = float(out["tracker"].result())
+        for tracker in self._output_trackers():
+            logs[tracker.name] = float(tracker.result())
         for name, metric, _ in self._compiled_metrics or []:
             logs[name] = float(metric.result())
         return logs
@@ -237,7 +241,7 @@ class CompileMixin:
         """Keras's order: the losses and (one output) the metrics in compile order, then
         the other keys sorted -- with several outputs the per-output metric names carry
         an output prefix that Keras does not match, so they come sorted."""
-        order = self.metrics_names if self.n_outputs == 1 else ["loss"] + [o["tracker"].name for o in self._outputs]
+        order = self.metrics_names if self.n_outputs == 1 else ["loss"] + [t.name for t in self._output_trackers()]
         names = [n for n in order if n in logs]
         values = [logs[n] for n in names] + [logs[k] for k in sorted(logs) if k not in names]
         return values[0] if len(values) == 1 else values

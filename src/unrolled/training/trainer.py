@@ -63,7 +63,7 @@ class Trainer(CompileMixin):
     def __init__(self, model: Any) -> None:
         super().__init__()
         self.model = model
-        self.output_names = list(model.output_names)
+        self.output_names = list(getattr(model, "output_keys", None) or model.output_names)
         self.n_outputs = len(self.output_names)
 
     @property
@@ -146,7 +146,7 @@ class Trainer(CompileMixin):
                 owners += [k] * len(items)
             self._compiled_metrics, self._metric_owner = built, owners
         for k, out in enumerate(self._outputs):
-            if out["loss"] is not None:
+            if out["tracker"] is not None:
                 out["tracker"].update_state(values[k], sample_weight=n)
         for (_, metric, weighted), k in zip(self._compiled_metrics, self._metric_owner):
             sw = sample_weight[k] if isinstance(sample_weight, list) else sample_weight

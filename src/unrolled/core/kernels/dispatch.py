@@ -66,11 +66,12 @@ def kernel_report(layers: Any) -> list[str]:
     for layer in layers:
         if getattr(layer, "creates_mask", False):
             masked = True
-        line = describe(layer, masked=masked)
+        # wrappers (Bidirectional, RNN(cell), TimeDistributed) report their recurrent parts
+        parts = layer.kernel_layers() if hasattr(layer, "kernel_layers") else [layer]
+        found = [describe(part, masked=masked) for part in parts]
         if masked and hasattr(layer, "return_sequences"):
             masked = layer.return_sequences  # only a sequence output passes the mask on
-        if line is not None:
-            lines.append(line)
+        lines += [line for line in found if line is not None]
     return lines
 
 

@@ -17,8 +17,6 @@ Two regimes, by the work of one step's recurrent product (B·H·4H multiply-adds
 from __future__ import annotations
 
 import contextlib
-import functools
-import os
 import threading
 import time
 from types import ModuleType
@@ -26,14 +24,13 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from . import blas_threads
-from .runtime import loading
 from .lstm_fast import Loops, run_in_turn
+from .runtime import blas as blas_threads
+from .runtime import loading
 from .runtime.buffers import scratch
-
-_lock = threading.Lock()
-_pool: Any = None
-_pool_size = 0
+from .runtime.threads import num_threads
+from .runtime.threads import run_blocks as _run
+from .runtime.threads import run_jobs as _run_jobs
 
 missing_reason = loading.missing_reason
 import_compiled = loading.import_compiled
@@ -76,22 +73,6 @@ def _warm(mod: ModuleType) -> None:
     mod.gate_step_backward(np.zeros((1, 4), f), s, s, s, s, s.copy(), np.zeros((1, 4), f))
 
 
-def num_threads() -> int:
-    """Threads for batch blocks: ``UNROLLED_NUM_THREADS`` or the CPUs this process may use."""
-    env = os.environ.get("UNROLLED_NUM_THREADS")
-    if env:
-        return max(1, int(env))
-    return _cpus()
-
-
-@functools.lru_cache(maxsize=1)
-def _cpus() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 # Below MIN_TOTAL_WORK multiply-adds in all, handing a block to another thread (~20 µs)
 # is not worth it. Each block's per-step products are cut into row chunks that OpenBLAS
 # runs on the calling thread (see _numba_lstm), so blocks never oversubscribe the cores.
@@ -106,25 +87,6 @@ def blocks(batch: int, units: int, timesteps: int) -> list[tuple[int, int]]:
         n = 1
     edges = [batch * k // n for k in range(n + 1)]
     return [(edges[k], edges[k + 1]) for k in range(n)]
-
-
-def _pool_for(n: int) -> Any:
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - keep import light
-
-    global _pool, _pool_size
-    with _lock:
-        if _pool is None or _pool_size < n:
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="unrolled-kernel")
-            _pool_size = n
-        return _pool
-
-
-def _run(fn: Callable[..., None], args: tuple[Any, ...], ranges: list[tuple[int, int]]) -> None:
-    """``fn(*args, b0, b1)`` for every batch block, at once (see :func:`_run_jobs`)."""
-    if len(ranges) == 1:
-        fn(*args, *ranges[0])
-        return
-    _run_jobs([functools.partial(fn, *args, b0, b1) for b0, b1 in ranges])
 
 
 # Above this many multiply-adds per step (B·H·4H) a step is GEMM-bound. A block's product
@@ -307,39 +269,37 @@ def _large_backward(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0) -> Non
 
 def blas_scope(batch: int, timesteps: int, units: int) -> Any:
     """For a small-step forward or backward whose batch blocks use several threads:
-    NumPy's BLAS single-threaded (see :mod:`.blas_threads`), yielding a runner that gives
-    the GEMMs' halves around the loop one thread each. Otherwise nothing changes."""
+    NumPy's BLAS single-threaded (see :mod:`.runtime.blas`), yielding a runner that gives
+    the GEMMs' halves around the loop one thread each. With one block, BLAS single-threaded
+    too once OpenBLAS would thread the GEMMs (:data:`OPENBLAS_THREADED_WORK`), the GEMMs run
+    in turn. Large steps: nothing changes."""
     n = len(blocks(batch, units, timesteps))
-    if is_large(batch, units) or n < 2 or not blas_threads.available():
+    if is_large(batch, units) or not blas_threads.available():
         return contextlib.nullcontext(run_in_turn)
+    if n < 2:
+        if timesteps * batch * units * 4 * units < OPENBLAS_THREADED_WORK:
+            return contextlib.nullcontext(run_in_turn)    # OpenBLAS runs these on one thread
+        impl()
+        return _single_threaded_blas(run_in_turn)
     impl()              # numba and SciPy first, so the BLAS controller sees SciPy's copy too
-    return _single_threaded_blas()
+    return _single_threaded_blas(_run_jobs)
+
+
+# Below MIN_TOTAL_WORK one block runs the loop, but the GEMMs around it (projection, weight
+# gradients: ~T·B·4H·(H+F) multiply-adds) are big enough for OpenBLAS to use all its
+# threads. Not worth it at these sizes, and on a busy machine a 2-thread sgemm waits for its
+# worker to be scheduled: at the demo's shape (32, 14, 4, 32) the backward GEMMs took 2-20 ms
+# multithreaded against 0.55 ms single-threaded with 8-10 other processes on the 2 cores.
+# So they run single-threaded from this size on (below it OpenBLAS uses one thread itself;
+# the limit costs ~13 µs to set and restore).
+OPENBLAS_THREADED_WORK = 1 << 16
 
 
 @contextlib.contextmanager
-def _single_threaded_blas() -> Iterator[Callable[[list[Callable[[], None]]], None]]:
+def _single_threaded_blas(runner: Callable[[list[Callable[[], None]]], None]
+                          ) -> Iterator[Callable[[list[Callable[[], None]]], None]]:
     with blas_threads.single_threaded():
-        yield _run_jobs
-
-
-def _run_jobs(jobs: list[Callable[[], None]]) -> None:
-    """Run jobs at once, the first in this thread, the rest in the pool; wait for all,
-    then raise the first real error (not a barrier broken because of it)."""
-    pool = _pool_for(len(jobs) - 1)
-    futures = [pool.submit(job) for job in jobs[1:]]
-    errors: list[BaseException] = []
-    try:
-        jobs[0]()
-    except BaseException as err:  # noqa: BLE001 - re-raised below, after the others
-        errors.append(err)
-    for fut in futures:
-        try:
-            fut.result()
-        except BaseException as err:  # noqa: BLE001
-            errors.append(err)
-    if errors:
-        real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
-        raise (real or errors)[0]
+        yield runner
 
 
 NUMBA_LOOPS = Loops("numba", numba_forward_loop, numba_backward_loop, numba_infer, blas_scope)

@@ -29,11 +29,12 @@ import numpy as np
 from ..gru import GRUCell
 from ..lstm import LSTMCell
 from ..simple_rnn import SimpleRNNCell
-from . import blas_threads, cells_numba, cells_train, lstm_numba
+from . import cells_numba, cells_train, lstm_numba
 from .interface import SequenceKernel
 from .masked import masked
 from .lstm_kernel import NUMBA_LSTM, NUMPY_LSTM
 from .reference import REFERENCE
+from .runtime import blas as blas_threads
 from .runtime import loading
 
 KERNELS = ("reference", "numpy", "numba")

@@ -167,12 +167,16 @@ def _bump() -> None:
     _generation += 1
 
 
+_instances: list["CompiledModule"] = []
+
+
 class CompiledModule:
     """One compiled-kernel module: loaded once, on demand (:meth:`load`, blocking) or in
     the background (:meth:`start`); ``warm`` compiles (or loads) its signatures."""
 
     def __init__(self, module: str, what: str,
                  warm: Callable[[ModuleType], None] | None = None) -> None:
+        _instances.append(self)
         self.module, self.what, self.warm = module, what, warm
         self._mod: ModuleType | None = None
         self._lock = threading.RLock()
@@ -285,3 +289,19 @@ def _build_in_subprocess(module: str) -> None:
             return       # no subprocess here: load() compiles in this process instead
     while _builder.poll() is None and not cache_known(module):
         time.sleep(0.05)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (multiprocessing's fork start method) has no build thread: fresh
+    locks, and a module the parent was still building starts cold again."""
+    global _build_lock, _builder
+    _build_lock = threading.Lock()
+    _builder = None
+    for module in _instances:
+        module._lock = threading.RLock()
+        if module._mod is None:
+            module.state, module.started, module.how = "cold", None, ""
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
