@@ -20,6 +20,7 @@ SHAPES = {
     "medium": (32, 100, 16, 128),
     "large": (128, 100, 64, 512),
     "long": (8, 1000, 8, 64),
+    "demo": (32, 14, 4, 32),   # `unrolled demo`'s model and batch
 }
 
 

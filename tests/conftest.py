@@ -14,3 +14,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
+# The first call that wants a compiled kernel waits for it (as before the background
+# build), so tests see the kernel they check; tests of the background build set
+# UNROLLED_COMPILE=background themselves (tests/test_kernels_compile.py).
+os.environ.setdefault("UNROLLED_COMPILE", "wait")

@@ -296,13 +296,14 @@ NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "tanh": np.tanh,
     "sigmoid": _np_sigmoid,
     "hard_sigmoid": lambda z: np.clip(z / 6.0 + 0.5, 0.0, 1.0),
+    "legacy_hard_sigmoid": lambda z: np.clip(0.2 * z + 0.5, 0.0, 1.0),   # Keras 2's
     "relu": lambda z: np.maximum(z, 0.0),
     "linear": lambda z: z,
     "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0))),
     "softplus": lambda z: np.logaddexp(0.0, z),
     "silu": lambda z: z * _np_sigmoid(z),
 }
-KINKS = {"relu": (0.0,), "hard_sigmoid": (-3.0, 3.0)}
+KINKS = {"relu": (0.0,), "hard_sigmoid": (-3.0, 3.0), "legacy_hard_sigmoid": (-2.5, 2.5)}
 
 
 @dataclass
@@ -376,3 +377,61 @@ def numeric_gradient(loss: Callable[[], float], array: np.ndarray, eps: float = 
         flat[k] = keep
         gflat[k] = (up - down) / (2 * eps)
     return grad
+
+
+# -- any two built layers holding the same weights (wrappers, RNN(cell), ...) ----------------
+def keras_layer_sides(ours: Any, theirs: Any, x: np.ndarray, *,
+                      initial_state: list[np.ndarray] | None = None, mask: np.ndarray | None = None,
+                      seed: int = 0, training: bool = False, keras_kwargs: dict[str, Any] | None = None
+                      ) -> Sides:
+    """Outputs and the gradients of ``Σ_k Σ output_k · R_k`` (random R) w.r.t. every
+    trainable weight (matched by position in ``trainable_weights``), ``x`` and each initial
+    state, for unrolled's ``ours`` (``forward`` / ``backward_with_states`` or ``backward``)
+    and Keras's ``theirs`` (torch autograd). Both layers must be built with equal weights."""
+    torch = require("torch")
+    rng = np.random.default_rng(seed)
+    x_t = torch.tensor(x, requires_grad=True)
+    kwargs: dict[str, Any] = dict(keras_kwargs or {})
+    states_t = None
+    if initial_state is not None:
+        states_t = [torch.tensor(s, requires_grad=True) for s in initial_state]
+        kwargs["initial_state"] = states_t
+    if mask is not None:
+        kwargs["mask"] = torch.tensor(mask)
+    if training:
+        kwargs["training"] = True
+    for w in theirs.trainable_weights:   # torch accumulates: start from no gradient
+        w.value.grad = None
+    outs_t = _as_list(theirs(x_t, **kwargs))
+    cotangents = [rng.standard_normal(tuple(o.shape)).astype(x.dtype) for o in outs_t]
+    sum((o * torch.from_numpy(r)).sum() for o, r in zip(outs_t, cotangents)).backward()
+    their = {f"output[{k}]": o.detach().numpy() for k, o in enumerate(outs_t)}
+    for k, w in enumerate(theirs.trainable_weights):
+        grad = w.value.grad
+        their[f"d w{k} {w.path}"] = np.zeros(tuple(w.shape), x.dtype) if grad is None else grad.numpy()
+    their["d x"] = x_t.grad.numpy()
+    if states_t is not None:
+        their.update({f"d initial_state[{k}]": s.grad.numpy() for k, s in enumerate(states_t)})
+
+    fkw: dict[str, Any] = {}
+    if initial_state is not None:
+        fkw["initial_state"] = list(initial_state)
+    if mask is not None:
+        fkw["mask"] = mask
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        out, cache = ours.forward(x, training=training, **fkw)
+        outs = _as_list(out)
+        assert len(outs) == len(cotangents), (len(outs), len(cotangents))
+        dy = list(cotangents) if isinstance(out, list) else cotangents[0]
+        if hasattr(ours, "backward_with_states"):
+            dx, grads, d_init = ours.backward_with_states(dy, cache)
+        else:
+            (dx, grads), d_init = ours.backward(dy, cache), ()
+    mine = {f"output[{k}]": o for k, o in enumerate(outs)}
+    assert len(grads) == len(theirs.trainable_weights), (len(grads), len(theirs.trainable_weights))
+    for k, (w, g) in enumerate(zip(theirs.trainable_weights, grads)):
+        mine[f"d w{k} {w.path}"] = g
+    mine["d x"] = dx
+    if initial_state is not None:
+        mine.update({f"d initial_state[{k}]": d for k, d in enumerate(d_init)})
+    return Sides(mine, their)

@@ -146,9 +146,6 @@ def test_unknown_initializer_lists_valid_names() -> None:
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    (dict(stateful=True), ["stateful"]),
-    (dict(dropout=0.2), ["dropout", "Dropout layer"]),
-    (dict(kernel_regularizer="l2"), ["kernel_regularizer"]),
     (dict(dtype="int32"), ["dtype", "'int32'"]),
     (dict(no_such_argument=1), ["no_such_argument"]),
 ])

@@ -25,7 +25,7 @@ from .reference import (Sides, assert_same, kink_margin, numeric_gradient, numpy
 EPS = 1e-6
 RTOL = 1e-6
 MARGIN = 1e-3
-LSTM_ACTIVATIONS = ["tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "elu", "softplus", "silu"]
+LSTM_ACTIVATIONS = ["tanh", "sigmoid", "hard_sigmoid", "legacy_hard_sigmoid", "relu", "linear", "elu", "softplus", "silu"]
 
 
 def _loss(outputs: Any, cotangents: list[np.ndarray]) -> float:

@@ -15,6 +15,8 @@ import pytest
 from tests.peers import require
 from unrolled import Sequential
 from unrolled.core.kernels import dispatch, force, lstm_numba, select_lstm_kernel
+from unrolled.core.kernels.runtime import loading
+from unrolled.core.lstm import LSTMCell
 from unrolled.layers import LSTM
 
 FAST = ["numpy", "numba"]
@@ -281,7 +283,7 @@ def test_fast_tanh_accuracy():
 # -- dispatch ------------------------------------------------------------------------------
 
 def test_automatic_choice_and_reasons(monkeypatch):
-    small = {"cell": "LSTMCell", "activation": "tanh", "recurrent_activation": "sigmoid",
+    small = {"cell": LSTMCell, "activation": "tanh", "recurrent_activation": "sigmoid",
              "dtype": np.float32, "units": 32}
     big = dict(small, units=512)
     sel = select_lstm_kernel(big, 128, 100, True)
@@ -289,15 +291,17 @@ def test_automatic_choice_and_reasons(monkeypatch):
         assert sel.name == "numba" and "sgemm" in sel.reason and "gates" in sel.reason
     else:
         assert sel.name == "numpy"
-    monkeypatch.setattr(lstm_numba, "missing_reason",
+    monkeypatch.setattr(loading, "missing_reason",
                         lambda: "numba not installed (pip install 'unrolled[fast]')")
     sel = select_lstm_kernel(small, 1, 50, False)
     assert sel.name == "numpy" and "unrolled[fast]" in sel.reason
     monkeypatch.undo()
     if lstm_numba.missing_reason() is None:
         assert select_lstm_kernel(small, 1, 50, False).name == "numba"
-    gru = dict(small, cell="GRUCell")
-    assert select_lstm_kernel(gru, 1, 50, False).name == "reference"
+    class OtherCell:   # a cell without fast kernels
+        pass
+    sel = select_lstm_kernel(dict(small, cell=OtherCell), 1, 50, False)
+    assert sel.name == "reference" and "OtherCell has no fast kernel" in sel.reason
 
 
 def test_environment_override(monkeypatch):
@@ -317,12 +321,14 @@ def test_environment_override(monkeypatch):
 
 def test_forcing_numba_without_numba_names_the_extra(monkeypatch):
     layer = make(4, 3, 5)
-    monkeypatch.setattr(lstm_numba, "_impl", None)
+    monkeypatch.setattr(lstm_numba, "COMPILED",
+                        loading.CompiledModule("._numba_lstm", "the numba LSTM kernel needs"))
 
     def broken(*_args, **_kwargs):
         raise ModuleNotFoundError("No module named 'numba'", name="numba")
 
-    monkeypatch.setattr(lstm_numba.importlib, "import_module", broken)
+    monkeypatch.setattr(loading.importlib, "import_module", broken)
+    monkeypatch.setattr(loading, "choose_cache_dir", lambda: None)
     with force("numba"), pytest.raises(ImportError, match=r"unrolled\[fast\]"):
         layer(np.zeros((1, 5, 3), np.float32))
 

@@ -10,7 +10,8 @@ import pytest
 
 from tests.peers import require
 from tests.test_kernels import OPTIONS, assert_same, make, needs, run
-from unrolled.core.kernels import blas_threads, lstm_numba
+from unrolled.core.kernels import lstm_numba
+from unrolled.core.kernels.runtime import blas as blas_threads
 
 
 def _openblas_threads() -> list[int]:

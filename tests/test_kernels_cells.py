@@ -15,7 +15,12 @@ import pytest
 
 from tests.peers import require
 from unrolled import Sequential
+from unrolled.core.gru import GRUCell
 from unrolled.core.kernels import cells_numba, dispatch, force, lstm_numba
+from unrolled.core.kernels.masked import MaskedKernel
+from unrolled.core.kernels.reference import REFERENCE
+from unrolled.core.kernels.runtime import loading
+from unrolled.core.simple_rnn import SimpleRNNCell
 from unrolled.layers import GRU, SimpleRNN
 
 TOL = 1e-5
@@ -189,11 +194,12 @@ def test_training_uses_the_training_kernel(cls):
         sel = dispatch.select_kernel(layer, 2, 5, True)
     assert sel.name == "numba" and sel.kernel.forward is not None
     _, cache = layer.forward(x, training=True)
-    assert cache.kernel is cells_numba.KERNELS[type(layer.cell).__name__]
+    assert cache.kernel is (cells_numba.GRU_KERNEL if type(layer).__name__ == "GRU"
+                            else cells_numba.SIMPLE_RNN_KERNEL)
     assert "numba — training" in dispatch.describe(layer)
     with force("reference"):
         _, cache = layer.forward(x, training=True)
-    assert cache.kernel is None
+    assert cache.kernel is REFERENCE
 
 
 @pytest.mark.parametrize("cell", CELLS, ids=CELL_IDS)
@@ -221,15 +227,19 @@ def test_backward_after_inference_forward(cell):
 
 
 @pytest.mark.parametrize("cls", [GRU, SimpleRNN])
-def test_masked_calls_use_reference(cls):
+def test_masked_calls_run_the_numba_kernel_through_the_mask_wrapper(cls):
+    needs_numba()
     layer = make(cls, 4, 3, 5, return_sequences=True)
     x = np.random.default_rng(11).standard_normal((2, 5, 3)).astype(np.float32)
     mask = np.ones((2, 5), bool)
     mask[0, 3:] = False
-    y = layer(x, mask=mask)
-    assert "masking uses the reference path" in dispatch.describe(layer)
+    mask[1, 1] = False
+    y, cache = layer.forward(x, training=False, mask=mask)
+    assert isinstance(cache.kernel, MaskedKernel)
+    assert "numba — " in dispatch.describe(layer) and "masked:" in dispatch.describe(layer)
     with force("reference"):
-        np.testing.assert_array_equal(layer(x, mask=mask), y)
+        np.testing.assert_allclose(layer.forward(x, training=False, mask=mask)[0], y,
+                                   rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("cls,kw,word", [
@@ -247,9 +257,9 @@ def test_unsupported_options_use_reference(cls, kw, word):
 
 
 def test_reasons_and_missing_numba(monkeypatch):
-    gru = {"cell": "GRUCell", "activation": "tanh", "recurrent_activation": "sigmoid",
+    gru = {"cell": GRUCell, "activation": "tanh", "recurrent_activation": "sigmoid",
            "dtype": np.float32, "units": 32}
-    rnn = dict(gru, cell="SimpleRNNCell", recurrent_activation=None)
+    rnn = dict(gru, cell=SimpleRNNCell, recurrent_activation=None)
     if cells_numba.missing_reason() is None:
         sel = dispatch.select_kernel(gru, 1, 50, False)
         assert sel.name == "numba" and "small step" in sel.reason
@@ -259,7 +269,7 @@ def test_reasons_and_missing_numba(monkeypatch):
     with force("numpy"):
         sel = dispatch.select_kernel(gru, 1, 50, False)
         assert sel.name == "reference" and "no NumPy kernel" in sel.reason
-    monkeypatch.setattr(lstm_numba, "missing_reason",
+    monkeypatch.setattr(loading, "missing_reason",
                         lambda: "numba not installed (pip install 'unrolled[fast]')")
     for opts in (gru, rnn):
         sel = dispatch.select_kernel(opts, 1, 50, False)
@@ -271,12 +281,13 @@ def test_reasons_and_missing_numba(monkeypatch):
 
 def test_forcing_numba_without_numba_names_the_extra(monkeypatch):
     layer = make(SimpleRNN, 4, 3, 5)
-    monkeypatch.setattr(cells_numba, "_impl", None)
+    monkeypatch.setattr(cells_numba, "COMPILED", loading.CompiledModule(
+        "._numba_cells", "the numba GRU/SimpleRNN kernels need"))
 
     def broken(*_args, **_kwargs):
         raise ModuleNotFoundError("No module named 'numba'", name="numba")
 
-    monkeypatch.setattr(lstm_numba.importlib, "import_module", broken)   # the shared loader
-    monkeypatch.setattr(lstm_numba, "_choose_cache_dir", lambda: None)
+    monkeypatch.setattr(loading.importlib, "import_module", broken)   # the shared loader
+    monkeypatch.setattr(loading, "choose_cache_dir", lambda: None)
     with force("numba"), pytest.raises(ImportError, match=r"unrolled\[fast\]"):
         layer(np.zeros((1, 5, 3), np.float32))

@@ -17,7 +17,12 @@ import pytest
 
 from tests.peers import require
 from unrolled import Sequential
+from unrolled.core.gru import GRUCell
 from unrolled.core.kernels import cells_numba, cells_train, dispatch, force, lstm_numba
+from unrolled.core.kernels.masked import MaskedKernel
+from unrolled.core.kernels.reference import REFERENCE
+from unrolled.core.kernels.runtime import loading
+from unrolled.core.simple_rnn import SimpleRNNCell
 from unrolled.layers import GRU, Dense, SimpleRNN
 
 # float32 tolerance, on the scale of each array (max(1, max |reference|)): the kernels'
@@ -90,10 +95,10 @@ def test_training_matches_reference(cell, outputs, shape):
     init = [rng.standard_normal((B, H)).astype(np.float32)]
     for initial in (None, init):
         got, cache = run(layer, None, x, initial)
-        assert isinstance(cache.sequence, cells_train.CellTrainCache)
+        assert isinstance(cache.saved, cells_train.CellTrainCache)
         assert "numba — training" in dispatch.describe(layer)
         want, ref_cache = run(layer, "reference", x, initial)
-        assert ref_cache.kernel is None
+        assert ref_cache.kernel is REFERENCE
         assert_same(got, want)
 
 
@@ -219,9 +224,9 @@ def test_two_threads_share_a_layer(cell):
 # -- dispatch ----------------------------------------------------------------------------------
 
 def test_training_reasons():
-    gru = {"cell": "GRUCell", "activation": "tanh", "recurrent_activation": "sigmoid",
+    gru = {"cell": GRUCell, "activation": "tanh", "recurrent_activation": "sigmoid",
            "dtype": np.float32, "units": 512}
-    rnn = dict(gru, cell="SimpleRNNCell", recurrent_activation=None)
+    rnn = dict(gru, cell=SimpleRNNCell, recurrent_activation=None)
     if cells_numba.missing_reason() is None:
         for opts in (gru, rnn):
             sel = dispatch.select_kernel(opts, 128, 100, True)
@@ -234,11 +239,11 @@ def test_training_reasons():
 
 
 def test_missing_numba_trains_on_reference(monkeypatch):
-    monkeypatch.setattr(lstm_numba, "missing_reason",
+    monkeypatch.setattr(loading, "missing_reason",
                         lambda: "numba not installed (pip install 'unrolled[fast]')")
     layer = make(GRU, 4, 3, 5)
     _, cache = layer.forward(np.zeros((2, 5, 3), np.float32), training=True)
-    assert cache.kernel is None
+    assert cache.kernel is REFERENCE
     assert "unrolled[fast]" in dispatch.describe(layer)
 
 
@@ -250,20 +255,24 @@ def test_unsupported_options_train_on_reference(cls, kw, word):
     layer = make(cls, 4, 3, 5, **kw)
     x = np.random.default_rng(12).standard_normal((2, 5, 3)).astype(layer.dtype)
     got, cache = run(layer, None, x)
-    assert cache.kernel is None and word in dispatch.describe(layer)
+    assert cache.kernel is REFERENCE and word in dispatch.describe(layer)
     want, _ = run(layer, "reference", x)
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("cls", [GRU, SimpleRNN])
-def test_masked_training_uses_reference(cls):
+def test_masked_training_runs_the_numba_kernel_through_the_mask_wrapper(cls):
+    require("numba")
     layer = make(cls, 4, 3, 5, return_sequences=True)
     x = np.random.default_rng(11).standard_normal((2, 5, 3)).astype(np.float32)
     mask = np.ones((2, 5), bool)
     mask[0, 3:] = False
+    mask[1, 1] = False
     y, cache = layer.forward(x, training=True, mask=mask)
-    assert cache.kernel is None and cache.sequence.mask is not None
-    assert "masking uses the reference path" in dispatch.describe(layer)
+    assert isinstance(cache.kernel, MaskedKernel)
+    assert "numba — training" in dispatch.describe(layer)
+    assert "masked:" in dispatch.describe(layer)
     with force("reference"):
-        np.testing.assert_array_equal(layer.forward(x, training=True, mask=mask)[0], y)
+        np.testing.assert_allclose(layer.forward(x, training=True, mask=mask)[0], y,
+                                   rtol=0, atol=1e-5)

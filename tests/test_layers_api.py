@@ -140,7 +140,7 @@ def test_layer_config_round_trips_through_json(cls, kwargs) -> None:
 
 
 def test_input_config_round_trips_through_json() -> None:
-    inp = unrolled.Input((5, 3), name="series")
+    inp = unrolled.Input((5, 3), name="series").layer   # Input() is a tensor, as in Keras 3
     clone = InputLayer.from_config(json.loads(json.dumps(inp.get_config())))
     assert clone.get_config() == inp.get_config()
     assert clone.batch_shape == (None, 5, 3) and clone.name == "series"

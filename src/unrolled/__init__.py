@@ -10,7 +10,7 @@ through time. Start with::
 from . import layers
 from .errors import ConfigError, DataError, InputShapeError, ModelFileError, UnrolledError
 from .layers import Input
-from .models import Sequential
+from .models import Model, Sequential
 from .random import set_random_seed
 
 __version__ = "0.1.0"
@@ -20,7 +20,8 @@ __version__ = "0.1.0"
 # the file formats (which need h5py). `from unrolled import losses` and
 # `import unrolled.losses` work as usual.
 _LAZY_SUBMODULES = ("callbacks", "losses", "metrics", "optimizers")
-_LAZY = {"load_model": "unrolled.io.keras_file", "save_model": "unrolled.io.keras_file"}
+_LAZY = {"load_model": "unrolled.models.saving", "save_model": "unrolled.models.saving",
+         "from_torch": "unrolled.models.torch_models", "to_torch": "unrolled.io.torch_import"}
 
 
 def __getattr__(name: str):
@@ -37,5 +38,5 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-__all__ = ["layers", "callbacks", "losses", "metrics", "optimizers", "Input", "Sequential", "set_random_seed", "load_model", "save_model", "UnrolledError",
+__all__ = ["layers", "callbacks", "losses", "metrics", "optimizers", "Input", "Model", "Sequential", "set_random_seed", "load_model", "save_model", "from_torch", "to_torch", "UnrolledError",
            "InputShapeError", "ConfigError", "ModelFileError", "DataError", "__version__"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
-from .errors import UnrolledError
+from .errors import DataWarning, UnrolledError
 
 # Subcommand modules, in the order ``unrolled --help`` lists them.
-COMMANDS = ["demo", "train", "predict", "evaluate", "explain", "trace", "inspect", "info"]
+COMMANDS = ["demo", "train", "predict", "evaluate", "backtest", "explain", "trace", "inspect",
+            "info", "summary", "convert"]
 # A command whose module has another name (``inspect`` would read like the standard library's).
 MODULES = {"inspect": "report"}
 
@@ -30,6 +32,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _data_warnings(args: argparse.Namespace) -> None:
+    """DataWarnings print as ``unrolled CMD: warning: ...``; ``--strict`` makes them errors."""
+    if getattr(args, "strict", False):
+        warnings.simplefilter("error", DataWarning)
+        return
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DataWarning):
+            print(f"unrolled {args.command}: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+    warnings.showwarning = show  # restored by catch_warnings
+    warnings.simplefilter("always", DataWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -38,13 +56,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(f".commands.{MODULES.get(args.command, args.command)}", __package__)
     try:
-        return int(module.run(args) or 0)
+        with warnings.catch_warnings():
+            _data_warnings(args)
+            return int(module.run(args) or 0)
     except UnrolledError as err:
         print(f"unrolled {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except DataWarning as err:  # --strict
+        print(f"unrolled {args.command}: error: {err} (--strict)", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `unrolled explain | head`: the reader left, not an error
         sys.stderr.close()
         return 0
+    except OSError as err:  # a path that is missing, a directory, not readable or writable
+        where = f": {err.filename}" if err.filename else ""
+        print(f"unrolled {args.command}: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"unrolled {args.command}: error: out of memory; the input is too large for "
+              "this machine", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -32,3 +32,8 @@ class ModelFileError(UnrolledError):
 
 class DataError(UnrolledError):
     """Tabular data (CSV, DataFrame, array) cannot be used as given."""
+
+
+class DataWarning(UserWarning):
+    """Data that can be used but deserves a look (a gap in a regular time axis).
+    The CLI's ``--strict`` turns these into errors."""

@@ -83,7 +83,7 @@ def test_numeric_time_column_and_no_time_column(tmp_path):
     ("a,b\n", "has a header but no data rows"),
     ("a,b\n1,2\n3,4,5\n", r"data row 2 \(file line 3; header is line 1\) has 3 cells but the header has 2 columns.*quoted"),
     ("a,b,a\n1,2,3\n", "column names must be unique; repeated: a"),
-    ("a;b;c\n1;2;3\n", "seems to use ';' as separator: pass delimiter=';'"),
+    ("a;b;c\n1;2;3\n", "seems to use ';' as separator: pass --delimiter ';' \\(delimiter=';'"),
 ])
 def test_bad_files_are_explained(tmp_path, text, pattern):
     with pytest.raises(DataError, match=pattern):

@@ -69,9 +69,10 @@ def test_missing_column_lists_the_available_ones(tmp_path):
 
 def test_named_non_numeric_column_shows_the_offending_cell(tmp_path):
     path = write(tmp_path, "date,temp,rain\n2020-01-01,1,0.5\n2020-01-02,2,0.4\n2020-01-03,3,\"1,5\"\n")
-    with pytest.raises(DataError, match=r"column 'rain' in .* is not numeric \(text\): data row 3 "
-                                        r"\(file line 4; header is line 1\) holds '1,5'\. A feature "
-                                        r"must be a number.*Hint: write decimals with '\.', not ','"):
+    with pytest.raises(DataError, match=r"column 'rain' in .* is numeric but 1 cell\(s\) are not "
+                                        r"numbers: '1,5' at data row 3 \(file line 4; header is "
+                                        r"line 1\)\. A feature must be a number.*Hint: for decimal "
+                                        r"commas pass --decimal ,"):
         select_columns(path, targets="temp", features=["temp", "rain"])
     with pytest.raises(DataError, match=r"column 'label' .*not numeric.*data row 1 .*holds 'sun'"
                                         r".*A target must.*Hint: encode labels as numbers"):

@@ -11,7 +11,7 @@ import pytest
 from tests.forecast import numeric, series, write_csv
 from unrolled.cli import main
 
-FAST = ["--units", "4", "--epochs", "2"]
+FAST = ["--units", "4", "--epochs", "2", "--no-plot"]
 
 
 def files(directory) -> set[str]:
@@ -35,7 +35,7 @@ def trained(tmp_path_factory):
     data = write_csv(d / "data.csv", series(160))
     model = d / "model.keras"
     assert main(["train", str(data), "--target", "temp", "--target", "wind", "--window", "6",
-                 "--horizon", "2", *FAST, "-o", str(model)]) == 0
+                 "--horizon", "2", "--season", "0", *FAST, "-o", str(model)]) == 0
     return d, data, model
 
 
@@ -51,7 +51,9 @@ def test_train_reports_used_and_ignored_columns_and_baselines(tmp_path, capsys):
     assert "ignored 'idx': a row counter (0..n-1 or 1..n), not a measurement" in out
     assert "ignored 'station': constant (every value is 7.0)" in out
     assert "time axis: date" in out
-    assert "persistence" in out and "training mean" in out and "LSTM vs persistence" in out
+    assert "persistence" in out and "training mean" in out and "ridge" in out
+    assert "target transform: level" in out and "time steps: daily rows" in out
+    assert "the best baseline" in out and "95 %" in out
     assert "Where the parameters come from" in out
     assert out_file.exists() and files(tmp_path) == {"d.csv", "m.keras"}
 
@@ -74,8 +76,8 @@ def test_train_missing_column_lists_the_available_ones(tmp_path, capsys):
 def test_train_non_numeric_cell_names_row_and_column(tmp_path, capsys):
     cols = series(160)
     cols["temp"][41] = "n/a?"
-    _bad_train(tmp_path, capsys, cols, "column 'temp'", "is not numeric",
-               "data row 42 (file line 43", "'n/a?'")
+    _bad_train(tmp_path, capsys, cols, "column 'temp'", "is numeric but 1 cell(s) are not numbers",
+               "'n/a?' at data row 42 (file line 43", "--missing")
 
 
 def test_explicit_text_feature_is_an_error(tmp_path, capsys):
@@ -143,22 +145,31 @@ def test_train_rejects_bad_numbers_at_parse_time(tmp_path, capsys):
 
 # -- predict -----------------------------------------------------------------------------
 def _expected(model_path, data_path, window):
-    """model.predict on hand-made windows, with the file's own model and scaling."""
+    """model.predict on hand-made windows, with the file's own model (linear path
+    included), scaling and target transform (see model_file's docstring)."""
     from unrolled.data import Standardizer
-    from unrolled.io.keras_file import load_model, read_extra
+    from unrolled.models.saving import load_model, read_extra
 
     meta = read_extra(model_path)["unrolled_forecast"]
+    spec = meta["spec"]
     sx = Standardizer.from_config(meta["scaler_x"])
-    sy = Standardizer.from_config(meta["scaler_y"])
+    sz = Standardizer.from_config(meta["scaler_z"])
     cols = {}
     with open(data_path, newline="") as f:
         for row in csv.DictReader(f):
             for k, v in row.items():
                 cols.setdefault(k, []).append(v)
-    X = sx.transform(numeric(cols, meta["spec"]["features"]).astype(np.float32))
+    raw = numeric(cols, spec["features"])
+    X = sx.transform(raw.astype(np.float32))
     x = np.stack([X[i:i + window] for i in range(len(X) - window + 1)])  # (N, W, F)
-    out = load_model(model_path).predict(x, verbose=0)  # (N, H·T)
-    return sy.inverse_transform(out.reshape(len(x), meta["spec"]["horizon"], -1))
+    net = load_model(model_path)
+    assert spec["linear"] and [l.name for l in net.layers][-1] == "forecast_sum"
+    z = net.predict(x, verbose=0).astype(np.float64)  # (N, H·T), the linear path inside
+    y = sz.inverse_transform(z).reshape(len(x), spec["horizon"], -1)
+    if spec["transform"] == "diff":
+        last = raw[window - 1:, [spec["features"].index(t) for t in spec["targets"]]]
+        y = y + last[:, None, :]
+    return y.astype(np.float32)
 
 
 def test_train_then_predict_reproduces_model_predict_exactly(trained, capsys):
@@ -169,7 +180,8 @@ def test_train_then_predict_reproduces_model_predict_exactly(trained, capsys):
     assert "Wrote 310 forecast row(s) of temp, wind for 155 window(s)" in capsys.readouterr().out
     with open(out_csv, newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["last_input", "step", "date", "temp", "wind"]
+    assert rows[0] == ["last_input", "step", "date", "temp", "wind", "temp_lower90",
+                       "temp_upper90", "wind_lower90", "wind_upper90"]
     got = np.array([[float(r[3]), float(r[4])] for r in rows[1:]],
                    dtype=np.float32).reshape(155, 2, 2)
     expected = _expected(model, data, window=6)  # float32
@@ -185,11 +197,11 @@ def test_predict_prints_the_last_window_by_default(trained, capsys):
     assert main(["predict", str(model), str(data)]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0] == "last_input,step,date,temp,wind"
+    assert lines[0].startswith("last_input,step,date,temp,wind,temp_lower90,")
     assert [l.split(",")[:3] for l in lines[1:]] == [["2020-06-08", "1", "2020-06-09"],
                                                      ["2020-06-08", "2", "2020-06-10"]]
     expected = _expected(model, data, window=6)[-1]  # (H, T)
-    got = np.array([[float(v) for v in l.split(",")[3:]] for l in lines[1:]], dtype=np.float32)
+    got = np.array([[float(v) for v in l.split(",")[3:5]] for l in lines[1:]], dtype=np.float32)
     np.testing.assert_array_equal(got, expected)
 
 
@@ -225,7 +237,7 @@ def test_predict_non_numeric_and_empty_cells(trained, tmp_path, capsys):
     cols = series(160)
     cols["wind"][150] = "calm"
     _bad_predict(tmp_path, capsys, model, write_csv(tmp_path / "text.csv", cols),
-                 "column 'wind'", "not numeric", "data row 151", "'calm'")
+                 "column 'wind'", "1 cell(s) are not numbers", "'calm' at data row 151")
     cols = series(160)
     cols["temp"][157] = ""
     _bad_predict(tmp_path, capsys, model, write_csv(tmp_path / "gap.csv", cols),
@@ -254,7 +266,7 @@ def test_a_model_file_that_is_not_a_model(trained, tmp_path, capsys):
 
 
 def test_a_keras_model_without_forecast_metadata(trained, tmp_path, capsys):
-    from unrolled.io.keras_file import load_model, save_model
+    from unrolled.models.saving import load_model, save_model
 
     _, data, model = trained
     plain = tmp_path / "plain.keras"
@@ -276,5 +288,6 @@ def test_evaluate_prints_scores_beside_both_baselines(trained, capsys):
     last = raw[5:5 + 153][:, None, :]
     line = next(l for l in out.splitlines() if l.strip().startswith("persistence"))
     assert float(line.split()[1]) == pytest.approx(np.abs(truth - last).mean(), abs=5e-4)
-    assert "training mean" in out and "LSTM vs persistence: MAE" in out
+    assert "training mean" in out and "ridge" in out and "model MAE" in out
+    assert "MAE by step" in out and "90 % intervals: the truth fell inside" in out
     assert "  temp:" in out and "  wind:" in out  # one table per target

@@ -20,27 +20,29 @@ def csv_path(tmp_path):
     return write_csv(tmp_path / "data.csv", series(160))
 
 
-def test_prepare_splits_before_windowing_and_windows_by_hand(csv_path):
+def test_prepare_splits_by_target_rows_and_windows_by_hand(csv_path):
     cols = series(160)
-    data = forecast.prepare(csv_path, targets=["temp"], window=5, horizon=2)
+    data = forecast.prepare(csv_path, targets=["temp"], window=5, horizon=2, season=None,
+                            transform="level")
     assert data.spec.features == ["temp", "humidity", "wind"]  # text, counter, constant left out
     assert set(data.selection.ignored) == {"sky", "idx", "station"}
     assert data.spec.time_column == "date"
     train, val, test = data.blocks
     assert (train.stop, val.stop, test.stop) == (112, 136, 160)  # 70 / 15 / 15 %
     raw = numeric(cols, ["temp", "humidity", "wind"])  # (160, 3)
-    # Each block gives rows - window - horizon + 1 windows: none crosses a boundary.
-    for w, b in zip((data.train, data.val, data.test), data.blocks):
-        n = b.stop - b.start - 5 - 2 + 1
-        assert w.x.shape == (n, 5, 3) and w.y.shape == (n, 2, 1)
-        assert w.x.dtype == np.float32 and w.y.dtype == np.float32
-        assert w.target_rows.min() >= b.start + 5 and w.target_rows.max() < b.stop
-    # Test window 0: inputs are rows 136..140, targets rows 141, 142, last observed row 140.
+    # Window i reads rows i..i+4 and predicts rows i+5, i+6; it belongs to the block
+    # holding both target rows (inputs may come from earlier rows; straddlers dropped).
+    for w, b, n in zip((data.train, data.val, data.test), data.blocks, (106, 23, 23)):
+        assert w.x.shape == (n, 5, 3) and w.z.shape == (n, 2)
+        assert w.x.dtype == np.float32 and w.z.dtype == np.float32
+        assert w.target_rows.min() >= b.start and w.target_rows.max() < b.stop
+    assert data.train.target_rows.min() == 5
+    # Test window 0: inputs are rows 131..135, targets rows 136, 137, last observed row 135.
     mean, std = raw[:112].mean(axis=0), raw[:112].std(axis=0)
-    np.testing.assert_allclose(data.test.x[0], (raw[136:141] - mean) / std, rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(data.test.y_true[0, :, 0], raw[141:143, 0])
-    np.testing.assert_array_equal(data.test.last[0], raw[140, :1])
-    np.testing.assert_array_equal(data.test.target_rows[0], [141, 142])
+    np.testing.assert_allclose(data.test.x[0], (raw[131:136] - mean) / std, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(data.test.y_true[0, :, 0], raw[136:138, 0])
+    np.testing.assert_array_equal(data.test.last[0], raw[135, :1])
+    np.testing.assert_array_equal(data.test.target_rows[0], [136, 137])
     assert data.label(141) == "2020-05-21"
 
 
@@ -59,11 +61,18 @@ def test_scalers_see_only_the_training_block(tmp_path):
     np.testing.assert_allclose(base.scaler_y.scale, raw.std(axis=0))
 
 
-def test_inverse_scaling_recovers_the_targets_in_data_units(csv_path):
-    data = forecast.prepare(csv_path, targets=["temp", "wind"], window=4, horizon=3)
-    back = data.scaler_y.inverse_transform(data.test.y)  # float32 round trip
-    np.testing.assert_allclose(back, data.test.y_true, rtol=1e-5, atol=1e-5)
-    assert data.test.y_true.shape[1:] == (3, 2)
+def test_network_targets_decode_to_the_targets_in_data_units(csv_path):
+    from unrolled.forecast.transform import decode
+
+    for tr in ("level", "diff"):
+        data = forecast.prepare(csv_path, targets=["temp", "wind"], window=4, horizon=3,
+                                transform=tr)
+        assert data.spec.transform == tr
+        back = decode(data.test.z, data.test.last, tr, data.scalers.z, 3)  # float32 z
+        np.testing.assert_allclose(back, data.test.y_true, rtol=1e-5, atol=1e-5)
+        assert data.test.y_true.shape[1:] == (3, 2)
+        d = data.train.y_true - (data.train.last[:, None, :] if tr == "diff" else 0)
+        np.testing.assert_allclose(data.scalers.z.mean, d.reshape(len(d), -1).mean(axis=0))
 
 
 def test_explicit_features_may_leave_out_the_target(csv_path):
@@ -71,6 +80,7 @@ def test_explicit_features_may_leave_out_the_target(csv_path):
     assert data.spec.features == ["humidity", "wind"] and data.spec.targets == ["temp"]
     raw = numeric(series(160), ["temp"])
     np.testing.assert_array_equal(data.train.last[:, 0], raw[2:112 - 1, 0])  # still known
+    assert data.spec.inputs == ["humidity", "wind"]
 
 
 def test_series_shorter_than_window_plus_horizon(tmp_path):
@@ -97,7 +107,8 @@ def test_persistence_training_mean_and_scores_by_hand():
 
 
 def test_model_layout_and_horizon_major_output(csv_path):
-    data = forecast.prepare(csv_path, targets=["temp", "wind"], window=6, horizon=3)
+    data = forecast.prepare(csv_path, targets=["temp", "wind"], window=6, horizon=3,
+                            linear=False)
     set_random_seed(1)
     model = forecast.build_model(data.spec, units=5, layers=2)
     assert [type(l).__name__ for l in model.layers] == ["LSTM", "LSTM", "Dense"]
@@ -166,7 +177,7 @@ def test_forecast_without_a_time_column_numbers_rows(tmp_path):
 
 
 def test_a_keras_file_without_forecast_metadata_is_refused(csv_path, tmp_path):
-    from unrolled.io.keras_file import save_model
+    from unrolled.models.saving import save_model
 
     _, model = _trained(csv_path)
     save_model(model, tmp_path / "plain.keras")
@@ -175,11 +186,15 @@ def test_a_keras_file_without_forecast_metadata_is_refused(csv_path, tmp_path):
 
 
 def test_metadata_that_does_not_fit_the_model_is_refused(csv_path, tmp_path):
-    from unrolled.io.keras_file import save_model
+    from unrolled.models.saving import save_model
 
     data, model = _trained(csv_path)
     meta = forecast.Forecaster.from_data(model, data).metadata()
     meta["spec"]["window"] = 9
+    save_model(model, tmp_path / "bad.keras", extra={KEY: meta})
+    with pytest.raises(ModelFileError, match=r"ridge.kernel should be 27 rows of 2 numbers"):
+        forecast.load_forecaster(tmp_path / "bad.keras")  # the linear path no longer fits
+    meta["spec"]["linear"], meta["ridge"] = False, None
     save_model(model, tmp_path / "bad.keras", extra={KEY: meta})
     with pytest.raises(ModelFileError, match="does not match the model"):
         forecast.load_forecaster(tmp_path / "bad.keras")

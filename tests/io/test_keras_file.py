@@ -16,7 +16,7 @@ from tests.peers import require
 from tests.reference import nonzero_uniform
 from unrolled.errors import ConfigError, ModelFileError
 from unrolled.io import atomic
-from unrolled.io.keras_file import load_model, load_weights, read_extra, save_model, save_weights
+from unrolled.models.saving import load_model, load_weights, read_extra, save_model, save_weights
 from unrolled.layers import GRU, LSTM, Dense, Dropout, Masking, SimpleRNN
 
 T, F = 5, 3
@@ -226,7 +226,7 @@ def test_file_layout_matches_keras(tmp_path):
 def test_save_checks_the_path_and_the_extra(tmp_path):
     model = _model("lstm_dense")
     with pytest.raises(ConfigError, match=r"\.keras"):
-        save_model(model, tmp_path / "m.h5")
+        save_model(model, tmp_path / "m.hdf")
     with pytest.raises(ConfigError, match=r"\.weights\.h5"):
         save_weights(model, tmp_path / "m.h5")
     with pytest.raises(ConfigError, match="JSON"):
@@ -305,13 +305,14 @@ BROKEN = {
     "text_file": ("text", "not a zip archive"),
     "empty_file": ("empty", "empty"),
     "truncated": ("truncated", "zip|truncated|corrupt"),
-    "hdf5_renamed": ("hdf5", "load_weights"),
+    "hdf5_renamed": ("hdf5", "weights only.*load_weights"),
     "no_config": ({"config.json": None}, "no config.json"),
     "no_weights": ({"model.weights.h5": None}, "no model.weights.h5"),
     "config_not_json": ({"config.json": b"{not json"}, "not valid JSON"),
-    "functional": (_edit_config(lambda c: c.update(class_name="Functional")), "Sequential models only"),
+    "subclassed": (_edit_config(lambda c: c.update(class_name="MyModel", registered_name="pkg>MyModel")),
+                   "refused on purpose:\n.*subclassed or custom model"),
     "lambda_layer": (_edit_config(lambda c: c["config"]["layers"].insert(2, LAMBDA)),
-                     "'Lambda' layer 'lambda'"),
+                     r"refused on purpose:\n  • layer 'lambda' \(Lambda\): Lambda layers run code"),
     "custom_layer": (_edit_config(lambda c: c["config"]["layers"].insert(2, CUSTOM)), "my_pkg>Dense"),
     "bad_units": (_edit_config(lambda c: c["config"]["layers"][1]["config"].update(units=-2)), "units"),
     "weights_not_hdf5": ({"model.weights.h5": b"\x00" * 600}, "not a readable HDF5"),

@@ -97,7 +97,7 @@ def test_hook_order_and_log_keys_match_keras(keras):
     for model, rec in ((ours, r_ours), (theirs, r_theirs)):
         model.fit(x, y, batch_size=4, epochs=2, validation_split=0.2, verbose=0, callbacks=[rec])
         model.evaluate(x, y, batch_size=4, verbose=0, callbacks=[rec])
-    Trainer.predict(ours, x, batch_size=4, verbose=0, callbacks=[r_ours])
+    ours.predict(x, batch_size=4, verbose=0, callbacks=[r_ours])
     theirs.predict(x, batch_size=4, verbose=0, callbacks=[r_theirs])
     assert r_ours.events == r_theirs.events
     assert ("on_epoch_end", 0, ("loss", "mae", "val_loss", "val_mae")) in r_ours.events
@@ -116,7 +116,7 @@ def test_history_lambda_and_callback_list():
     assert all(isinstance(v, float) for v in h.history["val_loss"])
     outputs = []
     grab = C.LambdaCallback(on_predict_batch_end=lambda batch, logs: outputs.append(logs["outputs"]))
-    result = Trainer.predict(model, x[:1], verbose=0, callbacks=[grab])   # a (1, 1) output stays an array
+    result = model.predict(x[:1], verbose=0, callbacks=[grab])   # a (1, 1) output stays an array
     assert len(outputs) == 1 and np.array_equal(outputs[0], result) and result.shape == (1, 1)
     with pytest.raises(ConfigError, match="Callback"):
         C.CallbackList([object()])
@@ -314,6 +314,7 @@ def test_checkpoint_interrupted_mid_write_keeps_the_previous_file(tmp_path, monk
     """A real checkpoint, then a write that raises halfway through; the previous
     checkpoint must still load, and no temp file stays."""
     from unrolled.io import atomic, keras_file
+    from unrolled.models import saving
     path = tmp_path / ("ckpt.weights.h5" if weights_only else "ckpt.keras")
     model = small_model()
     model.compile(optimizer=O.Adam(0.01), loss="mse")
@@ -329,7 +330,7 @@ def test_checkpoint_interrupted_mid_write_keeps_the_previous_file(tmp_path, monk
     def break_the_writer(epoch, logs):
         if epoch == 0:   # the first checkpoint is written; make the second one die mid-write
             monkeypatch.setattr(keras_file, "atomic_write", lambda p: _failing_after(atomic.atomic_write, p, 200))
-            monkeypatch.setattr(keras_file, "atomic_write_bytes", dying_write_bytes)
+            monkeypatch.setattr(saving, "atomic_write_bytes", dying_write_bytes)
     breaker = C.LambdaCallback(on_epoch_end=break_the_writer)
     with pytest.raises(OSError, match="mid-write"):
         model.fit(x, y, epochs=3, verbose=0, callbacks=[epochs_done, ckpt, breaker])
@@ -339,7 +340,7 @@ def test_checkpoint_interrupted_mid_write_keeps_the_previous_file(tmp_path, monk
     if weights_only:
         restored.load_weights(path)
     else:
-        restored = keras_file.load_model(path)
+        restored = saving.load_model(path)
     assert all(np.array_equal(a, b) for a, b in zip(restored.get_weights(), after_first[0]))
 
 

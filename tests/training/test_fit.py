@@ -168,7 +168,7 @@ def test_fit_history_matches_keras(keras, weighted):
 def test_predict_matches_keras(keras):
     ours, theirs = twin_models(keras, "stacked")
     x, _ = batch(ours, n=70)
-    np.testing.assert_allclose(Trainer.predict(ours, x, batch_size=16, verbose=0),
+    np.testing.assert_allclose(ours.predict(x, batch_size=16, verbose=0),
                                theirs.predict(x, batch_size=16, verbose=0), atol=1e-6)
 
 
@@ -319,8 +319,8 @@ def test_optimizer_variables_and_compile_config_round_trip():
 
 
 def test_save_and_load_through_unrolled_io(tmp_path):
-    """Needs unrolled.io.keras_file (save_model / load_model / save_weights / load_weights)."""
-    from unrolled.io import keras_file
+    """Through unrolled.models.saving (save_model / load_model / save_weights / load_weights)."""
+    from unrolled.models import saving as keras_file
     model = _model()
     model.compile(optimizer=O.Adam(0.02), loss="mse")
     x, y = np.ones((4, T, F), "float32"), np.ones((4, 1), "float32")

@@ -4,13 +4,19 @@ from __future__ import annotations
 import argparse
 import textwrap
 
+from ._args import (add_fill_override, add_reading_options, cell_format, column_list,
+                    with_fill)
+
 DESCRIPTION = textwrap.dedent("""\
     Score a model from `unrolled train` on a CSV: forecast after every window that has
-    H known rows after it, and print MAE and RMSE in the data's units beside two
-    baselines that need no model:
-      persistence    every forecast row equals the last observed value (tomorrow = today)
-      training mean  every forecast row equals the target's mean over the training rows
-    and how much lower (or higher) the model's errors are.
+    H known rows after it, and print MAE and RMSE in the data's units beside baselines
+    scored on the same targets:
+      persistence     every forecast row equals the last observed value (tomorrow = today)
+      seasonal naive  every forecast row equals the row one season earlier (if seasonal)
+      training mean   every forecast row equals the target's mean over the training rows
+      ridge           the ridge regression on the same window stored in the model
+    with the model's margin over each (MAE change and its 95 % interval), the MAE at
+    each step ahead, and the coverage and width of the prediction intervals.
 
     The CSV needs the model's input and target columns (same names). For an honest
     score use rows the model was not trained on; `unrolled train` already reports its
@@ -31,21 +37,56 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("data", metavar="DATA.csv",
                    help="CSV with the model's columns, oldest row first "
                         "(e.g. weather-2016.csv)")
+    p.add_argument("--plot", metavar="PNG",
+                   help="draw forecast vs truth (with intervals) and the error per step "
+                        "to this PNG (e.g. --plot eval.png)")
+    p.add_argument("--series", type=column_list, metavar="A,B",
+                   help="for a model trained with --series-column: only these series "
+                        "(default: every series in the file)")
+    add_fill_override(p)
+    add_reading_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..forecast import evaluate
-    from ..forecast.report import beats, comparison_table, steps_text, unit_of
+    from ..forecast.report import (beats, comparison_table, coverage_text, model_name,
+                                   steps_table, steps_text, unit_of)
 
-    result = evaluate(args.model, args.data)
+    from ..forecast.apply import read_for
+    from ..forecast.model_file import load_forecaster
+
+    delimiter, fmt = cell_format(args)
+    fc = with_fill(load_forecaster(args.model), args)
+    result = evaluate(fc, read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt),
+                      series=args.series)
     spec = result.spec
     cmp = result.comparison
+    name = model_name(spec)
     print(f"{result.source}: {cmp.samples} windows of {spec.window} rows, forecasting "
           f"{', '.join(spec.targets)} {steps_text(spec.horizon)}")
-    print(comparison_table(cmp, unit=unit_of(spec)))
+    if result.per_series:
+        from ..forecast.many import per_series_table
+
+        print(per_series_table(result.per_series))
+        print("All series pooled (errors in each series' own units):")
+    print(comparison_table(cmp, unit=unit_of(spec), model_name=name))
+    if spec.horizon > 1:
+        print(steps_table(cmp))
     if len(result.per_target) > 1:
-        for name, c in result.per_target.items():
-            print(f"\n  {name}:")
-            print(comparison_table(c, unit=unit_of(spec, [name]), indent="    "))
-    print(beats(cmp))
+        for target, c in result.per_target.items():
+            print(f"\n  {target}:")
+            print(comparison_table(c, unit=unit_of(spec, [target]), model_name=name,
+                                   indent="    "))
+    if result.coverage is not None:
+        print(coverage_text(result.coverage, unit_of(spec)).replace(", mean width nan", ""))
+    print(beats(cmp, name))
+    if args.plot and not result.per_series:
+        from ..forecast.fit import Assessment
+        from ..forecast.plot import plot_assessment
+
+        lo = hi = None
+        if result.intervals is not None:
+            lo, hi = result.intervals.bounds(result.pred)
+        a = Assessment(result.pred, cmp, result.per_target, result.coverage, lo, hi)
+        print(f"Wrote {plot_assessment(args.plot, a, result.windows, result.time, spec, title=result.source)}")
     return 0

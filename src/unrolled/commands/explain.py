@@ -15,7 +15,8 @@ EPILOG = textwrap.dedent("""\
       unrolled explain --layer gru --units 1 --timesteps 1 --features 2      # GRU: 15 (reset_after)
       unrolled explain --layer gru --no-reset-after --features 2             # GRU: 12
       unrolled explain --layer simple_rnn --units 1 --features 2             # SimpleRNN: 4
-      unrolled explain --units 8 --timesteps 20 --features 5                 # shapes of every term""")
+      unrolled explain --units 8 --timesteps 20 --features 5                 # shapes of every term
+      unrolled explain --bidirectional --units 2 --features 3                # Bidirectional(LSTM): 2×""")
 
 
 def layer_kind(text: str) -> str:
@@ -66,6 +67,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_layer_arguments(p)
+    p.add_argument("--bidirectional", action="store_true",
+                   help="explain Bidirectional(LAYER): two directions, 2x the parameters")
+    p.add_argument("--merge-mode", default="concat", choices=("concat", "sum", "mul", "ave", "none"),
+                   help="with --bidirectional: how the two directions are merged (default concat)")
+    from ._model_arg import add_model_argument
+
+    add_model_argument(p, "explain the recurrent layers of this saved model instead")
 
 
 def check_reset_after(args: argparse.Namespace) -> None:
@@ -77,6 +85,45 @@ def check_reset_after(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..inspect.explain import explain
 
+    if getattr(args, "model", None):
+        return _run_model(args)
     check_reset_after(args)
-    print(explain(args.layer, args.units, args.timesteps, args.features, args.reset_after))
+    merge_mode = getattr(args, "merge_mode", "concat")
+    print(explain(args.layer, args.units, args.timesteps, args.features, args.reset_after,
+                  bidirectional=getattr(args, "bidirectional", False),
+                  merge_mode=None if merge_mode == "none" else merge_mode))
+    return 0
+
+
+_KINDS = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "simple_rnn"}
+
+
+def _run_model(args: argparse.Namespace) -> int:
+    """``--model FILE``: the model's summary, then each recurrent layer explained with its
+    own units, features and the model's timesteps."""
+    from ..inspect.explain import explain
+    from ._model_arg import describe_source, open_model_file
+
+    changed = [f"--{k.replace('_', '-')}" for k, v in DEFAULTS.items() if getattr(args, k) != v]
+    changed += ["--bidirectional"] if getattr(args, "bidirectional", False) else []
+    if changed or args.reset_after is not None:
+        raise ConfigError(f"{', '.join(changed) or '--reset-after'}: only without --model; a saved "
+                          "model brings its own layers.")
+    model = open_model_file(args.model)
+    print("\n".join(describe_source(model, args.model)))
+    print()
+    model.summary()
+    steps = (model.input_batch_shape or (None, None))[1]
+    for layer in model.layers:
+        wrapped = hasattr(layer, "backward_layer")           # Bidirectional
+        cell = layer.forward_layer if wrapped else layer
+        kind = _KINDS.get(type(cell).__name__)
+        if kind is None or not cell.built:
+            continue
+        how = f", Bidirectional merge_mode={layer.merge_mode}" if wrapped else ""
+        print(f"\n── {layer.name} ({type(cell).__name__}, units={cell.units}, features="
+              f"{cell.features}{', go_backwards' if cell.go_backwards else ''}{how}) ──")
+        extra = {"bidirectional": True, "merge_mode": layer.merge_mode} if wrapped else {}
+        print(explain(kind, cell.units, steps or 1, cell.features,
+                      getattr(cell, "reset_after", None), **extra))
     return 0

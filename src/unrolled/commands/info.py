@@ -25,8 +25,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--recurrent-activation", default="sigmoid",
                    help="LSTM recurrent_activation (default sigmoid)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--model", metavar="FILE",
+                   help="report the kernels of this saved model's layers instead (.keras, .h5, "
+                        ".onnx, .safetensors, .pt)")
     p.add_argument("--load", action="store_true",
-                   help="also load the numba kernel now and report how long that took")
+                   help="also load (or compile) the numba kernels now and report how long "
+                        "that took")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,16 +44,32 @@ def run(args: argparse.Namespace) -> int:
     extras = {"numba": "fast", "scipy": "fast", "torch": "torch", "onnxruntime": "onnx",
               "keras": "keras", "matplotlib": "plot", "threadpoolctl": None}
     for module, extra in extras.items():
-        found = importlib.util.find_spec(module) is not None
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):   # refused by an import hook: not usable
+            found = False
         hint = "" if found or extra is None else f"  (pip install 'unrolled[{extra}]')"
         print(f"  {module:<13} {'installed' if found else 'not installed'}{hint}")
     print("\nKernels:")
     for line in dispatch.environment_report():
         print(f"  {line}")
     if args.load and lstm_numba.missing_reason() is None:
-        lstm_numba.impl()
-        print(f"  numba kernel loaded in {lstm_numba.load_seconds:.2f} s "
-              "(JIT compile on first use, then the disk cache)")
+        from ..core.kernels import cells_numba, cells_train
+
+        for compiled in (lstm_numba.COMPILED, cells_numba.COMPILED, cells_train.COMPILED):
+            compiled.load()
+            print(f"  {compiled.module.lstrip('.')} loaded in {compiled.seconds:.2f} s "
+                  "(compiled on first use, then from the disk cache)")
+    if args.model:
+        from ._model_arg import describe_source, open_model_file
+
+        model = open_model_file(args.model)
+        print()
+        print("\n".join(describe_source(model, args.model)))
+        print(f"Kernels of its layers (batch {args.batch}):")
+        for line in model.kernel_report():
+            print(f"  {line}")
+        return 0
     layer = LSTM(args.units, activation=args.activation,
                  recurrent_activation=args.recurrent_activation, dtype=args.dtype)
     layer.build((None, args.timesteps, args.features))

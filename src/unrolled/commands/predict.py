@@ -5,6 +5,9 @@ import argparse
 import sys
 import textwrap
 
+from ._args import (add_fill_override, add_reading_options, cell_format, column_list,
+                    with_fill)
+
 DESCRIPTION = textwrap.dedent("""\
     Forecast the rows that follow a CSV with a model from `unrolled train` (or
     `unrolled demo`). The CSV needs the model's input columns with the same names (other
@@ -41,6 +44,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true",
                    help="forecast after every complete window of the file, oldest first, "
                         "not only after the last one (e.g. to compare with what happened)")
+    p.add_argument("--series", type=column_list, metavar="A,B",
+                   help="for a model trained with --series-column: only these series "
+                        "(default: every series in the file)")
+    add_fill_override(p)
+    add_reading_options(p)
 
 
 def check_csv_output(path: str) -> str:
@@ -52,11 +60,16 @@ def check_csv_output(path: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..forecast import forecast
+    from ..forecast.apply import read_for
+    from ..forecast.model_file import load_forecaster
     from ..io.atomic import atomic_write_bytes
 
     if args.output:
         check_csv_output(args.output)
-    result = forecast(args.model, args.data, every_window=args.all)
+    delimiter, fmt = cell_format(args)
+    fc = with_fill(load_forecaster(args.model), args)
+    table = read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt)
+    result = forecast(fc, table, every_window=args.all, series=args.series)
     text = result.csv_text()
     if not args.output:
         sys.stdout.write(text)

@@ -13,6 +13,8 @@ from .explain import add_layer_arguments, check_reset_after, fill_layer_defaults
 
 # A trace needs a few timesteps and features to show anything; explain's 1 and 1 would not.
 TRACE_TIMESTEPS = 6
+MAX_RANDOM_INPUT = 1 << 20  # values of the random input drawn for --model without --input
+MAX_INPUT_BYTES = 1 << 30   # --input X.npy larger than this is refused before it is read
 TRACE_DEFAULTS: dict[str, object] = {"layer": "lstm", "units": 1, "timesteps": TRACE_TIMESTEPS,
                                      "features": 2}
 
@@ -50,7 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     add_layer_arguments(p, TRACE_DEFAULTS, fill=False)
     p.add_argument("--seed", type=_int, default=0, help="seed of the random weights and input (default 0)")
-    p.add_argument("--model", metavar="MODEL.keras", help="trace this saved model instead of a random layer")
+    p.add_argument("--model", metavar="FILE", help="trace this saved model instead of a random "
+                                                   "layer (.keras, .h5, .onnx, .safetensors, .pt)")
     p.add_argument("--input", metavar="X.npy",
                    help="input array (batch, timesteps, features), or (timesteps, features) "
                         "for one sample; read with allow_pickle=False (needs --model)")
@@ -69,16 +72,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _load_input(path: str) -> tuple[np.ndarray, bool]:
     """The array in ``path`` and whether a batch axis was added to a 2-D one."""
+    import zipfile
+
     try:
-        data: Any = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
+        if zipfile.is_zipfile(path):                       # an .npz archive: sizes first
+            with zipfile.ZipFile(path) as zf:
+                declared = sum(info.file_size for info in zf.infolist())
+            if declared > MAX_INPUT_BYTES:
+                raise DataError(f"{path!r} declares {declared:,} bytes of arrays; refused "
+                                f"(limit {MAX_INPUT_BYTES:,}).")
+        # mmap: the header's shape is checked against the file's size before anything is read
+        try:
+            data: Any = np.load(path, allow_pickle=False, mmap_mode="r")
+        except ValueError as err:
+            if "Python objects" not in str(err):
+                raise
+            data = np.load(path, allow_pickle=False)  # says why: allow_pickle=False
+        if not isinstance(data, np.ndarray):
+            with data:
+                if len(data.files) != 1:
+                    raise DataError(f"{path!r} holds {len(data.files)} arrays "
+                                    f"({', '.join(data.files)}); save the input alone with "
+                                    "np.save('x.npy', x).")
+                data = data[data.files[0]]
+        if data.nbytes > MAX_INPUT_BYTES:
+            raise DataError(f"{path!r} holds an array of shape {data.shape} ({data.nbytes:,} "
+                            f"bytes); a trace reads at most {MAX_INPUT_BYTES:,}.")
+        data = np.array(data)                              # off the file, into memory
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        if isinstance(err, DataError):
+            raise
         raise DataError(f"cannot read {path!r} as a NumPy .npy file: {err}") from err
-    if not isinstance(data, np.ndarray):                   # an .npz archive
-        with data:
-            if len(data.files) != 1:
-                raise DataError(f"{path!r} holds {len(data.files)} arrays ({', '.join(data.files)}); "
-                                "save the input alone with np.save('x.npy', x).")
-            data = data[data.files[0]]
     if data.ndim == 2:                                     # one sample (timesteps, features)
         return data[None], True
     return data, False
@@ -105,9 +129,9 @@ def _target(args: argparse.Namespace) -> tuple[Any, np.ndarray, str]:
     if given:
         raise ConfigError(f"{', '.join(given)}: only for the random layer (without --model); "
                           "a saved model brings its own layers.")
-    from ..io.keras_file import load_model
+    from ._model_arg import open_model_file
 
-    model = load_model(args.model, compile=False)
+    model = open_model_file(args.model)
     if args.input is not None:
         x, added = _load_input(args.input)
         return model, x, f"{args.input}, shape {x.shape}" + (" (batch axis added)" if added else "")
@@ -117,6 +141,10 @@ def _target(args: argparse.Namespace) -> tuple[Any, np.ndarray, str]:
     if shape[1] is not None and args.timesteps not in (None, shape[1]):
         raise ConfigError(f"--timesteps {args.timesteps}: {args.model} expects {shape[1]} timesteps.")
     steps = shape[1] or args.timesteps or TRACE_TIMESTEPS
+    if steps * shape[2] > MAX_RANDOM_INPUT:
+        raise ConfigError(f"{args.model} declares inputs of {steps} timesteps x {shape[2]} "
+                          f"features; a random input that large (over {MAX_RANDOM_INPUT:,} "
+                          "values) is not drawn: pass --input X.npy with the sample to trace.")
     x = rng.standard_normal((1, steps, shape[2])).astype(model.layers[0].dtype)
     return model, x, f"a random input of shape {x.shape} (seed {args.seed})"
 

@@ -7,29 +7,37 @@ import textwrap
 
 from ..errors import DataError
 from ..forecast.pipeline import PATIENCE, TEST_FRACTION, VAL_FRACTION
-from ._args import column_list, positive_float, positive_int
+from ._args import add_reading_options, cell_format, column_list, positive_float, positive_int
 
 DESCRIPTION = textwrap.dedent(f"""\
-    Train an LSTM to forecast one or more columns of a CSV from the last N rows of
-    several columns.
+    Train a forecaster for one or more columns of a CSV from the last N rows of several
+    columns: an LSTM beside a linear path (a ridge regression on the same window, which
+    the LSTM adds to), predicting each target's level or its change from the last value.
 
     The rows are split in time order: the first {100 - 100 * (VAL_FRACTION + TEST_FRACTION):.0f} % train the model, the next
-    {100 * VAL_FRACTION:.0f} % (validation) decide when to stop (early stopping, patience {PATIENCE} epochs, the
-    best epoch's weights are kept), the last {100 * TEST_FRACTION:.0f} % (test) are only used for the final
-    report: MAE and RMSE in the data's units beside two baselines (persistence: the
-    last observed value repeated; training mean). Each column is standardised with the
-    mean and standard deviation of the training rows only.
+    {100 * VAL_FRACTION:.0f} % (validation) choose the target transform, the ridge penalty and when to
+    stop (early stopping, patience {PATIENCE} epochs), and calibrate the prediction intervals;
+    the last {100 * TEST_FRACTION:.0f} % (test) are only used for the final report: MAE and RMSE in the
+    data's units beside persistence, seasonal naive (when the series has a season), the
+    training mean and the ridge model, with the margin over each and its 95 % interval.
+    Each column is standardised with the training rows' statistics only.
 
-    The model file holds the network, the scaler statistics and the column names, so
-    `unrolled predict MODEL.keras NEW.csv` needs nothing else; real Keras 3 loads it too
-    (keras.saving.load_model).""")
+    The time axis (dates, year-months, quarters, integer years) is found automatically;
+    its frequency gives the candidate seasons (hourly 24/168, daily 7/365, weekly 52,
+    monthly 12, quarterly 4), kept if the training rows show them.
+
+    The model file holds the network, the scalers, the linear path, the intervals and
+    the column names, so `unrolled predict MODEL.keras NEW.csv` needs nothing else; real
+    Keras 3 loads the network (keras.saving.load_model).""")
 
 EPILOG = textwrap.dedent("""\
     examples:
       unrolled train weather.csv --target temp_max --window 14 -o weather.keras
       unrolled train weather.csv --target temp_max --target temp_min --horizon 3 \\
           --features temp_max,temp_min,wind --time-column date --window 30 \\
-          --units 32 --layers 2 --epochs 50 --fill interpolate -o weather.keras""")
+          --units 32 --layers 2 --epochs 50 --fill interpolate -o weather.keras
+      unrolled train sales.csv --target units --window 24 --season 12 --calendar \\
+          --backtest 5 -o sales.keras""")
 
 
 def cli_spelling(message: str) -> str:
@@ -48,6 +56,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("data", metavar="DATA.csv",
                    help="CSV file with a header row, one row per time step, oldest first "
                         "(e.g. weather.csv)")
+    add_model_options(p)
+    p.add_argument("--backtest", type=positive_int, metavar="K",
+                   help="after training, also run a rolling-origin backtest over K origins "
+                        "(as `unrolled backtest --folds K`)")
+    p.add_argument("--no-plot", action="store_true",
+                   help="do not write the PNG of forecast vs truth on the test part")
+    p.add_argument("--series-column", metavar="ID",
+                   help="long format: the column naming each row's series (e.g. --series-"
+                        "column store). One global model is trained on every series, each "
+                        "scaled with its own training rows; the report has one line per "
+                        "series and the pooled errors")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL",
+                   help="model file to write, ending in .keras (e.g. -o weather.keras); "
+                        "written only when training succeeded")
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """The data and training options ``train`` and ``backtest`` share."""
     p.add_argument("--target", action="append", required=True, metavar="COL",
                    help="column to forecast; repeat for several (e.g. --target temp_max "
                         "--target temp_min)")
@@ -58,8 +84,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "prints which and why)")
     p.add_argument("--time-column", metavar="COL",
                    help="column holding the time of each row; its values must increase "
-                        "with no repeats (e.g. --time-column date). Default: the first "
-                        "column whose every cell is a YYYY-MM-DD date, if any")
+                        "with no repeats (e.g. --time-column date); 'none' = rows in file "
+                        "order. Default: the first column of YYYY-MM-DD dates, else of "
+                        "year-months (2015-03), quarters (2015Q1) or whole years")
     p.add_argument("--window", type=positive_int, required=True, metavar="N",
                    help="rows the model reads per forecast (e.g. --window 14: two weeks of "
                         "daily rows)")
@@ -85,57 +112,198 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "where they are): ffill repeats the last value, interpolate draws "
                         "a straight line between neighbours, drop removes those rows "
                         "(e.g. --fill interpolate); predict applies the same")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL",
-                   help="model file to write, ending in .keras (e.g. -o weather.keras); "
-                        "written only when training succeeded")
+    add_forecast_options(p)
+    add_reading_options(p)
+
+
+def add_forecast_options(p: argparse.ArgumentParser) -> None:
+    """The modelling options ``train`` and ``backtest`` share."""
+    p.add_argument("--target-transform", choices=["auto", "level", "diff"], default="auto",
+                   help="what the model predicts: the level, or the change from the last "
+                        "value (suits trends). auto (default) picks the one whose ridge "
+                        "model has the lower validation MAE, and says which")
+    p.add_argument("--season", type=season_value, default="auto", metavar="N",
+                   help="rows per season (e.g. --season 12 for monthly data); the model "
+                        "gets the value one season before each forecast row as an input, "
+                        "and seasonal naive becomes a baseline. Default auto: from the "
+                        "time axis's frequency, kept if the train rows show it; 0 = none")
+    p.add_argument("--calendar", action="store_true",
+                   help="add calendar inputs (hour, weekday, day of year as sine/cosine) "
+                        "taken at the forecast time; needs a date time axis")
+    p.add_argument("--no-linear", action="store_true",
+                   help="drop the linear path (ridge on the window) the LSTM adds to")
+    p.add_argument("--interval", type=interval_level, default=0.9, metavar="P",
+                   help="coverage of the prediction intervals calibrated on the validation "
+                        "part (conformal; default 0.9; 0 = none); predict writes them")
+
+
+def season_value(text: str) -> int | str:
+    """argparse type: ``auto`` or a whole number of rows (0 = none)."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number of rows, got "
+                                         f"{text!r}") from None
+    if value < 0 or value == 1:
+        raise argparse.ArgumentTypeError(f"expected 0 (none) or at least 2 rows, got {value}")
+    return value
+
+
+def interval_level(text: str) -> float:
+    """argparse type: a coverage in (0, 1), or 0 for none."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a coverage such as 0.9, got {text!r}") from None
+    if not (value == 0 or 0 < value < 1):
+        raise argparse.ArgumentTypeError(f"expected a coverage in (0, 1) such as 0.9, or 0 for "
+                                         f"none, got {value}")
+    return value
+
+
+def data_options(args: argparse.Namespace) -> dict:
+    """``prepare`` keyword arguments from the shared options."""
+    return dict(targets=args.target, features=args.features, window=args.window,
+                horizon=args.horizon, time_column=args.time_column, fill=args.fill,
+                transform=args.target_transform, season=args.season,
+                calendar=args.calendar, linear=not args.no_linear)
+
+
+def read_data(args: argparse.Namespace) -> object:
+    """The CSV as a table, read with the cell-format options (the time axis is set by
+    ``prepare``: found, named, or 'none')."""
+    from ..data.table import AUTO, read_csv
+
+    delimiter, fmt = cell_format(args)
+    named = args.time_column if args.time_column not in (None, "none") else None
+    try:
+        return read_csv(args.data, time_column=named or AUTO, delimiter=delimiter, fmt=fmt)
+    except DataError:
+        if named is None:
+            raise
+        # e.g. year-months or quarters, which prepare turns into a time axis itself
+        return read_csv(args.data, time_column=None, delimiter=delimiter, fmt=fmt)
+
+
+def fit_config(args: argparse.Namespace) -> object:
+    from ..forecast.fit import FitConfig
+
+    return FitConfig(units=args.units, layers=args.layers, epochs=args.epochs,
+                     batch_size=args.batch_size, lr=args.lr, interval=args.interval or None)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..forecast import Forecaster, build_model, predict, prepare, save_forecaster, train
-    from ..forecast.apply import per_target, score_windows
+    from ..forecast import assess, fit_forecaster, prepare, save_forecaster
     from ..forecast.model_file import check_output_path
-    from ..forecast.report import beats, comparison_table, plural, steps_text, unit_of
-    from ..random import set_random_seed
+    from ..forecast.plot import have_matplotlib, plot_assessment
+    from ..forecast.report import (beats, comparison_table, coverage_text, model_name, plural,
+                                   steps_table, steps_text, unit_of)
 
     check_output_path(args.output)  # before minutes of training, not after
-    set_random_seed(args.seed)
+    if args.series_column:
+        return run_many(args)
     try:
-        data = prepare(args.data, targets=args.target, features=args.features,
-                       window=args.window, horizon=args.horizon, time_column=args.time_column,
-                       fill=args.fill)
+        table = read_data(args)
+        data = prepare(table, **data_options(args))
     except DataError as err:
         raise DataError(cli_spelling(str(err))) from None
     spec = data.spec
     print(f"Read {data.selection.source}: {sum(b.stop - b.start for b in data.blocks)} rows.")
     print(data.selection.summary())
+    print(f"time steps: {data.choices['frequency']}")
+    print(f"season: {data.choices['season']}")
+    print(f"target transform: {data.choices['transform']}")
+    if spec.lags or spec.calendar:
+        print(f"derived inputs: {', '.join(spec.inputs[len(spec.features):])}")
     for name, block, w in zip(("train", "validation", "test"), data.blocks,
                               (data.train, data.val, data.test)):
         print(f"  {name:<10} rows {data.label(block.start)} .. {data.label(block.stop - 1)}"
               f" ({block.stop - block.start} rows, {len(w.x)} windows)")
     print(f"Each sample: x ({plural(spec.window, 'row')}, "
-          f"{plural(len(spec.features), 'feature')}) -> y ({plural(spec.horizon, 'row')}, "
+          f"{plural(len(spec.inputs), 'input')}) -> y ({plural(spec.horizon, 'row')}, "
           f"{plural(len(spec.targets), 'target')})\n")
 
-    model = build_model(spec, units=args.units, layers=args.layers)
-    print(model.summary(return_string=True))
-    history = train(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    verbose="auto")
-    epochs_run = len(history.history.get("loss", []))
-
-    pred = data.scaler_y.inverse_transform(predict(model, data.test.x, spec))
-    cmp = score_windows(pred, data.test, data.train_mean)
-    print(f"\nTest part ({len(pred)} windows, {steps_text(spec.horizon)}, never used in "
+    config = fit_config(args)
+    from ..forecast.pipeline import build_model
+    print(build_model(spec, units=args.units, layers=args.layers,
+                      linear=data.ridge).summary(return_string=True))
+    if spec.linear:
+        print(f"The linear path (flatten -> linear) starts at the ridge regression on the "
+              f"train windows (alpha {data.ridge.alpha:.3g}), the LSTM's output at 0.")
+    fit = fit_forecaster(data, config, seed=args.seed, verbose="auto")
+    for note in fit.notes:
+        print(f"Note: {note}")
+    fc = fit.forecaster
+    a = assess(fc, data.test)
+    name = model_name(spec)
+    print(f"\nTest part ({len(a.pred)} windows, {steps_text(spec.horizon)}, never used in "
           "training):")
-    print(comparison_table(cmp, unit=unit_of(spec)))
-    if len(spec.targets) > 1:
-        for name, c in per_target(pred, data.test, data.train_mean, spec.targets).items():
-            print(f"\n  {name}:")
-            print(comparison_table(c, unit=unit_of(spec, [name]), indent="    "))
-    print(beats(cmp))
-    path = save_forecaster(Forecaster.from_data(model, data, epochs=epochs_run, seed=args.seed,
-                                                units=args.units, layers=args.layers),
-                           args.output)
-    print(f"\nWrote {path} ({epochs_run} epochs). Next: unrolled predict {path} "
+    print(comparison_table(a.comparison, unit=unit_of(spec), model_name=name))
+    if spec.horizon > 1:
+        print(steps_table(a.comparison))
+    for target, c in a.per_target.items():
+        print(f"\n  {target}:")
+        print(comparison_table(c, unit=unit_of(spec, [target]), model_name=name, indent="    "))
+    if a.coverage is not None:
+        print(coverage_text(a.coverage, unit_of(spec)))
+    print(beats(a.comparison, name))
+    path = save_forecaster(fc, args.output)
+    print(f"\nWrote {path} ({fit.epochs} epochs). Next: unrolled predict {path} "
           f"{args.data}")
+    if not args.no_plot and have_matplotlib():
+        png = plot_assessment(path[:-len(".keras")] + "_test.png", a, data.test, data.time,
+                              spec, title=f"{', '.join(spec.targets)}: test part")
+        print(f"Wrote {png}")
+    if args.backtest:
+        from .backtest import run_backtest_report
+
+        print()
+        run_backtest_report(table, data_options(args), config, folds=args.backtest,
+                            seeds=1, plot=None if args.no_plot else
+                            path[:-len(".keras")] + "_backtest.png")
     return 0
 
+
+def run_many(args: argparse.Namespace) -> int:
+    """``train --series-column``: one global model over every series of a long table."""
+    from ..forecast import save_forecaster
+    from ..forecast.many import assess_many, fit_many, per_series_table, prepare_many
+    from ..forecast.report import beats, comparison_table, model_name, steps_table, steps_text
+
+    if args.backtest:
+        from ..errors import ConfigError
+
+        raise ConfigError("--backtest with --series-column is not supported yet: backtest "
+                          "one series at a time")
+    try:
+        md = prepare_many(read_data(args), args.series_column, **data_options(args))
+    except DataError as err:
+        raise DataError(cli_spelling(str(err))) from None
+    spec = md.spec
+    print(f"{md.choices['series']} in column {args.series_column!r}; inputs: "
+          f"{', '.join(spec.inputs)}")
+    print(f"target transform: {md.choices['transform']}")
+    print(f"season: {md.choices['season']}")
+    print(f"windows: train {len(md.pooled.train)}, validation {len(md.pooled.val)}, test "
+          f"{len(md.pooled.test)} (each series split 70/15/15 by its own rows)\n")
+    fit = fit_many(md, fit_config(args), seed=args.seed, verbose="auto")
+    for note in fit.notes:
+        print(f"Note: {note}")
+    pooled, per, cov = assess_many(fit.forecaster, md.parts)
+    name = model_name(spec)
+    print(f"\nTest part, per series ({steps_text(spec.horizon)}):")
+    print(per_series_table(per))
+    print(f"\nAll series pooled ({pooled.samples} windows; errors in each series' own units):")
+    print(comparison_table(pooled, model_name=name))
+    if spec.horizon > 1:
+        print(steps_table(pooled))
+    if cov is not None:
+        print(f"{args.interval * 100:.0f} % intervals: the truth fell inside {cov * 100:.1f} % "
+              "of the time")
+    print(beats(pooled, name))
+    path = save_forecaster(fit.forecaster, args.output)
+    print(f"\nWrote {path} ({fit.epochs} epochs; {len(per)} series). Next: unrolled predict "
+          f"{path} {args.data}")
+    return 0

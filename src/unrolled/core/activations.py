@@ -8,6 +8,9 @@ the pre-activation ``x`` must be kept for the backward pass.
 Definitions follow Keras 3 (which differ from Keras 2 in places):
 
 * ``hard_sigmoid(x) = relu6(x + 3) / 6`` — slope 1/6, *not* Keras 2's ``0.2·x + 0.5``.
+* ``legacy_hard_sigmoid(x) = clip(0.2·x + 0.5, 0, 1)`` is Keras 2's (and tf.keras 2's)
+  ``hard_sigmoid``; files saved by Keras 2 that name ``hard_sigmoid`` load with it. Keras 3
+  has no such activation, so a model using it cannot be saved for Keras 3.
 * ``sigmoid`` is computed without overflow for any finite input.
 * ``softmax`` normalises over the last axis.
 * ``gelu`` is the exact (erf) form, Keras's default ``approximate=False``.
@@ -35,6 +38,11 @@ def sigmoid(x: Array) -> Array:
 def hard_sigmoid(x: Array) -> Array:
     """Keras 3: relu6(x + 3) / 6, i.e. clip(x/6 + 1/2, 0, 1)."""
     return np.clip((x + 3.0) / 6.0, 0.0, 1.0).astype(x.dtype, copy=False)
+
+
+def legacy_hard_sigmoid(x: Array) -> Array:
+    """Keras 2: clip(0.2·x + 0.5, 0, 1)."""
+    return np.clip(0.2 * x + 0.5, 0.0, 1.0).astype(x.dtype, copy=False)
 
 
 def softmax(x: Array) -> Array:
@@ -96,6 +104,12 @@ _ACTIVATIONS: dict[str, Activation] = {
             hard_sigmoid,
             # Slope 1/6 strictly inside the linear piece, 0 on the flat parts.
             lambda x, y, dy: dy * (((y > 0) & (y < 1)) / 6.0).astype(y.dtype),
+        ),
+        Activation(
+            "legacy_hard_sigmoid",
+            legacy_hard_sigmoid,
+            # Slope 0.2 strictly inside the linear piece, 0 on the flat parts.
+            lambda x, y, dy: dy * (((y > 0) & (y < 1)) * 0.2).astype(y.dtype),
         ),
         Activation("relu", lambda x: np.maximum(x, 0), lambda x, y, dy: dy * (y > 0)),
         Activation("linear", lambda x: x, lambda x, y, dy: dy),

@@ -8,7 +8,11 @@ the *distributions* match Keras, the drawn numbers do not.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
+import re
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -16,8 +20,13 @@ import numpy as np
 from ..errors import ConfigError
 
 
-def _fans(shape: tuple[int, ...]) -> tuple[float, float]:
-    """Keras's fan-in / fan-out: receptive field × channels for >2-D kernels."""
+def _fans(shape: tuple[int, ...], input_axes: Any = None,
+          output_axes: Any = None) -> tuple[float, float]:
+    """Keras's fan-in / fan-out: receptive field × channels for >2-D kernels, or the
+    product of the sizes on ``input_axes`` / ``output_axes`` when both are given."""
+    if input_axes is not None and output_axes is not None:
+        return (float(np.prod([shape[a] for a in input_axes])),
+                float(np.prod([shape[a] for a in output_axes])))
     if len(shape) == 0:
         return 1.0, 1.0
     if len(shape) == 1:
@@ -85,6 +94,9 @@ class Initializer:
         raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     def __call__(self, shape, dtype="float32", rng: np.random.Generator | None = None) -> np.ndarray:
+        budget = _PLACEHOLDERS.get()
+        if budget is not None:  # loading a file: no random draws, sizes counted first
+            return budget.take(tuple(shape), dtype)
         rng = rng if rng is not None else np.random.default_rng(getattr(self, "seed", None))
         return np.asarray(self.sample(tuple(shape), rng), dtype=dtype)
 
@@ -93,6 +105,47 @@ class Initializer:
 
     def get_config(self) -> dict[str, Any]:
         return {field: getattr(self, field) for field in self._fields}
+
+
+class PlaceholderBudget:
+    """While active (:func:`placeholders`), every initializer returns zeros instead of
+    drawing random numbers, after counting the values against ``limit``.
+
+    A model read from a file is built only to receive the file's weights: drawing an
+    orthogonal ``(4000, 16000)`` matrix first would cost a minute for nothing, and a size
+    the file declares must be checked before anything of that size exists. ``on_exceed``
+    makes the error (it gets the values asked for in all and the shape of this request).
+    """
+
+    def __init__(self, limit: int, on_exceed: Any) -> None:
+        self.limit, self.used, self.on_exceed = int(limit), 0, on_exceed
+
+    def take(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        size = 1
+        for d in shape:
+            if not isinstance(d, (int, np.integer)) or d < 0:
+                raise ConfigError(f"a weight shape must be non-negative integers, got {shape}.")
+            size *= int(d)  # Python ints: no overflow
+        self.used += size
+        if self.used > self.limit:
+            raise self.on_exceed(self.used, shape)
+        return np.zeros(shape, dtype=dtype)
+
+
+_PLACEHOLDERS: contextvars.ContextVar[PlaceholderBudget | None] = contextvars.ContextVar(
+    "unrolled_placeholder_weights", default=None)
+
+
+@contextlib.contextmanager
+def placeholders(limit: int, on_exceed: Any) -> Iterator[PlaceholderBudget]:
+    """``with placeholders(n, make_error): build()`` — zeros instead of random weights,
+    and at most ``n`` weight values in all (see :class:`PlaceholderBudget`)."""
+    budget = PlaceholderBudget(limit, on_exceed)
+    token = _PLACEHOLDERS.set(budget)
+    try:
+        yield budget
+    finally:
+        _PLACEHOLDERS.reset(token)
 
 
 class Zeros(Initializer):
@@ -130,42 +183,137 @@ class RandomNormal(Initializer):
         return rng.normal(self.mean, self.stddev, shape)
 
 
-class GlorotUniform(Initializer):
+class VarianceScaling(Initializer):
+    """Keras's ``VarianceScaling``: scale / fan (fan_in, fan_out or their mean) is the
+    variance of a truncated normal (±2σ, σ divided by .8796 so the variance is right), an
+    untruncated normal, or a uniform on ±sqrt(3·variance). ``distribution="normal"`` means
+    truncated, as in Keras. ``input_axes`` / ``output_axes`` choose the axes the fans
+    multiply; by default Keras's rule (receptive field × channels for >2-D kernels)."""
+
+    scale: float = 1.0
+    mode: str = "fan_in"
+    distribution: str = "truncated_normal"
+    seed: int | None = None
+    input_axes: Any = None
+    output_axes: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float)) or self.scale <= 0:
+            raise ConfigError(f"VarianceScaling: scale must be a positive float, got {self.scale!r}.")
+        if self.mode not in ("fan_in", "fan_out", "fan_avg"):
+            raise ConfigError(f"VarianceScaling: mode must be 'fan_in', 'fan_out' or 'fan_avg', "
+                              f"got {self.mode!r}.")
+        dist = str(self.distribution).lower()
+        dist = "truncated_normal" if dist == "normal" else dist
+        if dist not in ("uniform", "truncated_normal", "untruncated_normal"):
+            raise ConfigError("VarianceScaling: distribution must be 'uniform', 'truncated_normal' "
+                              f"or 'untruncated_normal', got {self.distribution!r}.")
+        object.__setattr__(self, "distribution", dist)
+        for key in ("input_axes", "output_axes"):
+            axes = getattr(self, key)
+            if axes is not None:
+                object.__setattr__(self, key, tuple(int(a) for a in axes))
+
+    def sample(self, shape, rng):
+        fan_in, fan_out = _fans(shape, self.input_axes, self.output_axes)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
+        variance = self.scale / max(1.0, fan)
+        if self.distribution == "truncated_normal":
+            return _truncated_normal(rng, np.sqrt(variance) / 0.87962566103423978, shape)
+        if self.distribution == "untruncated_normal":
+            return rng.normal(0.0, np.sqrt(variance), shape)
+        limit = np.sqrt(3.0 * variance)
+        return rng.uniform(-limit, limit, shape)
+
+    def get_config(self) -> dict[str, Any]:
+        cfg = super().get_config()
+        for key in ("input_axes", "output_axes"):
+            cfg[key] = None if cfg[key] is None else list(cfg[key])
+        return cfg
+
+
+class _PresetScaling(VarianceScaling):
+    """A VarianceScaling with fixed (scale, mode, distribution): Glorot, He, Lecun.
+    Only ``seed`` and the fan axes are its config, as in Keras."""
+
+    _preset = (1.0, "fan_in", "truncated_normal")   # (scale, mode, distribution)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._fields = ("seed", "input_axes", "output_axes")
+
+    def __init__(self, seed: int | None = None, input_axes: Any = None,
+                 output_axes: Any = None) -> None:
+        scale, mode, distribution = self._preset
+        for key, value in (("seed", seed), ("scale", scale), ("mode", mode),
+                           ("distribution", distribution),
+                           ("input_axes", None if input_axes is None else tuple(input_axes)),
+                           ("output_axes", None if output_axes is None else tuple(output_axes))):
+            object.__setattr__(self, key, value)
+
+
+_PresetScaling._fields = ("seed", "input_axes", "output_axes")
+
+
+class GlorotUniform(_PresetScaling):
     """Uniform on [-limit, limit], limit = sqrt(6 / (fan_in + fan_out))."""
-
-    seed: int | None = None
-
-    def sample(self, shape, rng):
-        fan_in, fan_out = _fans(shape)
-        limit = np.sqrt(6.0 / max(1.0, fan_in + fan_out))
-        return rng.uniform(-limit, limit, shape)
+    _preset = (1.0, "fan_avg", "uniform")
 
 
-class GlorotNormal(Initializer):
+class GlorotNormal(_PresetScaling):
     """Truncated normal (±2σ), σ = sqrt(2 / (fan_in + fan_out)) / .8796 as in Keras."""
+    _preset = (1.0, "fan_avg", "truncated_normal")
 
+
+class HeUniform(_PresetScaling):
+    """Uniform on ±sqrt(6 / fan_in)."""
+    _preset = (2.0, "fan_in", "uniform")
+
+
+class HeNormal(_PresetScaling):
+    """Truncated normal, σ = sqrt(2 / fan_in) / .8796."""
+    _preset = (2.0, "fan_in", "truncated_normal")
+
+
+class LecunUniform(_PresetScaling):
+    """Uniform on ±sqrt(3 / fan_in)."""
+    _preset = (1.0, "fan_in", "uniform")
+
+
+class LecunNormal(_PresetScaling):
+    """Truncated normal, σ = sqrt(1 / fan_in) / .8796."""
+    _preset = (1.0, "fan_in", "truncated_normal")
+
+
+class TruncatedNormal(Initializer):
+    """Normal(mean, stddev) with values beyond 2·stddev redrawn (Keras's rule)."""
+
+    mean: float = 0.0
+    stddev: float = 0.05
     seed: int | None = None
 
     def sample(self, shape, rng):
-        fan_in, fan_out = _fans(shape)
-        stddev = np.sqrt(2.0 / max(1.0, fan_in + fan_out)) / 0.87962566103423978
-        return _truncated_normal(rng, stddev, shape)
+        return self.mean + _truncated_normal(rng, self.stddev, shape)
 
 
-class HeUniform(Initializer):
-    seed: int | None = None
+class Identity(Initializer):
+    """``gain`` times the identity matrix (``np.eye(rows, cols)``); 2-D shapes only.
+    Keras serialises it as ``Identity`` (older files: ``IdentityInitializer``)."""
 
-    def sample(self, shape, rng):
-        limit = np.sqrt(6.0 / max(1.0, _fans(shape)[0]))
-        return rng.uniform(-limit, limit, shape)
+    gain: float = 1.0
 
-
-class HeNormal(Initializer):
-    seed: int | None = None
+    def get_config(self) -> dict[str, Any]:
+        # Keras 3 writes Identity's config as {} (its gain is not saved); we write the
+        # gain only when it is not 1, so files stay the same as Keras's and no gain is lost.
+        return {} if self.gain == 1.0 else {"gain": self.gain}
 
     def sample(self, shape, rng):
-        stddev = np.sqrt(2.0 / max(1.0, _fans(shape)[0])) / 0.87962566103423978
-        return _truncated_normal(rng, stddev, shape)
+        if len(shape) != 2:
+            raise ConfigError(f"The Identity initializer makes 2-D matrices only, got shape "
+                              f"{tuple(shape)} (rank {len(shape)}). Use it for a "
+                              "recurrent_kernel or a Dense kernel.")
+        return self.gain * np.eye(*shape)
 
 
 class Orthogonal(Initializer):
@@ -179,6 +327,9 @@ class Orthogonal(Initializer):
     seed: int | None = None
 
     def sample(self, shape, rng):
+        if len(shape) < 2:
+            raise ConfigError(f"The Orthogonal initializer needs a shape of rank >= 2, got "
+                              f"{tuple(shape)}.")
         rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
         cols = shape[-1] if shape else 1
         a = rng.normal(0.0, 1.0, (max(rows, cols), min(rows, cols)))
@@ -200,18 +351,16 @@ def _truncated_normal(rng, stddev, shape):
 
 _CLASSES = {
     c.__name__: c
-    for c in [Zeros, Ones, Constant, RandomUniform, RandomNormal, GlorotUniform,
-              GlorotNormal, HeUniform, HeNormal, Orthogonal]
+    for c in [Zeros, Ones, Constant, RandomUniform, RandomNormal, TruncatedNormal,
+              VarianceScaling, GlorotUniform, GlorotNormal, HeUniform, HeNormal,
+              LecunUniform, LecunNormal, Orthogonal, Identity]
 }
 _NAMES = {
-    "zeros": "Zeros", "ones": "Ones", "constant": "Constant",
-    "random_uniform": "RandomUniform", "random_normal": "RandomNormal",
-    "glorot_uniform": "GlorotUniform", "glorot_normal": "GlorotNormal",
-    "he_uniform": "HeUniform", "he_normal": "HeNormal", "orthogonal": "Orthogonal",
+    **{re.sub(r"(?<=[a-z])([A-Z])", r"_\1", name).lower(): name for name in _CLASSES},
+    # Keras's aliases
+    "uniform": "RandomUniform", "normal": "RandomNormal", "one": "Ones", "zero": "Zeros",
+    "IdentityInitializer": "Identity", "OrthogonalInitializer": "Orthogonal",
 }
-# Keras config keys we accept and ignore because they do not change the distribution
-# for the shapes recurrent/dense layers use.
-_IGNORED_KEYS = {"input_axes", "output_axes"}
 
 
 def get(identifier: Any) -> Initializer:
@@ -222,23 +371,26 @@ def get(identifier: Any) -> Initializer:
         cls_name = _NAMES.get(identifier, identifier)
         if cls_name in _CLASSES:
             return _CLASSES[cls_name]()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        cls = _CLASSES[identifier["class_name"]]
-        allowed = set(cls._fields)
-        cfg = {k: v for k, v in (identifier.get("config") or {}).items() if k not in _IGNORED_KEYS}
-        unknown = set(cfg) - allowed
-        if unknown:
-            raise ConfigError(f"Initializer {cls.__name__} got unknown config keys {sorted(unknown)}.")
-        return cls(**cfg)
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        name = identifier["class_name"]
+        cls = _CLASSES.get(_NAMES.get(name, name))
+        if cls is not None:
+            cfg = dict(identifier.get("config") or {})
+            unknown = set(cfg) - set(cls._fields)
+            if unknown:
+                raise ConfigError(f"Initializer {cls.__name__} got unknown config keys "
+                                  f"{sorted(unknown)}; it takes {list(cls._fields)}.")
+            try:
+                return cls(**cfg)
+            except TypeError as err:
+                raise ConfigError(f"Initializer {cls.__name__}: {err}") from None
     raise ConfigError(
-        f"Unknown initializer {identifier!r}. Expected one of: {', '.join(sorted(_NAMES))}."
+        f"Unknown initializer {identifier!r:.200}. Expected one of: {', '.join(sorted(_NAMES))}, "
+        "a class name such as 'GlorotUniform', or a Keras config dict."
     )
 
 
 def serialize(init: Initializer) -> dict[str, Any]:
     """Keras's JSON form of an initializer."""
-    cfg = init.get_config()
-    if isinstance(init, GlorotUniform | GlorotNormal | HeUniform | HeNormal):
-        cfg = {"seed": cfg["seed"], "input_axes": None, "output_axes": None}
     return {"module": "keras.initializers", "class_name": type(init).__name__,
-            "config": cfg, "registered_name": None}
+            "config": init.get_config(), "registered_name": None}

@@ -1,13 +1,20 @@
 """Choosing the input and target columns of a forecast, and refusing unusable data.
 
+:func:`column_values` is the one column validator: training (:func:`select_columns`),
+prediction and evaluation (``forecast.inputs``) all read their columns through it, so a
+cell that stops one stops the others. Every problem it finds is a
+:class:`~unrolled.errors.DataError` naming the column, the rows (data row and file line),
+the cells as written, and a way out.
+
+Checks, in order: column names exist and are numbers in every cell (unreadable cells are
+listed with the option that reads them) → the time axis has no empty cells, no repeats,
+runs forward, and (a :class:`~unrolled.errors.DataWarning`) no gaps in a regular step →
+empty cells (error, or ``fill``) → no infinities and nothing beyond float32's range.
+
 :func:`select_columns` turns a table into two aligned arrays, ``X (time, features)`` and
 ``Y (time, targets)``, plus a :class:`Selection` report saying which columns were used,
-which were ignored and why, and what was filled or dropped. Every problem it finds is a
-:class:`~unrolled.errors.DataError` naming the column, the rows, and a way out.
-
-Checks, in order: column names exist and are numeric → the time axis has no gaps, no
-repeats and runs forward → empty cells (error, or ``fill``) → no infinities → no
-constant columns.
+which were ignored and why, and what was filled or dropped; it also refuses constant
+columns.
 """
 from __future__ import annotations
 
@@ -15,11 +22,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import warnings
+
 import numpy as np
 
-from unrolled.data.cells import first_non_number
-from unrolled.data.table import TimeSeriesTable, as_table, missing_column_error, set_time_column
-from unrolled.errors import ConfigError, DataError
+from unrolled.data.parsing import is_missing, looks_like_dates, number_hint, parse_number
+from unrolled.data.table import (TimeSeriesTable, as_table, bad_cells_text, missing_column_error,
+                                 set_time_column)
+from unrolled.errors import ConfigError, DataError, DataWarning
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 FILLS = ("ffill", "interpolate", "drop")
 _FILL_HINT = (
@@ -97,7 +109,7 @@ def select_columns(
     if fill not in (None, *FILLS):
         raise ConfigError(f"select_columns: fill must be None or one of {FILLS}, got {fill!r}")
     for name in target_names:
-        _require_numeric(table, name, "target")
+        require_numeric(table, name, "target")
     ignored: dict[str, str] = {}
     if features is None:
         feature_names, ignored = _automatic_features(table)
@@ -111,19 +123,18 @@ def select_columns(
             raise ConfigError("select_columns: features is empty; pass None to use every "
                               "numeric column")
         for name in feature_names:
-            _require_numeric(table, name, "feature")
+            require_numeric(table, name, "feature")
     for role, names in (("features", feature_names), ("targets", target_names)):
         if len(set(names)) != len(names):
             raise ConfigError(f"select_columns: {role} lists a column twice: {names}")
 
-    check_time(table)
     used = list(dict.fromkeys(feature_names + target_names))
-    table, filled, dropped = _fill(table, used, fill)
-    for name in used:
-        _check_finite_and_varying(table, name)
+    table, values, filled, dropped = column_values(table, used, fill, role="feature")
+    for j, name in enumerate(used):
+        _check_varying(table, name, values[:, j])
 
-    X = np.stack([table.column(c) for c in feature_names], axis=1).astype(dtype)
-    Y = np.stack([table.column(c) for c in target_names], axis=1).astype(dtype)
+    X = values[:, [used.index(c) for c in feature_names]].astype(dtype)
+    Y = values[:, [used.index(c) for c in target_names]].astype(dtype)
     info = Selection(
         features=feature_names, targets=target_names, time_column=table.time_column,
         time=table.time, ignored=ignored, filled=filled, dropped_rows=dropped,
@@ -134,7 +145,41 @@ def select_columns(
     return X, Y, info
 
 
-def _require_numeric(table: TimeSeriesTable, name: str, role: str) -> None:
+def column_values(table: TimeSeriesTable, names: Sequence[str], fill: str | None,
+                  role: str = "feature", fill_hint: str | None = None,
+                  ) -> tuple[TimeSeriesTable, np.ndarray, dict[str, int], list[int]]:
+    """The one column validator: columns ``names`` of ``table`` as ``(time, len(names))``
+    float64 values, after every check in the module docstring.
+
+    Args:
+        fill: None (empty cells are an error), ``"ffill"``, ``"interpolate"``, ``"drop"``.
+        role: what the columns are for, in messages (``"feature"``, ``"model input"``).
+        fill_hint: the sentence offered for empty cells (default: the ``fill=`` choices).
+
+    Returns:
+        the table (rows dropped by ``fill="drop"``), the values, column → cells filled,
+        and the 1-based data rows dropped.
+    """
+    for name in names:
+        require_numeric(table, name, role)
+    check_time(table)
+    table, filled, dropped = _fill(table, list(names), fill, fill_hint)
+    cols = [table.columns.index(c) for c in names]
+    values = table.values[:, cols]  # (time, used)
+    for j, name in enumerate(names):
+        _check_range(table, name, values[:, j])
+    return table, values, filled, dropped
+
+
+def require_numeric(table: TimeSeriesTable, name: str, role: str) -> None:
+    """A column that a step reads as numbers must be one, in every cell."""
+    if name in table.bad_cells and name in table.columns:
+        marks = table.bad_cells[name]
+        cells = [str(c) for c in marks[marks != ""]]
+        raise DataError(
+            f"column {name!r} in {table.source} is numeric but {len(cells)} cell(s) are not "
+            f"numbers: {bad_cells_text(table, name)}. A {role} must be a number in every row. "
+            f"Hint: {number_hint(cells, table.cell_format)}.")
     if name in table.columns:
         return
     if name == table.time_column:
@@ -142,27 +187,35 @@ def _require_numeric(table: TimeSeriesTable, name: str, role: str) -> None:
                         "Pass time_column=None to read it as a plain column.")
     if name not in table.text:
         raise missing_column_error(table, name)
-    if table.kinds[name] == "empty":
+    kind = table.kinds[name]
+    if kind == "empty":
         raise DataError(f"column {name!r} in {table.source} is empty: no cell has a value")
-    cells = table.text[name]
-    bad = first_non_number(list(cells))
-    bad = 0 if bad is None else bad
-    value = str(cells[bad])
-    hint = ("write decimals with '.', not ','" if _is_decimal_comma(value)
+    row, value = _non_number(table, name)
+    hint = ("it holds dates; a date is not a measurement" if kind == "date"
+            else number_hint([value], table.cell_format) if _readable_somehow(value)
             else "encode labels as numbers first, or leave the column out")
     raise DataError(
-        f"column {name!r} in {table.source} is not numeric ({table.kinds[name]}): "
-        f"{table.describe_rows([bad])} holds {value!r}. A {role} must be a number in every "
+        f"column {name!r} in {table.source} is not numeric ({kind}): "
+        f"{table.describe_rows([row])} holds {value!r}. A {role} must be a number in every "
         f"row. Hint: {hint}."
     )
 
 
-def _is_decimal_comma(cell: str) -> bool:
-    try:
-        float(cell.replace(",", "."))
-    except ValueError:
-        return False
-    return "," in cell
+def _readable_somehow(cell: str) -> bool:
+    from unrolled.data.parsing import CellFormat
+
+    return any(parse_number(cell, f) is not None
+               for f in (CellFormat(decimal=","), CellFormat(thousands=",")))\
+        or ("_" in cell and parse_number(cell.replace("_", "")) is not None)
+
+
+def _non_number(table: TimeSeriesTable, name: str) -> tuple[int, str]:
+    """The first cell of a text column that is neither missing nor a number."""
+    cells = [str(c) for c in table.text[name]]
+    for i, cell in enumerate(cells):
+        if not is_missing(cell, table.cell_format) and parse_number(cell, table.cell_format) is None:
+            return i, cell
+    return 0, cells[0] if cells else ""
 
 
 def _automatic_features(table: TimeSeriesTable) -> tuple[list[str], dict[str, str]]:
@@ -174,10 +227,14 @@ def _automatic_features(table: TimeSeriesTable) -> tuple[list[str], dict[str, st
         if name == table.time_column:
             continue
         if kind == "text":
-            example = next((str(v) for v in table.text[name] if v), "")
-            ignored[name] = f"text, e.g. {example!r}: not a number"
+            example = _non_number(table, name)[1]
+            ignored[name] = (f"dates that are not year-first, e.g. {example!r} (pass "
+                             "--date-format to read them)" if looks_like_dates(example)
+                             else f"text, e.g. {example!r}: not a number")
         elif kind in reasons:
             ignored[name] = reasons[kind]
+        elif name in table.bad_cells:
+            used.append(name)  # numeric but for a few cells: it stops, naming them
         elif (value := _constant_value(table.column(name))) is not None:
             ignored[name] = f"constant (every value is {value})"
         else:
@@ -186,7 +243,8 @@ def _automatic_features(table: TimeSeriesTable) -> tuple[list[str], dict[str, st
 
 
 def check_time(table: TimeSeriesTable) -> None:
-    """Raise DataError unless the time axis is complete, unique and increasing."""
+    """Raise DataError unless the time axis is complete, unique and increasing; warn
+    (:class:`~unrolled.errors.DataWarning`) about gaps in an otherwise regular axis."""
     t, name = table.time, table.time_column
     if t is None:
         return
@@ -214,10 +272,34 @@ def check_time(table: TimeSeriesTable) -> None:
             f"time column {name!r} in {table.source} goes backwards: {t[r]} at "
             f"{table.describe_rows([r])} comes after {t[r - 1]}. Hint: {order}."
         )
+    _warn_gaps(table, step)
 
 
-def _fill(table: TimeSeriesTable, used: list[str],
-          how: str | None) -> tuple[TimeSeriesTable, dict[str, int], list[int]]:
+def _warn_gaps(table: TimeSeriesTable, step: np.ndarray) -> None:
+    """A regular axis (at least 90 % of the steps equal) with longer steps: rows missing."""
+    if len(step) < 2:
+        return
+    values, counts = np.unique(step, return_counts=True)
+    common = values[np.argmax(counts)]
+    if counts.max() < 0.9 * len(step):
+        return  # irregular by nature (business days, events): no "gaps" to speak of
+    gaps = np.flatnonzero(step > common)
+    if not gaps.size:
+        return
+    t, name = table.time, table.time_column
+    assert t is not None
+    shown = [f"{t[g]} to {t[g + 1]} ({table.describe_rows([g, g + 1])})" for g in gaps[:3]]
+    more = f" and {gaps.size - 3} more" if gaps.size > 3 else ""
+    missing = int(sum(int(step[g] // common) - 1 for g in gaps))
+    warnings.warn(DataWarning(
+        f"time column {name!r} in {table.source} steps by {common} but skips from "
+        f"{'; from '.join(shown)}{more}: about {missing} row(s) missing. Windows across a "
+        "gap join rows that are not neighbours. Insert the missing rows (with empty cells "
+        "and --fill), or pass --strict to make this an error."), stacklevel=3)
+
+
+def _fill(table: TimeSeriesTable, used: list[str], how: str | None,
+          hint: str | None = None) -> tuple[TimeSeriesTable, dict[str, int], list[int]]:
     cols = [table.columns.index(c) for c in used]
     holes = np.isnan(table.values[:, cols])  # (time, used)
     if not holes.any():
@@ -227,7 +309,7 @@ def _fill(table: TimeSeriesTable, used: list[str],
                  f"{table.describe_rows(np.flatnonzero(holes[:, j]))}"
                  for j, name in enumerate(used) if holes[:, j].any()]
         raise DataError(f"{table.source} has empty cells in columns it needs:\n"
-                        + "\n".join(lines) + "\n" + _FILL_HINT)
+                        + "\n".join(lines) + "\n" + (hint or _FILL_HINT))
     if how == "drop":
         keep = ~holes.any(axis=1)
         if not keep.any():
@@ -282,13 +364,22 @@ def _constant_value(column: np.ndarray) -> float | None:
     return None
 
 
-def _check_finite_and_varying(table: TimeSeriesTable, name: str) -> None:
-    col = table.column(name)
+def _check_range(table: TimeSeriesTable, name: str, col: np.ndarray) -> None:
     inf = np.flatnonzero(np.isinf(col))
     if inf.size:
         raise DataError(f"column {name!r} in {table.source} holds an infinite value at "
                         f"{table.describe_rows(inf)}. Replace it with a number or leave the "
                         "cell empty and use fill=.")
+    huge = np.flatnonzero(np.abs(col) > FLOAT32_MAX)
+    if huge.size:
+        raise DataError(
+            f"column {name!r} in {table.source} holds {col[huge[0]]:g} at "
+            f"{table.describe_rows(huge)}: beyond float32's range (±{FLOAT32_MAX:.3g}), in "
+            "which the model computes. Rescale the column (e.g. other units) or correct "
+            "the cell.")
+
+
+def _check_varying(table: TimeSeriesTable, name: str, col: np.ndarray) -> None:
     value = _constant_value(col)
     if value is not None:
         raise DataError(

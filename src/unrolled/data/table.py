@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from unrolled.data.cells import classify, is_row_counter, parse_dates
+from unrolled.data.parsing import DEFAULT, CellFormat, classify, is_row_counter, looks_like_dates
 from unrolled.errors import ConfigError, DataError
 
 AUTO = "auto"
@@ -44,6 +44,12 @@ class TimeSeriesTable:
         source: where the data came from (a path, ``"<DataFrame>"``).
         row_numbers: ``(time,)`` 1-based data row of each row in the source; it survives
             row removal, so messages keep pointing at the original rows.
+        bad_cells: numeric or date column → ``(time,)`` str array holding, at each row
+            whose cell is not a number (not a date), that cell as written, and ``""``
+            elsewhere (those rows are NaN / NaT in the values). A column listed here stops
+            every step that uses it, naming these cells.
+        cell_format: how the source wrote numbers and dates (used again when the table
+            is rebuilt around another time column).
         line_numbers: ``(time,)`` file line of each row (header = line 1), None if the
             source was not a file.
     """
@@ -58,6 +64,8 @@ class TimeSeriesTable:
     source: str = "<table>"
     row_numbers: np.ndarray | None = None
     line_numbers: np.ndarray | None = None
+    bad_cells: dict[str, np.ndarray] = field(default_factory=dict)
+    cell_format: CellFormat = DEFAULT
 
     def __post_init__(self) -> None:
         n = len(self.values)
@@ -67,7 +75,8 @@ class TimeSeriesTable:
                 f"{self.columns}, got shape {self.values.shape}"
             )
         for name, arr in [("time", self.time), ("row_numbers", self.row_numbers),
-                          ("line_numbers", self.line_numbers), *self.text.items()]:
+                          ("line_numbers", self.line_numbers), *self.text.items(),
+                          *self.bad_cells.items()]:
             if arr is not None and len(arr) != n:
                 raise ConfigError(f"TimeSeriesTable: {name!r} has {len(arr)} rows, values has {n}")
         if (self.time is None) != (self.time_column is None):
@@ -107,6 +116,7 @@ class TimeSeriesTable:
             self, values=self.values[rows], time=pick(self.time),
             text={k: v[rows] for k, v in self.text.items()},
             row_numbers=pick(self.row_numbers), line_numbers=pick(self.line_numbers),
+            bad_cells={k: v[rows] for k, v in self.bad_cells.items()},
         )
 
     def describe_rows(self, positions: Sequence[int] | np.ndarray, limit: int = 5) -> str:
@@ -139,14 +149,16 @@ def missing_column_error(table: TimeSeriesTable, name: str) -> DataError:
 
 
 def read_csv(path_or_file: str | os.PathLike[str] | IO[str], time_column: str | None = AUTO,
-             delimiter: str = ",") -> TimeSeriesTable:
+             delimiter: str = ",", fmt: CellFormat = DEFAULT) -> TimeSeriesTable:
     """Read a CSV file with a header row into a :class:`TimeSeriesTable`.
 
     Args:
         path_or_file: a path, or an open text file.
         time_column: ``"auto"`` uses the first column whose every cell is a year-first
             date; a name forces that column (dates or numbers); None means no time axis.
-        delimiter: the cell separator.
+        delimiter: the cell separator (one character).
+        fmt: how numbers, dates and "no value" are written (decimal comma, thousands
+            separator, date format, extra missing markers): a :class:`CellFormat`.
 
     The first non-blank line is the header; empty header cells are named ``unnamed_<j>``
     (1-based column position). Lines that are blank or hold only empty cells are skipped
@@ -156,14 +168,16 @@ def read_csv(path_or_file: str | os.PathLike[str] | IO[str], time_column: str | 
         DataError: unreadable file, no header or data, ragged rows, duplicate column
             names, or a ``time_column`` that is missing or not dates/numbers.
     """
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\r\n\"":
+        raise ConfigError(f"delimiter must be one character (e.g. ',' or ';'), got {delimiter!r}")
     if hasattr(path_or_file, "read"):
         source = getattr(path_or_file, "name", "<file>")
-        return _parse(path_or_file, str(source), time_column, delimiter)  # type: ignore[arg-type]
+        return _parse(path_or_file, str(source), time_column, delimiter, fmt)  # type: ignore[arg-type]
     source = os.fspath(path_or_file)
     try:
         # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark.
         with open(source, encoding="utf-8-sig", newline="") as f:
-            return _parse(f, source, time_column, delimiter)
+            return _parse(f, source, time_column, delimiter, fmt)
     except FileNotFoundError:
         raise DataError(f"CSV file not found: {source}") from None
     except IsADirectoryError:
@@ -175,7 +189,7 @@ def read_csv(path_or_file: str | os.PathLike[str] | IO[str], time_column: str | 
 
 
 def _parse(f: Iterable[str], source: str, time_column: str | None,
-           delimiter: str) -> TimeSeriesTable:
+           delimiter: str, fmt: CellFormat) -> TimeSeriesTable:
     reader = csv.reader(f, delimiter=delimiter)
     rows: list[list[str]] = []
     lines: list[int] = []
@@ -189,7 +203,8 @@ def _parse(f: Iterable[str], source: str, time_column: str | None,
                 if len(header) == 1 and delimiter != ";" and ";" in header[0]:
                     raise DataError(
                         f"{source}: the header is a single column {header[0]!r}; the file "
-                        "seems to use ';' as separator: pass delimiter=';'"
+                        "seems to use ';' as separator: pass --delimiter ';' (delimiter=';' "
+                        "in Python)"
                     )
                 continue
             if len(record) != len(header):
@@ -197,7 +212,9 @@ def _parse(f: Iterable[str], source: str, time_column: str | None,
                     f"{source}: data row {len(rows) + 1} (file line {reader.line_num}; header is "
                     f"line 1) has "
                     f"{len(record)} cells but the header has {len(header)} columns. "
-                    "Hint: a cell containing the separator must be quoted."
+                    "Hint: a cell containing the separator must be quoted"
+                    + (f"; is the separator another one? (--delimiter, now {delimiter!r})"
+                       if len(record) == 1 or len(header) == 1 else ".")
                 )
             rows.append(record)
             lines.append(reader.line_num)  # the record's last line: exact unless a cell spans lines
@@ -209,7 +226,7 @@ def _parse(f: Iterable[str], source: str, time_column: str | None,
     if not rows:
         raise DataError(f"{source} has a header but no data rows")
     cells = {name: [r[j] for r in rows] for j, name in enumerate(_unique(names, source))}
-    return build_table(cells, source, time_column, line_numbers=np.array(lines))
+    return build_table(cells, source, time_column, line_numbers=np.array(lines), fmt=fmt)
 
 
 def _unique(names: list[str], source: str) -> list[str]:
@@ -239,16 +256,25 @@ def from_frame(frame: Any, time_column: str | None = AUTO) -> TimeSeriesTable:
 
 
 def build_table(cells: dict[str, Any], source: str, time_column: str | None,
-                line_numbers: np.ndarray | None) -> TimeSeriesTable:
-    """Classify columns (lists of str cells, or already-typed arrays) into a table."""
+                line_numbers: np.ndarray | None, fmt: CellFormat = DEFAULT,
+                bad_cells: dict[str, np.ndarray] | None = None) -> TimeSeriesTable:
+    """Classify columns (lists of str cells, or already-typed arrays) into a table.
+
+    ``bad_cells`` carries the unreadable cells of typed columns (a table being rebuilt).
+    """
     kinds: dict[str, str] = {}
     parsed: dict[str, np.ndarray] = {}
+    bad_cells = dict(bad_cells or {})
     for name, col in cells.items():
         if isinstance(col, np.ndarray) and col.dtype.kind in "fM":
             kind, arr = ("numeric" if col.dtype.kind == "f" else "date"), col
         else:
-            kind, arr = classify(col)
-        if kind == "numeric" and is_row_counter(arr):
+            kind, arr, bad = classify(col, fmt)
+            if bad:
+                marks = np.full(len(col), "", dtype=object)
+                marks[bad] = [str(col[i]).strip() for i in bad]
+                bad_cells[name] = marks.astype(str)
+        if kind == "numeric" and name not in bad_cells and is_row_counter(arr):
             kind = "row counter"
         kinds[name], parsed[name] = kind, arr
     n = len(next(iter(parsed.values())))
@@ -262,12 +288,13 @@ def build_table(cells: dict[str, Any], source: str, time_column: str | None,
         columns=numeric,
         values=np.stack([parsed[c] for c in numeric], axis=1) if numeric else np.empty((n, 0)),
         text={c: _as_text(parsed[c]) for c in kinds if c not in numeric and c != time_column},
-        kinds=kinds, source=source, line_numbers=line_numbers,
+        kinds=kinds, source=source, line_numbers=line_numbers, bad_cells=bad_cells,
+        cell_format=fmt,
     )
     if time_column is None:
         return table
     return dataclasses.replace(table, time=_time_values(table, kinds[time_column],
-                                                        parsed[time_column], time_column),
+                                                        parsed[time_column], time_column, fmt),
                                time_column=time_column)
 
 
@@ -277,7 +304,31 @@ def _as_text(arr: np.ndarray) -> np.ndarray:
     return arr.astype(str)
 
 
-def _time_values(table: TimeSeriesTable, kind: str, arr: np.ndarray, name: str) -> np.ndarray:
+def bad_cells_text(table: TimeSeriesTable, name: str, limit: int = 5) -> str:
+    """``'?' at data row 12 (file line 13), '4,7' at data row 40 (file line 41)`` — the
+    unreadable cells of a column, for a message."""
+    marks = table.bad_cells[name]
+    rows = np.flatnonzero(marks != "")
+    shown = [f"{str(marks[r])!r} at {table.describe_rows([r])}" for r in rows[:limit]]
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return ", ".join(shown) + more
+
+
+def _time_values(table: TimeSeriesTable, kind: str, arr: np.ndarray, name: str,
+                 fmt: CellFormat) -> np.ndarray:
+    if name in table.bad_cells:
+        n_bad = int(np.count_nonzero(table.bad_cells[name] != ""))
+        what = "dates" if kind == "date" else "numbers"
+        raise DataError(
+            f"time column {name!r} in {table.source} has {n_bad} cell(s) that are not "
+            f"{what}: {bad_cells_text(table, name)}. "
+            + ("Dates must be year first (YYYY-MM-DD or YYYY/MM/DD, optionally with "
+               "HH:MM[:SS]), or pass --date-format (date_format=, e.g. '%d/%m/%Y'); "
+               if fmt.date_format is None and kind == "date" else
+               f"They do not match the date format {fmt.date_format!r}; " if kind == "date"
+               else "")
+            + "correct those cells or delete their rows."
+        )
     if kind == "date":
         return arr
     if kind in ("numeric", "row counter"):
@@ -287,13 +338,23 @@ def _time_values(table: TimeSeriesTable, kind: str, arr: np.ndarray, name: str) 
         return arr
     if kind == "empty":
         raise DataError(f"time column {name!r} in {table.source} is empty")
-    bad = parse_dates(list(arr))[1] or 0
+    cells = [str(c) for c in arr]
+    bad = next((i for i, c in enumerate(cells) if c), 0)
+    hint = (" They look day- or month-first: pass --date-format (date_format=), e.g. "
+            "'%d/%m/%Y' or '%m/%d/%Y'." if looks_like_dates(cells[bad]) else "")
     raise DataError(
         f"time column {name!r} in {table.source} is neither dates nor numbers: "
-        f"{table.describe_rows([bad])} holds {str(arr[bad])!r}. Dates must be year first: "
+        f"{table.describe_rows([bad])} holds {cells[bad]!r}. Dates must be year first: "
         "YYYY-MM-DD or YYYY/MM/DD (optionally with HH:MM[:SS]); pass time_column=None "
-        "to use the rows in file order."
+        f"to use the rows in file order.{hint}"
     )
+
+
+def _iso_times(text: np.ndarray) -> np.ndarray:
+    times = np.array([t or "NaT" for t in text], dtype="datetime64[s]")
+    known = times[~np.isnat(times)]
+    day = bool(np.all(known == known.astype("datetime64[D]")))
+    return times.astype("datetime64[D]") if day else times
 
 
 def set_time_column(table: TimeSeriesTable, name: str | None) -> TimeSeriesTable:
@@ -308,22 +369,24 @@ def set_time_column(table: TimeSeriesTable, name: str | None) -> TimeSeriesTable
         if col == table.time_column:
             t = table.time
             cells[col] = t if t.dtype.kind == "M" else t.astype(np.float64)  # type: ignore[union-attr]
+        elif table.kinds.get(col) == "date":  # held as ISO text: back to times, not re-parsed
+            cells[col] = _iso_times(table.text[col])
         elif col in table.text:
             cells[col] = list(table.text[col])
         else:
             cells[col] = table.column(col)
-    rebuilt = build_table(cells, table.source, name, table.line_numbers)
+    rebuilt = build_table(cells, table.source, name, table.line_numbers,
+                          fmt=table.cell_format, bad_cells=table.bad_cells)
     return dataclasses.replace(rebuilt, row_numbers=table.row_numbers, units=table.units)
 
 
-def as_table(data: Any, time_column: str | None = AUTO) -> TimeSeriesTable:
+def as_table(data: Any, time_column: str | None = AUTO, delimiter: str = ",",
+             fmt: CellFormat = DEFAULT) -> TimeSeriesTable:
     """Accept a :class:`TimeSeriesTable`, a CSV path, or a pandas-like DataFrame."""
     if isinstance(data, TimeSeriesTable):
         return data
-    if isinstance(data, (str, os.PathLike)):
-        return read_csv(data, time_column=time_column)
-    if hasattr(data, "read"):  # an open text file
-        return read_csv(data, time_column=time_column)
+    if isinstance(data, (str, os.PathLike)) or hasattr(data, "read"):  # path, open text file
+        return read_csv(data, time_column=time_column, delimiter=delimiter, fmt=fmt)
     if hasattr(data, "columns"):
         return from_frame(data, time_column=time_column)
     raise ConfigError(

@@ -24,9 +24,12 @@ from ..data import window_index
 from ..data.table import TimeSeriesTable
 from ..errors import DataError
 from .baselines import Comparison, compare
-from .inputs import read_table, spec_columns
+from .features import derived_inputs, first_input_row
+from .inputs import spec_columns
+from .intervals import Coverage, Intervals
 from .model_file import Forecaster, load_forecaster
-from .pipeline import ForecastSpec, Windows, predict, window_targets
+from .pipeline import ForecastSpec, Windows, load_table, make_windows_at, network_z
+from .transform import decode
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class ForecastResult:
         last_input: ``(N,)`` labels (time or data row) of each window's last input row.
         when: ``(N, H)`` labels of the forecast rows.
         x: ``(N, W, F)`` float32 standardised inputs the model saw.
+        intervals: ``(level, lower, upper)`` with ``(N, H, T)`` bounds, or None.
     """
 
     spec: ForecastSpec
@@ -46,19 +50,33 @@ class ForecastResult:
     last_input: list[str]
     when: list[list[str]]
     x: np.ndarray
+    intervals: tuple[float, np.ndarray, np.ndarray] | None = None
+    series: tuple[str, list[str]] | None = None  # (series column, name of each window)
 
     @property
     def header(self) -> list[str]:
         time = self.spec.time_column or "row"
-        return ["last_input", "step", time, *self.spec.targets]
+        extra = []
+        if self.intervals is not None:
+            pct = f"{self.intervals[0] * 100:g}"
+            extra = [f"{t}_{side}{pct}" for t in self.spec.targets for side in ("lower", "upper")]
+        first = [self.series[0]] if self.series is not None else []
+        return [*first, "last_input", "step", time, *self.spec.targets, *extra]
 
     def rows(self) -> list[list[str]]:
-        """One row per window and step: last input, steps ahead, forecast time, values."""
+        """One row per window and step: last input, steps ahead, forecast time, values,
+        then each target's interval bounds (if the model has intervals)."""
         out = []
         for n, origin in enumerate(self.last_input):
             for h in range(self.spec.horizon):
-                out.append([origin, str(h + 1), self.when[n][h],
-                            *(format_value(v) for v in self.values[n, h])])
+                row = ([self.series[1][n]] if self.series is not None else []) + [
+                    origin, str(h + 1), self.when[n][h],
+                    *(format_value(v) for v in self.values[n, h])]
+                if self.intervals is not None:
+                    _, lo, hi = self.intervals
+                    for t in range(len(self.spec.targets)):
+                        row += [format_value(lo[n, h, t]), format_value(hi[n, h, t])]
+                out.append(row)
         return out
 
     def to_csv(self, file: TextIO) -> None:
@@ -81,33 +99,116 @@ def _as_forecaster(model: Forecaster | str | os.PathLike[str]) -> Forecaster:
     return model if isinstance(model, Forecaster) else load_forecaster(model)
 
 
+def read_for(spec: ForecastSpec, data: Any, delimiter: str = ",", fmt: Any = None) -> Any:
+    """Read ``data`` for a forecaster with ``spec``: its time column as dates or numbers
+    (:func:`~.inputs.read_table`), or as year-months / quarters."""
+    from ..data.table import as_table
+    from .inputs import read_table
+
+    kw = {} if fmt is None else {"fmt": fmt}
+    try:
+        return read_table(data, spec, delimiter=delimiter, **kw)
+    except DataError:
+        if spec.time_column is None or hasattr(data, "kinds"):
+            raise
+        return load_table(as_table(data, time_column=None, delimiter=delimiter, **kw),
+                          spec.time_column)
+
+
+def _inputs(fc: Forecaster, data: Any, with_targets: bool) -> tuple[Any, np.ndarray,
+                                                                      np.ndarray | None]:
+    """The table, the scaled model inputs ``(time, F)`` and the targets (or None)."""
+    spec = fc.spec
+    want_y = with_targets or spec.needs_targets
+    table, X, Y = spec_columns(load_table(data, spec.time_column or "none"), spec,
+                               with_targets=want_y)
+    if Y is None and spec.transform == "diff":  # every target is an input
+        Y = X[:, [spec.features.index(t) for t in spec.targets]]
+    Xa = derived_inputs(X, Y, table.time, spec.targets, spec.lags, spec.calendar, spec.horizon)
+    return table, fc.scaler_x.transform(Xa.astype(np.float32)), Y
+
+
 def forecast(model: Forecaster | str | os.PathLike[str], data: Any,
-             every_window: bool = False) -> ForecastResult:
+             every_window: bool = False, series: list[str] | None = None) -> ForecastResult:
     """Forecast the ``H`` rows after the table's last row (or after every window).
 
     Args:
         model: a :class:`Forecaster` or the path of its ``.keras`` file.
-        data: a CSV path, DataFrame or table holding the model's input columns (targets
-            are not needed unless they are inputs).
+        data: a CSV path, DataFrame or table holding the model's input columns (and its
+            targets, when the model needs their history: seasonal lags, or the change
+            of a target it does not read).
         every_window: forecast after every complete window, oldest first, not just the
             last one.
+        series: for a model of many series (``--series-column``), the series to
+            forecast (default: every series in the file the model knows).
     """
     fc = _as_forecaster(model)
+    if fc.series:
+        return _forecast_many(fc, data, every_window, series)
     spec = fc.spec
-    table, X, _ = spec_columns(read_table(data, spec), spec, with_targets=False)
-    if len(X) < spec.window:
-        raise DataError(f"{table.source} has {len(X)} rows but the model reads windows of "
-                        f"{spec.window} rows: give it at least the last {spec.window} rows")
-    inputs, _ = window_index(len(X), spec.window, with_targets=False)  # (N, W)
+    table, xs, Y = _inputs(fc, data, with_targets=False)
+    first = first_input_row(spec.lags)
+    if len(xs) < spec.history:
+        raise DataError(f"{table.source} has {len(xs)} rows but the model reads windows of "
+                        f"{spec.window} rows" + (f" and seasonal lags {first} rows further "
+                                                  "back" if first else "")
+                        + f": give it at least the last {spec.history} rows")
+    inputs, _ = window_index(len(xs), spec.window, with_targets=False,
+                             start_index=first)  # (N, W)
     if not every_window:
         inputs = inputs[-1:]
-    x = fc.scaler_x.transform(X.astype(np.float32))[inputs]  # (N, W, F) float32
-    values = fc.scaler_y.inverse_transform(predict(fc.model, x, spec))  # (N, H, T)
+    x = xs[inputs]  # (N, W, F) float32
+    last_y = (Y[inputs[:, -1]] if Y is not None
+              else np.zeros((len(inputs), len(spec.targets))))
+    z = network_z(fc.model, x, spec, fc.ridge)
+    values = decode(z, last_y, spec.transform, fc.scalers.z, spec.horizon).astype(np.float32)
     last = inputs[:, -1]
     future = last[:, None] + 1 + np.arange(spec.horizon)  # (N, H)
     labels = _labeller(table)
+    bounds = None
+    if fc.intervals is not None:
+        lo, hi = fc.intervals.bounds(values.astype(np.float64))
+        bounds = (fc.intervals.level, lo.astype(np.float32), hi.astype(np.float32))
     return ForecastResult(spec, values, [labels(int(r)) for r in last],
-                          [[labels(int(r)) for r in rows] for rows in future], x)
+                          [[labels(int(r)) for r in rows] for rows in future], x, bounds)
+
+
+def _series_tables(fc: Forecaster, data: Any, series: list[str] | None) -> dict[str, Any]:
+    from ..data.table import as_table
+    from .many import split_series
+
+    assert fc.series is not None and fc.series_column is not None
+    groups = split_series(as_table(data) if not hasattr(data, "kinds") else data,
+                          fc.series_column)
+    if series is None:
+        unknown = [n for n in groups if n not in fc.series]
+        if unknown:
+            raise DataError(f"series {', '.join(map(repr, unknown[:5]))} in the file were not "
+                            f"in training (the model knows {', '.join(list(fc.series)[:10])});"
+                            " pick series with --series A,B")
+        return groups
+    missing = [n for n in series if n not in groups]
+    if missing:
+        raise DataError(f"series {', '.join(map(repr, missing))} not in the file; it has "
+                        f"{', '.join(list(groups)[:10])}")
+    return {n: groups[n] for n in series}
+
+
+def _forecast_many(fc: Forecaster, data: Any, every_window: bool,
+                   series: list[str] | None) -> ForecastResult:
+    parts = [(n, forecast(fc.for_series(n), t, every_window))
+             for n, t in _series_tables(fc, data, series).items()]
+    ivs = [r.intervals for _, r in parts]
+    intervals = None
+    if all(iv is not None for iv in ivs):
+        intervals = (ivs[0][0], np.concatenate([iv[1] for iv in ivs]),  # type: ignore[index]
+                     np.concatenate([iv[2] for iv in ivs]))  # type: ignore[index]
+    assert fc.series_column is not None
+    return ForecastResult(fc.spec, np.concatenate([r.values for _, r in parts]),
+                          [o for _, r in parts for o in r.last_input],
+                          [w for _, r in parts for w in r.when],
+                          np.concatenate([r.x for _, r in parts]), intervals,
+                          (fc.series_column, [n for n, r in parts for _ in r.last_input]))
 
 
 @dataclass(frozen=True)
@@ -116,35 +217,62 @@ class Evaluation:
 
     spec: ForecastSpec
     comparison: Comparison
-    pred: np.ndarray        # (N, H, T) float32 forecasts, data units
+    pred: np.ndarray        # (N, H, T) forecasts, data units
     windows: Windows        # truths, last values, rows
     per_target: dict[str, Comparison]
     source: str
+    coverage: Coverage | None = None
+    time: np.ndarray | None = None  # (time,) of the table, or None
+    intervals: Intervals | None = None
+    per_series: dict[str, Comparison] | None = None
 
 
-def evaluate(model: Forecaster | str | os.PathLike[str], data: Any) -> Evaluation:
+def _evaluate_many(fc: Forecaster, data: Any, series: list[str] | None) -> Evaluation:
+    from .many import assess_many
+
+    parts = {}
+    for name, t in _series_tables(fc, data, series).items():
+        parts[name] = evaluate(fc.for_series(name), t).windows
+    pooled, per, cov = assess_many(fc, parts, block="")
+    w0 = next(iter(parts.values()))
+    from .intervals import Coverage
+
+    n = sum(len(w.y_true) for w in parts.values())
+    coverage = (None if cov is None or fc.intervals is None else
+                Coverage(fc.intervals.level, cov, float("nan"), n))
+    return Evaluation(fc.spec, pooled, np.empty((0,) + w0.y_true.shape[1:]), w0, {},
+                      str(getattr(data, "source", data)), coverage, None, None, per)
+
+
+def evaluate(model: Forecaster | str | os.PathLike[str], data: Any,
+             series: list[str] | None = None) -> Evaluation:
     """Forecast every window of ``data`` that has known targets; score vs the baselines."""
+    from .fit import assess
+
     fc = _as_forecaster(model)
+    if fc.series:
+        return _evaluate_many(fc, data, series)
     spec = fc.spec
-    table, X, Y = spec_columns(read_table(data, spec), spec, with_targets=True)
+    table, xs, Y = _inputs(fc, data, with_targets=True)
     assert Y is not None  # with_targets=True
-    windows = window_targets(X, Y, spec, fc.scaler_x, fc.scaler_y)
-    pred = fc.scaler_y.inverse_transform(predict(fc.model, windows.x, spec))
-    return Evaluation(spec, score_windows(pred, windows, fc.train_mean), pred, windows,
-                      per_target(pred, windows, fc.train_mean, spec.targets), table.source)
+    first = max(first_input_row(spec.lags), (spec.season or 0) - spec.window, 0)
+    if len(xs) - first < spec.window + spec.horizon:
+        raise DataError(f"{table.source} has {len(xs)} rows, but one scored window needs "
+                        f"{first + spec.window + spec.horizon} (history {first + spec.window}"
+                        f" + horizon {spec.horizon})")
+    inputs, targets = window_index(len(xs), spec.window, spec.horizon, start_index=first)
+    assert targets is not None
+    windows = make_windows_at(xs, Y, inputs, targets, spec.season, spec.transform,
+                              fc.scalers.z)
+    a = assess(fc, windows)
+    return Evaluation(spec, a.comparison, a.pred, windows, a.per_target, table.source,
+                      a.coverage, table.time, fc.intervals)
 
 
 def score_windows(pred: np.ndarray, windows: Windows, train_mean: np.ndarray) -> Comparison:
-    """``pred (N, H, T)`` and both baselines scored on ``windows``' truths."""
-    return compare(pred, windows.y_true, windows.last, train_mean)
-
-
-def per_target(pred: np.ndarray, windows: Windows, train_mean: np.ndarray,
-               targets: list[str]) -> dict[str, Comparison]:
-    """One :class:`Comparison` per target column."""
-    return {name: compare(pred[..., [t]], windows.y_true[..., [t]], windows.last[:, [t]],
-                          np.asarray(train_mean)[[t]])
-            for t, name in enumerate(targets)}
+    """``pred (N, H, T)`` and the baselines without a model (persistence, seasonal naive,
+    training mean) scored on ``windows``' truths."""
+    return compare(pred, windows.y_true, windows.last, train_mean, windows.seasonal)
 
 
 def _labeller(table: TimeSeriesTable) -> Any:

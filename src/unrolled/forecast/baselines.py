@@ -1,25 +1,34 @@
 """Baselines and error measures, all in the data's own units.
 
-A forecaster is only worth its parameters if it beats forecasts that need none:
+A forecaster is only worth its parameters if it beats forecasts that need none, scored
+on the same test targets:
 
 * **persistence** — every future row equals the last observed one ("tomorrow = today"):
   ``ŷ[n, h, t] = y[last row of window n, t]`` for every ``h``.
-* **training mean** — every future row equals the target's mean over the train block
-  (the scaler's ``mean``): what a model that ignores its inputs converges to.
+* **seasonal naive** — each future row equals the row one season before it (when the
+  series has a season, :mod:`.features`).
+* **training mean** — every future row equals the target's mean over the train block.
+* **ridge** — a ridge regression on the same window of the same inputs, in the same
+  target transform (:mod:`.linear`), its penalty chosen on the validation block.
 
 Errors are averaged over samples, horizon steps and targets::
 
     MAE  = mean |ŷ - y|            RMSE = sqrt(mean (ŷ - y)²)
 
+and :class:`Comparison` keeps the per-step errors and, for each baseline, the margin
+with its 95 % interval (:mod:`.significance`).
+
 Shapes: ``(N, H, T)`` forecasts and truths, ``(N, T)`` last observed values.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import InputShapeError
+from .significance import Margin, margin
 
 
 class Scores(NamedTuple):
@@ -63,17 +72,46 @@ def scores(pred: np.ndarray, true: np.ndarray, axis: int | tuple[int, ...] | Non
     return Scores(mae, rmse)
 
 
-class Comparison(NamedTuple):
-    """The model's scores beside both baselines on the same samples."""
+def step_mae(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """``(H,)`` MAE at each step ahead (over samples and targets)."""
+    return np.mean(np.abs(np.asarray(pred, np.float64) - true), axis=(0, 2))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The model's scores beside every baseline on the same samples.
+
+    Attributes:
+        model: the model's MAE/RMSE.
+        baselines: name → scores (``"persistence"``, ``"seasonal naive"``,
+            ``"training mean"``, ``"ridge"``), in report order.
+        margins: name → :class:`Margin` of the model over that baseline.
+        steps: name (``"model"`` and each baseline) → ``(H,)`` MAE per step.
+        samples: test windows scored.
+    """
 
     model: Scores
-    persistence: Scores
-    training_mean: Scores
-    samples: int
+    baselines: dict[str, Scores]
+    margins: dict[str, Margin] = field(default_factory=dict)
+    steps: dict[str, np.ndarray] = field(default_factory=dict)
+    samples: int = 0
+
+    @property
+    def persistence(self) -> Scores:
+        return self.baselines["persistence"]
+
+    @property
+    def training_mean(self) -> Scores:
+        return self.baselines["training mean"]
+
+    @property
+    def best_baseline(self) -> str:
+        """The baseline with the lowest MAE."""
+        return min(self.baselines, key=lambda k: self.baselines[k].mae)
 
     def improvement(self, baseline: str = "persistence") -> Scores:
         """Relative error reduction vs a baseline: ``1 - model / baseline`` (0.1 = 10 % lower)."""
-        base: Scores = getattr(self, baseline)
+        base = self.baselines[baseline.replace("_", " ")]
         return Scores(_relative(self.model.mae, base.mae), _relative(self.model.rmse, base.rmse))
 
 
@@ -81,11 +119,23 @@ def _relative(model: float, base: float) -> float:
     return float("nan") if base == 0 else 1.0 - model / base
 
 
-def compare(pred: np.ndarray, true: np.ndarray, last: np.ndarray,
-            train_mean: np.ndarray) -> Comparison:
-    """Score ``pred (N, H, T)`` and both baselines against ``true (N, H, T)``."""
+def compare(pred: np.ndarray, true: np.ndarray, last: np.ndarray, train_mean: np.ndarray,
+            seasonal: np.ndarray | None = None, ridge: np.ndarray | None = None) -> Comparison:
+    """Score ``pred (N, H, T)`` and the baselines against ``true (N, H, T)``.
+
+    ``seasonal`` and ``ridge`` are those baselines' forecasts (``(N, H, T)``), when known.
+    """
     n, h, _ = true.shape
-    return Comparison(model=scores(pred, true),
-                      persistence=scores(persistence(last, h), true),
-                      training_mean=scores(training_mean(train_mean, n, h), true),
-                      samples=n)
+    forecasts = {"persistence": persistence(last, h)}
+    if seasonal is not None:
+        forecasts["seasonal naive"] = np.asarray(seasonal, np.float64)
+    forecasts["training mean"] = training_mean(train_mean, n, h)
+    if ridge is not None:
+        forecasts["ridge"] = np.asarray(ridge, np.float64)
+    return Comparison(
+        model=scores(pred, true),
+        baselines={k: scores(v, true) for k, v in forecasts.items()},
+        margins={k: margin(pred, v, true) for k, v in forecasts.items()} if n > 1 else {},
+        steps={"model": step_mae(pred, true), **{k: step_mae(v, true)
+                                                  for k, v in forecasts.items()}},
+        samples=n)

@@ -209,14 +209,19 @@ def explain_simple_rnn(units: int, timesteps: int, features: int) -> str:
 
 
 def explain(layer: str, units: int, timesteps: int, features: int,
-            reset_after: bool | None = None) -> str:
+            reset_after: bool | None = None, bidirectional: bool = False,
+            merge_mode: str | None = "concat") -> str:
     """The explanation text for ``layer`` in ``lstm``, ``gru``, ``simple_rnn``.
-    ``reset_after`` applies to GRU only (None: Keras's default, True)."""
+    ``reset_after`` applies to GRU only (None: Keras's default, True); ``bidirectional``
+    explains ``Bidirectional(layer, merge_mode)`` instead."""
     kind = layer.lower().replace("-", "_")
     if kind not in LAYERS:
         raise ConfigError(f"explain: layer must be one of {', '.join(LAYERS)}, got {layer!r}.")
     if reset_after is not None and kind != "gru":
         raise ConfigError(f"reset_after applies to the GRU only, not to {kind}.")
+    if bidirectional:
+        from .explain_bidirectional import explain_bidirectional
+        return explain_bidirectional(kind, units, timesteps, features, reset_after, merge_mode)
     if kind == "gru":
         return explain_gru(units, timesteps, features, True if reset_after is None else reset_after)
     if kind == "simple_rnn":

@@ -1,21 +1,30 @@
-"""Reading and writing models: Keras 3's ``.keras`` / ``.weights.h5`` (unrolled's native
-format), PyTorch ``nn.LSTM`` state dicts, and ONNX export.
+"""File formats, and nothing else: this package never names a model class. Building
+models from files (``unrolled.load_model``, ``model.save``) is
+:mod:`unrolled.models.saving`.
 
 ==================================  ====================================================
-``save_model(model, "m.keras")``    the zip Keras 3 writes; ``keras.saving.load_model``
-                                    reads it (``extra=`` stores your own JSON beside it)
-``load_model("m.keras")``           files from Keras 3 or unrolled; never runs code
-``save_weights / load_weights``     ``*.weights.h5`` (Keras 3), also legacy Keras 2 ``.h5``
-``read_extra("m.keras")``           the ``extra`` dict, or None
-``to_torch_state_dict(lstm)``       ``torch.nn.LSTM`` names and layouts (and back)
-``export_onnx(model, "m.onnx")``    an ONNX graph with the ``LSTM`` operator (``[onnx]`` extra)
+:mod:`.keras_file`                  the ``.keras`` zip container (config.json,
+                                    metadata.json, model.weights.h5, unrolled.json)
+:mod:`.h5_weights`                  Keras 3's HDF5 weight tree and Keras 2's ``.h5``
+                                    weight layout; safe HDF5 reading
+:mod:`.legacy_h5`                   legacy HDF5 full models (``model_config`` ...)
+:mod:`.legacy_config`               Keras 2 configs in Keras 3's schema, by version
+:mod:`.keras_builtins`              the names of Keras's built-in layers (static)
+``read_extra("m.keras")``           the ``extra`` dict stored beside a model, or None
+``to_torch_state_dict(lstm)``       one layer under ``torch.nn`` names and layouts (and back)
+:mod:`.torch_import`                whole ``torch.nn`` LSTM/GRU/RNN modules <-> models
+                                    (``unrolled.from_torch`` / ``unrolled.to_torch``)
+:mod:`.safetensors_file`            ``.safetensors`` through the NumPy API (no torch)
+``export_onnx(model, "m.onnx")``    an ONNX graph (:mod:`.onnx_layers` for non-recurrent layers)
+:mod:`.onnx_import`                 ONNX graphs of LSTM/GRU/RNN operators -> models
+                                    (:mod:`.onnx_recurrent`, :mod:`.onnx_values`)
 ==================================  ====================================================
 
 All writers are atomic: a failure leaves the previous file untouched.
 """
-from .keras_file import load_model, load_weights, read_extra, save_model, save_weights
+from .keras_file import read_extra
 from .onnx_export import export_onnx
 from .torch_weights import from_torch_state_dict, load_torch_file, to_torch_state_dict
 
-__all__ = ["save_model", "load_model", "save_weights", "load_weights", "read_extra",
+__all__ = ["read_extra",
            "to_torch_state_dict", "from_torch_state_dict", "load_torch_file", "export_onnx"]

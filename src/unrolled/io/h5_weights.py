@@ -33,70 +33,69 @@ import numpy as np
 
 from ..errors import ModelFileError
 from ..layers.base import Layer
-from ..layers.recurrent import Recurrent
+from ..layers.weight_paths import WeightGroup, class_keyed, keras_snake_case, weight_groups
 
 # deflate, shuffle, fletcher32, szip, nbit, scaleoffset (built into HDF5), lzf (h5py).
 _SAFE_FILTERS = {1, 2, 3, 4, 5, 6, 32000}
 
 
-def keras_snake_case(name: str) -> str:
-    """Keras's ``naming.to_snake_case``: ``LSTM`` -> ``lstm``, ``SimpleRNN`` -> ``simple_rnn``."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+def vars_groups(model: Any) -> list[WeightGroup]:
+    """Every ``vars`` group of Keras 3's tree for ``model``, in the order Keras writes them:
+    the model's own (empty) ``vars``, then each of ``model.layers`` under
+    ``layers/<snake_case class name>[_k]`` and whatever it holds
+    (:func:`unrolled.layers.weight_paths.weight_groups`: cells, wrapped layers, nested
+    models). The groups' arrays, concatenated, are ``model.weights``."""
+    groups = [WeightGroup("vars", model.name, [])]
+    for key, layer in class_keyed(model.layers):
+        groups += weight_groups(layer, f"layers/{key}")
+    return groups
 
 
 def layer_paths(model: Any) -> list[tuple[Layer, str]]:
-    """``(layer, group path)`` of every layer, e.g. ``(lstm, "layers/lstm_1")``."""
-    used: dict[str, int] = {}
-    out = []
-    for layer in model.layers:
-        name = keras_snake_case(type(layer).__name__)
-        if name in used:
-            used[name] += 1
-            name = f"{name}_{used[name]}"
-        else:
-            used[name] = 0
-        out.append((layer, f"layers/{name}"))
-    return out
-
-
-def _vars_path(layer: Layer, base: str) -> str:
-    return f"{base}/cell/vars" if isinstance(layer, Recurrent) else f"{base}/vars"
+    """``(layer, group path)`` of every top-level layer, e.g. ``(lstm, "layers/lstm_1")``."""
+    return [(layer, f"layers/{key}") for key, layer in class_keyed(model.layers)]
 
 
 # -- writing ---------------------------------------------------------------------------
-def _vars_group(h5: h5py.File, path: str, name: str) -> h5py.Group:
-    group = h5.require_group(path)
-    group.attrs["name"] = name
-    return group
-
-
-def write_weights(h5: h5py.File, model: Any, optimizer: Any = None) -> None:
-    """Store ``model``'s weights (and ``optimizer.variables`` if given) in Keras's layout."""
-    _vars_group(h5, "vars", model.name)
-    for layer, base in layer_paths(model):
-        group = _vars_group(h5, f"{base}/vars", layer.name)
-        if isinstance(layer, Recurrent):
-            cell_name = f"{keras_snake_case(type(layer).__name__)}_cell"   # lstm_cell, gru_cell
-            group = _vars_group(h5, _vars_path(layer, base), cell_name)
-        for i, w in enumerate(layer.weights):
-            group[str(i)] = w
-    if optimizer is not None:
-        group = _vars_group(h5, "optimizer/vars", optimizer.name)
-        for i, v in enumerate(optimizer.variables):
-            group[str(i)] = np.asarray(v)
+def write_weights(h5: h5py.File, model: Any, optimizer_variables: Any = None,
+                  optimizer_name: str = "optimizer") -> None:
+    """Store ``model``'s weights (and the optimizer's variables if given) in Keras's layout."""
+    for group in vars_groups(model):
+        node = h5.require_group(group.path)
+        node.attrs["name"] = group.name
+        for i, w in enumerate(group.arrays):
+            node[str(i)] = w
+    if optimizer_variables is not None:
+        node = h5.require_group("optimizer/vars")
+        node.attrs["name"] = optimizer_name
+        for i, v in enumerate(optimizer_variables):
+            node[str(i)] = np.asarray(v)
 
 
 def to_bytes(model: Any, optimizer: Any = None) -> bytes:
     """An in-memory HDF5 file holding :func:`write_weights`'s layout."""
     buffer = io.BytesIO()
     with h5py.File(buffer, "w") as h5:
-        write_weights(h5, model, optimizer)
+        if optimizer is None:
+            write_weights(h5, model)
+        else:
+            write_weights(h5, model, optimizer.variables, optimizer.name)
     return buffer.getvalue()
 
 
 # -- safe reading ----------------------------------------------------------------------
+def guarded(fn: Any, what: str) -> Any:
+    """Run a reader; any HDF5 library error becomes :class:`ModelFileError` (one place
+    for every read of an HDF5 file, so that no malformed file escapes as another error)."""
+    try:
+        return fn()
+    except ModelFileError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, AttributeError,
+            IndexError, UnicodeDecodeError) as err:
+        raise ModelFileError(f"{what}: unreadable HDF5 content ({type(err).__name__}: {err}).") from err
+
+
 def open_h5(source: bytes | str, what: str) -> h5py.File:
     """Open HDF5 bytes or a path read-only; a non-HDF5 input raises ModelFileError."""
     try:
@@ -106,7 +105,7 @@ def open_h5(source: bytes | str, what: str) -> h5py.File:
                              "truncated or of another kind.") from err
 
 
-def _child(group: h5py.Group, path: str, kind: type, what: str) -> Any:
+def child(group: h5py.Group, path: str, kind: type, what: str) -> Any:
     """``group[path]`` following hard links only, checked to be a ``kind``."""
     node, full = group, f"{group.name.rstrip('/')}/{path}"
     for part in path.split("/"):
@@ -137,6 +136,9 @@ def read_dataset(ds: h5py.Dataset, what: str, shape: tuple[int, ...] | None = No
     if shape is not None and tuple(ds.shape) != tuple(shape):
         raise ModelFileError(f"{what}: dataset '{name}' has shape {tuple(ds.shape)}, "
                              f"expected {tuple(shape)}.")
+    from .limits import check_chunks
+
+    check_chunks(ds, what)
     try:
         return np.asarray(ds[()])
     except (OSError, ValueError) as err:
@@ -151,27 +153,31 @@ def _numbered(group: h5py.Group, what: str, expected: int | None = None) -> list
     if expected is not None and len(keys) != expected:
         raise ModelFileError(f"{what}: '{group.name}' holds {len(keys)} weight arrays, "
                              f"expected {expected}.")
-    return [_child(group, k, h5py.Dataset, what) for k in keys]
+    return [child(group, k, h5py.Dataset, what) for k in keys]
 
 
 def _describe(layer: Layer) -> str:
-    shapes = ", ".join(f"{n} {w.shape}" for n, w in zip(layer.weight_names, layer.weights))
+    names = getattr(layer, "weight_names", None) or [f"#{i}" for i in range(len(layer.weights))]
+    shapes = ", ".join(f"{n} {w.shape}" for n, w in zip(names, layer.weights))
     return f"{type(layer).__name__} '{layer.name}' ({shapes or 'no weights'})"
 
 
 def read_weights(h5: h5py.File, model: Any, what: str) -> list[np.ndarray]:
-    """All of ``model``'s weights from Keras 3's layout, checked against the model's shapes."""
-    values = []
-    for layer, base in layer_paths(model):
-        if not layer.weights:
+    """All of ``model``'s weights from Keras 3's layout, in the order of ``model.weights``,
+    each checked against the model's shape (nothing is assigned here)."""
+    values: list[np.ndarray] = []
+    owners = dict(class_keyed(model.layers))
+    for group in vars_groups(model):
+        if not group.arrays:
             continue
-        path = _vars_path(layer, base)
         try:
-            group = _child(h5, path, h5py.Group, what)
-            dsets = _numbered(group, what, len(layer.weights))
-            values += [read_dataset(d, what, w.shape) for d, w in zip(dsets, layer.weights)]
+            node = child(h5, group.path, h5py.Group, what)
+            dsets = _numbered(node, what, len(group.arrays))
+            values += [read_dataset(d, what, w.shape) for d, w in zip(dsets, group.arrays)]
         except ModelFileError as err:
-            raise ModelFileError(f"{err} It should hold the weights of {_describe(layer)}.") from None
+            owner = owners.get(group.path.split("/")[1]) if group.path.startswith("layers/") else None
+            hint = f" It should hold the weights of {_describe(owner)}." if owner is not None else ""
+            raise ModelFileError(f"{err}{hint}") from None
     return values
 
 
@@ -179,7 +185,7 @@ def read_optimizer(h5: h5py.File, what: str) -> list[np.ndarray] | None:
     """``optimizer/vars/0..N`` as arrays, or None when the file holds no optimizer."""
     if "optimizer" not in h5:
         return None
-    group = _child(h5, "optimizer/vars", h5py.Group, what)
+    group = child(h5, "optimizer/vars", h5py.Group, what)
     return [read_dataset(d, what) for d in _numbered(group, what)]
 
 
@@ -187,7 +193,7 @@ def is_legacy(h5: h5py.File) -> bool:
     return "layer_names" in h5.attrs or "model_weights" in h5
 
 
-def _legacy_names(node: h5py.Group, key: str, what: str) -> list[str]:
+def legacy_names(node: h5py.Group, key: str, what: str) -> list[str]:
     """A Keras 2 name list attribute, also when split into ``key0``, ``key1``, ... chunks."""
     if key in node.attrs:
         chunks = [node.attrs[key]]
@@ -208,25 +214,55 @@ def _legacy_names(node: h5py.Group, key: str, what: str) -> list[str]:
     return names
 
 
-def read_legacy_weights(h5: h5py.File, model: Any, what: str) -> list[np.ndarray]:
-    """``model``'s weights from a Keras 2 style ``.h5``, matched by layer position."""
-    root = _child(h5, "model_weights", h5py.Group, what) if "model_weights" in h5 else h5
+def legacy_weight_layers(model: Any) -> list[Any]:
+    """The layers a legacy ``.h5`` lists weights for, in order: ``model.layers`` that have
+    weights (a nested model counts as one layer, as in Keras 2)."""
+    return [layer for layer in model.layers if layer.weights]
+
+
+def legacy_order(layer: Any) -> list[np.ndarray]:
+    """A layer's weights in the legacy ``.h5`` order: trainable ones first, then the
+    others (Keras 2's ``_legacy_weights``); for a nested model, across all its layers."""
+    trainable = list(layer.trainable_weights)
+    ids = {id(w) for w in trainable}
+    return trainable + [w for w in layer.weights if id(w) not in ids]
+
+
+def _legacy_entries(h5: h5py.Group, model: Any, what: str) -> list[tuple[Any, str, h5py.Group]]:
+    """``(weight array of the model, its name in the file, the layer group)`` for every
+    weight, matched by position among the layers that have weights, as Keras does."""
+    root = child(h5, "model_weights", h5py.Group, what) if "model_weights" in h5 else h5
     stored = []
-    for name in _legacy_names(root, "layer_names", what):
-        group = _child(root, name, h5py.Group, what)
-        weight_names = _legacy_names(group, "weight_names", what)
+    for name in legacy_names(root, "layer_names", what):
+        group = child(root, name, h5py.Group, what)
+        weight_names = legacy_names(group, "weight_names", what)
         if weight_names:
             stored.append((name, group, weight_names))
-    layers = [layer for layer in model.layers if layer.weights]
+    layers = legacy_weight_layers(model)
     if len(stored) != len(layers):
         raise ModelFileError(
             f"{what} holds weights for {len(stored)} layers ({[s[0] for s in stored]}), "
             f"the model has {len(layers)} layers with weights ({[la.name for la in layers]}).")
-    values = []
+    entries = []
     for (name, group, weight_names), layer in zip(stored, layers):
-        if len(weight_names) != len(layer.weights):
+        expected = legacy_order(layer)
+        if len(weight_names) != len(expected):
             raise ModelFileError(f"{what}: layer '{name}' has {len(weight_names)} weights, "
-                                 f"but {_describe(layer)} needs {len(layer.weights)}.")
-        for wname, w in zip(weight_names, layer.weights):
-            values.append(read_dataset(_child(group, wname, h5py.Dataset, what), what, w.shape))
-    return values
+                                 f"but {_describe(layer)} needs {len(expected)}.")
+        entries += [(w, wname, group) for wname, w in zip(weight_names, expected)]
+    return entries
+
+
+def read_legacy_weights(h5: h5py.Group, model: Any, what: str) -> list[np.ndarray]:
+    """``model``'s weights from a Keras 2 style ``.h5`` (or its ``model_weights`` group),
+    matched by position among the layers that have weights, as Keras does; shapes
+    checked; returned in the order of ``model.weights``."""
+    by_id = {id(w): read_dataset(child(group, wname, h5py.Dataset, what), what, w.shape)
+             for w, wname, group in _legacy_entries(h5, model, what)}
+    return [by_id[id(w)] for w in model.weights]
+
+
+def legacy_weight_names(h5: h5py.Group, model: Any, what: str) -> list[str]:
+    """The file's name of each of ``model.weights`` (``lstm/lstm_cell/kernel:0``)."""
+    by_id = {id(w): wname for w, wname, _ in _legacy_entries(h5, model, what)}
+    return [by_id[id(w)] for w in model.weights]

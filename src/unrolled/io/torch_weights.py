@@ -1,18 +1,19 @@
-"""PyTorch ``torch.nn.LSTM`` weights <-> an unrolled (Keras) ``LSTM`` layer.
+"""One PyTorch recurrent layer's weights <-> one unrolled recurrent layer.
 
-For layer ``k`` of a ``torch.nn.LSTM`` (F inputs, H units), with gate blocks i, f, g, o
-(g is Keras's c; :mod:`unrolled.core.gates` holds the tables)::
+For layer ``k`` of a ``torch.nn.LSTM`` / ``GRU`` / ``RNN`` (F inputs, H units, G gate
+blocks: 4, 3, 1; :mod:`unrolled.core.gates` holds the gate orders and bias rules)::
 
-    weight_ih_l{k}  (4H, F)  = kernel.T             kernel            (F, 4H)
-    weight_hh_l{k}  (4H, H)  = recurrent_kernel.T   recurrent_kernel  (H, 4H)
-    bias_ih_l{k}    (4H,)    = bias                 bias = bias_ih + bias_hh   (4H,)
-    bias_hh_l{k}    (4H,)    = 0
+    weight_ih_l{k}[_reverse]  (G·H, F)   <->  kernel            (F, G·H)
+    weight_hh_l{k}[_reverse]  (G·H, H)   <->  recurrent_kernel  (H, G·H)
+    bias_ih_l{k}[_reverse]    (G·H,)     \\
+    bias_hh_l{k}[_reverse]    (G·H,)     /->  bias (G·H,), or (2, G·H) for a GRU
 
-Importing sums the two torch biases (they are only ever added); exporting puts Keras's
-bias in ``bias_ih`` and zeros in ``bias_hh``. ``torch.nn.LSTM`` always uses sigmoid gates
-and tanh, so layers with other activations are refused. It has no ``go_backwards``: feed
-it ``x.flip(1)`` to compare. Bidirectional (``*_reverse``) and ``proj_size``
-(``weight_hr``) weights are refused.
+PyTorch's LSTM and RNN add their two biases, so importing sums them and exporting puts
+Keras's bias in ``bias_ih`` and zeros in ``bias_hh``; its GRU is Keras's ``reset_after=True``
+GRU and the two biases are Keras's two bias rows. PyTorch computes only sigmoid gates
+with tanh (RNN: tanh or relu), so layers with other activations are refused. It has no
+``go_backwards`` on its own: ``*_reverse`` weights belong to the backward half of a
+bidirectional module. ``proj_size`` (``weight_hr``) has no Keras equivalent and is refused.
 
 Files: :func:`load_torch_file` reads a ``torch.save``\\ d state dict with
 ``torch.load(weights_only=True)``, which refuses pickled code (torch is imported lazily).
@@ -24,88 +25,98 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..core.gates import LSTM_ORDER, reorder
+from ..core.gates import FrameworkWeights, from_framework, to_framework
 from ..errors import ConfigError, ModelFileError
 
+# unrolled layer class -> the activations torch's matching module computes:
+# (recurrent_activation, activation) for LSTM/GRU, activation -> nonlinearity for RNN.
+TORCH_GATED = ("sigmoid", "tanh")
+TORCH_RNN_NONLINEARITIES = ("tanh", "relu")
 
-def _check_torch_compatible(layer: Any) -> None:
-    if type(layer).__name__ != "LSTM":
-        raise ConfigError(f"Expected an unrolled LSTM layer, got {type(layer).__name__}.")
+
+def check_torch_compatible(layer: Any) -> None:
+    """Refuse a layer whose numbers no ``torch.nn`` recurrent module computes."""
+    kind = type(layer).__name__
+    if kind not in ("LSTM", "GRU", "SimpleRNN"):
+        raise ConfigError(f"Expected an unrolled LSTM, GRU or SimpleRNN layer, got {kind}.")
     if not layer.built:
-        raise ConfigError(f"LSTM {layer.name!r} is not built: build it (or its model) first.")
+        raise ConfigError(f"{kind} {layer.name!r} is not built: build it (or its model) first.")
+    if kind == "SimpleRNN":
+        if layer.activation.name not in TORCH_RNN_NONLINEARITIES:
+            raise ConfigError(
+                f"SimpleRNN {layer.name!r} uses activation={layer.activation.name!r}; "
+                "torch.nn.RNN computes only nonlinearity='tanh' or 'relu'.")
+        return
     acts = (layer.recurrent_activation.name, layer.activation.name)
-    if acts != ("sigmoid", "tanh"):
+    if acts != TORCH_GATED:
         raise ConfigError(
-            f"LSTM {layer.name!r} uses recurrent_activation={acts[0]!r}, activation={acts[1]!r}; "
-            "torch.nn.LSTM computes only sigmoid gates and tanh, so its weights would not "
+            f"{kind} {layer.name!r} uses recurrent_activation={acts[0]!r}, activation={acts[1]!r}; "
+            f"torch.nn.{kind} computes only sigmoid gates and tanh, so its weights would not "
             "compute the same function.")
 
 
-def _to_keras(packed: np.ndarray) -> np.ndarray:
-    return reorder(packed, LSTM_ORDER["torch"], LSTM_ORDER["keras"], axis=-1)
-
-
-def _to_torch(packed: np.ndarray) -> np.ndarray:
-    return reorder(packed, LSTM_ORDER["keras"], LSTM_ORDER["torch"], axis=-1)
-
-
-def to_torch_state_dict(layer: Any, index: int = 0) -> dict[str, np.ndarray]:
-    """The layer's weights under ``torch.nn.LSTM`` names for layer ``index`` (``_l{index}``).
-
-    Without bias (``use_bias=False``) only the two weight matrices are returned, matching
-    ``torch.nn.LSTM(bias=False)``. Values are NumPy arrays: ``torch.from_numpy`` them, or
-    pass the dict through ``{k: torch.tensor(v) for k, v in sd.items()}``.
-    """
-    _check_torch_compatible(layer)
-    out = {f"weight_ih_l{index}": np.ascontiguousarray(_to_torch(layer.kernel).T),         # (4H, F)
-           f"weight_hh_l{index}": np.ascontiguousarray(_to_torch(layer.recurrent_kernel).T)}  # (4H, H)
-    if layer.use_bias:
-        out[f"bias_ih_l{index}"] = _to_torch(layer.bias).copy()                            # (4H,)
-        out[f"bias_hh_l{index}"] = np.zeros_like(layer.bias)                               # (4H,)
-    return out
-
-
-def _as_numpy(value: Any) -> np.ndarray:
-    if hasattr(value, "detach"):  # a torch tensor, without importing torch
+def as_numpy(value: Any) -> np.ndarray:
+    """A tensor (without importing torch) or array-like as a NumPy array."""
+    if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     return np.asarray(value)
 
 
-def from_torch_state_dict(layer: Any, state_dict: Mapping[str, Any], index: int = 0) -> None:
-    """Set ``layer``'s weights from a ``torch.nn.LSTM`` state dict (layer ``index``).
-
-    ``state_dict`` maps names to tensors or arrays, e.g. ``torch_lstm.state_dict()``.
-    Shapes are checked against the layer before anything is assigned.
+def to_torch_state_dict(layer: Any, index: int = 0, suffix: str = "") -> dict[str, np.ndarray]:
+    """``layer``'s weights under ``torch.nn`` names for layer ``index`` (``_l{index}`` +
+    ``suffix``, e.g. ``"_reverse"``). Without bias only the two weight matrices are
+    returned (``bias=False`` modules). Values are NumPy arrays (``torch.from_numpy`` them).
     """
-    _check_torch_compatible(layer)
-    suffix = f"_l{index}"
-    if any(k.endswith(suffix + "_reverse") for k in state_dict):
-        raise ConfigError("Bidirectional torch LSTM weights ('*_reverse') are not supported.")
-    if f"weight_hr{suffix}" in state_dict:
-        raise ConfigError("torch.nn.LSTM with proj_size > 0 ('weight_hr_*') has no Keras equivalent.")
-    missing = [k for k in (f"weight_ih{suffix}", f"weight_hh{suffix}") if k not in state_dict]
+    check_torch_compatible(layer)
+    kind = type(layer).__name__
+    fw = to_framework(kind, "torch", layer.kernel, layer.recurrent_kernel, layer.bias,
+                      getattr(layer, "reset_after", False))
+    tail = f"_l{index}{suffix}"
+    out = {f"weight_ih{tail}": fw.w_in, f"weight_hh{tail}": fw.w_rec}
+    if fw.b_in is not None:
+        out[f"bias_ih{tail}"], out[f"bias_hh{tail}"] = fw.b_in, fw.b_rec
+    return out
+
+
+def from_torch_state_dict(layer: Any, state_dict: Mapping[str, Any], index: int = 0,
+                          suffix: str = "", bidirectional: bool = False) -> None:
+    """Set ``layer``'s weights from a ``torch.nn`` LSTM/GRU/RNN state dict (layer ``index``,
+    key suffix ``suffix``: ``"_reverse"`` for the backward direction; ``bidirectional``:
+    the layer is one half of a Bidirectional, so ``*_reverse`` keys are expected).
+    Shapes are checked against the layer before anything is set."""
+    check_torch_compatible(layer)
+    kind = type(layer).__name__
+    tail = f"_l{index}{suffix}"
+    if not bidirectional and any(k.endswith(f"{tail}_reverse") for k in state_dict):
+        raise ConfigError(f"The state dict has '*{tail}_reverse' weights (a bidirectional module); "
+                          "read it with unrolled.from_torch, which builds Bidirectional layers.")
+    if f"weight_hr{tail}" in state_dict:
+        raise ConfigError(f"The state dict has 'weight_hr{tail}': torch.nn.LSTM with proj_size > 0 "
+                          "has no Keras equivalent (Keras's LSTM has no projection).")
+    missing = [k for k in (f"weight_ih{tail}", f"weight_hh{tail}") if k not in state_dict]
     if missing:
         raise ConfigError(f"The state dict has no {missing}; it holds {sorted(state_dict)[:8]}.")
-    F, H = layer.kernel.shape[0], layer.units
-    w_ih = _as_numpy(state_dict[f"weight_ih{suffix}"])
-    w_hh = _as_numpy(state_dict[f"weight_hh{suffix}"])
-    for name, arr, shape in ((f"weight_ih{suffix}", w_ih, (4 * H, F)),
-                             (f"weight_hh{suffix}", w_hh, (4 * H, H))):
-        if arr.shape != shape:
-            raise ConfigError(f"{name} has shape {arr.shape}; LSTM {layer.name!r} "
-                              f"(features={F}, units={H}) needs {shape}.")
-    bias = np.zeros(4 * H, layer.dtype)
-    for name in (f"bias_ih{suffix}", f"bias_hh{suffix}"):
-        if name in state_dict:
-            b = _as_numpy(state_dict[name])
-            if b.shape != (4 * H,):
-                raise ConfigError(f"{name} has shape {b.shape}, expected {(4 * H,)}.")
-            bias += b
-    if not layer.use_bias and np.any(bias):
-        raise ConfigError(f"LSTM {layer.name!r} has use_bias=False but the torch biases are not "
-                          "zero; build the layer with use_bias=True.")
-    weights = [_to_keras(w_ih.T), _to_keras(w_hh.T)] + ([_to_keras(bias)] if layer.use_bias else [])
-    layer.set_weights(weights)
+    F, H, G = layer.kernel.shape[0], layer.units, layer.cell.n_gates
+    arrays = {name: as_numpy(state_dict[name]) for name in
+              (f"weight_ih{tail}", f"weight_hh{tail}", f"bias_ih{tail}", f"bias_hh{tail}")
+              if name in state_dict}
+    expected = {f"weight_ih{tail}": (G * H, F), f"weight_hh{tail}": (G * H, H),
+                f"bias_ih{tail}": (G * H,), f"bias_hh{tail}": (G * H,)}
+    for name, arr in arrays.items():
+        if arr.shape != expected[name]:
+            raise ConfigError(f"{name} has shape {arr.shape}; {kind} {layer.name!r} "
+                              f"(features={F}, units={H}) needs {expected[name]}.")
+    fw = FrameworkWeights(arrays[f"weight_ih{tail}"], arrays[f"weight_hh{tail}"],
+                          arrays.get(f"bias_ih{tail}"), arrays.get(f"bias_hh{tail}"))
+    keras = from_framework(kind, "torch", fw, getattr(layer, "reset_after", False))
+    if not layer.use_bias:
+        if keras.bias is not None and np.any(keras.bias):
+            raise ConfigError(f"{kind} {layer.name!r} has use_bias=False but the torch biases are "
+                              "not zero; build the layer with use_bias=True.")
+        keras = keras._replace(bias=None)
+    elif keras.bias is None:
+        keras = keras._replace(bias=np.zeros(layer.bias.shape, layer.dtype))
+    layer.set_weights([w.astype(layer.dtype) for w in keras.as_list()])
 
 
 def load_torch_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -118,9 +129,9 @@ def load_torch_file(path: str | os.PathLike) -> dict[str, np.ndarray]:
         import torch
     except ImportError as err:
         raise ImportError("Reading PyTorch files needs torch: pip install 'unrolled[torch]'.") from err
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(path)
+    from .guard import check_file
+
+    path = check_file(path, "PyTorch file")  # a ModelFileError that is also FileNotFoundError
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # UnpicklingError for code, RuntimeError/EOFError for damage

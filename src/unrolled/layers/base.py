@@ -5,6 +5,11 @@
 ``(dx, grads)`` with one gradient per entry of ``trainable_weights``. Layers keep no
 per-call state: the cache travels with the caller, so one model can serve two threads.
 
+Called on symbolic tensors (``Input(...)`` or another layer's symbolic output), a layer
+computes nothing: it records a :class:`~unrolled.layers.node.Node` and returns symbolic
+outputs (see :mod:`unrolled.layers.node`); ``unrolled.Model(inputs, outputs)`` runs them.
+This holds for every subclass, including those that override ``__call__``.
+
 Weights are plain NumPy arrays that are only ever updated *in place*, so views handed
 out (per-gate slices, ``layer.weights``) always see the current values.
 """
@@ -20,6 +25,7 @@ import numpy as np
 from ..core import initializers
 from ..errors import ConfigError, InputShapeError
 from ..random import make_rng
+from .node import is_symbolic, symbolic_call
 
 _name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
 
@@ -31,7 +37,10 @@ def unique_name(base: str) -> str:
 
 
 def snake_case(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+    """Keras's ``to_snake_case``: ``SimpleRNN`` -> ``simple_rnn``, ``Conv1D`` -> ``conv1d``,
+    ``ReLU`` -> ``re_lu``."""
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def dtype_policy(dtype: np.dtype) -> dict[str, Any]:
@@ -67,9 +76,46 @@ def as_input_array(x: Any, dtype: np.dtype, who: str) -> np.ndarray:
     return arr.astype(dtype, copy=False)
 
 
+def _symbolic_aware(call: Any) -> Any:
+    """Wrap a ``__call__`` so that symbolic inputs record a node instead of computing."""
+    if getattr(call, "_symbolic_aware", False):
+        return call
+
+    def __call__(self: "Layer", x: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if not args and is_symbolic(x, kwargs):
+            return symbolic_call(self, x, kwargs)
+        return call(self, x, *args, **kwargs)
+
+    __call__._symbolic_aware = True  # type: ignore[attr-defined]
+    __call__.__doc__, __call__.__wrapped__ = call.__doc__, call  # type: ignore[attr-defined]
+    return __call__
+
+
 class Layer:
     """Base class of every layer. Subclasses implement ``build``, ``forward``,
-    ``backward``, ``compute_output_shape`` and extend ``get_config``."""
+    ``backward``, ``compute_output_shape`` and extend ``get_config``.
+
+    Class attributes the models read:
+
+    * ``supports_masking`` (Keras's): True (the default here) if models ask the layer's
+      ``compute_mask`` for the mask of its output (the default passes the input mask on,
+      as Keras's Dense or Dropout do; a layer that ends masks returns None there); False
+      drops the mask after this layer without asking.
+    * ``input_dtype_kind``: ``"int"`` for layers whose input is integer ids (Embedding),
+      so models do not cast that input to float.
+    * ``regularizers``: weight name -> regularizer (``__call__(w) -> float``,
+      ``gradient(w) -> array``); the trainer adds the penalties once per step.
+    """
+
+    supports_masking = True
+    input_dtype_kind = "float"
+    keras_call_kwargs: dict[str, Any] = {}  # keyword arguments Keras records for a call
+    regularizers: dict[str, Any] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__call__" in cls.__dict__:
+            cls.__call__ = _symbolic_aware(cls.__dict__["__call__"])  # type: ignore[method-assign]
 
     def __init__(self, *, name: str | None = None, trainable: bool = True,
                  dtype: Any = None, input_shape: tuple[int, ...] | None = None,
@@ -86,6 +132,7 @@ class Layer:
         self.built = False
         self.build_input_shape: tuple[int | None, ...] | None = None
         self._weights: dict[str, np.ndarray] = {}
+        self.inbound_nodes: list[Any] = []   # one Node per symbolic call
 
     # -- weights -------------------------------------------------------------------------
     def add_weight(self, name: str, shape: tuple[int, ...], initializer: Any,
@@ -169,6 +216,8 @@ class Layer:
             self.build((None,) + tuple(input_shape[1:]))
 
     def __call__(self, x: Any, **kwargs: Any) -> Any:
+        if is_symbolic(x, kwargs):
+            return symbolic_call(self, x, kwargs)
         x = as_input_array(x, self.dtype, type(self).__name__)
         self.validate_input(x.shape)
         if not self.built:  # after build, check again against the new weights' shapes
@@ -194,8 +243,15 @@ class Layer:
     def compute_mask(self, x: Any, mask: np.ndarray | None) -> np.ndarray | None:
         """The (batch, timesteps) mask the next layer receives, given this layer's input
         ``x`` and its input mask. Default: passed on unchanged, as Keras's Dense and
-        Dropout do (``supports_masking``); they compute as if there were no mask."""
+        Dropout do (``supports_masking``); they compute as if there were no mask.
+        Models call it only when ``supports_masking`` is True (else the mask ends)."""
         return mask
+
+    # -- regularization ------------------------------------------------------------------
+    def activity_penalty(self, cache: Any) -> float:
+        """The activity-regularization loss of one call (its ``forward`` cache); the
+        layer's own ``backward`` adds its gradient. Default: none."""
+        return 0.0
 
     # -- config --------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:

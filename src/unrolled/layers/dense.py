@@ -9,6 +9,7 @@ from ..core import activations, initializers
 from ..errors import ConfigError, InputShapeError
 from ..random import make_rng
 from .base import Layer
+from .penalties import Penalized, activity_regularized
 
 
 class DenseCache(NamedTuple):
@@ -17,7 +18,8 @@ class DenseCache(NamedTuple):
     y: np.ndarray        # (..., units)
 
 
-class Dense(Layer):
+@activity_regularized
+class Dense(Penalized, Layer):
     """Fully connected layer on the last axis: (batch, ..., in) -> (batch, ..., units).
 
     Applied to (batch, timesteps, features) it acts on every timestep with the same
@@ -25,13 +27,15 @@ class Dense(Layer):
     Parameters: ``in·units + units``.
     """
 
+    supports_masking = True
+
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  seed: int | None = None, **kwargs: Any) -> None:
-        for key in ("kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                    "kernel_constraint", "bias_constraint", "lora_rank", "lora_alpha", "quantization_config"):
+        for key in ("lora_rank", "lora_alpha", "quantization_config"):
             if kwargs.pop(key, None) is not None:
                 raise ConfigError(f"Dense: {key} is not supported by unrolled yet.")
+        self._take_penalties(kwargs, ("kernel", "bias"))
         super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ConfigError(f"Dense: units must be a positive integer, got {units!r}.")
@@ -95,6 +99,7 @@ class Dense(Layer):
         return f"inputs·units = {n}·{u} = {n * u}  [kernel {n * u}]"
 
     def get_config(self) -> dict[str, Any]:
+        pen = self.penalty_config()
         return {
             **super().get_config(),
             "units": self.units,
@@ -102,7 +107,9 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": None, "bias_regularizer": None,
-            "kernel_constraint": None, "bias_constraint": None,
+            "kernel_regularizer": pen["kernel_regularizer"], "bias_regularizer": pen["bias_regularizer"],
+            "kernel_constraint": pen["kernel_constraint"], "bias_constraint": pen["bias_constraint"],
             "quantization_config": None,
+            # Keras's Layer adds activity_regularizer to the config only when it is set
+            **({"activity_regularizer": pen["activity_regularizer"]} if self.activity_regularizer else {}),
         }

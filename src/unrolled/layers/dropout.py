@@ -20,7 +20,6 @@ import numpy as np
 from ..errors import ConfigError, InputShapeError
 from ..random import make_rng
 from .base import Layer
-from .extra import register
 
 
 class DropoutCache(NamedTuple):
@@ -28,7 +27,6 @@ class DropoutCache(NamedTuple):
     keep: np.floating        # 1 - rate in x's dtype (identity: 1, rate == 1: 0)
 
 
-@register
 class Dropout(Layer):
     """Randomly zero inputs with probability ``rate`` during training and scale the kept
     ones by ``1 / (1 - rate)``. Input and output: any shape, e.g. (batch, timesteps, features).
@@ -39,6 +37,8 @@ class Dropout(Layer):
     ``seed`` fixes this layer's mask stream; without it the stream comes from
     :func:`unrolled.set_random_seed`. Masks come from NumPy, so they differ from Keras's.
     """
+
+    supports_masking = True
 
     def __init__(self, rate: float, noise_shape: Any = None, seed: int | None = None,
                  **kwargs: Any) -> None:

@@ -8,12 +8,10 @@ import numpy as np
 from ..core.gates import GRU_GATES
 from ..core.gru import GRUCell
 from ..core.scan import SequenceGrads
-from .extra import register
 from .recurrent import add_gate_views
 from .weighted_recurrent import WeightedRecurrent
 
 
-@register
 class GRU(WeightedRecurrent):
     """Gated recurrent unit (Cho et al., 2014), Keras 3 semantics.
 

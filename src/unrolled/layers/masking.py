@@ -18,15 +18,14 @@ import numpy as np
 
 from ..errors import ConfigError, InputShapeError
 from .base import Layer
-from .extra import register
 
 
-@register
 class Masking(Layer):
     """Mask the timesteps of (batch, timesteps, features) input whose features are all
     ``mask_value``; the output equals the input with those timesteps set to zero."""
 
     creates_mask = True
+    supports_masking = True
 
     def __init__(self, mask_value: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)

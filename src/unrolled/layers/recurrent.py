@@ -1,6 +1,9 @@
 """What every recurrent layer shares: input checks, initial states, the output options
-``return_sequences`` / ``return_state`` / ``go_backwards``, and the call into the one
-BPTT implementation in :mod:`unrolled.core.scan`.
+``return_sequences`` / ``return_state`` / ``go_backwards``, masks, and the call into one
+sequence kernel (:mod:`unrolled.core.kernels.interface`): the selector chooses it per call
+(:meth:`Recurrent.kernel_for`), and every kernel -- the reference scan of
+:mod:`unrolled.core.scan` included -- is called the same way in forward, backward and
+inference, and its result turned into the layer's outputs in one place (``_outputs``).
 
 A subclass (LSTM, GRU, SimpleRNN) supplies its cell, its weights, and how the scan's
 gradients map onto its weight list.
@@ -11,53 +14,76 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..core.kernels import dispatch
-from ..core.kernels.cells_numba import CellKernel
-from ..core.kernels.lstm_fast import LSTMKernelCache, lstm_backward, lstm_forward, lstm_infer
-from ..core.scan import SequenceCache, SequenceGrads, sequence_backward, sequence_forward
+from ..core.kernels import select as kernel_select
+from ..core.kernels.interface import ScanCall, ScanResult, ScanWeights, SequenceKernel
+from ..core.kernels.reference import REFERENCE
+from ..core.kernels.select import Choice
+from ..core.recurrent_dropout import (DropoutMasks, apply_input_masks, draw, input_mask_grads,
+                                      with_recurrent_masks)
+from ..core.scan import SequenceGrads
 from ..errors import ConfigError, InputShapeError
+from ..random import make_rng
 from .base import Layer, as_input_array
+from .penalties import Penalized, activity_regularized
+
+_MEMO_ENTRIES = 8
 
 
 class RecurrentCache(NamedTuple):
-    sequence: SequenceCache | LSTMKernelCache | None
+    """What :meth:`Recurrent.backward` needs: the kernel that ran the forward and its saved
+    values (a NamedTuple of that kernel's own type)."""
+    kernel: SequenceKernel
+    saved: Any
     batch: int
-    kernel: Any = None  # the fast kernel's loops that made ``sequence``; None: reference
 
 
-class CellRecompute(NamedTuple):
-    """``RecurrentCache.kernel`` of an inference-only (GRU/SimpleRNN) kernel's forward:
-    what backward needs to rerun the reference forward (``sequence`` is None)."""
-    x: np.ndarray
-    initial: tuple[np.ndarray, ...] | None
+RECURRENT_DROPOUT_REASON = ("recurrent_dropout in training runs on the reference scan "
+                            "(core/scan.py); inference uses the usual kernels")
 
 
-class Recurrent(Layer):
+class DropoutSaved(NamedTuple):
+    """``RecurrentCache.saved`` of a training call with dropout: the kernel's own saved
+    values, the weights it ran on (widened kernel, masked cell) and the masks."""
+    saved: Any
+    weights: ScanWeights
+    masks: DropoutMasks
+
+
+@activity_regularized
+class Recurrent(Penalized, Layer):
     """Base class of LSTM/GRU/SimpleRNN. Input (batch, timesteps, features)."""
 
+    supports_masking = True
+    keras_call_kwargs = {"training": False, "mask": None}  # what Keras records per call
+    first_arg_name = "sequences"                           # Keras's name of call()'s input
     n_carry = 1  # how many state arrays the cell carries (LSTM: h and c)
 
     def __init__(self, units: int, *, return_sequences: bool = False, return_state: bool = False,
                  go_backwards: bool = False, stateful: bool = False, unroll: bool = False,
                  zero_output_for_mask: bool = False, dropout: float = 0.0,
-                 recurrent_dropout: float = 0.0, **kwargs: Any) -> None:
-        for key in ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
-                    "activity_regularizer", "kernel_constraint", "recurrent_constraint",
-                    "bias_constraint"):
-            if kwargs.pop(key, None) is not None:
-                raise ConfigError(f"{type(self).__name__}: {key} is not supported by unrolled yet.")
+                 recurrent_dropout: float = 0.0, implementation: int = 2,
+                 batch_input_shape: Any = None, batch_size: int | None = None,
+                 **kwargs: Any) -> None:
+        # Keras's kernel_/recurrent_/bias_regularizer and _constraint, activity_regularizer.
+        self._take_penalties(kwargs, {"kernel": "kernel", "recurrent": "recurrent_kernel",
+                                      "bias": "bias"})
         super().__init__(**kwargs)
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ConfigError(
                 f"{type(self).__name__}: units must be a positive integer, got {units!r}."
             )
-        if stateful:
-            raise ConfigError(f"{type(self).__name__}: stateful=True is not supported by unrolled yet.")
-        if dropout or recurrent_dropout:
-            raise ConfigError(
-                f"{type(self).__name__}: dropout/recurrent_dropout inside the cell are not "
-                "supported yet; put a Dropout layer before the recurrent layer instead."
-            )
+        self.stateful = bool(stateful)
+        self.states: list[np.ndarray] | None = None   # stateful: the carry between calls
+        self._fixed_batch = None if batch_input_shape is None else batch_input_shape[0]
+        if batch_input_shape is not None and self.input_shape_arg is None:
+            self.input_shape_arg = tuple(batch_input_shape[1:])
+        if batch_size is not None:
+            self._fixed_batch = int(batch_size)
+        # Keras clamps both rates to [0, 1]; ``implementation`` (Keras's kwarg, not saved)
+        # 1 = one input dropout mask per gate (recurrent_dropout forces it, as in Keras).
+        self.dropout = min(1.0, max(0.0, float(dropout)))
+        self.recurrent_dropout = min(1.0, max(0.0, float(recurrent_dropout)))
+        self.implementation = 1 if self.recurrent_dropout else int(implementation)
         self.units = int(units)
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
@@ -122,9 +148,46 @@ class Recurrent(Layer):
                 f"{type(self).__name__} needs input_shape (timesteps, features) with a known "
                 f"features axis, got batch shape {tuple(input_shape)}."
             )
+        batch = input_shape[0] if input_shape[0] is not None else self._fixed_batch
+        if self.stateful and batch is None:
+            raise InputShapeError(
+                f"{type(self).__name__} {self.name!r} has stateful=True, which needs a fixed batch "
+                f"size, but its input shape is {tuple(input_shape)} (batch None). Hint: start the "
+                "model with Input((timesteps, features), batch_size=B), or pass "
+                "batch_input_shape=(B, timesteps, features) to this layer.")
         self.features = int(input_shape[-1])
         self._build_weights(self.features)
-        super().build(input_shape)
+        super().build((batch,) + tuple(input_shape[1:]))
+        if self.stateful:
+            self.states = [np.zeros((batch, self.units), self.dtype) for _ in range(self.n_carry)]
+
+    # -- stateful (Keras 3: the final states become the next call's initial states) -------
+    def reset_state(self) -> None:
+        """Set the carried states of a ``stateful`` layer back to zeros."""
+        if self.states is not None:
+            for s in self.states:
+                s[...] = 0
+
+    def reset_states(self) -> None:
+        """Keras's compatibility alias of :meth:`reset_state`."""
+        self.reset_state()
+
+    def _stateful_initial(self, batch: int, initial: Any) -> Any:
+        """The carried states as this call's initial state (unless one is given)."""
+        if not self.stateful or self.states is None:
+            return initial
+        expected = self.states[0].shape[0]
+        if batch != expected:
+            raise InputShapeError(
+                f"{type(self).__name__} {self.name!r} is stateful with batch size {expected}, got "
+                f"a batch of {batch}. Every batch must have {expected} samples (predict/fit with "
+                f"batch_size={expected} and a number of samples divisible by it).")
+        return initial if initial is not None else tuple(s.copy() for s in self.states)
+
+    def _remember(self, result: ScanResult) -> None:
+        if self.stateful and self.states is not None:
+            for store, final in zip(self.states, result.final):
+                store[...] = final
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> Any:
         batch, steps = input_shape[0], input_shape[1]
@@ -156,7 +219,7 @@ class Recurrent(Layer):
 
     def __call__(self, x: Any, initial_state: Any = None, training: bool = False,
                  mask: Any = None) -> Any:
-        if mask is not None:  # masked calls take the full path, then the reference scan
+        if mask is not None:  # masked calls take the full path (conversion and checks)
             return super().__call__(x, initial_state=initial_state, training=training, mask=mask)
         # Fast lane for the usual call on a built layer: a float ndarray of our dtype and
         # an accepted shape needs none of Layer.__call__'s conversion and checks (which
@@ -168,118 +231,146 @@ class Recurrent(Layer):
 
     def call(self, x: np.ndarray, training: bool = False, initial_state: Any = None,
              mask: Any = None) -> Any:
-        if mask is not None:
+        if training:
             return self.forward(x, training=training, initial_state=initial_state, mask=mask)[0]
-        if not training:  # inference: no cache to build, and fast kernels in one call
-            initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
-            sel = dispatch.select_for_layer(self, x.shape[0], x.shape[1], False)
-            if isinstance(sel.kernel, CellKernel):  # GRU / SimpleRNN inference kernel
-                return self._cell_infer(sel.kernel, x, initial)
-            if sel.kernel is not None:
-                kernel, input_bias, params = self._scan_weights()
-                h0, c0 = (None, None) if initial is None else initial
-                seq, h_last, c_last = lstm_infer(sel.kernel, x, kernel, input_bias, params[0],
-                                                 h0, c0, self.go_backwards, self.return_sequences)
-                return self._fast_output(seq, h_last, c_last)
-        return self.forward(x, training=training, initial_state=initial_state)[0]
+        # inference: no saved values, and a fast kernel in one call
+        if mask is not None:
+            mask = self._check_mask(mask, x.shape)
+        initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
+        initial = self._stateful_initial(x.shape[0], initial)
+        choice = self.kernel_for(x.shape[0], x.shape[1], False, mask is not None)
+        result = choice.kernel.infer(self._scan_weights_tuple(), x, initial, mask, self._scan_call())
+        self._remember(result)
+        return self._outputs(result)
 
-    def _cell_infer(self, cell_kernel: CellKernel, x: np.ndarray,
-                    initial: tuple[np.ndarray, ...] | None) -> Any:
+    # -- the sequence kernel -------------------------------------------------------------
+    def kernel_for(self, batch: int, timesteps: int, training: bool,
+                   masked: bool = False) -> Choice:
+        """The kernel (with the reasons) for a call of this layer, see
+        :mod:`unrolled.core.kernels.select`; remembered per batch size and options (deciding
+        anew costs ~10 µs, a third of a tiny call), and kept as ``self.kernel_choice``
+        for ``summary()`` and ``unrolled info``."""
+        key = kernel_select.memo_key(self, batch, training, masked)
+        memo = self.__dict__.get("_kernel_memo")
+        if memo is None:
+            memo = self.__dict__["_kernel_memo"] = {}
+        choice = memo.get(key)
+        if choice is None:
+            choice = kernel_select.select(
+                kernel_select.request_for(self, batch, timesteps, training, masked))
+            if len(memo) >= _MEMO_ENTRIES:
+                memo.clear()
+            memo[key] = choice
+        self.__dict__["kernel_choice"] = choice
+        return choice
+
+    def _scan_weights_tuple(self) -> ScanWeights:
         kernel, input_bias, params = self._scan_weights()
-        seq, h_last = cell_kernel.infer(self.cell, x, kernel, input_bias, params,
-                                        None if initial is None else initial[0],
-                                        self.go_backwards, self.return_sequences)
-        output = seq if self.return_sequences else h_last
+        return ScanWeights(self.cell, kernel, input_bias, params, self.n_carry)
+
+    def _scan_call(self) -> ScanCall:
+        return ScanCall(self.go_backwards, self.return_sequences, self.zero_output_for_mask)
+
+    def _outputs(self, result: ScanResult) -> Any:
+        """The layer's output from a kernel's result: the sequence or the last output, then
+        with ``return_state`` the final states (a copy where one array would appear twice)."""
+        output = result.sequence if self.return_sequences else result.last
         if self.return_state:
-            output = [output, h_last.copy() if output is h_last else h_last]
+            output = [output] + [s.copy() if s is output else s for s in result.final]
         return output
 
-    def _fast_output(self, seq: np.ndarray | None, h_last: np.ndarray, c_last: np.ndarray) -> Any:
-        output = seq if self.return_sequences else h_last
-        if self.return_state:
-            output = [output, h_last.copy() if output is h_last else h_last, c_last]
-        return output
-
-    def forward(self, x: np.ndarray, training: bool = False,
-                initial_state: Any = None, mask: Any = None) -> tuple[Any, RecurrentCache]:
+    def forward(self, x: np.ndarray, training: bool = False, initial_state: Any = None,
+                mask: Any = None, dropout_masks: DropoutMasks | None = None
+                ) -> tuple[Any, RecurrentCache]:
         """``x`` (batch, timesteps, features) -> output (batch, units) or
         (batch, timesteps, units) with ``return_sequences``; with ``return_state`` a list
         ``[output, *final_states]`` each state (batch, units). ``mask`` (batch, timesteps),
-        True = use the step: see :meth:`_forward_masked`."""
+        True = use the step: Keras's masked loop (see :mod:`unrolled.core.scan`): masked
+        steps carry every state over; the output is the last output (zeros before the first
+        unmasked step, or zeros at every masked step with ``zero_output_for_mask``)."""
         if mask is not None:
-            return self._forward_masked(x, training, initial_state, mask)
+            mask = self._check_mask(mask, x.shape)
         initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
-        kernel, input_bias, params = self._scan_weights()
-        sel = dispatch.select_for_layer(self, x.shape[0], x.shape[1], training)
-        if isinstance(sel.kernel, CellKernel) and training:  # GRU / SimpleRNN training kernel
-            h0 = None if initial is None else initial[0]
-            seq, h_last, fast = sel.kernel.forward(self.cell, x, kernel, input_bias, params, h0,
-                                                   self.go_backwards, self.return_sequences)
-            output = seq if self.return_sequences else h_last
-            if self.return_state:
-                output = [output, h_last.copy() if output is h_last else h_last]
-            return output, RecurrentCache(fast, x.shape[0], sel.kernel)
-        if isinstance(sel.kernel, CellKernel):  # inference-only: backward reruns the reference
-            output = self._cell_infer(sel.kernel, x, initial)
-            recompute = CellRecompute(x.copy(), None if initial is None
-                                      else tuple(s.copy() for s in initial))
-            return output, RecurrentCache(None, x.shape[0], recompute)
-        if sel.kernel is not None:  # fast LSTM kernel (see unrolled.core.kernels)
-            h0, c0 = (None, None) if initial is None else initial   # None: start from zeros
-            seq, h_last, c_last, fast = lstm_forward(
-                sel.kernel, x, kernel, input_bias, params[0], h0, c0,
-                self.go_backwards, training, self.return_sequences)
-            return (self._fast_output(seq, h_last, c_last),
-                    RecurrentCache(fast, x.shape[0], sel.kernel))
-        if initial is None:
-            initial = self._initial_state(x.shape[0], None)
-        seq, final, cache = sequence_forward(self.cell, x, kernel, input_bias, params, initial,
-                                             self.go_backwards)
-        output = seq if self.return_sequences else final[0].copy()
-        if self.return_state:
-            output = [output] + [f.copy() for f in final]
-        return output, RecurrentCache(cache, x.shape[0])
+        initial = self._stateful_initial(x.shape[0], initial)
+        if training and dropout_masks is None:
+            dropout_masks = self.draw_dropout_masks(x.shape[0])
+        if training and dropout_masks is not None:
+            return self._forward_dropout(x, initial, mask, dropout_masks)
+        choice = self.kernel_for(x.shape[0], x.shape[1], training, mask is not None)
+        result, saved = choice.kernel.forward(self._scan_weights_tuple(), x, initial, mask,
+                                              self._scan_call(), training)
+        self._remember(result)
+        return self._outputs(result), RecurrentCache(choice.kernel, saved, x.shape[0])
+
+    # -- in-cell dropout (Keras 3's semantics: unrolled.core.recurrent_dropout) ------------
+    def _dropout_active(self, rate: float) -> bool:
+        # Keras's LSTM/GRU cells drop when 0 < rate < 1; SimpleRNN's whenever rate > 0.
+        return 0.0 < rate < 1.0 or (rate == 1.0 and self.cell.n_gates == 1)
+
+    def draw_dropout_masks(self, batch: int) -> DropoutMasks | None:
+        """This training call's masks (None when neither rate is active): input masks
+        (K, batch, features), recurrent masks (K, batch, units); K = the gate count for
+        LSTM/GRU with ``implementation=1`` (forced by recurrent_dropout), else 1."""
+        drop_in, drop_rec = self._dropout_active(self.dropout), self._dropout_active(self.recurrent_dropout)
+        if not (drop_in or drop_rec):
+            return None
+        rng = self.__dict__.get("_dropout_rng")
+        if rng is None:
+            rng = self.__dict__["_dropout_rng"] = make_rng(getattr(self, "seed", None))
+        G = self.cell.n_gates
+        count = G if (G > 1 and self.implementation == 1) else 1
+        inputs = draw(rng, self.dropout, count, (batch, self.features), self.dtype) if drop_in else None
+        recurrent = draw(rng, self.recurrent_dropout, G, (batch, self.units), self.dtype) if drop_rec else None
+        return DropoutMasks(inputs, recurrent)
+
+    def _forward_dropout(self, x: np.ndarray, initial: Any, mask: Any, masks: DropoutMasks
+                         ) -> tuple[Any, RecurrentCache]:
+        """Training with dropout: input masks on x (any kernel), recurrent masks in the
+        cell (the reference scan)."""
+        for what, m, width in (("input", masks.inputs, self.features),
+                               ("recurrent", masks.recurrent, self.units)):
+            if m is not None and (m.ndim != 3 or m.shape[1:] != (x.shape[0], width)):
+                raise InputShapeError(
+                    f"{type(self).__name__} {self.name!r}: {what} dropout masks must have shape "
+                    f"(masks, batch, {width}) with batch {x.shape[0]}, got {m.shape}. Hint: draw "
+                    "them with layer.draw_dropout_masks(batch).")
+        w = self._scan_weights_tuple()
+        if masks.inputs is not None:
+            x, kernel = apply_input_masks(x, w.kernel, masks.inputs)
+            w = w._replace(kernel=kernel)
+        if masks.recurrent is not None:
+            w = w._replace(cell=with_recurrent_masks(w.cell, masks.recurrent))
+            choice = Choice(REFERENCE, "reference", (RECURRENT_DROPOUT_REASON,))
+            self.__dict__["kernel_choice"] = choice
+        else:
+            choice = self.kernel_for(x.shape[0], x.shape[1], True, mask is not None)
+        result, saved = choice.kernel.forward(w, x, initial, mask, self._scan_call(), True)
+        self._remember(result)
+        return self._outputs(result), RecurrentCache(choice.kernel, DropoutSaved(saved, w, masks),
+                                                     x.shape[0])
 
     def backward_with_states(self, dy: Any, cache: RecurrentCache
                              ) -> tuple[np.ndarray, list[np.ndarray], tuple[np.ndarray, ...]]:
         """Like :meth:`backward`, also returning dL/d initial_state (each (batch, units))."""
-        if isinstance(cache.kernel, CellRecompute):   # forward ran an inference-only kernel
-            rc = cache.kernel
-            initial = rc.initial or self._initial_state(rc.x.shape[0], None)
-            kernel, input_bias, params = self._scan_weights()
-            _, _, sequence = sequence_forward(self.cell, rc.x, kernel, input_bias, params,
-                                              initial, self.go_backwards)
-            cache = RecurrentCache(sequence, cache.batch)
-        if cache.kernel is None and cache.sequence.mask is not None:
-            return self._backward_masked(dy, cache)
         if self.return_state:
             d_out, *d_states = dy
         else:
             d_out, d_states = dy, [None] * self.n_carry
-        d_final = list(d_states)
-        d_outputs = None
-        if self.return_sequences:
-            d_outputs = d_out
-        elif d_out is not None:
-            d_final[0] = d_out if d_final[0] is None else d_final[0] + d_out
-        kernel, input_bias, params = self._scan_weights()
-        if isinstance(cache.kernel, CellKernel):
-            g = cache.kernel.backward(self.cell, cache.sequence, kernel, input_bias, params,
-                                      d_outputs, d_final[0])
-            return g.dx, self._pack_grads(g), g.d_initial
-        if cache.kernel is not None:
-            g = lstm_backward(cache.kernel, cache.sequence, kernel, input_bias, params[0],
-                              d_outputs, d_final[0], d_final[1])
-            return g.dx, self._pack_grads(g), g.d_initial
-        g = sequence_backward(self.cell, cache.sequence, kernel, params, d_outputs,
-                              tuple(d_final), has_bias=input_bias is not None)
+        d_seq, d_last = (d_out, None) if self.return_sequences else (None, d_out)
+        saved, w = cache.saved, None
+        if isinstance(saved, DropoutSaved):
+            saved, w = saved.saved, saved.weights
+        g: SequenceGrads = cache.kernel.backward(w or self._scan_weights_tuple(), saved,
+                                                 d_seq, d_last, tuple(d_states))
+        if isinstance(cache.saved, DropoutSaved) and cache.saved.masks.inputs is not None:
+            g = input_mask_grads(g, cache.saved.masks.inputs, self.features)
         return g.dx, self._pack_grads(g), g.d_initial
 
     def backward(self, dy: Any, cache: RecurrentCache) -> tuple[np.ndarray, list[np.ndarray]]:
         dx, grads, _ = self.backward_with_states(dy, cache)
         return dx, grads
 
-    # -- masking (Keras 3's RNN semantics; always the reference scan) --------------------
+    # -- masking (Keras 3's RNN semantics) -----------------------------------------------
     def compute_mask(self, x: Any, mask: np.ndarray | None) -> np.ndarray | None:
         """The mask for the next layer: the input mask, unchanged (not reversed by
         ``go_backwards``), with ``return_sequences``; else None -- as Keras's RNN."""
@@ -296,47 +387,13 @@ class Recurrent(Layer):
             )
         return m.astype(bool, copy=False)
 
-    def _forward_masked(self, x: np.ndarray, training: bool, initial_state: Any,
-                        mask: Any) -> tuple[Any, RecurrentCache]:
-        """Keras's masked loop (see :mod:`unrolled.core.scan`): masked steps carry every
-        state over; the output is the last output (zeros before the first unmasked step,
-        or zeros at every masked step with ``zero_output_for_mask``)."""
-        mask = self._check_mask(mask, x.shape)
-        dispatch.select_masked(self)
-        initial = self._initial_state(x.shape[0], initial_state)
-        kernel, input_bias, params = self._scan_weights()
-        seq, final, cache = sequence_forward(self.cell, x, kernel, input_bias, params, initial,
-                                             self.go_backwards, mask, self.zero_output_for_mask)
-        output = seq if self.return_sequences else seq[:, -1].copy()
-        if self.return_state:
-            output = [output] + [f.copy() for f in final]
-        return output, RecurrentCache(cache, x.shape[0])
-
-    def _backward_masked(self, dy: Any, cache: RecurrentCache
-                         ) -> tuple[np.ndarray, list[np.ndarray], tuple[np.ndarray, ...]]:
-        # The last output is not the final h under a mask, so its gradient enters the
-        # output sequence at the last step rather than the final carry.
-        if self.return_state:
-            d_out, *d_states = dy
-        else:
-            d_out, d_states = dy, [None] * self.n_carry
-        d_outputs = d_out
-        if not self.return_sequences and d_out is not None:
-            steps = cache.sequence.x.shape[0]
-            d_outputs = np.zeros((cache.batch, steps, self.units), dtype=self.dtype)
-            d_outputs[:, -1] = d_out
-        kernel, input_bias, params = self._scan_weights()
-        g = sequence_backward(self.cell, cache.sequence, kernel, params, d_outputs,
-                              tuple(d_states), has_bias=input_bias is not None)
-        return g.dx, self._pack_grads(g), g.d_initial
-
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
-            "stateful": False,
+            "stateful": self.stateful,
             "unroll": self.unroll,
             "zero_output_for_mask": self.zero_output_for_mask,
             "units": self.units,

@@ -4,11 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.simple_rnn import SimpleRNNCell
-from .extra import register
 from .weighted_recurrent import WeightedRecurrent
 
 
-@register
 class SimpleRNN(WeightedRecurrent):
     """``h_t = activation(x_t @ kernel + h_(t-1) @ recurrent_kernel + bias)``.
 

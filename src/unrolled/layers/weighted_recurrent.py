@@ -45,6 +45,11 @@ class WeightedRecurrent(Recurrent):
         self.add_weight("recurrent_kernel", (H, G * H), self.recurrent_initializer, rng)
         return rng
 
+    def keras_cell_group(self) -> str:
+        """The name of the cell group Keras stores this layer's weights in (``lstm_cell``)."""
+        from .weight_paths import keras_snake_case
+        return f"{keras_snake_case(type(self).__name__)}_cell"
+
     @property
     def kernel(self) -> np.ndarray:
         return self._weight("kernel")
@@ -74,9 +79,7 @@ class WeightedRecurrent(Recurrent):
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": None, "recurrent_regularizer": None, "bias_regularizer": None,
-            "activity_regularizer": None, "kernel_constraint": None,
-            "recurrent_constraint": None, "bias_constraint": None,
-            "dropout": 0.0, "recurrent_dropout": 0.0,
+            **self.penalty_config(),
+            "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
         }

@@ -1,9 +1,10 @@
-"""``Sequential``: a linear stack of layers with Keras's API.
+"""``Sequential``: a linear stack of layers with Keras's API -- the special case of a graph
+model where each layer feeds the next. Once the input shape is known it calls its layers
+on an ``Input`` and runs on the same :class:`~unrolled.models.graph.Graph` as
+``Model(inputs, outputs)``: one forward/backward implementation for both.
 
-Forward and backward are explicit: ``forward(x, training)`` returns the output and one
-cache per layer; ``backward(dy, caches)`` returns dL/dx and the gradients of every
-trainable weight, in the order of ``trainable_weights``. Training (``compile`` / ``fit``)
-builds on these two methods.
+``forward(x, training)`` returns the output and a cache; ``backward(dy, cache)`` returns
+dL/dx and the gradients of every trainable weight, in the order of ``trainable_weights``.
 """
 from __future__ import annotations
 
@@ -12,48 +13,34 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import ConfigError, InputShapeError
-from ..layers.base import Layer, as_input_array, dtype_policy, unique_name
+from ..layers.base import Layer, as_input_array, dtype_policy
 from ..layers.input_layer import InputLayer
-from ..layers.serialization import deserialize, serialize
-from .summary import summary_text
-
-try:  # training is optional at import time so that the core stays importable on its own
-    from ..training.trainer import Trainer
-except ImportError:  # pragma: no cover - during bootstrap only
-    class Trainer:  # type: ignore[no-redef]
-        pass
+from ..layers.node import SymbolicTensor
+from .graph import Graph
+from .model import Model
 
 
-class ForwardCaches(list):
-    """The per-layer caches of a masked :meth:`Sequential.forward`, plus ``output_mask``:
-    the (batch, timesteps) mask the model's output carries (None: no mask), as Keras's
-    ``_keras_mask`` on the output tensor."""
-
-    output_mask: np.ndarray | None = None
-
-
-class Sequential(Trainer):
-    """A stack of layers, each feeding the next: ``Sequential([LSTM(8, input_shape=(T, F)), Dense(1)])``.
+class Sequential(Model):
+    """A stack of layers, each feeding the next: ``Sequential([Input((T, F)), LSTM(8), Dense(1)])``.
 
     Input (batch, *input_shape); output whatever the last layer returns.
     """
 
-    _masking = False  # True once a layer that starts a mask (Masking) is added
-
-    def __init__(self, layers: Iterable[Layer] | None = None, name: str | None = None,
+    def __init__(self, layers: Iterable[Any] | None = None, name: str | None = None,
                  trainable: bool = True) -> None:
-        super().__init__()
-        self.name = name or unique_name("sequential")
-        self.trainable = trainable
+        super().__init__(name=name, trainable=trainable)
         self.input_layer: InputLayer | None = None
         self._layers: list[Layer] = []
+        self._graph: Graph | None = None
         self.built = False
         for layer in layers or []:
             self.add(layer)
 
     # -- structure -----------------------------------------------------------------------
-    def add(self, layer: Layer) -> None:
+    def add(self, layer: Any) -> None:
         """Append a layer (or an ``Input(...)``, which must come first)."""
+        if isinstance(layer, SymbolicTensor) and isinstance(layer.layer, InputLayer):
+            layer = layer.layer
         if isinstance(layer, InputLayer):
             if self._layers or self.input_layer is not None:
                 raise ConfigError("Input(...) must be the first thing added to a Sequential model.")
@@ -66,8 +53,8 @@ class Sequential(Trainer):
         if any(layer is other for other in self._layers):
             raise ConfigError(f"Layer {layer.name!r} is already in this model.")
         self._layers.append(layer)
-        self._masking = self._masking or layer.creates_mask
         self.built = False
+        self._graph = None
         if self.input_layer is not None:
             self.build()
 
@@ -105,6 +92,45 @@ class Sequential(Trainer):
                 self._only_last_returns_several(layer)
                 shape = shape[0]
         self.built = True
+        self._graph = None
+
+    def graph(self) -> Graph:
+        """The layers called one after the other on the input (built on first use)."""
+        if self._graph is None:
+            if not self.built:
+                self.build()
+            if not self._layers:
+                raise ConfigError(f"Model {self.name!r} has no layers.")
+            x: Any = self.input_layer.output
+            for layer in self._layers:
+                x = layer(x)
+            self._graph = Graph([self.input_layer.output], x if isinstance(x, list) else [x])
+            self._several_outputs = isinstance(x, list)
+        return self._graph
+
+    def _pack_outputs(self, outs: list[Any]) -> Any:
+        return outs[0] if not self._returns_list() else list(outs)
+
+    def _flatten_outputs(self, y: Any) -> list[Any]:
+        return list(y) if self._returns_list() else [y]
+
+    def _returns_list(self) -> bool:
+        self.graph()
+        return self._several_outputs
+
+    def _pack_inputs(self, xs: list[Any]) -> Any:
+        return xs[0]
+
+    def prepare_inputs(self, x: Any) -> list[np.ndarray]:
+        return [self._prepare(x)]
+
+    @property
+    def inputs(self) -> list[SymbolicTensor]:
+        return list(self.graph().inputs)
+
+    @property
+    def outputs(self) -> list[SymbolicTensor]:
+        return list(self.graph().outputs)
 
     def _only_last_returns_several(self, layer: Layer) -> None:
         """A layer that returns several arrays (``return_state=True``) can only end the
@@ -119,51 +145,18 @@ class Sequential(Trainer):
             f"return_state=False, or make it the last layer and pass the part you need on "
             f"yourself.")
 
-    # -- weights -------------------------------------------------------------------------
-    @property
-    def weights(self) -> list[np.ndarray]:
-        return [w for layer in self._layers for w in layer.weights]
-
-    @property
-    def trainable_weights(self) -> list[np.ndarray]:
-        if not self.trainable:
-            return []
-        return [w for layer in self._layers for w in layer.trainable_weights]
-
-    @property
-    def non_trainable_weights(self) -> list[np.ndarray]:
-        if not self.trainable:
-            return self.weights
-        return [w for layer in self._layers for w in layer.non_trainable_weights]
-
-    def get_weights(self) -> list[np.ndarray]:
-        """Copies of all weights, layer by layer, in Keras's order and shapes."""
-        return [w.copy() for w in self.weights]
-
-    def set_weights(self, weights: list[Any]) -> None:
-        """Overwrite all weights in place, in the order of :meth:`get_weights`."""
-        expected = sum(len(layer.weights) for layer in self._layers)
-        if len(weights) != expected:
-            raise ConfigError(
-                f"Model {self.name!r} has {expected} weight arrays, got {len(weights)}."
-            )
-        k, checked = 0, []
-        for layer in self._layers:  # check every layer before writing any
-            n = len(layer.weights)
-            checked.append(layer.check_weights(list(weights[k:k + n])))
-            k += n
-        for layer, arrays in zip(self._layers, checked):
-            layer.set_weights(arrays)
-
-    def count_params(self) -> int:
-        return int(sum(layer.count_params() for layer in self._layers))
+    def _weight_layers(self) -> list[Layer]:
+        return self._layers
 
     # -- computing -----------------------------------------------------------------------
     def _prepare(self, x: Any) -> np.ndarray:
         if not self._layers:
             raise ConfigError(f"Model {self.name!r} has no layers.")
-        dtype = self._layers[0].dtype
-        x = as_input_array(x, dtype, f"Model {self.name!r}")
+        first = self._layers[0]
+        if getattr(first, "input_dtype_kind", "float") == "int":
+            x = first.indices(x)   # integer inputs (Embedding): checked, never cast to float
+        else:
+            x = as_input_array(x, first.dtype, f"Model {self.name!r}")
         expected = self.input_batch_shape
         if expected is not None:
             if x.ndim != len(expected):
@@ -178,89 +171,25 @@ class Sequential(Trainer):
                 )
             # The first layer knows best which axis is wrong (features vs timesteps).
             self._layers[0].validate_input(x.shape)
-        if not self.built:
+        if not self.built:  # first call on data fixes the input shape
             self.build((None,) + x.shape[1:])
-        return x
-
-    def forward(self, x: Any, training: bool = False, mask: Any = None) -> tuple[Any, list[Any]]:
-        """Run every layer; returns ``(output, caches)`` for :meth:`backward`.
-        With a mask (``mask`` (batch, timesteps) or a Masking layer) see :meth:`_forward_masked`."""
-        x = self._prepare(x)
-        if mask is not None or self._masking:
-            return self._forward_masked(x, training, mask)
-        caches = []
-        for layer in self._layers:
-            layer.validate_input(x.shape)
-            x, cache = layer.forward(x, training=training)
-            caches.append(cache)
-        return x, caches
-
-    def backward(self, dy: Any, caches: list[Any]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """dL/d input and dL/d each trainable weight (order of ``trainable_weights``)."""
-        grads_per_layer = []
-        for layer, cache in zip(reversed(self._layers), reversed(caches)):
-            dy, grads = layer.backward(dy, cache)
-            grads_per_layer.append(grads if layer.trainable else [])
-        flat = [g for grads in reversed(grads_per_layer) for g in grads]
-        return dy, flat
-
-    def _forward_masked(self, x: np.ndarray, training: bool, mask: Any) -> tuple[Any, ForwardCaches]:
-        """:meth:`forward` with Keras's mask propagation: each layer gets the mask its
-        predecessor's ``compute_mask(input, mask)`` returned (Masking starts one, a
-        recurrent layer without ``return_sequences`` ends it, Dense and Dropout pass it
-        on). The caches carry the model output's mask, which the loss applies."""
-        caches = ForwardCaches()
-        for layer in self._layers:
-            layer.validate_input(x.shape)
-            x_in = x
-            if mask is None:
-                x, cache = layer.forward(x, training=training)
-            else:
-                x, cache = layer.forward(x, training=training, mask=mask)
-            mask = layer.compute_mask(x_in, mask)
-            caches.append(cache)
-        caches.output_mask = mask
-        return x, caches
-
-    def __call__(self, x: Any, training: bool = False, mask: Any = None) -> Any:
-        # forward() without the caches: each layer's call() may skip building one.
-        x = self._prepare(x)
-        if mask is not None or self._masking:
-            return self._forward_masked(x, training, mask)[0]
-        for layer in self._layers:
-            layer.validate_input(x.shape)
-            x = layer.call(x, training=training)
         return x
 
     # -- description ---------------------------------------------------------------------
     def summary(self, print_fn: Any = None, explain: bool = True,
                 return_string: bool = False) -> str | None:
-        """Print Keras's summary table plus the formula behind every parameter count.
-
-        ``return_string=True`` returns the text instead of printing it; ``print_fn``
-        receives it instead of ``print`` (as in Keras).
-        """
         if not self.built and self.input_batch_shape is not None:
             self.build()
-        text = summary_text(self, explain=explain)
-        if return_string:
-            return text
-        (print_fn or print)(text)
-        return None
-
-    def kernel_report(self) -> list[str]:
-        """Which compute kernel each recurrent layer used (or would use) and why a faster
-        one did not run — the footer of :meth:`summary` (see ``unrolled.core.kernels``)."""
-        from ..core.kernels.dispatch import kernel_report
-
-        return kernel_report(self.layers)
+        return super().summary(print_fn=print_fn, explain=explain, return_string=return_string)
 
     def get_config(self) -> dict[str, Any]:
         """Keras 3's Sequential config (JSON-serialisable)."""
+        from .config import serialize_layer
+
         layers = []
         if self.input_layer is not None:
-            layers.append(serialize(self.input_layer))
-        layers += [serialize(layer) for layer in self._layers]
+            layers.append(serialize_layer(self.input_layer))
+        layers += [serialize_layer(layer) for layer in self._layers]
         cfg: dict[str, Any] = {"name": self.name, "trainable": self.trainable,
                                "dtype": dtype_policy(self._layers[0].dtype if self._layers else np.dtype("float32")),
                                "layers": layers}
@@ -270,6 +199,8 @@ class Sequential(Trainer):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Sequential":
+        from .config import deserialize_layer
+
         if isinstance(config, str):
             import json
 
@@ -278,7 +209,7 @@ class Sequential(Trainer):
             raise ConfigError("A Sequential config must be a dict with a 'layers' list.")
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
         for item in config["layers"]:
-            model.add(deserialize(item))
+            model.add(deserialize_layer(item))
         if not model.built and config.get("build_input_shape") is not None:
             model.build(tuple(config["build_input_shape"]))
         return model

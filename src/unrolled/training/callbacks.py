@@ -128,13 +128,31 @@ class LambdaCallback(Callback):
                 setattr(self, name, fn)
 
 
-class TerminateOnNaN(Callback):
-    """Stop training as soon as the running loss is NaN or infinite.
+def nonfinite_weights(model: Any) -> list[str]:
+    """``layer/weight`` names of the model's weights holding NaN or infinity."""
+    bad = []
+    for layer in getattr(model, "layers", []):
+        for name, w in zip(getattr(layer, "weight_names", []), getattr(layer, "weights", [])):
+            if not np.isfinite(w).all():
+                bad.append(f"{layer.name}/{name}")
+    return bad
 
-    Unlike Keras (which keeps the weights the bad step produced), the weights *and the
-    optimizer state* are put back to what they were before that batch, so the model
-    stays finite and usable. This costs one copy of the weights per batch.
-    ``raise_error=True`` raises ``RuntimeError`` instead of stopping quietly.
+
+def _all_finite(arrays: list[np.ndarray]) -> bool:
+    return all(np.isfinite(a).all() for a in arrays)
+
+
+class TerminateOnNaN(Callback):
+    """Stop training as soon as the running loss, or any weight after the update, is NaN
+    or infinite.
+
+    Unlike Keras (which checks only the loss and keeps the weights the bad step produced),
+    the weights *and the optimizer state* are put back to what they were before that
+    batch, so the model stays finite and usable; when even those were not finite (the
+    model came in broken), the message says so. A step can leave a finite loss and NaN
+    weights (an update that overflows): the weights are checked too. This costs one copy
+    of the weights per batch. ``raise_error=True`` raises ``RuntimeError`` instead of
+    stopping quietly.
     """
 
     def __init__(self, raise_error: bool = False) -> None:
@@ -153,17 +171,24 @@ class TerminateOnNaN(Callback):
 
     def on_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
-        if loss is None or np.isfinite(loss):
+        bad_loss = loss is not None and not np.isfinite(loss)
+        bad_weights = nonfinite_weights(self.model)
+        if not bad_loss and not bad_weights:
             return
-        restored = ""
+        what = (f"invalid loss ({loss})" if bad_loss else
+                f"the update made weights non-finite ({', '.join(bad_weights[:5])})")
+        restored = " The weights could not be restored: no copy from before this batch."
         if self._saved is not None:
             weights, opt_vars = self._saved
-            self.model.set_weights(weights)
-            if opt_vars:
-                self.model.optimizer.set_variables(opt_vars)
-            restored = " The weights and optimizer state from before this batch were restored."
-        message = (f"Epoch {self._epoch + 1}, batch {batch}: invalid loss ({loss}), "
-                   f"terminating training.{restored}")
+            if _all_finite(weights) and _all_finite(opt_vars):
+                self.model.set_weights(weights)
+                if opt_vars:
+                    self.model.optimizer.set_variables(opt_vars)
+                restored = " The weights and optimizer state from before this batch were restored."
+            else:
+                restored = (" The weights were NOT restored: they were already non-finite "
+                            "before this batch.")
+        message = f"Epoch {self._epoch + 1}, batch {batch}: {what}, terminating training.{restored}"
         if self.raise_error:
             raise RuntimeError(message)
         print(message)

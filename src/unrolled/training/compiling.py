@@ -3,8 +3,11 @@ and the log name of each -- plus the compile config that ``.keras`` files store.
 
 Log names follow Keras: ``loss`` first, then each metric under its given name; a repeated
 metric name gets ``_1``, ``_2``... and a weighted one that clashes becomes
-``weighted_<name>``. :class:`~unrolled.training.trainer.Trainer` builds the training
-loops on this mixin.
+``weighted_<name>``. With several outputs (Keras 3's names): ``loss`` is the weighted
+total, ``<output>_loss`` each output's unweighted loss, ``<output>_<metric>`` its metrics;
+``loss``/``loss_weights``/``metrics`` are then one entry per output (a list, or a dict
+keyed by output name; a single loss applies to every output).
+:class:`~unrolled.training.trainer.Trainer` builds the training loops on this mixin.
 """
 from __future__ import annotations
 
@@ -24,6 +27,9 @@ class CompileMixin:
     ``get_metrics_result`` read them."""
 
     def __init__(self) -> None:
+        self.n_outputs = 1
+        self.output_names: list[str] = []
+        self._outputs: list[dict[str, Any]] = []   # several outputs: per-output loss and metrics
         self.compiled = False
         self.optimizer: Any = None
         self.loss: Any = None
@@ -53,22 +59,78 @@ class CompileMixin:
             raise ConfigError(f"steps_per_execution must be 1 in unrolled (as with Keras's "
                               f"PyTorch backend). Received: steps_per_execution={steps_per_execution}")
         for arg, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
-            if value is not None and not isinstance(value, (list, tuple)):
+            if value is not None and not isinstance(value, (list, tuple)) and not (
+                    self.n_outputs > 1 and isinstance(value, dict)):
                 raise ConfigError(f"Expected `{arg}` argument to be a list or tuple. Received instead: "
                                   f"{arg}={value!r} of type {type(value).__name__}")
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = loss
-        self._loss_fn = losses_module.get(loss) if loss is not None else None
-        self._loss_weight = self._parse_loss_weights(loss_weights)
+        if self.n_outputs > 1:
+            self._compile_outputs(loss, loss_weights, metrics, weighted_metrics)
+            self._loss_fn = next((o["loss"] for o in self._outputs if o["loss"] is not None), None)
+            self._loss_weight = None
+            metrics = weighted_metrics = None
+        else:
+            self._loss_fn = losses_module.get(loss) if loss is not None else None
+            self._loss_weight = self._parse_loss_weights(loss_weights)
         self._metric_args = (list(metrics or []), list(weighted_metrics or []))
         self._compiled_metrics = None
         self._loss_tracker = metrics_module.Mean(name="loss")
-        self.stop_training = False
+        with_loss = [out for out in self._outputs if out["loss"] is not None]
+        for out in with_loss if len(with_loss) > 1 else []:   # Keras logs <name>_loss only then
+            out["tracker"] = metrics_module.Mean(name=f"{out['name']}_loss")
         self.compiled = True
         self._compile_config = dict(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
                                     metrics=metrics, weighted_metrics=weighted_metrics,
                                     run_eagerly=run_eagerly, steps_per_execution=steps_per_execution,
                                     jit_compile=False if jit_compile == "auto" else jit_compile)
+
+    def _per_output(self, value: Any, what: str, single_ok: bool) -> list[Any]:
+        """``value`` as one entry per output: a list in output order, a dict by output
+        name (missing names: None), or (``single_ok``) one value for every output."""
+        names = self.output_names
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(names))
+            if unknown:
+                raise ConfigError(f"`{what}` has keys {unknown} that are not outputs of the model; "
+                                  f"the outputs are {names}.")
+            return [value.get(n) for n in names]
+        if isinstance(value, (list, tuple)):
+            if len(value) != len(names):
+                raise ConfigError(f"`{what}` must have one entry per output ({len(names)}: {names}), "
+                                  f"got {len(value)}: {value!r}.")
+            return list(value)
+        if value is None or single_ok:
+            return [value] * len(names)
+        raise ConfigError(f"`{what}` must be a list or a dict for a model with outputs {names}, "
+                          f"got {value!r}.")
+
+    def _compile_outputs(self, loss: Any, loss_weights: Any, metrics: Any, weighted: Any) -> None:
+        from . import losses as losses_module
+
+        losses = self._per_output(loss, "loss", single_ok=True)
+        weights = self._per_output(loss_weights, "loss_weights", single_ok=False)
+        per_metrics = []
+        for arg, value in (("metrics", metrics), ("weighted_metrics", weighted)):
+            if isinstance(value, (list, tuple)) and value and not all(
+                    v is None or isinstance(v, (list, tuple)) for v in value):
+                raise ConfigError(
+                    f"Invalid `{arg}` for a model with outputs {self.output_names}: give one list "
+                    f"per output (e.g. {arg}=[['mae'], ['mae']]) or a dict keyed by output name; "
+                    f"got {value!r}.")
+            items = self._per_output(value, arg, single_ok=False)
+            per_metrics.append([[] if v is None else list(v) if isinstance(v, (list, tuple)) else [v]
+                                for v in items])
+        self._outputs = []
+        for k, name in enumerate(self.output_names):
+            w = weights[k]
+            if w is not None and (isinstance(w, bool) or not isinstance(w, (int, float, np.number))):
+                raise ConfigError(f"Expected `loss_weights` entries to be floats, got {w!r}.")
+            self._outputs.append({
+                "name": name, "loss": None if losses[k] is None else losses_module.get(losses[k]),
+                "weight": None if w is None else float(w),
+                "metric_args": (per_metrics[0][k], per_metrics[1][k]), "metrics": None,
+                "tracker": None})
 
     @staticmethod
     def _parse_loss_weights(loss_weights: Any) -> float | None:
@@ -118,15 +180,20 @@ class CompileMixin:
 
     # -- metrics -----------------------------------------------------------------------
     def _build_metrics(self, y: np.ndarray, y_pred: np.ndarray) -> None:
+        self._compiled_metrics = self._metric_list(self._metric_args, self._loss_fn, y, y_pred, "")
+
+    @staticmethod
+    def _metric_list(args: tuple[list[Any], list[Any]], loss_fn: Any, y: np.ndarray,
+                     y_pred: np.ndarray, prefix: str) -> list[tuple[str, Any, bool]]:
         from . import metrics as metrics_module
 
         built: list[tuple[str, Any, bool]] = []
         counts: dict[str, int] = {}
-        for weighted, specs in ((False, self._metric_args[0]), (True, self._metric_args[1])):
+        for weighted, specs in ((False, args[0]), (True, args[1])):
             for spec in specs:
-                metric = metrics_module.get(spec, loss=self._loss_fn, y_shape=tuple(y_pred.shape),
+                metric = metrics_module.get(spec, loss=loss_fn, y_shape=tuple(y_pred.shape),
                              y_true_shape=tuple(y.shape))
-                name = spec if isinstance(spec, str) else metric.name
+                name = prefix + (spec if isinstance(spec, str) else metric.name)
                 if name not in counts:
                     counts[name] = 1
                 elif not weighted:
@@ -138,20 +205,25 @@ class CompileMixin:
                     if counts[name] > 1:
                         name = f"{name}_{counts[name] - 1}"
                 built.append((name, metric, weighted))
-        self._compiled_metrics = built
+        return built
+
+    def _output_trackers(self) -> list[Any]:
+        return [o["tracker"] for o in self._outputs if o["tracker"] is not None]
 
     @property
     def metrics(self) -> list[Any]:
         """The loss tracker, then the compiled metrics (once built by a first batch)."""
         if not self.compiled:
             return []
-        return [self._loss_tracker] + [m for _, m, _ in self._compiled_metrics or []]
+        return ([self._loss_tracker] + self._output_trackers()
+                + [m for _, m, _ in self._compiled_metrics or []])
 
     @property
     def metrics_names(self) -> list[str]:
         if not self.compiled:
             return []
-        return ["loss"] + [name for name, _, _ in self._compiled_metrics or []]
+        return (["loss"] + [t.name for t in self._output_trackers()]
+                + [name for name, _, _ in self._compiled_metrics or []])
 
     def reset_metrics(self) -> None:
         for m in self.metrics:
@@ -159,11 +231,17 @@ class CompileMixin:
 
     def get_metrics_result(self) -> dict[str, float]:
         logs = {"loss": float(self._loss_tracker.result())}
+        for tracker in self._output_trackers():
+            logs[tracker.name] = float(tracker.result())
         for name, metric, _ in self._compiled_metrics or []:
             logs[name] = float(metric.result())
         return logs
 
     def _flatten_in_order(self, logs: dict[str, Any]) -> Any:
-        names = [n for n in self.metrics_names if n in logs]
+        """Keras's order: the losses and (one output) the metrics in compile order, then
+        the other keys sorted -- with several outputs the per-output metric names carry
+        an output prefix that Keras does not match, so they come sorted."""
+        order = self.metrics_names if self.n_outputs == 1 else ["loss"] + [t.name for t in self._output_trackers()]
+        names = [n for n in order if n in logs]
         values = [logs[n] for n in names] + [logs[k] for k in sorted(logs) if k not in names]
         return values[0] if len(values) == 1 else values

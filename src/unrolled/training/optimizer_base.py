@@ -86,6 +86,7 @@ class Optimizer:
         self._averages: list[Array] = []
         self._accumulators: list[Array] = []
         self._slots: list[Array] = []                     # in Keras's creation order
+        self._slot_names: list[str] = []                  # "momentum/3": slot of variable 3
 
     # -- learning rate and step count ---------------------------------------------------
     @property
@@ -132,10 +133,11 @@ class Optimizer:
         """Zero (or ``fill``) arrays like each variable, one list per name, created in
         Keras's interleaved order (``for v in variables: for name in names``)."""
         out: tuple[list[Array], ...] = tuple([] for _ in names)
-        for v in variables:
-            for lst in out:
+        for k, v in enumerate(variables):
+            for name, lst in zip(names, out):
                 lst.append(np.full(v.shape, fill, dtype=v.dtype))
                 self._slots.append(lst[-1])
+                self._slot_names.append(f"{name}/{k}")
         return out
 
     def _build_slots(self, variables: Sequence[Array]) -> None:
@@ -158,6 +160,16 @@ class Optimizer:
         """The optimizer state in Keras's order (the arrays themselves, not copies)."""
         lr = [] if isinstance(self._lr, LearningRateSchedule) else [self._lr]
         return [self._iterations, *lr, *self._averages, *self._accumulators, *self._slots]
+
+    @property
+    def variable_names(self) -> list[str]:
+        """What each of :attr:`variables` is: ``iteration``, ``learning_rate``,
+        ``average/k``, ``accumulator/k`` and ``<slot>/k`` (e.g. ``momentum/3``: the slot
+        of the optimized variable number k). File converters map other layouts by it."""
+        lr = [] if isinstance(self._lr, LearningRateSchedule) else ["learning_rate"]
+        return (["iteration", *lr] + [f"average/{k}" for k in range(len(self._averages))]
+                + [f"accumulator/{k}" for k in range(len(self._accumulators))]
+                + list(self._slot_names))
 
     def set_variables(self, values: Sequence[Array]) -> None:
         """Overwrite the state, in the order of :attr:`variables` (build first)."""

@@ -1,12 +1,18 @@
-"""``compile`` / ``fit`` / ``evaluate`` / ``predict`` with Keras 3's semantics, on top of the
-model's explicit ``forward`` and ``backward``.
+"""``compile`` / ``fit`` / ``evaluate`` / ``predict`` with Keras 3's semantics, driving any
+model through a small protocol (see :mod:`unrolled.models.model`): ``prepare_inputs``,
+``forward``, ``backward``, ``output_names``, ``trainable_weights``, ``get/set_weights``.
+A model owns a :class:`Trainer` (composition); the trainer never imports models or files.
 
 One training step on a batch ``x`` (batch, timesteps, features), ``y`` (batch, ...)::
 
-    y_pred, caches = model.forward(x, training=True)
+    y_pred, cache  = model.forward(x, training=True)
     loss, dy       = loss_fn.value_and_grad(y, y_pred, sample_weight)   # mean over the batch
-    _, grads       = model.backward(dy, caches)                         # one per trainable weight
+    loss          += regularization penalties (each regularized weight once)
+    _, grads       = model.backward(dy, cache)                          # one per trainable weight
     optimizer.apply(grads, model.trainable_weights)                     # in place
+
+With several outputs each output's loss is computed as above, logged unweighted as
+``<output>_loss``, multiplied by its ``loss_weights`` entry and summed into ``loss``.
 
 What is logged follows Keras exactly:
 
@@ -37,30 +43,32 @@ if TYPE_CHECKING:
     from .callbacks import Callback, CallbackList, History
 
 # Callbacks (with their csv and progress-bar machinery) and the loss reduction are imported
-# inside the methods that use them: `Sequential` inherits this mixin, and building or
-# running a model should not load the training stack.
+# inside the methods that use them: running a model should not load the training stack.
 
 
-# -- the mixin ---------------------------------------------------------------------------
+def _take(a: Any, index: Any) -> Any:
+    """Rows ``index`` of an array, of each array of a list, or None."""
+    if a is None:
+        return None
+    if isinstance(a, list):
+        return [None if v is None else v[index] for v in a]
+    return a[index]
+
+
 class Trainer(CompileMixin):
-    """Training methods for a model that provides ``forward(x, training) -> (y, caches)``,
-    ``backward(dy, caches) -> (dx, grads)``, ``trainable_weights``, ``get_weights`` /
-    ``set_weights`` and ``build``. ``Sequential`` inherits them."""
+    """The training loop of one model: ``Trainer(model)``; the model's ``compile``,
+    ``fit``, ``evaluate``, ``predict``... delegate here. Data are kept as one array per
+    model input (``xs``) and one per output (``ys``)."""
 
-    if TYPE_CHECKING:  # what the model class provides
-        trainable_weights: list[np.ndarray]
-        def forward(self, x: Any, training: bool = False) -> tuple[Any, list[Any]]: ...
-        def backward(self, dy: Any, caches: list[Any]) -> tuple[np.ndarray, list[np.ndarray]]: ...
-        def get_weights(self) -> list[np.ndarray]: ...
-        def set_weights(self, weights: list[Any]) -> None: ...
-        def _prepare(self, x: Any) -> np.ndarray: ...
-
-    def __init__(self) -> None:
+    def __init__(self, model: Any) -> None:
         super().__init__()
-        self.stop_training = False
-        self.stop_evaluating = False
-        self.stop_predicting = False
-        self.history: History | None = None
+        self.model = model
+        self.output_names = list(getattr(model, "output_keys", None) or model.output_names)
+        self.n_outputs = len(self.output_names)
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        return self.model.trainable_weights
 
     # -- one step ----------------------------------------------------------------------
     def _loss_and_grad(self, y: np.ndarray, y_pred: Any, sample_weight: Any,
@@ -77,6 +85,39 @@ class Trainer(CompileMixin):
             dy = dy * dy.dtype.type(self._loss_weight)
         return value, dy
 
+    def _losses_and_grads(self, ys: list[Any], preds: list[Any], sample_weight: Any,
+                          masks: list[Any]) -> tuple[float, list[Any], list[float]]:
+        """Several outputs: the weighted total, one gradient per output (None: no loss on
+        it) and each output's unweighted loss."""
+        total, dys, values = 0.0, [], []
+        for k, out in enumerate(self._outputs):
+            fn = out["loss"]
+            if fn is None:
+                dys.append(None)
+                values.append(0.0)
+                continue
+            sw = sample_weight[k] if isinstance(sample_weight, list) else sample_weight
+            if masks[k] is None:
+                value, dy = fn.value_and_grad(ys[k], preds[k], sw)
+            else:
+                value, dy = fn.value_and_grad(ys[k], preds[k], sw, mask=masks[k])
+            values.append(value)
+            if out["weight"] is not None:
+                value = value * out["weight"]
+                dy = dy * dy.dtype.type(out["weight"])
+            total = total + value
+            dys.append(dy)
+        return total, dys, values
+
+    def _regularization(self) -> tuple[float, dict[int, np.ndarray]]:
+        """Weight penalties, each regularized weight once, and their gradients by weight id."""
+        pairs = self.model.regularized_weights() if hasattr(self.model, "regularized_weights") else []
+        penalty, grads = 0.0, {}
+        for w, reg in pairs:
+            penalty += float(reg(w))
+            grads[id(w)] = reg.gradient(w).astype(w.dtype, copy=False)
+        return penalty, grads
+
     def _update_metrics(self, y: np.ndarray, y_pred: np.ndarray, loss: float,
                         sample_weight: Any, mask: Any = None) -> dict[str, float]:
         self._loss_tracker.update_state(loss, sample_weight=len(y_pred))
@@ -92,6 +133,30 @@ class Trainer(CompileMixin):
                 metric.update_state(y, y_pred, sample_weight=weights)
         return self.get_metrics_result()
 
+    def _update_metrics_multi(self, ys: list[Any], preds: list[Any], total: float,
+                              values: list[float], sample_weight: Any, masks: list[Any]) -> dict[str, float]:
+        n = len(preds[0])
+        self._loss_tracker.update_state(total, sample_weight=n)
+        if self._compiled_metrics is None:
+            built, owners = [], []
+            for k, out in enumerate(self._outputs):
+                items = self._metric_list(out["metric_args"], out["loss"], ys[k], preds[k],
+                                          f"{out['name']}_")
+                built += items
+                owners += [k] * len(items)
+            self._compiled_metrics, self._metric_owner = built, owners
+        for k, out in enumerate(self._outputs):
+            if out["tracker"] is not None:
+                out["tracker"].update_state(values[k], sample_weight=n)
+        for (_, metric, weighted), k in zip(self._compiled_metrics, self._metric_owner):
+            sw = sample_weight[k] if isinstance(sample_weight, list) else sample_weight
+            weights = sw if weighted else None
+            if masks[k] is not None and getattr(metric, "applies_mask", False):
+                metric.update_state(ys[k], preds[k], sample_weight=weights, mask=masks[k])
+            else:
+                metric.update_state(ys[k], preds[k], sample_weight=weights)
+        return self.get_metrics_result()
+
     def _mask_weighted(self, sample_weight: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The sample weights Keras's weighted metrics see under a mask: its loss multiplies
         the batch's ``sample_weight`` tensor *in place* by the loss's mask weights
@@ -103,57 +168,120 @@ class Trainer(CompileMixin):
         w, sample_weight = squeeze_or_expand_to_same_rank(w, sample_weight)
         return sample_weight * w
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray, sample_weight: Any) -> dict[str, float]:
-        y_pred, caches = self.forward(x, training=True)
-        mask = getattr(caches, "output_mask", None)   # set by a masked forward only
-        loss, dy = self._loss_and_grad(y, y_pred, sample_weight, mask)
-        weights = self.trainable_weights
-        if weights:
-            _, grads = self.backward(dy, caches)
-            self.optimizer.apply(grads, weights)
+    def _step(self, xs: list[np.ndarray], ys: list[Any], sample_weight: Any,
+              training: bool) -> dict[str, float]:
+        model = self.model
+        y_pred, cache = model.forward(model._pack_inputs(xs), training=training)
+        masks = list(getattr(cache, "output_masks", None) or [getattr(cache, "output_mask", None)])
+        penalty, reg_grads = self._regularization()
+        activity = model.activity_penalty(cache) if hasattr(model, "activity_penalty") else 0.0
+        if self.n_outputs == 1:
+            y, mask = ys[0], masks[0]
+            loss, dy = self._loss_and_grad(y, y_pred, sample_weight, mask)
+            if penalty or activity:
+                loss = loss + penalty + activity
+            d_out: Any = dy
         else:
-            warnings.warn("The model does not have any trainable weights.", stacklevel=3)
-        return self._update_metrics(y, y_pred, loss, sample_weight, mask)
+            preds = model._flatten_outputs(y_pred)
+            loss, dys, values = self._losses_and_grads(ys, preds, sample_weight, masks)
+            if penalty or activity:
+                loss = loss + penalty + activity
+            d_out = model._pack_outputs(dys)
+        if training:
+            weights = self.trainable_weights
+            if weights:
+                _, grads = model.backward(d_out, cache)
+                if reg_grads:
+                    grads = [g + reg_grads[id(w)] if id(w) in reg_grads else g
+                             for g, w in zip(grads, weights)]
+                self.optimizer.apply(grads, weights)
+                if hasattr(model, "apply_constraints"):
+                    model.apply_constraints()       # Keras: right after the update
+            else:
+                warnings.warn("The model does not have any trainable weights.", stacklevel=5)
+        if self.n_outputs == 1:
+            return self._update_metrics(ys[0], y_pred, loss, sample_weight, masks[0])
+        return self._update_metrics_multi(ys, preds, loss, values, sample_weight, masks)
 
-    def _test_step(self, x: np.ndarray, y: np.ndarray, sample_weight: Any) -> dict[str, float]:
-        y_pred, caches = self.forward(x, training=False)
-        mask = getattr(caches, "output_mask", None)
-        loss, _ = self._loss_and_grad(y, y_pred, sample_weight, mask)
-        return self._update_metrics(y, y_pred, loss, sample_weight, mask)
+    def _stop_if_weights_diverged(self, epoch: int, step: int) -> None:
+        """After an update (and the callbacks): NaN/inf weights stop training, saying so."""
+        from .callbacks import nonfinite_weights
+
+        bad = nonfinite_weights(self.model)
+        if bad:
+            self.model.stop_training = True
+            warnings.warn(
+                f"Epoch {epoch + 1}, batch {step}: the update made weights non-finite "
+                f"({', '.join(bad[:5])}); training stopped. The weights are NOT finite now: "
+                "add callbacks.TerminateOnNaN() to restore the last finite ones, and lower "
+                "the learning rate or set clipnorm.", RuntimeWarning, stacklevel=4)
+
+    def _train_step(self, xs: list[np.ndarray], ys: list[Any], sample_weight: Any) -> dict[str, float]:
+        return self._step(xs, ys, sample_weight, training=True)
+
+    def _test_step(self, xs: list[np.ndarray], ys: list[Any], sample_weight: Any) -> dict[str, float]:
+        return self._step(xs, ys, sample_weight, training=False)
 
     # -- inputs ------------------------------------------------------------------------
-    def _arrays(self, x: Any, y: Any, sample_weight: Any, who: str) -> tuple[np.ndarray, Any, Any]:
-        """Convert and check ``x`` (batch, timesteps, features), ``y`` and weights; build
-        the model and the optimizer if needed."""
+    def _arrays(self, x: Any, y: Any, sample_weight: Any, who: str
+                ) -> tuple[list[np.ndarray], list[Any] | None, Any]:
+        """Convert and check ``x`` (one array per model input), ``y`` (one per output)
+        and the sample weights; build the model and the optimizer if needed."""
         if x is None:
             raise InputShapeError(f"{who} needs input data x, got None.")
-        x = self._prepare(x)   # dtype conversion, shape checks against the model, build
-        dtype = x.dtype
+        xs = self.model.prepare_inputs(x)  # dtype conversion, shape checks, build
+        first = xs[0]
+        n = len(first)
+        dtype = first.dtype if first.dtype.kind == "f" else np.dtype(getattr(self.model, "dtype", "float32"))
+        ys = None
         if y is not None:
-            y = np.asarray(y)
-            if y.dtype.kind == "f" or y.dtype == bool:
-                y = y.astype(dtype, copy=False)
-            if y.ndim == 0 or len(y) != len(x):
-                raise InputShapeError(
-                    f"{who}: x and y must have the same number of samples (axis 0); x has "
-                    f"{len(x)} (shape {x.shape}), y has {len(y) if y.ndim else 'none'} (shape {y.shape})."
-                )
+            ys = []
+            for k, yk in enumerate(self._split_targets(y, who)):
+                if yk is None:
+                    ys.append(None)
+                    continue
+                yk = np.asarray(yk)
+                if yk.dtype.kind == "f" or yk.dtype == bool:
+                    yk = yk.astype(dtype, copy=False)
+                if yk.ndim == 0 or len(yk) != n:
+                    what = "y" if self.n_outputs == 1 else f"y for output {self.output_names[k]!r}"
+                    raise InputShapeError(
+                        f"{who}: x and {what} must have the same number of samples (axis 0); x has "
+                        f"{n} (shape {first.shape}), y has {len(yk) if yk.ndim else 'none'} (shape {yk.shape})."
+                    )
+                ys.append(yk)
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=dtype)
-            if sample_weight.ndim == 0 or len(sample_weight) != len(x):
-                raise InputShapeError(
-                    f"{who}: sample_weight must have one entry per sample; x has {len(x)} "
-                    f"samples, sample_weight has shape {sample_weight.shape}."
-                )
-        if len(x) == 0:
-            raise InputShapeError(f"{who} got 0 samples (x has shape {x.shape}).")
+            if isinstance(sample_weight, (list, tuple, dict)) and self.n_outputs > 1:
+                sample_weight = [None if w is None else np.asarray(w, dtype=dtype)
+                                 for w in self._split_targets(sample_weight, who)]
+                checks = [w for w in sample_weight if w is not None]
+            else:
+                sample_weight = np.asarray(sample_weight, dtype=dtype)
+                checks = [sample_weight]
+            for w in checks:
+                if w.ndim == 0 or len(w) != n:
+                    raise InputShapeError(
+                        f"{who}: sample_weight must have one entry per sample; x has {n} "
+                        f"samples, sample_weight has shape {w.shape}."
+                    )
+        if n == 0:
+            raise InputShapeError(f"{who} got 0 samples (x has shape {first.shape}).")
         if self.optimizer is not None and not self.optimizer.built and self.trainable_weights:
             self.optimizer.build(self.trainable_weights)
-        return x, y, sample_weight
+        return xs, ys, sample_weight
 
-    @staticmethod
-    def _take(a: Any, index: Any) -> Any:
-        return None if a is None else a[index]
+    def _split_targets(self, y: Any, who: str) -> list[Any]:
+        """``y`` as one entry per output (a list in output order or a dict by name)."""
+        if self.n_outputs == 1:
+            if isinstance(y, dict):
+                return [y[self.output_names[0]]] if self.output_names[0] in y else list(y.values())[:1]
+            return [y]
+        try:
+            return self.model._flatten_outputs(y)
+        except InputShapeError as err:
+            raise InputShapeError(f"{who}: {err}") from None
+
+    _take = staticmethod(_take)
 
     # -- fit ---------------------------------------------------------------------------
     def fit(self, x: Any = None, y: Any = None, batch_size: int | None = None, epochs: int = 1,
@@ -193,25 +321,32 @@ class Trainer(CompileMixin):
         if validation_split and validation_data is None:
             if not 0 < validation_split < 1:
                 raise ConfigError(f"validation_split must be in (0, 1), got {validation_split}.")
-            split_at = int(math.floor(len(x) * (1.0 - validation_split)))
-            if split_at == 0 or split_at == len(x):
+            n = len(x[0])
+            split_at = int(math.floor(n * (1.0 - validation_split)))
+            if split_at == 0 or split_at == n:
                 raise ConfigError(
-                    f"Training data contains {len(x)} samples, which is not sufficient to split "
+                    f"Training data contains {n} samples, which is not sufficient to split "
                     f"it into a validation and training set as specified by "
                     f"`validation_split={validation_split}`."
                 )
-            val = (x[split_at:], y[split_at:], self._take(sample_weight, slice(split_at, None)))
-            x, y, sample_weight = x[:split_at], y[:split_at], self._take(sample_weight, slice(0, split_at))
+            tail, head = slice(split_at, None), slice(0, split_at)
+            val = (_take(x, tail), _take(y, tail), _take(sample_weight, tail))
+            x, y, sample_weight = _take(x, head), _take(y, head), _take(sample_weight, head)
         elif validation_data is not None:
             val = self._arrays(*unpack_data(validation_data, "validation_data"), "validation_data")
         else:
             val = None
 
-        batches = BatchIterator(len(x), batch_size, shuffle, steps_per_epoch, make_rng())
+        if shuffle and any(getattr(la, "stateful", False) for la in getattr(self.model, "layers", ())):
+            warnings.warn("fit(shuffle=True) on a model with stateful layers: each batch starts "
+                          "from the states the previous batch left, so shuffling pairs them with "
+                          "unrelated samples. Pass shuffle=False (Keras 3 does not warn).",
+                          UserWarning, stacklevel=3)
+        batches = BatchIterator(len(x[0]), batch_size, shuffle, steps_per_epoch, make_rng())
         cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
-            callbacks, add_history=True, add_progbar=verbose != 0, model=self, verbose=verbose,
+            callbacks, add_history=True, add_progbar=verbose != 0, model=self.model, verbose=verbose,
             epochs=epochs, steps=batches.num_batches)
-        self.stop_training = False
+        self.model.stop_training = False
         training_logs: dict[str, Any] = {}
         cbs.on_train_begin()
         for epoch in range(initial_epoch, epochs):
@@ -220,9 +355,11 @@ class Trainer(CompileMixin):
             logs: dict[str, Any] = {}
             for step, index in batches.epoch():
                 cbs.on_train_batch_begin(step)
-                logs = self._train_step(x[index], y[index], self._take(sample_weight, index))
+                logs = self._train_step(_take(x, index), _take(y, index), _take(sample_weight, index))
                 cbs.on_train_batch_end(step, logs)
-                if self.stop_training:
+                if not self.model.stop_training:
+                    self._stop_if_weights_diverged(epoch, step)
+                if self.model.stop_training:
                     break
             epoch_logs = dict(logs)
             if val is not None and self._should_validate(epoch, validation_freq):
@@ -231,12 +368,12 @@ class Trainer(CompileMixin):
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, epoch_logs)
             training_logs = epoch_logs
-            if self.stop_training:
+            if self.model.stop_training:
                 break
         if epochs > 0 and self.trainable_weights:
             self.optimizer.finalize_variable_values(self.trainable_weights)
         cbs.on_train_end(logs=training_logs)
-        return self.history  # type: ignore[return-value]
+        return self.model.history
 
     @staticmethod
     def _should_validate(epoch: int, freq: int | Sequence[int]) -> bool:
@@ -251,16 +388,16 @@ class Trainer(CompileMixin):
                   steps: int | None, callbacks: CallbackList) -> dict[str, Any]:
         from .callbacks import pythonify_logs
 
-        batches = BatchIterator(len(x), batch_size, False, steps)
-        self.stop_evaluating = False
+        batches = BatchIterator(len(x[0]), batch_size, False, steps)
+        self.model.stop_evaluating = False
         callbacks.on_test_begin()
         logs: dict[str, Any] = {}
         self.reset_metrics()
         for step, index in batches.epoch():
             callbacks.on_test_batch_begin(step)
-            logs = self._test_step(x[index], y[index], self._take(sample_weight, index))
+            logs = self._test_step(_take(x, index), _take(y, index), _take(sample_weight, index))
             callbacks.on_test_batch_end(step, logs)
-            if self.stop_evaluating:
+            if self.model.stop_evaluating:
                 break
         logs = pythonify_logs(logs)
         callbacks.on_test_end(logs)
@@ -281,9 +418,9 @@ class Trainer(CompileMixin):
         x, y, sample_weight = self._arrays(x, y, sample_weight, "evaluate")
         if y is None:
             raise InputShapeError("evaluate needs targets y.")
-        steps_total = BatchIterator(len(x), batch_size, False, steps).num_batches
+        steps_total = BatchIterator(len(x[0]), batch_size, False, steps).num_batches
         cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
-            callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1,
+            callbacks, add_progbar=verbose != 0, model=self.model, verbose=verbose, epochs=1,
             steps=steps_total)
         logs = self._evaluate(x, y, sample_weight, batch_size, steps, cbs)
         return logs if return_dict else self._flatten_in_order(logs)
@@ -294,31 +431,34 @@ class Trainer(CompileMixin):
         time, in inference mode (Dropout off)."""
         from .callbacks import CallbackList
 
-        x = self._prepare(x)
-        if len(x) == 0:  # an empty batch gives an empty result of the right shape
-            return self.forward(x, training=False)[0]
-        batches = BatchIterator(len(x), batch_size, False, steps)
+        model = self.model
+        xs = model.prepare_inputs(x)
+        if len(xs[0]) == 0:  # an empty batch gives an empty result of the right shape
+            return model.forward(model._pack_inputs(xs), training=False)[0]
+        batches = BatchIterator(len(xs[0]), batch_size, False, steps)
         cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
-            callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1,
+            callbacks, add_progbar=verbose != 0, model=model, verbose=verbose, epochs=1,
             steps=batches.num_batches)
-        self.stop_predicting = False
+        model.stop_predicting = False
         cbs.on_predict_begin()
         parts = []
         for step, index in batches.epoch():
             cbs.on_predict_batch_begin(step)
-            out = self.forward(x[index], training=False)[0]
+            out = model.forward(model._pack_inputs(_take(xs, index)), training=False)[0]
             parts.append(out)
             cbs.on_predict_batch_end(step, {"outputs": out})
-            if self.stop_predicting:
+            if model.stop_predicting:
                 break
         cbs.on_predict_end()
+        if isinstance(parts[0], dict):
+            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         if isinstance(parts[0], list):
             return [np.concatenate(p) for p in zip(*parts)]
         return np.concatenate(parts)
 
     def predict_on_batch(self, x: Any) -> Any:
         """Outputs for one batch ``x`` (batch, timesteps, features), in inference mode."""
-        return self.forward(x, training=False)[0]
+        return self.model.forward(x, training=False)[0]
 
     # -- single batches ----------------------------------------------------------------
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
@@ -358,26 +498,3 @@ class Trainer(CompileMixin):
         if self.optimizer is None or not getattr(self.optimizer, "built", False):
             return []
         return list(self.optimizer.variables)
-
-    def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True) -> None:
-        """Write a Keras 3 ``.keras`` file (see :mod:`unrolled.io.keras_file`)."""
-        from ..io import keras_file
-        self._check_overwrite(filepath, overwrite)
-        keras_file.save_model(self, filepath, include_optimizer=include_optimizer)
-
-    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
-        """Write the weights to a Keras 3 ``.weights.h5`` file."""
-        from ..io import keras_file
-        self._check_overwrite(filepath, overwrite)
-        keras_file.save_weights(self, filepath)
-
-    def load_weights(self, filepath: Any) -> None:
-        """Read weights written by :meth:`save_weights` (or Keras) into this model, in place."""
-        from ..io import keras_file
-        keras_file.load_weights(self, filepath)
-
-    @staticmethod
-    def _check_overwrite(filepath: Any, overwrite: bool) -> None:
-        import os
-        if not overwrite and os.path.exists(os.fspath(filepath)):
-            raise FileExistsError(f"{os.fspath(filepath)} exists; pass overwrite=True to replace it.")

@@ -1,8 +1,12 @@
-"""Fast LSTM kernels and the dispatcher that chooses between them and the reference.
+"""The recurrent layers' sequence kernels and the selector that chooses between them.
 
-See :mod:`.dispatch` for which path runs when (and how to force one), :mod:`.lstm_fast`
-for the shared forward/backward, :mod:`.lstm_numba` for the optional compiled loops.
+:mod:`.interface` defines what a kernel provides (forward, backward, typed saved values);
+:mod:`.reference` (the scan, the oracle), :mod:`.lstm_kernel` (NumPy / numba LSTM loops)
+and :mod:`.cells_numba` (GRU, SimpleRNN) implement it; :mod:`.select` picks one per call
+and says why; :mod:`.dispatch` reports the choice (``summary()``, ``unrolled info``).
 """
-from .dispatch import Selection, force, kernel_report, select_lstm_kernel
+from .dispatch import Selection, kernel_report, select_lstm_kernel
+from .select import Choice, KernelRequest, force
 
-__all__ = ["Selection", "force", "kernel_report", "select_lstm_kernel"]
+__all__ = ["Choice", "KernelRequest", "Selection", "force", "kernel_report",
+           "select_lstm_kernel"]

@@ -1,5 +1,6 @@
 """numba kernels for GRU and SimpleRNN (float32, tanh/sigmoid): inference here, training
-in :mod:`.cells_train`; :data:`KERNELS` holds both for the dispatcher.
+in :mod:`.cells_train`; :data:`GRU_KERNEL` and :data:`SIMPLE_RNN_KERNEL` put both
+behind the sequence-kernel interface (:mod:`.interface`).
 
 The compiled loops live in :mod:`._numba_cells`, imported (and compiled, or loaded from
 numba's disk cache) at first use, like :mod:`.lstm_numba`, whose cache-folder choice,
@@ -16,53 +17,86 @@ Two regimes, by one step's recurrent product (B·H·gates·H multiply-adds):
 """
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..scan import SequenceGrads
 from . import cells_train, lstm_numba
+from .interface import ScanCall, ScanResult, ScanWeights, add
 from .lstm_fast import project
+from .reference import REFERENCE
+from .runtime import loading
 
 _F32 = np.float32
-_lock = threading.Lock()
-_impl: ModuleType | None = None
-load_seconds: float | None = None
+class CellRecompute(NamedTuple):
+    """Saved values of an inference forward (``training=False``): what backward needs to
+    rerun the reference forward first."""
+
+    x: np.ndarray                                 # (B, T, F) a copy of the input
+    initial: tuple[np.ndarray, ...] | None        # copies of the initial carry, or None
+    go_backwards: bool
 
 
-class CellKernel(NamedTuple):
-    """A GRU or SimpleRNN kernel.
+class CellKernel:
+    """:class:`.interface.SequenceKernel` for a GRU or SimpleRNN with compiled loops.
 
-    ``infer(cell, x, kernel, input_bias, params, h0, go_backwards, return_sequences)
-    -> (sequence or None, h_last)``; ``forward`` (same arguments) ``-> (sequence or None,
-    h_last, cache)`` and ``backward(cell, cache, kernel, input_bias, params, d_seq,
-    dh_last) -> SequenceGrads`` for training (see :mod:`.cells_train`).
+    ``infer_fn(cell, x, kernel, input_bias, params, h0, go_backwards, return_sequences)
+    -> (sequence or None, h_last)`` runs inference; for training, ``forward_fn`` (same
+    arguments) ``-> (sequence or None, h_last, CellTrainCache)`` and ``backward_fn(cell,
+    cache, kernel, input_bias, params, d_seq, dh_last) -> SequenceGrads``
+    (:mod:`.cells_train`). A forward with ``training=False`` runs inference and saves a
+    :class:`CellRecompute`; its backward reruns the reference scan.
     """
-    name: str
-    infer: Callable[..., tuple[np.ndarray | None, np.ndarray]]
-    forward: Callable[..., Any] | None = None
-    backward: Callable[..., Any] | None = None
+
+    name = "numba"
+
+    def __init__(self, what: str, infer_fn: Callable[..., Any], forward_fn: Callable[..., Any],
+                 backward_fn: Callable[..., Any]) -> None:
+        self.what = what
+        self.infer_fn, self.forward_fn, self.backward_fn = infer_fn, forward_fn, backward_fn
+
+    def __repr__(self) -> str:
+        return f"CellKernel({self.what!r})"
+
+    def infer(self, w: ScanWeights, x: np.ndarray, initial: tuple[np.ndarray, ...] | None,
+              mask: np.ndarray | None, call: ScanCall) -> ScanResult:
+        seq, h_last = self.infer_fn(w.cell, x, w.kernel, w.input_bias, w.params,
+                                    None if initial is None else initial[0],
+                                    call.go_backwards, call.return_sequences)
+        return ScanResult(seq, h_last, (h_last,))
+
+    def forward(self, w: ScanWeights, x: np.ndarray, initial: tuple[np.ndarray, ...] | None,
+                mask: np.ndarray | None, call: ScanCall, training: bool) -> tuple[ScanResult, Any]:
+        if not training:   # inference kernel; backward (rarely wanted) reruns the reference
+            saved = CellRecompute(x.copy(), None if initial is None
+                                  else tuple(s.copy() for s in initial), call.go_backwards)
+            return self.infer(w, x, initial, mask, call), saved
+        seq, h_last, cache = self.forward_fn(w.cell, x, w.kernel, w.input_bias, w.params,
+                                             None if initial is None else initial[0],
+                                             call.go_backwards, call.return_sequences)
+        return ScanResult(seq, h_last, (h_last,)), cache
+
+    def backward(self, w: ScanWeights, saved: Any, d_sequence: np.ndarray | None,
+                 d_last: np.ndarray | None, d_final: tuple[np.ndarray | None, ...]
+                 ) -> SequenceGrads:
+        if isinstance(saved, CellRecompute):
+            call = ScanCall(go_backwards=saved.go_backwards)
+            _, cache = REFERENCE.forward(w, saved.x, saved.initial, None, call, True)
+            return REFERENCE.backward(w, cache, d_sequence, d_last, d_final)
+        return self.backward_fn(w.cell, saved, w.kernel, w.input_bias, w.params, d_sequence,
+                                add(d_final[0], d_last))
 
 
 def missing_reason() -> str | None:
-    return lstm_numba.missing_reason()
+    return loading.missing_reason()
 
 
 def impl() -> ModuleType:
     """The compiled module, importing numba (and compiling or loading the cache) once."""
-    global _impl, load_seconds
-    if _impl is None:
-        with _lock:
-            if _impl is None:
-                start = time.perf_counter()
-                mod = lstm_numba.import_compiled("._numba_cells",
-                                                 "the numba GRU/SimpleRNN kernels need")
-                load_seconds = time.perf_counter() - start
-                _impl = mod
-    return _impl
+    return COMPILED.get()
 
 
 def _blocks(batch: int, units: int, gates: int, timesteps: int) -> list[tuple[int, int]]:
@@ -202,7 +236,28 @@ def _rnn_large(x, kernel, bias, U, h0, go_backwards, return_sequences):
     return _large_loop(x, h0, return_sequences, go_backwards, H, step)
 
 
-GRU_KERNEL = CellKernel("numba", gru_infer, cells_train.gru_forward, cells_train.gru_backward)
-SIMPLE_RNN_KERNEL = CellKernel("numba", rnn_infer, cells_train.rnn_forward,
+GRU_KERNEL = CellKernel("gru", gru_infer, cells_train.gru_forward, cells_train.gru_backward)
+SIMPLE_RNN_KERNEL = CellKernel("simple_rnn", rnn_infer, cells_train.rnn_forward,
                                cells_train.rnn_backward)
-KERNELS = {"GRUCell": GRU_KERNEL, "SimpleRNNCell": SIMPLE_RNN_KERNEL}
+
+
+def _warm(mod: ModuleType) -> None:
+    """Compile (or load) every signature: both regimes, GRU both ways, SimpleRNN."""
+    from ..activations import get  # noqa: PLC0415
+    from ..gru import GRUCell  # noqa: PLC0415
+
+    x = np.zeros((1, 1, 1), _F32)
+    for reset_after in (True, False):
+        cell = GRUCell(get("tanh"), get("sigmoid"), reset_after)
+        params = (np.zeros((1, 3), _F32),) + ((np.zeros(3, _F32),) if reset_after else ())
+        gru_infer(cell, x, np.zeros((1, 3), _F32), np.zeros(3, _F32), params, None, False, True)
+        _gru_large(x, np.zeros((1, 3), _F32), np.zeros(3, _F32), params[0],
+                   params[1] if reset_after else _none(), None, reset_after, False, True)
+    rnn_infer(None, x, np.zeros((1, 1), _F32), np.zeros(1, _F32), (np.zeros((1, 1), _F32),),
+              None, False, True)
+    _rnn_large(x, np.zeros((1, 1), _F32), np.zeros(1, _F32), np.zeros((1, 1), _F32), None,
+               False, True)
+
+
+COMPILED = loading.CompiledModule("._numba_cells", "the numba GRU/SimpleRNN kernels need",
+                                  _warm)

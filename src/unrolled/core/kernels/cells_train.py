@@ -18,8 +18,8 @@ Same mathematics as :mod:`unrolled.core.gru` / :mod:`unrolled.core.simple_rnn` d
   (δm = δxp except GRU reset_after's candidate block δp·r; reset_after=False splits dU into
   h_prevᵀ·δxp_zr and (r·h_prev)ᵀ·δp).
 
-Buffers come from :mod:`.lstm_fast`'s thread-local pools: :func:`~.lstm_fast.scratch` for
-arrays that die inside a call, :func:`~.lstm_fast.recycled` for those in the cache or
+Buffers come from :mod:`.runtime.buffers`: :func:`~.runtime.buffers.scratch` for
+arrays that die inside a call, :func:`~.runtime.buffers.recycled` for those in the cache or
 output (reused only once nothing refers to them), so two threads can share a layer and a
 returned array is never written again.
 
@@ -27,20 +27,18 @@ Axis legend: B batch, T timesteps, F features, H units; GRU gate blocks z, r, h.
 """
 from __future__ import annotations
 
-import threading
 from types import ModuleType
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..scan import SequenceGrads
-from . import lstm_numba
-from .lstm_fast import project, recycled, scratch
+from .runtime import loading
+from .lstm_fast import project
+from .runtime.buffers import recycled, scratch
 
 Array = np.ndarray
 F32 = np.float32
-_lock = threading.Lock()
-_impl: ModuleType | None = None
 _NO_SEQ = np.zeros((0, 0), F32)   # "no output-sequence gradient" for the compiled passes
 
 
@@ -58,14 +56,7 @@ class CellTrainCache(NamedTuple):
 
 def impl() -> ModuleType:
     """The compiled passes, importing numba (and compiling or loading the cache) once."""
-    global _impl
-    if _impl is None:
-        with _lock:
-            if _impl is None:
-                mod = lstm_numba.import_compiled("._numba_cells_train",
-                                                 "the numba GRU/SimpleRNN training kernels need")
-                _impl = mod
-    return _impl
+    return COMPILED.get()
 
 
 def _c32(a: Array) -> Array:
@@ -236,3 +227,27 @@ def rnn_backward(cell: Any, cache: CellTrainCache, kernel: Array, input_bias: Ar
     dU = _tn(hs[:-1].reshape(T * B, H), dz.reshape(T * B, H))  # (H, H)
     dx, d_kernel, d_bias = _input_grads(cache, kernel, input_bias is not None, dz)
     return SequenceGrads(dx, d_kernel, d_bias, (dU,), (dh,))
+
+
+def _warm(mod: ModuleType) -> None:
+    """Compile (or load) every signature: GRU both ways and SimpleRNN, forward and backward."""
+    from ..activations import get  # noqa: PLC0415
+    from ..gru import GRUCell  # noqa: PLC0415
+
+    x = np.zeros((1, 1, 1), F32)
+    for reset_after in (True, False):
+        cell = GRUCell(get("tanh"), get("sigmoid"), reset_after)
+        params = (np.ones((1, 3), F32),) + ((np.zeros(3, F32),) if reset_after else ())
+        kernel = np.ones((1, 3), F32)
+        _, _, cache = gru_forward(cell, x, kernel, np.zeros(3, F32), params, None, False, True)
+        gru_backward(cell, cache, kernel, np.zeros(3, F32), params, np.ones((1, 1, 1), F32),
+                     np.ones((1, 1), F32))
+    params = (np.ones((1, 1), F32),)
+    _, _, cache = rnn_forward(None, x, np.ones((1, 1), F32), np.zeros(1, F32), params, None,
+                              False, True)
+    rnn_backward(None, cache, np.ones((1, 1), F32), np.zeros(1, F32), params,
+                 np.ones((1, 1, 1), F32), np.ones((1, 1), F32))
+
+
+COMPILED = loading.CompiledModule("._numba_cells_train",
+                                  "the numba GRU/SimpleRNN training kernels need", _warm)

@@ -16,13 +16,9 @@ Same mathematics as the reference :mod:`unrolled.core.lstm` + :mod:`unrolled.cor
 
       dU = h_prevᵀ · dz    dW = xᵀ · dz    db = Σ dz    dx = dz · Wᵀ
 
-Big buffers are reused from a *thread-local* pool, so a training loop does not
-page-fault ~370 MB in on every step at B=128, T=100, H=512, yet a layer can serve two
-threads at once and an array returned to a caller is never written again:
-
-* arrays that die inside one call (the projection ``xp``, ``dz``) — :func:`scratch`;
-* arrays that outlive it in the cache or in the output (``acts``, ``hs``, ``cs``) —
-  :func:`recycled`, which reuses one only once nothing outside the pool refers to it.
+Big buffers are reused from the thread-local pools of :mod:`.runtime.buffers`:
+:func:`scratch` for arrays that die inside one call (the projection ``xp``, ``dz``),
+:func:`recycled` for those in the cache or the output (``acts``, ``hs``, ``cs``).
 
 Axis legend: B batch, T timesteps, F features, H units; gate blocks i, f, g(=c), o.
 """
@@ -30,13 +26,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import sys
-import threading
 from typing import Any, Callable, ContextManager, NamedTuple
 
 import numpy as np
 
 from ..scan import SequenceGrads
+from .runtime.buffers import recycled, scratch
 
 Array = np.ndarray
 F32 = np.float32
@@ -92,65 +87,6 @@ def _parts(n: int, run: Runner) -> list[slice]:
     if run is run_in_turn:
         return [slice(0, n)]
     return [slice(0, n // 2), slice(n // 2, n)]
-
-
-_pool = threading.local()
-_POOL_ENTRIES = 8   # a few layers' shapes; beyond that start over rather than grow
-
-
-def scratch(name: str, shape: tuple[int, ...]) -> Array:
-    """A float32 buffer reused by later calls *in this thread* (contents undefined).
-
-    Only for arrays that are dead when the call returns: never put one in a cache or
-    return it (or a view of it). Thread-local, so two threads never share one.
-    """
-    bufs = getattr(_pool, "bufs", None)
-    if bufs is None:
-        bufs = _pool.bufs = {}
-    key = (name, shape)
-    buf = bufs.get(key)
-    if buf is None:
-        if len(bufs) >= _POOL_ENTRIES:
-            bufs.clear()
-        buf = bufs[key] = np.empty(shape, F32)
-    return buf
-
-
-_RECYCLE_MIN_BYTES = 1 << 20   # smaller arrays cost less to allocate than to look up
-_RECYCLE_PER_KEY = 2           # the cache still held by the caller + the one being made
-
-
-def recycled(name: str, shape: tuple[int, ...]) -> Array:
-    """A float32 array for a cache or a result (contents undefined), reusing this thread's
-    earlier one once *nothing else refers to it*.
-
-    The pool keeps the owning arrays and hands out views. A view, and any view of it,
-    references its owner, so while a cache, a returned sequence or a user's slice of one
-    is alive, the owner's reference count is above the pool's own and it is not reused.
-    Saves page-faulting ~160 MB per training step at B=128, T=100, H=512.
-    """
-    if 4 * int(np.prod(shape)) < _RECYCLE_MIN_BYTES:
-        return np.empty(shape, F32)
-    pools = getattr(_pool, "recycled", None)
-    if pools is None:
-        pools = _pool.recycled = {}
-    owners = pools.get((name, shape))
-    if owners is None:
-        if len(pools) >= _POOL_ENTRIES:
-            pools.clear()
-        owners = pools[(name, shape)] = []
-    for owner in owners:
-        if sys.getrefcount(owner) <= _UNREFERENCED:
-            return owner[...]
-    owner = np.empty(shape, F32)
-    if len(owners) < _RECYCLE_PER_KEY:
-        owners.append(owner)
-    return owner[...]
-
-
-# References to a pooled owner that nobody else holds: the pool's list, the loop
-# variable in recycled(), and getrefcount's own argument.
-_UNREFERENCED = 3
 
 
 @functools.lru_cache(maxsize=64)

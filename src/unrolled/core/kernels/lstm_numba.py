@@ -1,9 +1,8 @@
 """The numba time loops, loaded lazily, with batch rows split across cores.
 
-numba is optional (``pip install 'unrolled[fast]'``): nothing here imports it until a
-kernel first runs, so ``import unrolled`` never pays numba's import. Compiled code is
-cached on disk (``cache=True``): next to the module when that folder is writable, else in
-numba's per-user cache folder (or ``NUMBA_CACHE_DIR``), so a second process skips the JIT.
+numba is imported when a kernel is first wanted (:data:`COMPILED`, see
+:mod:`.runtime.loading`: built in the background while calls run the NumPy loops), so
+``import unrolled`` never pays numba's import. Compiled code is cached on disk.
 
 Two regimes, by the work of one step's recurrent product (B·H·4H multiply-adds):
 
@@ -18,10 +17,6 @@ Two regimes, by the work of one step's recurrent product (B·H·4H multiply-adds
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib
-import importlib.util
-import os
 import threading
 import time
 from types import ModuleType
@@ -29,84 +24,28 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from . import blas_threads
-from .lstm_fast import Loops, run_in_turn, scratch
+from .lstm_fast import Loops, run_in_turn
+from .runtime import blas as blas_threads
+from .runtime import loading
+from .runtime.buffers import scratch
+from .runtime.threads import num_threads
+from .runtime.threads import run_blocks as _run
+from .runtime.threads import run_jobs as _run_jobs
 
-_lock = threading.Lock()
-_impl: ModuleType | None = None
-_pool: Any = None
-_pool_size = 0
-load_seconds: float | None = None   # import + compile/load time of the first use
+missing_reason = loading.missing_reason
+import_compiled = loading.import_compiled
 
 
 def available() -> bool:
     """True if numba *and* SciPy (numba's BLAS for ``np.dot``) can be imported."""
-    return (importlib.util.find_spec("numba") is not None
-            and importlib.util.find_spec("scipy") is not None)
-
-
-def missing_reason() -> str | None:
-    if importlib.util.find_spec("numba") is None:
-        return "numba not installed (pip install 'unrolled[fast]')"
-    if importlib.util.find_spec("scipy") is None:
-        return "scipy not installed; numba needs it for BLAS (pip install 'unrolled[fast]')"
-    return None
-
-
-def import_compiled(module: str, what: str) -> ModuleType:
-    """Import one of the compiled-kernel modules (``._numba_lstm``, ``._numba_cells``, ...)
-    with a writable numba cache folder; without numba or SciPy, an ImportError that names
-    the extra. ``what`` starts that message, e.g. "the numba LSTM kernel needs"."""
-    try:
-        _choose_cache_dir()
-        return importlib.import_module(module, __package__)
-    except ImportError as err:
-        raise ImportError(f"{what} numba and scipy: {err}. "
-                          "Install them with: pip install 'unrolled[fast]'") from err
+    return loading.missing_reason() is None
 
 
 def impl() -> ModuleType:
-    """The compiled module, importing numba (and compiling or loading the cache) once."""
-    global _impl, load_seconds
-    if _impl is None:
-        with _lock:
-            if _impl is None:
-                start = time.perf_counter()
-                mod = import_compiled("._numba_lstm", "the numba LSTM kernel needs")
-                _warm(mod)
-                load_seconds = time.perf_counter() - start
-                _impl = mod
-    return _impl
-
-
-def _writable(folder: str) -> bool:
-    while not os.path.isdir(folder):
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            return False
-        folder = parent
-    return os.access(folder, os.W_OK)
-
-
-def _choose_cache_dir() -> None:
-    """Make sure numba has somewhere to write its cache (else ``cache=True`` raises).
-
-    numba writes next to this module (``__pycache__``), else under the user's cache folder.
-    When neither is writable (read-only site-packages, no home), use a per-user folder in
-    the temp directory. ``NUMBA_CACHE_DIR`` always wins.
-    """
-    import numba  # noqa: PLC0415 - optional dependency
-
-    if numba.config.CACHE_DIR:
-        return
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")
-    user = os.path.join(os.path.expanduser("~"), ".cache")
-    if _writable(here) or _writable(user):
-        return
-    import tempfile  # noqa: PLC0415
-
-    uid = os.getuid() if hasattr(os, "getuid") else "user"
-    numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), f"unrolled-numba-cache-{uid}")
+    """The compiled module, importing numba (and compiling or loading the cache) once;
+    blocks if it is not loaded yet (the selector only picks these kernels once it is,
+    unless numba is forced: see :mod:`.runtime.loading`)."""
+    return COMPILED.get()
 
 
 def _warm(mod: ModuleType) -> None:
@@ -134,22 +73,6 @@ def _warm(mod: ModuleType) -> None:
     mod.gate_step_backward(np.zeros((1, 4), f), s, s, s, s, s.copy(), np.zeros((1, 4), f))
 
 
-def num_threads() -> int:
-    """Threads for batch blocks: ``UNROLLED_NUM_THREADS`` or the CPUs this process may use."""
-    env = os.environ.get("UNROLLED_NUM_THREADS")
-    if env:
-        return max(1, int(env))
-    return _cpus()
-
-
-@functools.lru_cache(maxsize=1)
-def _cpus() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 # Below MIN_TOTAL_WORK multiply-adds in all, handing a block to another thread (~20 µs)
 # is not worth it. Each block's per-step products are cut into row chunks that OpenBLAS
 # runs on the calling thread (see _numba_lstm), so blocks never oversubscribe the cores.
@@ -164,25 +87,6 @@ def blocks(batch: int, units: int, timesteps: int) -> list[tuple[int, int]]:
         n = 1
     edges = [batch * k // n for k in range(n + 1)]
     return [(edges[k], edges[k + 1]) for k in range(n)]
-
-
-def _pool_for(n: int) -> Any:
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - keep import light
-
-    global _pool, _pool_size
-    with _lock:
-        if _pool is None or _pool_size < n:
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="unrolled-kernel")
-            _pool_size = n
-        return _pool
-
-
-def _run(fn: Callable[..., None], args: tuple[Any, ...], ranges: list[tuple[int, int]]) -> None:
-    """``fn(*args, b0, b1)`` for every batch block, at once (see :func:`_run_jobs`)."""
-    if len(ranges) == 1:
-        fn(*args, *ranges[0])
-        return
-    _run_jobs([functools.partial(fn, *args, b0, b1) for b0, b1 in ranges])
 
 
 # Above this many multiply-adds per step (B·H·4H) a step is GEMM-bound. A block's product
@@ -365,39 +269,38 @@ def _large_backward(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0) -> Non
 
 def blas_scope(batch: int, timesteps: int, units: int) -> Any:
     """For a small-step forward or backward whose batch blocks use several threads:
-    NumPy's BLAS single-threaded (see :mod:`.blas_threads`), yielding a runner that gives
-    the GEMMs' halves around the loop one thread each. Otherwise nothing changes."""
+    NumPy's BLAS single-threaded (see :mod:`.runtime.blas`), yielding a runner that gives
+    the GEMMs' halves around the loop one thread each. With one block, BLAS single-threaded
+    too once OpenBLAS would thread the GEMMs (:data:`OPENBLAS_THREADED_WORK`), the GEMMs run
+    in turn. Large steps: nothing changes."""
     n = len(blocks(batch, units, timesteps))
-    if is_large(batch, units) or n < 2 or not blas_threads.available():
+    if is_large(batch, units) or not blas_threads.available():
         return contextlib.nullcontext(run_in_turn)
+    if n < 2:
+        if timesteps * batch * units * 4 * units < OPENBLAS_THREADED_WORK:
+            return contextlib.nullcontext(run_in_turn)    # OpenBLAS runs these on one thread
+        impl()
+        return _single_threaded_blas(run_in_turn)
     impl()              # numba and SciPy first, so the BLAS controller sees SciPy's copy too
-    return _single_threaded_blas()
+    return _single_threaded_blas(_run_jobs)
+
+
+# Below MIN_TOTAL_WORK one block runs the loop, but the GEMMs around it (projection, weight
+# gradients: ~T·B·4H·(H+F) multiply-adds) are big enough for OpenBLAS to use all its
+# threads. Not worth it at these sizes, and on a busy machine a 2-thread sgemm waits for its
+# worker to be scheduled: at the demo's shape (32, 14, 4, 32) the backward GEMMs took 2-20 ms
+# multithreaded against 0.55 ms single-threaded with 8-10 other processes on the 2 cores.
+# So they run single-threaded from this size on (below it OpenBLAS uses one thread itself;
+# the limit costs ~13 µs to set and restore).
+OPENBLAS_THREADED_WORK = 1 << 16
 
 
 @contextlib.contextmanager
-def _single_threaded_blas() -> Iterator[Callable[[list[Callable[[], None]]], None]]:
+def _single_threaded_blas(runner: Callable[[list[Callable[[], None]]], None]
+                          ) -> Iterator[Callable[[list[Callable[[], None]]], None]]:
     with blas_threads.single_threaded():
-        yield _run_jobs
-
-
-def _run_jobs(jobs: list[Callable[[], None]]) -> None:
-    """Run jobs at once, the first in this thread, the rest in the pool; wait for all,
-    then raise the first real error (not a barrier broken because of it)."""
-    pool = _pool_for(len(jobs) - 1)
-    futures = [pool.submit(job) for job in jobs[1:]]
-    errors: list[BaseException] = []
-    try:
-        jobs[0]()
-    except BaseException as err:  # noqa: BLE001 - re-raised below, after the others
-        errors.append(err)
-    for fut in futures:
-        try:
-            fut.result()
-        except BaseException as err:  # noqa: BLE001
-            errors.append(err)
-    if errors:
-        real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
-        raise (real or errors)[0]
+        yield runner
 
 
 NUMBA_LOOPS = Loops("numba", numba_forward_loop, numba_backward_loop, numba_infer, blas_scope)
+COMPILED = loading.CompiledModule("._numba_lstm", "the numba LSTM kernel needs", _warm)

@@ -21,6 +21,7 @@ never wrong.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import threading
 from typing import Any, Iterator
@@ -31,8 +32,14 @@ _limiter: Any = None
 _depth = 0
 
 
+@functools.lru_cache(maxsize=1)
 def available() -> bool:
-    return importlib.util.find_spec("threadpoolctl") is not None
+    """Whether threadpoolctl can be imported (looked up once: every small-step call asks,
+    and ``find_spec`` stats the file system each time)."""
+    try:
+        return importlib.util.find_spec("threadpoolctl") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _openblas() -> Any:

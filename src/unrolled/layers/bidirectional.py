@@ -1,0 +1,299 @@
+"""``Bidirectional``: one recurrent layer reading the sequence forwards, a copy reading it
+backwards, their outputs merged -- Keras 3's wrapper, weights and order included.
+
+Input (batch, timesteps, features). With ``y`` the forward layer's output and ``y_rev``
+the backward layer's (flipped back to time order when it is a sequence)::
+
+    concat: [y, y_rev] on the last axis    sum: y + y_rev    ave: (y + y_rev) / 2
+    mul:    y * y_rev                      None: the list [y, y_rev]
+
+``return_state`` appends the forward layer's final states, then the backward layer's
+(LSTM: ``[out, h_fwd, c_fwd, h_bwd, c_bwd]``); ``initial_state`` is split the same way,
+first half forward. Weights: the forward layer's, then the backward layer's
+(``forward_<name>``, ``backward_<name>``), each in its own layout: twice the parameters.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..errors import ConfigError, InputShapeError
+from .base import Layer
+from .sublayers import SubLayerPenalties
+
+MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+class BidirectionalCache(NamedTuple):
+    forward: Any
+    backward: Any
+    y: np.ndarray        # forward output, time order
+    y_rev: np.ndarray    # backward output, flipped to time order if a sequence
+
+
+def _removeprefix(name: str, prefix: str) -> str:
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
+class Bidirectional(SubLayerPenalties, Layer):
+    """Bidirectional wrapper for a recurrent layer (LSTM, GRU, SimpleRNN, RNN(cell)).
+
+    ``layer`` is only used as a template: the forward layer is a copy built from its config
+    and named ``forward_<name>``; without ``backward_layer`` the backward one is a copy with
+    ``go_backwards=True`` named ``backward_<name>`` (as Keras). Per-direction weights and
+    gate views: ``bi.forward_layer.kernel_i``, ``bi.backward_layer.recurrent_kernel_f``.
+    """
+
+    def __init__(self, layer: Layer, merge_mode: str | None = "concat", weights: Any = None,
+                 backward_layer: Layer | None = None, **kwargs: Any) -> None:
+        for what, obj in (("layer", layer), ("backward_layer", backward_layer)):
+            if obj is not None and not (isinstance(obj, Layer) and hasattr(obj, "go_backwards")):
+                raise ConfigError(
+                    f"Bidirectional expects {what} to be a recurrent layer (LSTM, GRU, SimpleRNN "
+                    f"or RNN), got {obj!r}. Hint: Bidirectional(LSTM(units, ...)).")
+        if merge_mode not in MERGE_MODES:
+            raise ConfigError(f"Bidirectional merge_mode must be one of 'concat', 'sum', 'mul', "
+                              f"'ave' or None, got {merge_mode!r}.")
+        super().__init__(**kwargs)
+        self.forward_layer = self._copy(layer, f"forward_{_removeprefix(layer.name, 'forward_')}")
+        if backward_layer is None:
+            backward_layer = self._copy(layer, f"backward_{_removeprefix(layer.name, 'backward_')}",
+                                        go_backwards=True)
+        self.backward_layer = backward_layer
+        fwd, bwd = self.forward_layer, self.backward_layer
+        if fwd.go_backwards == bwd.go_backwards:
+            raise ConfigError(
+                "Bidirectional: the forward and backward layers must have different go_backwards, "
+                f"got {fwd.go_backwards} for both.")
+        for attr in ("stateful", "return_sequences", "return_state"):
+            if getattr(fwd, attr, False) != getattr(bwd, attr, False):
+                raise ConfigError(
+                    f"Bidirectional: forward and backward layers must agree on {attr}, got "
+                    f"{getattr(fwd, attr, False)} (forward) and {getattr(bwd, attr, False)} (backward).")
+        for sub in (fwd, bwd):  # Keras: masked steps output zeros when returning sequences
+            if hasattr(sub, "zero_output_for_mask"):
+                sub.zero_output_for_mask = sub.return_sequences
+        self.merge_mode = merge_mode
+        self.stateful = bool(getattr(fwd, "stateful", False))
+        self.return_sequences = bool(fwd.return_sequences)
+        self.return_state = bool(fwd.return_state)
+        self._initial_weights = None if weights is None else list(weights)
+        if self._initial_weights is not None and fwd.built and bwd.built:
+            self.set_weights(self._initial_weights)
+            self._initial_weights = None
+
+    @staticmethod
+    def _copy(layer: Layer, name: str, **changes: Any) -> Layer:
+        """A fresh layer from ``layer``'s config (built like it), as Keras's round trip."""
+        config = {**layer.get_config(), "name": name, **changes}
+        fresh = type(layer).from_config(config)
+        if layer.built and layer.build_input_shape is not None:
+            fresh.build(layer.build_input_shape)
+        return fresh
+
+    # -- weights (the sub-layers own them; ours are theirs, forward first) ----------------
+    @property
+    def _weights(self) -> dict[str, np.ndarray]:  # type: ignore[override]
+        out = {}
+        for sub in (self.forward_layer, self.backward_layer):
+            out.update({f"{sub.name}/{k}": v for k, v in zip(sub.weight_names, sub.weights)})
+        return out
+
+    @_weights.setter
+    def _weights(self, value: dict[str, np.ndarray]) -> None:
+        pass  # Layer.__init__ sets an empty dict; the sub-layers hold the arrays
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        if not self.trainable:
+            return []
+        return self.forward_layer.trainable_weights + self.backward_layer.trainable_weights
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        if not self.trainable:
+            return self.weights
+        return self.forward_layer.non_trainable_weights + self.backward_layer.non_trainable_weights
+
+    def sublayers(self) -> list[Layer]:
+        return [self.forward_layer, self.backward_layer]
+
+    def _sub_caches(self, cache: Any) -> list[tuple[Any, Any]]:
+        return [(self.forward_layer, cache.forward), (self.backward_layer, cache.backward)]
+
+    def kernel_layers(self) -> list[Layer]:
+        """The recurrent layers whose kernel choice ``summary()`` reports."""
+        return [self.forward_layer, self.backward_layer]
+
+    def keras_children(self) -> list[tuple[str, Layer]]:
+        return [("forward_layer", self.forward_layer), ("backward_layer", self.backward_layer)]
+
+    def param_formula(self) -> str:
+        fwd, bwd = self.forward_layer, self.backward_layer
+        n_f, n_b = fwd.count_params(), bwd.count_params()
+        if n_f == n_b and type(fwd) is type(bwd):
+            return (f"2 × ({fwd.param_formula()}) = 2 × {n_f} = {n_f + n_b}"
+                    f"  [{fwd.name} {n_f}, {bwd.name} {n_b}]")
+        return f"{n_f} + {n_b} = {n_f + n_b}  [{fwd.name}: {fwd.param_formula()}; {bwd.name}: {bwd.param_formula()}]"
+
+    # -- shapes ----------------------------------------------------------------------------
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        for sub in (self.forward_layer, self.backward_layer):
+            if not sub.built:
+                sub.build(tuple(input_shape))
+        super().build(input_shape)
+        if self._initial_weights is not None:
+            self.set_weights(self._initial_weights)
+            self._initial_weights = None
+
+    def validate_input(self, shape: tuple[int, ...]) -> None:
+        self.forward_layer.validate_input(shape)
+
+    @property
+    def features(self) -> int | None:
+        return getattr(self.forward_layer, "features", None)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> Any:
+        out = self.forward_layer.compute_output_shape(input_shape)
+        states: list[Any] = []
+        if self.return_state:
+            out, states = out[0], list(out[1:])
+        if self.merge_mode == "concat":   # the real width, also with another backward layer
+            back = self.backward_layer.compute_output_shape(input_shape)
+            back = back[0] if self.return_state else back
+            out = tuple(out[:-1]) + (out[-1] + back[-1],)
+        outputs = [out, out] if self.merge_mode is None else [out]
+        if self.return_state or self.merge_mode is None:
+            return outputs + states + states
+        return out
+
+    def compute_mask(self, x: Any, mask: Any) -> Any:
+        if isinstance(mask, list):
+            mask = mask[0]
+        out = mask if self.return_sequences else None
+        masks = [out, out] if self.merge_mode is None else [out]
+        if self.return_state:
+            n = len(self.forward_layer.compute_output_shape((None, 1, 1))) - 1
+            masks += [None] * (2 * n)
+        return masks if len(masks) > 1 else masks[0]
+
+    # -- forward / backward ----------------------------------------------------------------
+    def call(self, x: np.ndarray, training: bool = False, initial_state: Any = None,
+             mask: Any = None) -> Any:
+        return self.forward(x, training=training, initial_state=initial_state, mask=mask)[0]
+
+    def _split_initial(self, initial_state: Any) -> tuple[Any, Any]:
+        if initial_state is None:
+            return None, None
+        states = [initial_state] if isinstance(initial_state, np.ndarray) else list(initial_state)
+        if len(states) % 2:
+            raise InputShapeError(
+                f"Bidirectional {self.name!r} expects initial_state as the forward layer's states "
+                f"followed by the backward layer's (an even number of arrays), got {len(states)}.")
+        half = len(states) // 2
+        return states[:half], states[half:]
+
+    def forward(self, x: np.ndarray, training: bool = False, initial_state: Any = None,
+                mask: Any = None) -> tuple[Any, BidirectionalCache]:
+        """``x`` (batch, timesteps, features) -> the merged output (see the module docstring)."""
+        fwd_state, bwd_state = self._split_initial(initial_state)
+        outs, caches = [], []
+        for sub, state in ((self.forward_layer, fwd_state), (self.backward_layer, bwd_state)):
+            kwargs: dict[str, Any] = {}
+            if state is not None:
+                kwargs["initial_state"] = state
+            if mask is not None:
+                kwargs["mask"] = mask
+            out, cache = sub.forward(x, training=training, **kwargs)
+            outs.append(out)
+            caches.append(cache)
+        (y, *s_f) = outs[0] if self.return_state else [outs[0]]
+        (y_rev, *s_b) = outs[1] if self.return_state else [outs[1]]
+        if self.return_sequences:
+            y_rev = y_rev[:, ::-1]
+        if self.merge_mode == "concat":
+            merged: Any = np.concatenate([y, y_rev], axis=-1)
+        elif self.merge_mode == "sum":
+            merged = y + y_rev
+        elif self.merge_mode == "ave":
+            merged = (y + y_rev) / y.dtype.type(2)
+        elif self.merge_mode == "mul":
+            merged = y * y_rev
+        else:
+            merged = [y, np.ascontiguousarray(y_rev)]
+        outputs = merged if isinstance(merged, list) else [merged]
+        if self.return_state:
+            outputs = outputs + list(s_f) + list(s_b)
+        result = outputs if len(outputs) > 1 else outputs[0]
+        return result, BidirectionalCache(caches[0], caches[1], y, y_rev)
+
+    def backward_with_states(self, dy: Any, cache: BidirectionalCache
+                             ) -> tuple[np.ndarray, list[np.ndarray], tuple[np.ndarray, ...]]:
+        """dL/dx, the gradients of ``trainable_weights`` (forward's then backward's) and
+        dL/d initial_state (forward's states then backward's)."""
+        y, y_rev = cache.y, cache.y_rev
+        d_list = list(dy) if isinstance(dy, (list, tuple)) else [dy]
+        n_out = 2 if self.merge_mode is None else 1
+        d_merged, d_states = d_list[:n_out], d_list[n_out:]
+        if self.merge_mode is None:
+            d_y, d_rev = d_merged
+        else:
+            d = d_merged[0]
+            if d is None:
+                d_y = d_rev = None
+            elif self.merge_mode == "concat":
+                d_y, d_rev = d[..., :y.shape[-1]], d[..., y.shape[-1]:]
+            elif self.merge_mode == "sum":
+                d_y, d_rev = d, d
+            elif self.merge_mode == "ave":
+                d_y = d_rev = d / d.dtype.type(2)
+            else:  # mul
+                d_y, d_rev = d * y_rev, d * y
+        if d_rev is not None and self.return_sequences:
+            d_rev = d_rev[:, ::-1]
+        half = len(d_states) // 2
+        dx_total, grads, d_init = None, [], []
+        for sub, sub_cache, d_out, d_st, out in (
+                (self.forward_layer, cache.forward, d_y, d_states[:half], y),
+                (self.backward_layer, cache.backward, d_rev, d_states[half:], y_rev)):
+            if d_out is None and not self.return_state:
+                d_out = np.zeros_like(out)
+            if d_out is not None:
+                d_out = np.ascontiguousarray(d_out)
+            sub_dy = [d_out, *d_st] if self.return_state else d_out
+            dx, g, di = sub.backward_with_states(sub_dy, sub_cache)
+            dx_total = dx if dx_total is None else dx_total + dx
+            grads += g if sub.trainable else []
+            d_init += list(di)
+        return dx_total, (grads if self.trainable else []), tuple(d_init)
+
+    def backward(self, dy: Any, cache: BidirectionalCache) -> tuple[np.ndarray, list[np.ndarray]]:
+        dx, grads, _ = self.backward_with_states(dy, cache)
+        return dx, grads
+
+    # -- stateful --------------------------------------------------------------------------
+    def reset_state(self) -> None:
+        if not self.stateful:
+            raise AttributeError("Layer must be stateful.")
+        self.forward_layer.reset_state()
+        self.backward_layer.reset_state()
+
+    def reset_states(self) -> None:
+        self.reset_state()
+
+    # -- config ----------------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        from .serialization import serialize
+        return {**super().get_config(), "merge_mode": self.merge_mode,
+                "layer": serialize(self.forward_layer),
+                "backward_layer": serialize(self.backward_layer)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Bidirectional":
+        from .serialization import deserialize
+        config = dict(config)
+        config["layer"] = deserialize(config["layer"])
+        if config.get("backward_layer") is not None:
+            config["backward_layer"] = deserialize(config["backward_layer"])
+        return cls(**config)

@@ -1,0 +1,30 @@
+"""``unrolled explain --bidirectional``: the counts it prints equal Keras's."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from unrolled.inspect.explain import explain
+
+from ..peers import require
+
+
+@pytest.mark.parametrize("kind,cls", [("lstm", "LSTM"), ("gru", "GRU"), ("simple_rnn", "SimpleRNN")])
+def test_counts_equal_keras(kind, cls):
+    keras = require("keras")
+    bi = keras.layers.Bidirectional(getattr(keras.layers, cls)(3))
+    bi.build((None, 4, 2))
+    text = explain(kind, 3, 4, 2, bidirectional=True)
+    n = bi.count_params()
+    assert f"2 × {n // 2} = {n}" in text
+    assert f"forward_{kind}" in text and f"backward_{kind}" in text
+
+
+def test_cli_flag():
+    out = subprocess.run([sys.executable, "-m", "unrolled", "explain", "--bidirectional", "--units", "1",
+                          "--features", "2", "--merge-mode", "none"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "2 × 16 = 32" in out and "two outputs [h→, h←]" in out
+    assert "h_forward, c_forward, h_backward, c_backward" in out
