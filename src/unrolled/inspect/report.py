@@ -155,11 +155,8 @@ def _forecast_section(ctx: ForecastContext) -> str:
         from matplotlib.figure import Figure
 
         comp = ev.comparison
-        rows = []
-        for name in comp._fields:
-            value = getattr(comp, name)
-            if hasattr(value, "mae") and hasattr(value, "rmse"):
-                rows.append([name.replace("_", " "), f"{value.mae:.4g}", f"{value.rmse:.4g}"])
+        rows = [["model", f"{comp.model.mae:.4g}", f"{comp.model.rmse:.4g}"]]
+        rows += [[name, f"{sc.mae:.4g}", f"{sc.rmse:.4g}"] for name, sc in comp.baselines.items()]
         parts.append(f"<p>{comp.samples} forecast(s) scored on {_esc(ev.source)}, beside the "
                      "baselines on the same targets:</p>")
         parts.append(_table(["forecast", "MAE", "RMSE"], rows))
