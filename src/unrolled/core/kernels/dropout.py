@@ -53,9 +53,9 @@ REASON = ("recurrent_dropout in training: the dropout kernel (kernels/dropout.py
 def eligible(cell: Any, masked: bool) -> str | None:
     """Why the dropout kernel cannot run this call (None: it can)."""
     if type(cell) not in CELLS:
-        return (f"recurrent_dropout in training with {type(cell).__name__} runs on the "
-                "reference scan (core/scan.py) (the dropout kernel has the LSTM and "
-                "SimpleRNN)")
+        name = type(cell).__name__.removesuffix("Cell")
+        return (f"recurrent_dropout in training with a {name} runs on the reference scan "
+                "(core/scan.py; the dropout kernel has the LSTM and SimpleRNN)")
     if masked:
         return ("recurrent_dropout in training with a mask runs on the reference scan "
                 "(core/scan.py)")
