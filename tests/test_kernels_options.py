@@ -200,15 +200,15 @@ def test_bidirectional_at_once_with_recurrent_dropout(monkeypatch):
 def test_bidirectional_plan_rules(monkeypatch):
     monkeypatch.delenv("UNROLLED_BIDIRECTIONAL", raising=False)
     monkeypatch.setenv("UNROLLED_NUM_THREADS", "2")
-    assert directions.plan(["numba", "numba"], 32, 14, 32, 4).at_once
-    small = directions.plan(["numba", "numba"], 1, 2, 4, 4)
+    assert directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4).at_once
+    small = directions.plan(lambda: ["numba", "numba"], 1, 2, 4, 4)
     assert not small.at_once and "tiny" in small.reason
-    large = directions.plan(["numba", "numba"], 128, 100, 512, 4)
+    large = directions.plan(lambda: ["numba", "numba"], 128, 100, 512, 4)
     assert not large.at_once and "large step" in large.reason
-    numpy = directions.plan(["numpy", "numpy"], 32, 14, 32, 4)
+    numpy = directions.plan(lambda: ["numpy", "numpy"], 32, 14, 32, 4)
     assert not numpy.at_once and "GIL" in numpy.reason
     monkeypatch.setenv("UNROLLED_NUM_THREADS", "1")
-    assert not directions.plan(["numba", "numba"], 32, 14, 32, 4).at_once
+    assert not directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4).at_once
 
 
 def test_bidirectional_at_once_raises_a_directions_error(monkeypatch):
