@@ -36,7 +36,9 @@ from ..errors import ConfigError, ModelFileError
 from .intervals import Intervals
 from .linear import Linear
 from .metadata import check_metadata
+from . import stored_window
 from .pipeline import ForecastData, ForecastSpec, Scalers
+from .stored_window import StoredWindow
 from .transform import z_columns
 
 KEY = "unrolled_forecast"
@@ -66,6 +68,7 @@ class Forecaster:
     training: dict[str, Any] = field(default_factory=dict)
     series_column: str | None = None
     series: dict[str, tuple[Scalers, Intervals | None]] | None = None
+    window: StoredWindow | None = None     # a validation window, for `unrolled inspect`
 
     def for_series(self, name: str) -> Forecaster:
         """The single-series forecaster of series ``name`` of a global model (same
@@ -87,7 +90,7 @@ class Forecaster:
                             for name, b in zip(("train", "val", "test"), data.blocks)},
                  "choices": data.choices}
         return cls(model, data.spec, data.scalers, data.ridge, intervals,
-                   {**facts, **training})
+                   {**facts, **training}, window=stored_window.from_data(data))
 
     @property
     def scaler_x(self) -> Standardizer:
@@ -111,6 +114,7 @@ class Forecaster:
                 "ridge": None if self.ridge is None else self.ridge.get_config(),
                 "intervals": None if self.intervals is None else self.intervals.get_config(),
                 "output": "horizon-major", "training": _jsonable(self.training),
+                **({} if self.window is None else {stored_window.KEY: self.window.to_config()}),
                 **({} if not self.series else {"series": {
                     "column": self.series_column, "names": list(self.series),
                     "scalers": {n: {"x": sc.x.to_config(), "y": sc.y.to_config(),
@@ -196,8 +200,12 @@ def load_forecaster(path: str | os.PathLike[str]) -> Forecaster:
     except (KeyError, TypeError, ValueError, ConfigError, AssertionError) as err:
         # the schema should have said why
         raise ModelFileError(f"{path}: the forecasting metadata is damaged ({err})") from None
+    window = None
+    if meta.get(stored_window.KEY) is not None:   # checked against the spec first
+        stored_window.check_window(meta[stored_window.KEY], path, spec.window, len(spec.inputs))
+        window = StoredWindow.from_config(meta[stored_window.KEY])
     forecaster = Forecaster(model, spec, Scalers(scaler_x, scaler_y, scaler_z), ridge,
-                            intervals, dict(meta.get("training") or {}), column, series)
+                            intervals, dict(meta.get("training") or {}), column, series, window)
     _check_fits(forecaster, path)
     return forecaster
 
