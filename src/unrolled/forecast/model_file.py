@@ -200,13 +200,12 @@ def load_forecaster(path: str | os.PathLike[str]) -> Forecaster:
     except (KeyError, TypeError, ValueError, ConfigError, AssertionError) as err:
         # the schema should have said why
         raise ModelFileError(f"{path}: the forecasting metadata is damaged ({err})") from None
-    window = None
-    if meta.get(stored_window.KEY) is not None:   # checked against the spec first
-        stored_window.check_window(meta[stored_window.KEY], path, spec.window, len(spec.inputs))
-        window = StoredWindow.from_config(meta[stored_window.KEY])
     forecaster = Forecaster(model, spec, Scalers(scaler_x, scaler_y, scaler_z), ridge,
-                            intervals, dict(meta.get("training") or {}), column, series, window)
+                            intervals, dict(meta.get("training") or {}), column, series)
     _check_fits(forecaster, path)
+    if meta.get(stored_window.KEY) is not None:   # the spec fits the model: now its window
+        stored_window.check_window(meta[stored_window.KEY], path, spec.window, len(spec.inputs))
+        forecaster.window = StoredWindow.from_config(meta[stored_window.KEY])
     return forecaster
 
 
