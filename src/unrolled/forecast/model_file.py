@@ -9,13 +9,16 @@ under the key ``"unrolled_forecast"``::
                   "time_column": "date" | null, "fill": null | "ffill" | ...,
                   "units": {"temp_max": "°C", ...}, "transform": "level" | "diff",
                   "season": m | null, "lags": [[target, L], ...], "calendar": [...],
-                  "linear": true | false},
+                  "linear": true | false,
+                  "quantiles": [0.1, 0.5, 0.9] (optional: quantile head, see .quantiles),
+                  "future": ["price", ...] (optional: known-future inputs, see .future)},
      "scaler_x": {"mean": [F floats], "scale": [F floats], "columns": [...]},
      "scaler_y": {"mean": [T floats], "scale": [T floats], "columns": [...]},
      "scaler_z": {"mean": [H·T floats], "scale": [H·T floats], "columns": [...]},
      "ridge":    {"kernel": [[...]] (W·F, H·T), "bias": [H·T floats], "alpha": a},
      "intervals": {"level": 0.9, "half_width": [[...]] (H, T)} | null,
      "output":   "horizon-major",      # Dense output (batch, H·T): element h·T + t
+                                       # (with Q quantiles (batch, H·T·Q): (h·T + t)·Q + q)
      "training": {"source": ..., "rows": ..., "blocks": {"train": [a, b], ...}, ...}}
 
 The scalers hold the *training block's* statistics. A forecast is
