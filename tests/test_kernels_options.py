@@ -255,3 +255,27 @@ def test_stateful_runs_the_fast_kernel_from_the_stored_state(cls_name):
         np.testing.assert_allclose(a, b, atol=1e-5)
     for a, b in zip(state_fast, layer.states):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+# -- what summary() / unrolled info say -------------------------------------------------------
+def test_kernel_report_names_the_options():
+    import unrolled
+
+    model = unrolled.Sequential([unrolled.Input((14, 4), batch_size=32),
+                                 Bidirectional(LSTM(32, return_sequences=True,
+                                                    recurrent_dropout=0.2)),
+                                 GRU(4, stateful=True, recurrent_dropout=0.1)])
+    before = model.kernel_report()
+    assert all("not yet called" in line for line in before)
+    assert "in training, recurrent_dropout in training: the dropout kernel" in before[0]
+    assert "bidirectional:" in before[0] and "bidirectional:" in before[1]
+    assert "stateful: the stored states" in before[2]
+    assert "with a GRU runs on the reference scan" in before[2]
+    x = np.ones((32, 14, 4), "float32")
+    model.predict(x, verbose=0, batch_size=32)
+    after = model.kernel_report()
+    assert "last call" in after[0] and "bidirectional:" in after[0]
+    assert "stateful: the stored states" in after[2]
+    model.train_on_batch(x, np.zeros((32, 4), "float32"))
+    trained = model.kernel_report()
+    assert "the dropout kernel" in trained[0] and "bidirectional:" in trained[0]
