@@ -276,6 +276,7 @@ def test_kernel_report_names_the_options():
     after = model.kernel_report()
     assert "last call" in after[0] and "bidirectional:" in after[0]
     assert "stateful: the stored states" in after[2]
+    model.compile(optimizer="adam", loss="mse")
     model.train_on_batch(x, np.zeros((32, 4), "float32"))
     trained = model.kernel_report()
     assert "the dropout kernel" in trained[0] and "bidirectional:" in trained[0]
