@@ -214,7 +214,14 @@ def test_bidirectional_at_once_with_recurrent_dropout(monkeypatch):
 def test_bidirectional_plan_rules(monkeypatch):
     monkeypatch.delenv("UNROLLED_BIDIRECTIONAL", raising=False)
     monkeypatch.setenv("UNROLLED_NUM_THREADS", "2")
+    monkeypatch.setattr(directions, "load_average", lambda: 0.3)
     assert directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4).at_once
+    monkeypatch.setattr(directions, "load_average", lambda: None)      # unknown: at once
+    assert directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4).at_once
+    monkeypatch.setattr(directions, "load_average", lambda: 3.0)
+    busy = directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4)
+    assert not busy.at_once and "no idle core" in busy.reason
+    monkeypatch.setattr(directions, "load_average", lambda: 0.3)
     small = directions.plan(lambda: ["numba", "numba"], 1, 2, 4, 4)
     assert not small.at_once and "tiny" in small.reason
     large = directions.plan(lambda: ["numba", "numba"], 128, 100, 512, 4)
@@ -269,6 +276,7 @@ def test_kernel_report_names_the_options():
     assert all("not yet called" in line for line in before)
     assert "in training, recurrent_dropout in training: the dropout kernel" in before[0]
     assert "bidirectional:" in before[0] and "bidirectional:" in before[1]
+    assert before[0].count("bidirectional:") == 1
     assert "stateful: the stored states" in before[2]
     assert "with a GRU runs on the reference scan" in before[2]
     x = np.ones((32, 14, 4), "float32")
