@@ -143,13 +143,18 @@ def _ineligible(req: KernelRequest, family: _Family | None) -> str | None:
 
 MASKED_REASON = ("masked: each sample's unmasked steps run together, samples grouped by "
                  "their count, one kernel call per group (kernels/masked.py)")
+MASK_IN_LOOP_REASON = ("masked: the time loop skips each sample's masked steps (state "
+                       "carried over, the step's product over the active rows only)")
 
 
 def select(req: KernelRequest) -> Choice:
-    """The kernel for ``req``, with the reasons. A masked call runs the chosen fast kernel
-    through :class:`.masked.MaskedKernel` (the reference scan takes masks itself)."""
+    """The kernel for ``req``, with the reasons. A masked call runs on a fast kernel that
+    takes masks in its loop, or through :class:`.masked.MaskedKernel` (the reference scan
+    takes masks itself)."""
     choice = _select(req)
     if req.masked and choice.kernel is not REFERENCE:
+        if getattr(choice.kernel, "takes_masks", False):
+            return Choice(choice.kernel, choice.name, choice.reasons + (MASK_IN_LOOP_REASON,))
         return Choice(masked(choice.kernel), choice.name, choice.reasons + (MASKED_REASON,))
     return choice
 

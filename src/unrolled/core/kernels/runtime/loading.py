@@ -175,9 +175,10 @@ class CompiledModule:
     the background (:meth:`start`); ``warm`` compiles (or loads) its signatures."""
 
     def __init__(self, module: str, what: str,
-                 warm: Callable[[ModuleType], None] | None = None) -> None:
+                 warm: Callable[[ModuleType], None] | None = None, variant: str = "") -> None:
         _instances.append(self)
         self.module, self.what, self.warm = module, what, warm
+        self.variant = variant               # e.g. "float64": more signatures of a module
         self._mod: ModuleType | None = None
         self._lock = threading.RLock()
         self.state = "cold"
@@ -187,7 +188,8 @@ class CompiledModule:
         self.how = ""                        # "in this process" / "in a build process"
 
     def __repr__(self) -> str:
-        return f"CompiledModule({self.module!r}, state={self.status()!r})"
+        variant = f", {self.variant!r}" if self.variant else ""
+        return f"CompiledModule({self.module!r}{variant}, state={self.status()!r})"
 
     def status(self) -> str:
         if self.state == "cold" and missing_reason() is not None:
