@@ -170,6 +170,14 @@ def _bump() -> None:
 _instances: list["CompiledModule"] = []
 
 
+def all_modules() -> list["CompiledModule"]:
+    """Every compiled-kernel module (and float64 variant), for reports and ahead-of-time
+    builds; the kernels' modules are imported so that each has registered itself."""
+    from .. import cells_numba, cells_train, lstm_numba  # noqa: F401, PLC0415
+
+    return list(_instances)
+
+
 class CompiledModule:
     """One compiled-kernel module: loaded once, on demand (:meth:`load`, blocking) or in
     the background (:meth:`start`); ``warm`` compiles (or loads) its signatures."""
@@ -190,6 +198,11 @@ class CompiledModule:
     def __repr__(self) -> str:
         variant = f", {self.variant!r}" if self.variant else ""
         return f"CompiledModule({self.module!r}{variant}, state={self.status()!r})"
+
+    @property
+    def label(self) -> str:
+        """The module's name, with its variant (``_numba_lstm``, ``_numba_lstm float64``)."""
+        return self.module.lstrip(".") + (f" {self.variant}" if self.variant else "")
 
     def status(self) -> str:
         if self.state == "cold" and missing_reason() is not None:
