@@ -1,0 +1,107 @@
+"""The Dask back end: the same tasks on a ``dask.distributed`` cluster.
+
+``DaskExecutor("tcp://HOST:8786")`` connects to a running scheduler (``dask scheduler`` /
+``dask worker tcp://HOST:8786`` on the machines); ``DaskExecutor("local")`` starts a
+``LocalCluster`` of worker processes on this machine and stops it on :meth:`close`.
+
+* Every task is one ``client.submit(run_task, index, task, pure=False)``; outcomes stream
+  back with ``as_completed``.
+* Worker setup: a worker plugin (:class:`UnrolledWorkerSetup`) runs
+  :func:`.worker.setup` once on every worker, including workers that join or are
+  restarted later: threads = cores // the worker's task slots, capped by the
+  ``OMP_NUM_THREADS`` Dask's nanny sets (1 by default), and numba's kernels loaded.
+* Worker loss: when a worker dies, the scheduler runs its tasks again elsewhere (up to
+  ``distributed.scheduler.allowed-failures`` times, default 3, then ``KilledWorker``,
+  reported as that task's failure); ``retries`` (default 1) also re-runs a task whose
+  function raised something :func:`.tasks.run_task` does not catch.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Iterator
+
+from .base import Executor
+from .tasks import Outcome, Task, TaskError, run_task
+
+try:
+    from distributed import Client, LocalCluster, as_completed
+    from distributed.diagnostics.plugin import WorkerPlugin
+except ImportError as err:  # pragma: no cover - exercised through the message below
+    raise ImportError(
+        f"the Dask back end needs dask.distributed ({err}); install the extra: "
+        "pip install 'unrolled[dask]'") from None
+
+
+class UnrolledWorkerSetup(WorkerPlugin):
+    """Runs :func:`.worker.setup` on each worker as it starts (or now, if running)."""
+
+    name = "unrolled-setup"
+    idempotent = True
+
+    def __init__(self, warm: bool = True) -> None:
+        self.warm = warm
+
+    def setup(self, worker: Any) -> None:
+        from . import worker as setup_mod
+
+        slots = int(getattr(worker.state, "nthreads", None) or worker.nthreads)
+        threads = setup_mod.threads_per_task(slots)
+        env = os.environ.get("OMP_NUM_THREADS")
+        if env and env.isdigit():
+            threads = max(1, min(threads, int(env)))
+        setup_mod.setup(threads, self.warm)
+
+
+class DaskExecutor(Executor):
+    """Runs tasks on a Dask cluster (an address, or ``"local"`` for a LocalCluster)."""
+
+    def __init__(self, scheduler: str = "local", root_seed: int = 0, retries: int = 1,
+                 warm: bool = True, n_workers: int | None = None,
+                 client: Any = None) -> None:
+        super().__init__(root_seed)
+        self.retries = int(retries)
+        self._cluster = None
+        if client is not None:
+            self.client, self._own_client = client, False
+        elif scheduler == "local":
+            from .worker import cores
+
+            self._cluster = LocalCluster(n_workers=n_workers or cores(), threads_per_worker=1,
+                                         processes=True, host="127.0.0.1",
+                                         dashboard_address=None)
+            self.client, self._own_client = Client(self._cluster), True
+        else:
+            self.client, self._own_client = Client(scheduler, timeout="30s"), True
+        self.client.register_plugin(UnrolledWorkerSetup(warm), name="unrolled-setup")
+        info = self.client.scheduler_info(n_workers=-1)
+        workers = info.get("workers", {})
+        self.workers = sum(int(w.get("nthreads", 1)) for w in workers.values()) or 1
+        where = "LocalCluster" if self._cluster is not None else self.client.scheduler.address
+        self.name = f"Dask ({where}: {len(workers)} workers, {self.workers} task slots)"
+
+    def _run(self, tasks: list[Task]) -> Iterator[Outcome]:
+        futures = {}
+        for i, task in enumerate(tasks):
+            self.shipping.add(task.payload_bytes())
+            fut = self.client.submit(run_task, i, task, pure=False, retries=self.retries)
+            futures[fut] = (i, task)
+        try:
+            for fut in as_completed(list(futures)):
+                i, task = futures[fut]
+                try:
+                    yield fut.result()
+                except Exception as err:  # noqa: BLE001 - KilledWorker, a lost connection
+                    yield Outcome(i, task.key, None,
+                                  TaskError(task.key, type(err).__name__, str(err)), 0.0, "")
+                finally:
+                    fut.release()
+        except BaseException:
+            self.client.cancel(list(futures))
+            raise
+
+    def close(self) -> None:
+        if self._own_client:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
