@@ -26,7 +26,7 @@ import numpy as np
 
 from ..scan import SequenceGrads
 from . import cells_train, lstm_numba
-from .interface import ScanCall, ScanResult, ScanWeights, add
+from .interface import ScanCall, ScanResult, ScanWeights, add, as_weights_dtype
 from .lstm_fast import project
 from .reference import REFERENCE
 from .runtime import loading
@@ -75,6 +75,7 @@ class CellKernel:
 
     def infer(self, w: ScanWeights, x: np.ndarray, initial: tuple[np.ndarray, ...] | None,
               mask: np.ndarray | None, call: ScanCall) -> ScanResult:
+        x = as_weights_dtype(x, w)
         steps = None if mask is None else StepMask.prepare(mask, call.go_backwards,
                                                            call.zero_output_for_mask)
         seq, h_last = self.infer_fn(w.cell, x, w.kernel, w.input_bias, w.params,
@@ -92,6 +93,7 @@ class CellKernel:
                                   else tuple(s.copy() for s in initial), call,
                                   None if mask is None else np.array(mask, bool))
             return self.infer(w, x, initial, mask, call), saved
+        x = as_weights_dtype(x, w)
         steps = None if mask is None else StepMask.prepare(mask, call.go_backwards,
                                                            call.zero_output_for_mask)
         seq, h_last, cache = self.forward_fn(w.cell, x, w.kernel, w.input_bias, w.params,

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..scan import SequenceGrads
 from . import lstm_numba
-from .interface import ScanCall, ScanResult, ScanWeights, add
+from .interface import ScanCall, ScanResult, ScanWeights, add, as_weights_dtype
 from .step_mask import StepMask
 from .lstm_fast import NUMPY_LOOPS, LSTMKernelCache, Loops, lstm_backward, lstm_forward, lstm_infer
 
@@ -51,6 +51,7 @@ class LSTMLoopKernel:
 
     def infer(self, w: ScanWeights, x: Array, initial: tuple[Array, ...] | None,
               mask: Array | None, call: ScanCall) -> ScanResult:
+        x = as_weights_dtype(x, w)
         h0, c0 = (None, None) if initial is None else initial
         steps = None if mask is None else StepMask.prepare(mask, call.go_backwards,
                                                            call.zero_output_for_mask)
@@ -70,6 +71,7 @@ class LSTMLoopKernel:
                                   else tuple(s.copy() for s in initial), call,
                                   None if mask is None else np.array(mask, bool))
             return self.infer(w, x, initial, mask, call), saved
+        x = as_weights_dtype(x, w)
         h0, c0 = (None, None) if initial is None else initial   # None: start from zeros
         steps = None if mask is None else StepMask.prepare(mask, call.go_backwards,
                                                            call.zero_output_for_mask)
