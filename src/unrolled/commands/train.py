@@ -135,6 +135,12 @@ def add_forecast_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interval", type=interval_level, default=0.9, metavar="P",
                    help="coverage of the prediction intervals calibrated on the validation "
                         "part (conformal; default 0.9; 0 = none); predict writes them")
+    p.add_argument("--future", type=column_list, metavar="COLS",
+                   help="comma-separated input columns whose values are known ahead "
+                        "(planned prices, holidays; e.g. --future price,promo): the model "
+                        "also reads them at each forecast row. predict then needs the H "
+                        "forecast rows at the end of the CSV, with these columns filled "
+                        "and the others empty. --calendar inputs are known ahead already")
     p.add_argument("--quantiles", type=quantile_list, metavar="Q,Q,...",
                    help="also forecast these quantiles (e.g. --quantiles 0.1,0.5,0.9; the "
                         "median 0.5 is always added: it is the point forecast), trained "
@@ -182,7 +188,8 @@ def data_options(args: argparse.Namespace) -> dict:
                 horizon=args.horizon, time_column=args.time_column, fill=args.fill,
                 transform=args.target_transform, season=args.season,
                 calendar=args.calendar, linear=not args.no_linear,
-                **({"quantiles": args.quantiles} if getattr(args, "quantiles", None) else {}))
+                **({"quantiles": args.quantiles} if getattr(args, "quantiles", None) else {}),
+                **({"future": args.future} if getattr(args, "future", None) else {}))
 
 
 def read_data(args: argparse.Namespace) -> object:
@@ -229,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"time steps: {data.choices['frequency']}")
     print(f"season: {data.choices['season']}")
     print(f"target transform: {data.choices['transform']}")
-    if spec.lags or spec.calendar:
+    if spec.lags or spec.calendar or spec.future:
         print(f"derived inputs: {', '.join(spec.inputs[len(spec.features):])}")
     for name, block, w in zip(("train", "validation", "test"), data.blocks,
                               (data.train, data.val, data.test)):

@@ -178,6 +178,8 @@ def backtest(table: Any, options: dict[str, Any], config: FitConfig = FitConfig(
     """
     opts = dict(options)
     load = {k: opts.pop(k) for k in ("targets", "features", "time_column") if k in opts}
+    if opts.get("future") and load.get("features") is not None:
+        load["features"] = list(dict.fromkeys(list(load["features"]) + list(opts["future"])))
     series = load_series(table, load["targets"], load.get("features"),
                          time_column=load.get("time_column"), fill=opts.get("fill"))
     n = len(series.X)

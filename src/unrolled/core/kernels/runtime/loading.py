@@ -173,7 +173,7 @@ _instances: list["CompiledModule"] = []
 def all_modules() -> list["CompiledModule"]:
     """Every compiled-kernel module (and float64 variant), for reports and ahead-of-time
     builds; the kernels' modules are imported so that each has registered itself."""
-    from .. import cells_numba, cells_train, lstm_numba  # noqa: F401, PLC0415
+    from .. import cells_numba, cells_train, dropout, lstm_numba  # noqa: F401, PLC0415
 
     return list(_instances)
 
