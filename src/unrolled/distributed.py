@@ -251,7 +251,8 @@ def predict(model: Any, data: Any, *, batch_size: int | None = None, client: Any
 
     Returns:
         A lazy dask array ``(batch, *output)`` float32 chunked like ``data`` on the batch
-        axis, or a dask dataframe with ``data``'s index; ``.compute()`` runs it.
+        axis, or a dask dataframe with ``data``'s index; ``.compute()`` runs it (with a
+        client that is not the default one: ``client.compute(result).result()``).
     """
     _, da = _dask_modules()
     payload = ModelBytes.of(model)
