@@ -39,7 +39,9 @@ from ..errors import ConfigError, ModelFileError
 from .intervals import Intervals
 from .linear import Linear
 from .metadata import check_metadata
+from . import stored_window
 from .pipeline import ForecastData, ForecastSpec, Scalers
+from .stored_window import StoredWindow
 from .transform import z_columns
 
 KEY = "unrolled_forecast"
@@ -69,6 +71,7 @@ class Forecaster:
     training: dict[str, Any] = field(default_factory=dict)
     series_column: str | None = None
     series: dict[str, tuple[Scalers, Intervals | None]] | None = None
+    window: StoredWindow | None = None     # a validation window, for `unrolled inspect`
 
     def for_series(self, name: str) -> Forecaster:
         """The single-series forecaster of series ``name`` of a global model (same
@@ -90,7 +93,7 @@ class Forecaster:
                             for name, b in zip(("train", "val", "test"), data.blocks)},
                  "choices": data.choices}
         return cls(model, data.spec, data.scalers, data.ridge, intervals,
-                   {**facts, **training})
+                   {**facts, **training}, window=stored_window.from_data(data))
 
     @property
     def scaler_x(self) -> Standardizer:
@@ -114,6 +117,7 @@ class Forecaster:
                 "ridge": None if self.ridge is None else self.ridge.get_config(),
                 "intervals": None if self.intervals is None else self.intervals.get_config(),
                 "output": "horizon-major", "training": _jsonable(self.training),
+                **({} if self.window is None else {stored_window.KEY: self.window.to_config()}),
                 **({} if not self.series else {"series": {
                     "column": self.series_column, "names": list(self.series),
                     "scalers": {n: {"x": sc.x.to_config(), "y": sc.y.to_config(),
@@ -202,6 +206,9 @@ def load_forecaster(path: str | os.PathLike[str]) -> Forecaster:
     forecaster = Forecaster(model, spec, Scalers(scaler_x, scaler_y, scaler_z), ridge,
                             intervals, dict(meta.get("training") or {}), column, series)
     _check_fits(forecaster, path)
+    if meta.get(stored_window.KEY) is not None:   # the spec fits the model: now its window
+        stored_window.check_window(meta[stored_window.KEY], path, spec.window, len(spec.inputs))
+        forecaster.window = StoredWindow.from_config(meta[stored_window.KEY])
     return forecaster
 
 

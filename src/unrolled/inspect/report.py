@@ -30,10 +30,9 @@ import numpy as np
 from ..errors import ConfigError
 from .attributions import Attributions, attributions
 from .diagram import unit_diagram
-from .trace import Trace, recurrent_layer, trace
+from .trace import Trace, input_feature_names, recurrent_layer, trace
 from .units import UnitStatistics, unit_statistics
 
-_NAME_PRESERVING = {"Masking", "Dropout", "InputLayer", "GaussianNoise"}
 _STYLE = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1100px;margin:2em auto;
 padding:0 1em;color:#1d1d1f;line-height:1.45}
@@ -227,10 +226,9 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
         tr = None
         chosen: list[int] = []
     else:
-        target, before = recurrent_layer(model, layer)
+        target, _ = recurrent_layer(model, layer)
         # Input columns keep their names only through layers that pass features through.
-        named = all(type(b).__name__ in _NAME_PRESERVING for b in before)
-        inner_names = names if named and target.features == F else None
+        inner_names = input_feature_names(model, target, names)
         try:
             tr = trace(model, x, sample=sample, which=layer, feature_names=inner_names)
         except ConfigError as err:   # e.g. a graph the trace cannot follow
