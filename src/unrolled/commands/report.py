@@ -56,8 +56,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="which window (sample) to explain, counted from 0; default the last (-1)")
     p.add_argument("--layer", metavar="NAME", help="the recurrent layer to show (default the first)")
     p.add_argument("--units", type=_units, help="units to draw, e.g. 0,3 (default the first two)")
-    p.add_argument("--output-index", type=_int, default=None,
-                   help="which output value to explain (a class, or a forecast step); default 0")
+    p.add_argument("--output-index", "--class", dest="output_index", type=_int, default=None,
+                   help="which output value to explain: a class of a classifier (default the "
+                        "predicted class; every class also gets its own table), or a "
+                        "forecast step (default 0)")
     p.add_argument("--seed", type=_int, default=0, help="seed of the random input when no DATA is given")
 
 
