@@ -4,8 +4,8 @@
 ``dask worker tcp://HOST:8786`` on the machines); ``DaskExecutor("local")`` starts a
 ``LocalCluster`` of worker processes on this machine and stops it on :meth:`close`.
 
-* Every task is one ``client.submit(run_task, index, task, pure=False)``; outcomes stream
-  back with ``as_completed``.
+* The tasks are submitted at once (``client.map(run_task, indices, tasks, pure=False)``);
+  outcomes stream back with ``as_completed``.
 * Worker setup: a worker plugin (:class:`UnrolledWorkerSetup`) runs
   :func:`.worker.setup` once on every worker, including workers that join or are
   restarted later: threads = cores // the worker's task slots, capped by the
@@ -80,11 +80,11 @@ class DaskExecutor(Executor):
         self.name = f"Dask ({where}: {len(workers)} workers, {self.workers} task slots)"
 
     def _run(self, tasks: list[Task]) -> Iterator[Outcome]:
-        futures = {}
-        for i, task in enumerate(tasks):
+        for task in tasks:
             self.shipping.add(task.payload_bytes())
-            fut = self.client.submit(run_task, i, task, pure=False, retries=self.retries)
-            futures[fut] = (i, task)
+        submitted = self.client.map(run_task, range(len(tasks)), tasks, pure=False,
+                                    retries=self.retries)
+        futures = {fut: (i, task) for i, (fut, task) in enumerate(zip(submitted, tasks))}
         try:
             for fut in as_completed(list(futures)):
                 i, task = futures[fut]
