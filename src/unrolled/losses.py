@@ -10,6 +10,7 @@ from .training.losses import (
     Loss,
     MeanAbsoluteError,
     MeanSquaredError,
+    Pinball,
     SparseCategoricalCrossentropy,
     binary_crossentropy,
     categorical_crossentropy,
@@ -18,13 +19,14 @@ from .training.losses import (
     huber,
     mean_absolute_error,
     mean_squared_error,
+    pinball,
     serialize,
     sparse_categorical_crossentropy,
 )
 
 __all__ = [
     "BinaryCrossentropy", "CategoricalCrossentropy", "Huber", "Loss", "MeanAbsoluteError",
-    "MeanSquaredError", "SparseCategoricalCrossentropy", "binary_crossentropy",
+    "MeanSquaredError", "Pinball", "SparseCategoricalCrossentropy", "binary_crossentropy",
     "categorical_crossentropy", "deserialize", "get", "huber", "mean_absolute_error",
-    "mean_squared_error", "serialize", "sparse_categorical_crossentropy",
+    "mean_squared_error", "pinball", "serialize", "sparse_categorical_crossentropy",
 ]

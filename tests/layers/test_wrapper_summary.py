@@ -44,5 +44,6 @@ def test_kernel_report_names_the_wrapped_layers_and_the_dropout_reason():
     lines = model.kernel_report()
     names = [line.split(" ", 1)[0] for line in lines]
     assert names[:2] == [model.layers[0].forward_layer.name, model.layers[0].backward_layer.name]
-    assert "recurrent_dropout in training runs on the reference scan" in lines[0]
+    assert "recurrent_dropout in training: the dropout kernel" in lines[0]
+    assert "bidirectional: one direction after the other" in lines[0]
     assert len(lines) == 4 and "(LSTM)" in lines[2] and "(GRU)" in lines[3]

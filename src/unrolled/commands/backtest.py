@@ -106,6 +106,11 @@ def report_text(result: Any) -> str:
         lines.append(f"  interval coverage {sum(cov) / len(cov) * 100:.1f} % on average "
                      f"(per run {min(cov) * 100:.0f}..{max(cov) * 100:.0f} %), mean width "
                      f"{sum(width) / len(width):.4g}")
+    qs = result.quantile_summary()
+    if qs is not None:
+        from ..forecast.quantiles import text as quantile_text
+
+        lines.append(quantile_text(qs).replace("Quantiles (", "Quantiles, mean over runs ("))
     margins = result.margins()
     if margins:
         lines.append("Model vs each baseline over every test window (MAE change, 95 % interval):")

@@ -79,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
                                    indent="    "))
     if result.coverage is not None:
         print(coverage_text(result.coverage, unit_of(spec)).replace(", mean width nan", ""))
+    if result.quantiles is not None:
+        from ..forecast.quantiles import text as quantile_text
+
+        print(quantile_text(result.quantiles, unit_of(spec)))
     print(beats(cmp, name))
     if args.plot and not result.per_series:
         from ..forecast.fit import Assessment

@@ -138,6 +138,12 @@ def add_forecast_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interval", type=interval_level, default=0.9, metavar="P",
                    help="coverage of the prediction intervals calibrated on the validation "
                         "part (conformal; default 0.9; 0 = none); predict writes them")
+    p.add_argument("--quantiles", type=quantile_list, metavar="Q,Q,...",
+                   help="also forecast these quantiles (e.g. --quantiles 0.1,0.5,0.9; the "
+                        "median 0.5 is always added: it is the point forecast), trained "
+                        "with the pinball loss and never crossing; predict writes a "
+                        "TARGET_q10 ... column per quantile, evaluate and backtest report "
+                        "each one's coverage and pinball loss")
 
 
 def season_value(text: str) -> int | str:
@@ -152,6 +158,13 @@ def season_value(text: str) -> int | str:
     if value < 0 or value == 1:
         raise argparse.ArgumentTypeError(f"expected 0 (none) or at least 2 rows, got {value}")
     return value
+
+
+def quantile_list(text: str) -> list[float]:
+    """argparse type: ``0.1,0.5,0.9`` (see :func:`unrolled.forecast.quantiles.parse`)."""
+    from ..forecast.quantiles import parse
+
+    return parse(text)
 
 
 def interval_level(text: str) -> float:
@@ -171,7 +184,8 @@ def data_options(args: argparse.Namespace) -> dict:
     return dict(targets=args.target, features=args.features, window=args.window,
                 horizon=args.horizon, time_column=args.time_column, fill=args.fill,
                 transform=args.target_transform, season=args.season,
-                calendar=args.calendar, linear=not args.no_linear)
+                calendar=args.calendar, linear=not args.no_linear,
+                **({"quantiles": args.quantiles} if getattr(args, "quantiles", None) else {}))
 
 
 def read_data(args: argparse.Namespace) -> object:
@@ -255,6 +269,10 @@ def run(args: argparse.Namespace) -> int:
         print(comparison_table(c, unit=unit_of(spec, [target]), model_name=name, indent="    "))
     if a.coverage is not None:
         print(coverage_text(a.coverage, unit_of(spec)))
+    if a.quantile_scores is not None:
+        from ..forecast.quantiles import text as quantile_text
+
+        print(quantile_text(a.quantile_scores, unit_of(spec)))
     print(beats(a.comparison, name))
     path = save_forecaster(fc, args.output)
     print(f"\nWrote {path} ({fit.epochs} epochs). Next: unrolled predict {path} "

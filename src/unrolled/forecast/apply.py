@@ -29,6 +29,7 @@ from .inputs import spec_columns
 from .intervals import Coverage, Intervals
 from .model_file import Forecaster, load_forecaster
 from .pipeline import ForecastSpec, Windows, load_table, make_windows_at, network_z
+from .quantiles import QuantileScores
 from .transform import decode
 
 
@@ -43,6 +44,8 @@ class ForecastResult:
         when: ``(N, H)`` labels of the forecast rows.
         x: ``(N, W, F)`` float32 standardised inputs the model saw.
         intervals: ``(level, lower, upper)`` with ``(N, H, T)`` bounds, or None.
+        series: ``(series column, name of each window)`` for a model of many series.
+        quantiles: ``(N, H, T, Q)`` quantile forecasts (levels ``spec.quantiles``), or None.
     """
 
     spec: ForecastSpec
@@ -52,6 +55,7 @@ class ForecastResult:
     x: np.ndarray
     intervals: tuple[float, np.ndarray, np.ndarray] | None = None
     series: tuple[str, list[str]] | None = None  # (series column, name of each window)
+    quantiles: np.ndarray | None = None
 
     @property
     def header(self) -> list[str]:
@@ -60,6 +64,10 @@ class ForecastResult:
         if self.intervals is not None:
             pct = f"{self.intervals[0] * 100:g}"
             extra = [f"{t}_{side}{pct}" for t in self.spec.targets for side in ("lower", "upper")]
+        if self.quantiles is not None:
+            from .quantiles import column
+
+            extra += [column(t, q) for t in self.spec.targets for q in self.spec.quantiles]
         first = [self.series[0]] if self.series is not None else []
         return [*first, "last_input", "step", time, *self.spec.targets, *extra]
 
@@ -76,6 +84,8 @@ class ForecastResult:
                     _, lo, hi = self.intervals
                     for t in range(len(self.spec.targets)):
                         row += [format_value(lo[n, h, t]), format_value(hi[n, h, t])]
+                if self.quantiles is not None:
+                    row += [format_value(v) for v in self.quantiles[n, h].reshape(-1)]
                 out.append(row)
         return out
 
@@ -169,8 +179,14 @@ def forecast(model: Forecaster | str | os.PathLike[str], data: Any,
     if fc.intervals is not None:
         lo, hi = fc.intervals.bounds(values.astype(np.float64))
         bounds = (fc.intervals.level, lo.astype(np.float32), hi.astype(np.float32))
+    qvalues = None
+    if spec.quantiles:
+        from .quantiles import forecast as quantile_forecast
+
+        qvalues = quantile_forecast(fc.model, x, last_y, spec, fc.scalers.z).astype(np.float32)
     return ForecastResult(spec, values, [labels(int(r)) for r in last],
-                          [[labels(int(r)) for r in rows] for rows in future], x, bounds)
+                          [[labels(int(r)) for r in rows] for rows in future], x, bounds,
+                          quantiles=qvalues)
 
 
 def _series_tables(fc: Forecaster, data: Any, series: list[str] | None) -> dict[str, Any]:
@@ -208,7 +224,9 @@ def _forecast_many(fc: Forecaster, data: Any, every_window: bool,
                           [o for _, r in parts for o in r.last_input],
                           [w for _, r in parts for w in r.when],
                           np.concatenate([r.x for _, r in parts]), intervals,
-                          (fc.series_column, [n for n, r in parts for _ in r.last_input]))
+                          (fc.series_column, [n for n, r in parts for _ in r.last_input]),
+                          None if not fc.spec.quantiles else
+                          np.concatenate([r.quantiles for _, r in parts]))
 
 
 @dataclass(frozen=True)
@@ -225,15 +243,26 @@ class Evaluation:
     time: np.ndarray | None = None  # (time,) of the table, or None
     intervals: Intervals | None = None
     per_series: dict[str, Comparison] | None = None
+    quantiles: QuantileScores | None = None
+    quantile_pred: np.ndarray | None = None  # (N, H, T, Q), data units
 
 
 def _evaluate_many(fc: Forecaster, data: Any, series: list[str] | None) -> Evaluation:
     from .many import assess_many
 
-    parts = {}
+    parts, qparts = {}, []
     for name, t in _series_tables(fc, data, series).items():
-        parts[name] = evaluate(fc.for_series(name), t).windows
+        one = evaluate(fc.for_series(name), t)
+        parts[name] = one.windows
+        if one.quantile_pred is not None:
+            qparts.append((one.quantile_pred, one.windows.y_true))
     pooled, per, cov = assess_many(fc, parts, block="")
+    qs = None
+    if qparts:
+        from .quantiles import score
+
+        qs = score(np.concatenate([q for q, _ in qparts]),
+                   np.concatenate([y for _, y in qparts]), list(fc.spec.quantiles))
     w0 = next(iter(parts.values()))
     from .intervals import Coverage
 
@@ -241,7 +270,7 @@ def _evaluate_many(fc: Forecaster, data: Any, series: list[str] | None) -> Evalu
     coverage = (None if cov is None or fc.intervals is None else
                 Coverage(fc.intervals.level, cov, float("nan"), n))
     return Evaluation(fc.spec, pooled, np.empty((0,) + w0.y_true.shape[1:]), w0, {},
-                      str(getattr(data, "source", data)), coverage, None, None, per)
+                      str(getattr(data, "source", data)), coverage, None, None, per, qs)
 
 
 def evaluate(model: Forecaster | str | os.PathLike[str], data: Any,
@@ -266,7 +295,8 @@ def evaluate(model: Forecaster | str | os.PathLike[str], data: Any,
                               fc.scalers.z)
     a = assess(fc, windows)
     return Evaluation(spec, a.comparison, a.pred, windows, a.per_target, table.source,
-                      a.coverage, table.time, fc.intervals)
+                      a.coverage, table.time, fc.intervals, quantiles=a.quantile_scores,
+                      quantile_pred=a.quantiles)
 
 
 def score_windows(pred: np.ndarray, windows: Windows, train_mean: np.ndarray) -> Comparison:

@@ -44,6 +44,7 @@ class FoldResult(NamedTuple):
     windows: int
     transform: str
     season: int | None
+    quantiles: Any = None               # QuantileScores of the model's quantiles, or None
 
 
 def fold_blocks(n: int, folds: int, test_rows: int, val_rows: int,
@@ -97,7 +98,7 @@ def run_fold(series: Series, blocks: tuple[slice, slice, slice], options: dict[s
     return FoldResult(fold, seed, data.label(blocks[2].start), dict(cmp.steps), mae, losses,
                       None if a.coverage is None else a.coverage.coverage,
                       None if a.coverage is None else a.coverage.width, n,
-                      data.spec.transform, data.spec.season)
+                      data.spec.transform, data.spec.season, a.quantile_scores)
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,21 @@ class BacktestResult:
         """name → (mean, sd) of the overall MAE over folds × seeds."""
         return {k: (float(np.mean(v)), float(np.std(v)))
                 for k in self.names for v in [[f.mae[k] for f in self.folds if k in f.mae]]}
+
+    def quantile_summary(self) -> Any:
+        """Per-quantile coverage and pinball loss, and the interval's coverage and width,
+        each averaged over folds × seeds (a :class:`~.quantiles.QuantileScores`), or None."""
+        from .quantiles import QuantileScores
+
+        runs = [f.quantiles for f in self.folds if f.quantiles is not None]
+        if not runs:
+            return None
+        mean = lambda xs: [float(v) for v in np.mean(xs, axis=0)]  # noqa: E731
+        return QuantileScores(runs[0].quantiles, mean([r.coverage for r in runs]),
+                              mean([r.pinball for r in runs]), runs[0].interval,
+                              float(np.mean([r.inside for r in runs])),
+                              float(np.mean([r.width for r in runs])),
+                              int(sum(r.samples for r in runs)))
 
     def margins(self) -> dict[str, Margin]:
         """Model vs each baseline over every test window of every fold (the model's loss

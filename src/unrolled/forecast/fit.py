@@ -20,6 +20,8 @@ from .intervals import Coverage, conformal, coverage
 from .model_file import Forecaster
 from .pipeline import (PATIENCE, ForecastData, Windows, build_model, forecast_windows,
                        keep_linear_promise, train)
+from .quantiles import QuantileScores, score
+from .quantiles import forecast as quantile_forecast
 from .transform import decode
 
 
@@ -53,11 +55,21 @@ def fit_forecaster(data: ForecastData, config: FitConfig = FitConfig(), seed: in
 
     set_random_seed(seed)
     spec = data.spec
-    model = build_model(spec, units=config.units, layers=config.layers, linear=data.ridge)
+    gaps = start = None
+    if spec.quantiles:
+        from .quantiles import initial_gaps, keep_promise
+
+        gaps = initial_gaps(data.train.z - data.ridge(data.train.x) if spec.linear
+                            else data.train.z - data.train.z.mean(axis=0), spec.quantiles)
+    model = build_model(spec, units=config.units, layers=config.layers, linear=data.ridge,
+                        quantile_gaps=gaps)
+    if spec.quantiles:
+        start = model.get_weights()
     history = train(model, data, epochs=config.epochs, batch_size=config.batch_size,
                     lr=config.lr, patience=config.patience, verbose=verbose)
     notes = []
-    note = keep_linear_promise(model, data.val, spec, data.ridge)
+    note = (keep_promise(model, data.val.x, data.val.z, spec.quantiles, start)
+            if start is not None else keep_linear_promise(model, data.val, spec, data.ridge))
     if note:
         notes.append(note)
     fc = Forecaster.from_data(model, data, seed=seed, units=config.units,
@@ -79,6 +91,8 @@ class Assessment(NamedTuple):
     coverage: Coverage | None
     lower: np.ndarray | None          # (N, H, T) interval bounds, or None
     upper: np.ndarray | None
+    quantiles: np.ndarray | None = None  # (N, H, T, Q) quantile forecasts, or None
+    quantile_scores: QuantileScores | None = None
 
 
 def assess(fc: Forecaster, w: Windows) -> Assessment:
@@ -100,4 +114,8 @@ def assess(fc: Forecaster, w: Windows) -> Assessment:
     if fc.intervals is not None:
         cov = coverage(fc.intervals, pred, w.y_true)
         lo, hi = fc.intervals.bounds(pred)
-    return Assessment(pred, cmp, per, cov, lo, hi)
+    qpred = qs = None
+    if spec.quantiles:
+        qpred = quantile_forecast(fc.model, w.x, w.last, spec, fc.scalers.z)
+        qs = score(qpred, w.y_true, list(spec.quantiles))
+    return Assessment(pred, cmp, per, cov, lo, hi, qpred, qs)

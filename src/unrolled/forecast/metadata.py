@@ -18,7 +18,8 @@ MAX_WINDOW = 1 << 24       # rows per window, as the cap on a declared sample (i
 MAX_HORIZON = 1 << 16
 
 _SPEC_KEYS = {"features", "targets", "window", "horizon", "time_column", "fill", "units"}
-_SPEC_KEYS_2 = _SPEC_KEYS | {"transform", "season", "lags", "calendar", "linear"}
+_SPEC_KEYS_2 = _SPEC_KEYS | {"transform", "season", "lags", "calendar", "linear", "quantiles",
+                             "future"}
 MAX_SEASON = 1 << 20
 _SCALER_KEYS = {"mean", "scale", "columns"}
 
@@ -122,6 +123,13 @@ def _check_derived(c: _Checker, spec: dict[str, Any], meta: dict[str, Any],
     calendar = c.names(spec.get("calendar", []), "spec.calendar", allow_empty=True)
     if not isinstance(spec.get("linear", False), bool):
         raise c.fail("spec.linear", "true or false", spec.get("linear"))
+    quantiles = spec.get("quantiles", [])
+    if not isinstance(quantiles, list) or (quantiles and (
+            not all(isinstance(q, (int, float)) and not isinstance(q, bool) and 0 < q < 1
+                    for q in quantiles)
+            or quantiles != sorted(set(quantiles)) or 0.5 not in quantiles)):
+        raise c.fail("spec.quantiles", "sorted distinct numbers in (0, 1) including 0.5",
+                     quantiles)
     derived = [f"{t}@lag{L}" for t, L in lags] + calendar
     if meta.get("series") is not None:
         _check_series(c, meta["series"], len(features) + len(derived), len(targets), horizon)

@@ -215,14 +215,17 @@ def _output_shape(model: Any, shape: tuple[int, ...]) -> tuple[Any, ...]:
 def _check_fits(fc: Forecaster, path: str) -> None:
     """The metadata must describe this model's input and output shapes."""
     W, F, H, T = fc.spec.window, len(fc.spec.inputs), fc.spec.horizon, len(fc.spec.targets)
+    Q = max(len(fc.spec.quantiles), 1)
     got_in = tuple(fc.model.input_batch_shape or ())
     out: tuple[Any, ...] = ()
     if got_in[1:] == (W, F):
-        out = _output_shape(fc.model, (1, W, F))  # (1, H·T); shapes only, nothing is run
-    if got_in[1:] != (W, F) or tuple(out) != (1, H * T):
+        out = _output_shape(fc.model, (1, W, F))  # (1, H·T·Q); shapes only, nothing is run
+    if got_in[1:] != (W, F) or tuple(out) != (1, H * T * Q):
+        quantiles = f", {Q} quantiles" if Q > 1 else ""
         raise ModelFileError(
             f"{path}: the forecasting metadata (window {W}, {F} features, horizon {H}, "
-            f"{T} targets → input (None, {W}, {F}), output (None, {H * T})) does not match "
+            f"{T} targets{quantiles} → input (None, {W}, {F}), output (None, {H * T * Q})) "
+            "does not match "
             f"the model (input {got_in}, output {tuple(out)})"
         )
     if fc.ridge is not None and fc.ridge.kernel.shape != (W * F, H * T):

@@ -58,6 +58,9 @@ class ForecastSpec:
         lags: ``[[target, L], ...]`` seasonal-lag inputs after the features (:mod:`.features`).
         calendar: calendar input names after the lags.
         linear: whether the ridge model's output is added to the network's.
+        quantiles: quantile levels the network predicts besides the point forecast
+            (the median), sorted, 0.5 included; empty for point forecasts only
+            (:mod:`.quantiles`).
     """
 
     features: list[str]
@@ -72,6 +75,7 @@ class ForecastSpec:
     lags: list[list] = field(default_factory=list)
     calendar: list[str] = field(default_factory=list)
     linear: bool = False
+    quantiles: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in ("window", "horizon"):
@@ -109,7 +113,8 @@ class ForecastSpec:
                 "time_column": self.time_column, "fill": self.fill, "units": dict(self.units),
                 "transform": self.transform, "season": self.season,
                 "lags": [[t, int(L)] for t, L in self.lags], "calendar": list(self.calendar),
-                "linear": bool(self.linear)}
+                "linear": bool(self.linear),
+                **({"quantiles": [float(q) for q in self.quantiles]} if self.quantiles else {})}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ForecastSpec:
@@ -222,7 +227,7 @@ def prepare(table: Any, targets: str | list[str], features: list[str] | None = N
             fill: str | None = None, val_fraction: float = VAL_FRACTION,
             test_fraction: float = TEST_FRACTION, transform: str = "auto",
             season: int | str | None = "auto", calendar: bool = False,
-            linear: bool = True) -> ForecastData:
+            linear: bool = True, quantiles: Any = None) -> ForecastData:
     """Select columns, split chronologically, fit scalers and ridge on the train block, window.
 
     Args:
@@ -239,6 +244,8 @@ def prepare(table: Any, targets: str | list[str], features: list[str] | None = N
             seasonal-naive baseline.
         calendar: add calendar inputs taken at the forecast time (needs a date axis).
         linear: add the ridge model's output to the network's (the linear path).
+        quantiles: quantile levels to forecast besides the point forecast (e.g.
+            ``[0.1, 0.9]``; the median is added), or None (:mod:`.quantiles`).
 
     Raises:
         DataError: unusable data (see ``select_columns``), or a series too short for
@@ -257,13 +264,13 @@ def prepare(table: Any, targets: str | list[str], features: list[str] | None = N
     blocks = split_sizes(len(series.X), val_fraction, test_fraction, min_rows=horizon)
     return prepare_series(series, tuple(blocks), window=window, horizon=horizon,
                           transform=transform, season=season, calendar=calendar,
-                          linear=linear, fill=fill)
+                          linear=linear, fill=fill, quantiles=quantiles)
 
 
 def prepare_series(series: Series, blocks: tuple[slice, slice, slice], *, window: int,
                    horizon: int = 1, transform: str = "level", season: int | str | None = None,
                    calendar: bool = False, linear: bool = False,
-                   fill: str | None = None) -> ForecastData:
+                   fill: str | None = None, quantiles: Any = None) -> ForecastData:
     """:func:`prepare` on an already-read series and given row blocks (a plain function of
     its arguments: rolling-origin folds call it with their own blocks and never pass rows
     after their test block)."""
@@ -280,7 +287,8 @@ def prepare_series(series: Series, blocks: tuple[slice, slice, slice], *, window
     spec = ForecastSpec(features=sel.features, targets=sel.targets, window=window,
                         horizon=horizon, time_column=sel.time_column, fill=fill,
                         units=series.units, transform="level", season=m, lags=lags,
-                        calendar=cal, linear=bool(linear))
+                        calendar=cal, linear=bool(linear),
+                        quantiles=_quantiles(quantiles))
     Xa = feat.derived_inputs(series.X, series.Y, sel.time, sel.targets, lags, cal, horizon)
     first = max(feat.first_input_row(lags), (m or 0) - window, 0)
     inputs, targets = window_index(len(Xa), window, horizon, start_index=first) \
@@ -327,6 +335,12 @@ def prepare_series(series: Series, blocks: tuple[slice, slice, slice], *, window
     return ForecastData(replace(spec, transform=tr), sel, scalers, *wins, time=sel.time,
                         blocks=blocks, row_numbers=series.row_numbers, ridge=ridge,
                         freq=series.freq, choices=choices)
+
+
+def _quantiles(quantiles: Any) -> list[float]:
+    from .quantiles import normalize
+
+    return normalize(quantiles) if quantiles else []
 
 
 def _choose_transform(val_pred: dict[str, np.ndarray], val_true: np.ndarray,
@@ -403,7 +417,7 @@ def make_windows_at(xs: np.ndarray, Y: np.ndarray, inputs: np.ndarray, targets: 
 
 # -- the model -------------------------------------------------------------------------
 def build_model(spec: ForecastSpec, units: int = 16, layers: int = 1,
-                linear: Linear | None = None) -> Any:
+                linear: Linear | None = None, quantile_gaps: np.ndarray | None = None) -> Any:
     """The network, a Keras-compatible model.
 
     Without the linear path: ``Input((W, F)) → LSTM(units) × layers → Dense(H·T)``, a
@@ -417,6 +431,10 @@ def build_model(spec: ForecastSpec, units: int = 16, layers: int = 1,
     the last returns its whole sequence. The output ``(batch, H·T)`` is horizon-major —
     element ``h·T + t`` is target ``t`` at ``h + 1`` rows ahead. Keras 3 loads either
     from the ``.keras`` file. Initial weights come from the global seed.
+
+    With ``spec.quantiles`` the output is ``(batch, H·T·Q)``: the sum above becomes the
+    median of a non-crossing quantile head (:mod:`.quantiles`), whose starting gaps are
+    ``quantile_gaps`` (z units) when given.
     """
     from ..layers import LSTM, Add, Dense, Flatten, Input
     from ..models import Model, Sequential
@@ -427,18 +445,26 @@ def build_model(spec: ForecastSpec, units: int = 16, layers: int = 1,
     k = spec.horizon * len(spec.targets)
     lstms = [LSTM(units, return_sequences=i < layers - 1,
                   name=f"lstm_{i + 1}" if layers > 1 else "lstm") for i in range(layers)]
-    if not spec.linear:
+    if not spec.linear and not spec.quantiles:
         return Sequential([Input((spec.window, len(spec.inputs))), *lstms,
                            Dense(k, name="forecast")], name="forecaster")
     window = Input((spec.window, len(spec.inputs)), name="window")
     h = window
     for layer in lstms:
         h = layer(h)
-    net = Dense(k, kernel_initializer="zeros", name="forecast")(h)
-    lin_layer = Dense(k, name="linear")
-    lin = lin_layer(Flatten(name="flatten")(window))
-    model = Model(window, Add(name="forecast_sum")([net, lin]), name="forecaster")
-    if linear is not None:
+    if not spec.linear:
+        out = Dense(k, name="forecast")(h)
+    else:
+        net = Dense(k, kernel_initializer="zeros", name="forecast")(h)
+        lin_layer = Dense(k, name="linear")
+        lin = lin_layer(Flatten(name="flatten")(window))
+        out = Add(name="forecast_sum")([net, lin])
+    if spec.quantiles:
+        from .quantiles import head
+
+        out = head(h, out, k, list(spec.quantiles), quantile_gaps)
+    model = Model(window, out, name="forecaster")
+    if linear is not None and spec.linear:
         set_linear(model, linear)
     return model
 
@@ -470,6 +496,11 @@ def network_z(model: Any, x: np.ndarray, spec: ForecastSpec, linear: Linear | No
     """``(N, H·T)`` z forecasts: the model's output (plus the stored ridge model, for
     files whose network does not hold the linear path)."""
     z = np.asarray(model.predict(x, verbose=0), np.float64).reshape(len(x), -1)
+    if spec.quantiles:  # (N, K·Q) -> the median's (N, K)
+        from .quantiles import centre, split
+
+        z = split(z, z.shape[1] // len(spec.quantiles),
+                  len(spec.quantiles))[:, :, centre(list(spec.quantiles))]
     if spec.linear and linear is not None and not linear_in_graph(model):
         z = z + linear(x)
     return z
@@ -523,10 +554,21 @@ def train(model: Any, data: ForecastData, epochs: int = 100, batch_size: int = 3
     from ..training.optimizers import Adam
 
     lin = data.ridge
-    model.compile(optimizer=Adam(lr), loss="mse", metrics=["mae"])
+    quantiles = list(data.spec.quantiles)
+    if quantiles:
+        from ..training.losses import Pinball
+
+        model.compile(optimizer=Adam(lr), loss=Pinball(quantiles))
+    else:
+        model.compile(optimizer=Adam(lr), loss="mse", metrics=["mae"])
     stop = EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    return model.fit(data.train.x, residual_target(data.train, data.spec, lin, model),
-                     batch_size=batch_size, epochs=epochs,
-                     validation_data=(data.val.x,
-                                      residual_target(data.val, data.spec, lin, model)),
-                     callbacks=[stop], verbose=verbose, shuffle=True)
+    history = model.fit(data.train.x, residual_target(data.train, data.spec, lin, model),
+                        batch_size=batch_size, epochs=epochs,
+                        validation_data=(data.val.x,
+                                         residual_target(data.val, data.spec, lin, model)),
+                        callbacks=[stop], verbose=verbose, shuffle=True)
+    if quantiles:
+        # Keras 3 has no pinball loss: name one it knows in the file's compile config
+        # (the median's loss), so keras.saving.load_model reads the file.
+        model.compile(optimizer=Adam(lr), loss="mae")
+    return history

@@ -18,8 +18,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..core.kernels import bidirectional as directions
+from ..core.kernels.bidirectional import DirectionPlan
 from ..errors import ConfigError, InputShapeError
 from .base import Layer
+from .recurrent import planned_kernel_name
 from .sublayers import SubLayerPenalties
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -30,6 +33,7 @@ class BidirectionalCache(NamedTuple):
     backward: Any
     y: np.ndarray        # forward output, time order
     y_rev: np.ndarray    # backward output, flipped to time order if a sequence
+    at_once: bool = False   # the directions ran side by side (backward runs them so too)
 
 
 def _removeprefix(name: str, prefix: str) -> str:
@@ -181,7 +185,11 @@ class Bidirectional(SubLayerPenalties, Layer):
     # -- forward / backward ----------------------------------------------------------------
     def call(self, x: np.ndarray, training: bool = False, initial_state: Any = None,
              mask: Any = None) -> Any:
-        return self.forward(x, training=training, initial_state=initial_state, mask=mask)[0]
+        if training:
+            return self.forward(x, training=training, initial_state=initial_state, mask=mask)[0]
+        # inference: each direction's own inference call (no saved values), side by side
+        outs, _ = self._directions(x, False, initial_state, mask, infer=True)
+        return self._merge(outs)[0]
 
     def _split_initial(self, initial_state: Any) -> tuple[Any, Any]:
         if initial_state is None:
@@ -194,20 +202,43 @@ class Bidirectional(SubLayerPenalties, Layer):
         half = len(states) // 2
         return states[:half], states[half:]
 
-    def forward(self, x: np.ndarray, training: bool = False, initial_state: Any = None,
-                mask: Any = None) -> tuple[Any, BidirectionalCache]:
-        """``x`` (batch, timesteps, features) -> the merged output (see the module docstring)."""
+    def _plan(self, x: np.ndarray, training: bool, mask: Any) -> DirectionPlan:
+        """Whether the directions run side by side (:mod:`unrolled.core.kernels.bidirectional`)."""
+        fwd = self.forward_layer
+        B, T = x.shape[0], x.shape[1]
+        names = [planned_kernel_name(sub, B, T, training, mask is not None)
+                 for sub in (fwd, self.backward_layer)]
+        cell = getattr(fwd, "cell", None)
+        return directions.plan(names, B, T, int(getattr(fwd, "units", 1) or 1),
+                               int(getattr(cell, "n_gates", 1) or 1))
+
+    def _directions(self, x: np.ndarray, training: bool, initial_state: Any, mask: Any,
+                    infer: bool) -> tuple[list[Any], DirectionPlan]:
+        """Both directions' outputs (and caches unless ``infer``), run as planned."""
         fwd_state, bwd_state = self._split_initial(initial_state)
-        outs, caches = [], []
-        for sub, state in ((self.forward_layer, fwd_state), (self.backward_layer, bwd_state)):
+        plan = self._plan(x, training, mask)
+
+        def job(sub: Layer, state: Any) -> Any:
             kwargs: dict[str, Any] = {}
             if state is not None:
                 kwargs["initial_state"] = state
             if mask is not None:
                 kwargs["mask"] = mask
-            out, cache = sub.forward(x, training=training, **kwargs)
-            outs.append(out)
-            caches.append(cache)
+            if infer:
+                return lambda: sub.call(x, training=False, **kwargs)
+            return lambda: sub.forward(x, training=training, **kwargs)
+
+        results = directions.run([job(self.forward_layer, fwd_state),
+                                  job(self.backward_layer, bwd_state)], plan.at_once)
+        for sub in (self.forward_layer, self.backward_layer):   # for summary() / info
+            choice = sub.__dict__.get("kernel_choice")
+            if choice is not None and choice.reasons[-1:] != (plan.reason,):
+                reasons = tuple(r for r in choice.reasons if not r.startswith("bidirectional:"))
+                sub.__dict__["kernel_choice"] = choice._replace(reasons=reasons + (plan.reason,))
+        return results, plan
+
+    def _merge(self, outs: list[Any]) -> tuple[Any, np.ndarray, np.ndarray]:
+        """The layer's output from the directions' outputs, and y, y_rev (time order)."""
         (y, *s_f) = outs[0] if self.return_state else [outs[0]]
         (y_rev, *s_b) = outs[1] if self.return_state else [outs[1]]
         if self.return_sequences:
@@ -225,8 +256,14 @@ class Bidirectional(SubLayerPenalties, Layer):
         outputs = merged if isinstance(merged, list) else [merged]
         if self.return_state:
             outputs = outputs + list(s_f) + list(s_b)
-        result = outputs if len(outputs) > 1 else outputs[0]
-        return result, BidirectionalCache(caches[0], caches[1], y, y_rev)
+        return (outputs if len(outputs) > 1 else outputs[0]), y, y_rev
+
+    def forward(self, x: np.ndarray, training: bool = False, initial_state: Any = None,
+                mask: Any = None) -> tuple[Any, BidirectionalCache]:
+        """``x`` (batch, timesteps, features) -> the merged output (see the module docstring)."""
+        results, plan = self._directions(x, training, initial_state, mask, infer=False)
+        result, y, y_rev = self._merge([out for out, _ in results])
+        return result, BidirectionalCache(results[0][1], results[1][1], y, y_rev, plan.at_once)
 
     def backward_with_states(self, dy: Any, cache: BidirectionalCache
                              ) -> tuple[np.ndarray, list[np.ndarray], tuple[np.ndarray, ...]]:
@@ -253,20 +290,22 @@ class Bidirectional(SubLayerPenalties, Layer):
         if d_rev is not None and self.return_sequences:
             d_rev = d_rev[:, ::-1]
         half = len(d_states) // 2
-        dx_total, grads, d_init = None, [], []
-        for sub, sub_cache, d_out, d_st, out in (
-                (self.forward_layer, cache.forward, d_y, d_states[:half], y),
-                (self.backward_layer, cache.backward, d_rev, d_states[half:], y_rev)):
+
+        def job(sub: Layer, sub_cache: Any, d_out: Any, d_st: list[Any], out: np.ndarray) -> Any:
             if d_out is None and not self.return_state:
                 d_out = np.zeros_like(out)
             if d_out is not None:
                 d_out = np.ascontiguousarray(d_out)
             sub_dy = [d_out, *d_st] if self.return_state else d_out
-            dx, g, di = sub.backward_with_states(sub_dy, sub_cache)
-            dx_total = dx if dx_total is None else dx_total + dx
-            grads += g if sub.trainable else []
-            d_init += list(di)
-        return dx_total, (grads if self.trainable else []), tuple(d_init)
+            return lambda: sub.backward_with_states(sub_dy, sub_cache)
+
+        (dx_f, g_f, di_f), (dx_b, g_b, di_b) = directions.run(
+            [job(self.forward_layer, cache.forward, d_y, d_states[:half], y),
+             job(self.backward_layer, cache.backward, d_rev, d_states[half:], y_rev)],
+            cache.at_once)
+        grads = ((g_f if self.forward_layer.trainable else [])
+                 + (g_b if self.backward_layer.trainable else []))
+        return dx_f + dx_b, (grads if self.trainable else []), tuple(di_f) + tuple(di_b)
 
     def backward(self, dy: Any, cache: BidirectionalCache) -> tuple[np.ndarray, list[np.ndarray]]:
         dx, grads, _ = self.backward_with_states(dy, cache)

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..core.kernels import dropout as dropout_kernel
 from ..core.kernels import select as kernel_select
 from ..core.kernels.interface import ScanCall, ScanResult, ScanWeights, SequenceKernel
 from ..core.kernels.reference import REFERENCE
@@ -323,10 +324,25 @@ class Recurrent(Penalized, Layer):
         recurrent = draw(rng, self.recurrent_dropout, G, (batch, self.units), self.dtype) if drop_rec else None
         return DropoutMasks(inputs, recurrent)
 
+    def dropout_kernel_name(self, batch: int, timesteps: int, masked: bool = False) -> str:
+        """The kernel of a training call with recurrent dropout."""
+        return self._dropout_choice(masked)[1]
+
+    def _dropout_choice(self, masked: bool) -> tuple[bool, str, tuple[str, ...]]:
+        """(use the dropout kernel?, its name, the reasons) for recurrent dropout in training."""
+        name, source = kernel_select.forced()
+        if name == "reference":
+            return False, "reference", (f"forced by {source}",)
+        why_not = dropout_kernel.eligible(self.cell, masked)
+        if why_not is not None:
+            return False, "reference", (why_not,)
+        return True, dropout_kernel.DropoutKernel.name, (dropout_kernel.REASON,)
+
     def _forward_dropout(self, x: np.ndarray, initial: Any, mask: Any, masks: DropoutMasks
                          ) -> tuple[Any, RecurrentCache]:
-        """Training with dropout: input masks on x (any kernel), recurrent masks in the
-        cell (the reference scan)."""
+        """Training with dropout. With recurrent masks: the dropout kernel
+        (:mod:`unrolled.core.kernels.dropout`: LSTM, SimpleRNN, no mask), else the reference
+        scan over the cell wrapped with its masks; input masks alone: on x, any kernel."""
         for what, m, width in (("input", masks.inputs, self.features),
                                ("recurrent", masks.recurrent, self.units)):
             if m is not None and (m.ndim != 3 or m.shape[1:] != (x.shape[0], width)):
@@ -335,12 +351,20 @@ class Recurrent(Penalized, Layer):
                     f"(masks, batch, {width}) with batch {x.shape[0]}, got {m.shape}. Hint: draw "
                     "them with layer.draw_dropout_masks(batch).")
         w = self._scan_weights_tuple()
+        fast, name, reasons = (self._dropout_choice(mask is not None)
+                               if masks.recurrent is not None else (False, "", ()))
+        if fast:   # the dropout kernel takes the real x, kernel and masks
+            kernel = dropout_kernel.DropoutKernel(masks)
+            self.__dict__["kernel_choice"] = Choice(kernel, name, reasons)
+            result, saved = kernel.forward(w, x, initial, None, self._scan_call(), True)
+            self._remember(result)
+            return self._outputs(result), RecurrentCache(kernel, saved, x.shape[0])
         if masks.inputs is not None:
             x, kernel = apply_input_masks(x, w.kernel, masks.inputs)
             w = w._replace(kernel=kernel)
         if masks.recurrent is not None:
             w = w._replace(cell=with_recurrent_masks(w.cell, masks.recurrent))
-            choice = Choice(REFERENCE, "reference", (RECURRENT_DROPOUT_REASON,))
+            choice = Choice(REFERENCE, "reference", reasons or (RECURRENT_DROPOUT_REASON,))
             self.__dict__["kernel_choice"] = choice
         else:
             choice = self.kernel_for(x.shape[0], x.shape[1], True, mask is not None)
@@ -398,6 +422,17 @@ class Recurrent(Penalized, Layer):
             "zero_output_for_mask": self.zero_output_for_mask,
             "units": self.units,
         }
+
+
+def planned_kernel_name(layer: Any, batch: int, timesteps: int, training: bool,
+                        masked: bool) -> str:
+    """The name of the kernel a call of recurrent ``layer`` would run (wrappers such as
+    Bidirectional plan with it); a layer without one sequence kernel gives its class name."""
+    if not isinstance(layer, Recurrent):
+        return type(layer).__name__
+    if training and layer._dropout_active(layer.recurrent_dropout):
+        return layer.dropout_kernel_name(batch, timesteps, masked)
+    return layer.kernel_for(batch, timesteps, training, masked).name
 
 
 class GateView:

@@ -68,6 +68,33 @@ def huber_backward(y_true: Array, y_pred: Array, d_values: Array, delta: float =
     return (d_values[..., None] / t(y_pred.shape[-1])) * local
 
 
+
+def _tau(y_pred: Array, quantiles: Array) -> Array:
+    """``τ`` of each output: the last axis holds ``K`` groups of ``Q`` quantiles
+    (quantile-innermost), so output ``j`` has quantile ``quantiles[j % Q]``."""
+    q = np.asarray(quantiles, dtype=y_pred.dtype)
+    return np.tile(q, y_pred.shape[-1] // len(q))
+
+
+def pinball(y_true: Array, y_pred: Array, quantiles: Array = (0.5,)) -> Array:
+    """``mean(max(τ e, (τ - 1) e), axis=-1)`` with ``e = y_true - y_pred``.
+
+    The quantile (pinball) loss: under-forecasting the ``τ``-quantile costs ``τ`` per
+    unit, over-forecasting it ``1 - τ``; its minimiser over a distribution is that
+    distribution's ``τ``-quantile. ``y_true`` already repeated to ``y_pred``'s shape."""
+    tau = _tau(y_pred, quantiles)
+    e = y_true - y_pred
+    return np.mean(np.maximum(tau * e, (tau - 1) * e), axis=-1)
+
+
+def pinball_backward(y_true: Array, y_pred: Array, d_values: Array,
+                     quantiles: Array = (0.5,)) -> Array:
+    # d/dp max(τe, (τ-1)e) = -τ where e > 0, 1 - τ where e < 0; at e = 0 the first
+    # branch, as TensorFlow's maximum (TF Addons' PinballLoss) differentiates a tie.
+    tau = _tau(y_pred, quantiles)
+    local = np.where(y_true - y_pred >= 0, -tau, 1 - tau)
+    return (d_values[..., None] / y_pred.dtype.type(y_pred.shape[-1])) * local
+
 def _clip_probabilities(p: Array) -> tuple[Array, Array]:
     """Clip to [eps, 1-eps] (bounds rounded to p's dtype); also the mask where the clip
     passes gradient through (the bounds are inclusive, as in autodiff of clip)."""

@@ -35,6 +35,8 @@ from .loss_functions import (
     mean_absolute_error_backward,
     mean_squared_error,
     mean_squared_error_backward,
+    pinball,
+    pinball_backward,
     sparse_categorical_crossentropy,
     sparse_categorical_crossentropy_backward,
 )
@@ -209,6 +211,53 @@ class Huber(_Pointwise):
         return {**super().get_config(), "delta": self.delta}
 
 
+class Pinball(_Pointwise):
+    """The quantile (pinball) loss of one or more quantiles (see :func:`pinball`).
+
+    Keras 3 has no quantile loss; this follows TF Addons' ``PinballLoss(tau)`` (same
+    values, same gradient, name ``"pinball_loss"``) and extends it to several quantiles
+    at once: ``quantiles=(0.1, 0.5, 0.9)`` reads ``y_pred`` of shape ``(batch, ..., K·Q)``
+    as ``K`` outputs times ``Q`` quantiles, quantile-innermost (output ``k·Q + q`` is
+    quantile ``q`` of output ``k``), against ``y_true`` of shape ``(batch, ..., K)``
+    (repeated ``Q`` times) or already ``(batch, ..., K·Q)``. The config holds
+    ``quantiles``; the file of a model compiled with it loads in unrolled, and in Keras
+    only with ``compile=False``.
+    """
+
+    default_name = "pinball_loss"
+    forward, backward = staticmethod(pinball), staticmethod(pinball_backward)
+
+    def __init__(self, quantiles: Any = (0.5,), reduction: str | None = "sum_over_batch_size",
+                 name: str | None = None, dtype: Any = None, tau: float | None = None):
+        super().__init__(reduction, name, dtype)
+        if tau is not None:  # TF Addons' spelling of one quantile
+            quantiles = (tau,)
+        q = [float(v) for v in np.atleast_1d(np.asarray(quantiles, dtype=np.float64))]
+        if not q or not all(0 < v < 1 for v in q):
+            raise ConfigError(f"Pinball quantiles must be numbers strictly between 0 and 1; "
+                              f"received quantiles={list(q)}.")
+        self.quantiles = q
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {"quantiles": self.quantiles}
+
+    def _prepare(self, y_true: Any, y_pred: Any) -> tuple[Array, Array]:
+        yt = np.asarray(y_true, dtype=self.dtype)
+        yp = np.asarray(y_pred, dtype=self.dtype)
+        q = len(self.quantiles)
+        if yp.ndim == 0 or yp.shape[-1] % q:
+            raise InputShapeError(
+                f"Pinball with {q} quantiles expects y_pred's last axis to hold K outputs x "
+                f"{q} quantiles, got shape {yp.shape}; is the model's output built for "
+                f"quantiles={self.quantiles}?")
+        if q > 1 and yt.ndim == yp.ndim and yt.shape[-1] * q == yp.shape[-1]:
+            yt = np.repeat(yt, q, axis=-1)  # (..., K) -> (..., K·Q), quantile-innermost
+        return super()._prepare(yt, yp)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "quantiles": list(self.quantiles)}
+
+
 class _Crossentropy(_Pointwise):
     """Shared constructor and config of the binary and categorical cross-entropies."""
 
@@ -313,13 +362,14 @@ class SparseCategoricalCrossentropy(Loss):
 
 
 _CLASSES = (MeanSquaredError, MeanAbsoluteError, Huber, BinaryCrossentropy,
-            CategoricalCrossentropy, SparseCategoricalCrossentropy)
+            CategoricalCrossentropy, SparseCategoricalCrossentropy, Pinball)
 LOSSES: dict[str, type[Loss]] = {
     **{cls.__name__: cls for cls in _CLASSES},
     **{cls.default_name: cls for cls in _CLASSES},
     "mse": MeanSquaredError, "MSE": MeanSquaredError,
     "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
     "huber": Huber, "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
+    "PinballLoss": Pinball, "pinball": Pinball, "quantile": Pinball,
 }
 
 
@@ -351,11 +401,12 @@ def get(identifier: str | dict[str, Any] | Loss) -> Loss:
 
 __all__ = [
     "EPSILON", "LOSSES", "REDUCTIONS", "BinaryCrossentropy", "CategoricalCrossentropy", "Huber",
-    "Loss", "MeanAbsoluteError", "MeanSquaredError", "SparseCategoricalCrossentropy",
+    "Loss", "MeanAbsoluteError", "MeanSquaredError", "Pinball", "SparseCategoricalCrossentropy",
     "binary_crossentropy", "binary_crossentropy_backward", "categorical_crossentropy",
     "categorical_crossentropy_backward", "deserialize", "get", "huber", "huber_backward",
     "mean_absolute_error", "mean_absolute_error_backward", "mean_squared_error",
-    "mean_squared_error_backward", "reduce_weighted_values", "serialize",
+    "mean_squared_error_backward", "pinball", "pinball_backward", "reduce_weighted_values",
+    "serialize",
     "sparse_categorical_crossentropy", "sparse_categorical_crossentropy_backward",
     "squeeze_or_expand_to_same_rank",
 ]

@@ -3,22 +3,40 @@
 running jobs at once with the first in the calling thread."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 _lock = threading.Lock()
 _pool: Any = None
 _pool_size = 0
+_local = threading.local()
 
 
 def num_threads() -> int:
-    """Threads for batch blocks: ``UNROLLED_NUM_THREADS`` or the CPUs this process may use."""
+    """Threads for batch blocks: this thread's :func:`limited` count, else
+    ``UNROLLED_NUM_THREADS``, else the CPUs this process may use."""
+    limit = getattr(_local, "limit", None)
+    if limit is not None:
+        return limit
     env = os.environ.get("UNROLLED_NUM_THREADS")
     if env:
         return max(1, int(env))
     return _cpus()
+
+
+@contextlib.contextmanager
+def limited(n: int) -> Iterator[None]:
+    """Kernels called from this thread use at most ``n`` threads (e.g. one each when two
+    kernels run side by side, as a Bidirectional layer's directions do)."""
+    previous = getattr(_local, "limit", None)
+    _local.limit = max(1, int(n))
+    try:
+        yield
+    finally:
+        _local.limit = previous
 
 
 @functools.lru_cache(maxsize=1)

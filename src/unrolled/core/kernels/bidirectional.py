@@ -1,0 +1,89 @@
+"""Both directions of a ``Bidirectional`` layer at once.
+
+The forward and the backward layer of a Bidirectional wrapper are independent until their
+outputs merge, so on two cores their time loops can run side by side -- each direction on
+one core, with one thread and single-threaded BLAS -- instead of one after the other, each
+splitting its batch over the cores. :func:`plan` decides (and says why, as data, for
+``summary()`` and ``unrolled info``); :func:`run` runs the two jobs.
+
+Side by side when both directions run compiled (numba) small-step loops and two or more
+threads are allowed: the compiled loops release the GIL, so the two directions really
+run at once, and with one thread each they need no per-step handoff and start no OpenBLAS
+worker. (At the demo shape (32, 14, 4, 32) each direction is a single batch block anyway:
+one after the other left a core idle.) One after the other otherwise: GEMM-bound steps
+(each step's product already uses every core), NumPy and reference kernels (their Python
+loops hold the GIL), one allowed thread.
+
+Axis legend: B batch, T timesteps, F features, H units, G gates per unit.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, NamedTuple, Sequence
+
+from .runtime import blas as blas_threads
+from .runtime.threads import limited, num_threads, run_jobs
+
+# Above this many multiply-adds per step (B·G·H²) a step is GEMM-bound and uses every
+# core by itself (see lstm_numba.LARGE_STEP_WORK, cells_numba.is_large).
+LARGE_STEP_WORK = 64 * 256 * 1024
+# Below this many multiply-adds per direction (T·B·G·H²) handing one direction to another
+# thread (~20-40 µs) costs more than it saves.
+MIN_DIRECTION_WORK = 200_000
+
+
+class DirectionPlan(NamedTuple):
+    """How a Bidirectional call runs its two directions."""
+
+    at_once: bool
+    reason: str
+
+
+AT_ONCE = ("bidirectional: both directions at once, one thread each (compiled loops "
+           "release the GIL; single-threaded BLAS, no handoff per step)")
+
+
+def plan(kernel_names: Sequence[str], batch: int, timesteps: int, units: int,
+         gates: int) -> DirectionPlan:
+    """Whether the two directions (whose chosen kernels are ``kernel_names``) run side by
+    side, and why. ``UNROLLED_BIDIRECTIONAL=sequential`` (or ``at_once``) overrides the
+    rule (benchmarks compare the two)."""
+    mode = os.environ.get("UNROLLED_BIDIRECTIONAL", "").strip().lower()
+    if mode in ("sequential", "at_once"):
+        return DirectionPlan(mode == "at_once", f"bidirectional: {mode.replace('_', ' ')} "
+                                                "(UNROLLED_BIDIRECTIONAL)")
+    if num_threads() < 2:
+        return DirectionPlan(False, "bidirectional: one direction after the other "
+                                    "(one thread allowed: UNROLLED_NUM_THREADS)")
+    if any(name != "numba" for name in kernel_names):
+        return DirectionPlan(False, "bidirectional: one direction after the other (kernels "
+                                    f"{'/'.join(kernel_names)}: only compiled loops release "
+                                    "the GIL)")
+    step_work = batch * gates * units * units
+    if step_work * timesteps < MIN_DIRECTION_WORK:
+        return DirectionPlan(False, "bidirectional: one direction after the other (tiny: "
+                                    f"T·batch·{gates}·units² = {step_work * timesteps:,}, "
+                                    "less than a thread handoff costs)")
+    if step_work > LARGE_STEP_WORK:
+        return DirectionPlan(False, "bidirectional: one direction after the other (large "
+                                    f"step, batch·{gates}·units² = {step_work:,}: each "
+                                    "step's GEMM uses every core)")
+    return DirectionPlan(True, AT_ONCE)
+
+
+def run(jobs: Sequence[Callable[[], Any]], at_once: bool) -> list[Any]:
+    """The jobs' results, in order: side by side (one kernel thread each, NumPy's BLAS
+    single-threaded meanwhile) or one after the other."""
+    if not at_once:
+        return [job() for job in jobs]
+    results: list[Any] = [None] * len(jobs)
+
+    def one(k: int) -> Callable[[], None]:
+        def go() -> None:
+            with limited(1):
+                results[k] = jobs[k]()
+        return go
+
+    with blas_threads.single_threaded():
+        run_jobs([one(k) for k in range(len(jobs))])
+    return results

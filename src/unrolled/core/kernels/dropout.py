@@ -1,0 +1,257 @@
+"""Training with ``recurrent_dropout``: a sequence kernel for the LSTM and SimpleRNN that
+takes the call's dropout masks as they are (Keras 3's semantics, see
+:mod:`unrolled.core.recurrent_dropout`), instead of the reference scan over a wrapped cell.
+
+What the reference path did per step, and what this kernel does instead:
+
+* recurrent masks: the wrapped cell computed ``Σ_g (h ⊙ r_g) @ U_g`` as K separate
+  products and a concatenation, *then* the plain cell's own ``h @ 0`` product with a zero
+  kernel (a second full GEMM and a fresh zero array per step). Here one batched product
+  ``(K, B, H) @ (K, H, G·H/K)`` written straight into the step's gate buffer;
+* input masks: one per gate (Keras's ``implementation=1``) widened the input to
+  (B, T, G·F) with a block-diagonal kernel -- G times the projection's work, and G times
+  again in its gradients. Here each gate block is ``(x ⊙ m_g) @ W_g``: the work of one
+  projection;
+* the weight gradients are GEMMs over all T·B rows, one per mask.
+
+Plain NumPy, any float dtype and any activation (the cell's own ``Activation`` objects),
+so the slim install (no numba) runs it too. Not here: GRU (its reset gate multiplies the
+recurrent product, see ``GRUDropoutCell``) and masked (padded) calls -- both stay on the
+reference scan, which :mod:`unrolled.layers.recurrent` says in the choice's reasons.
+
+Equations (LSTM; SimpleRNN is ``h = φ(z)``), masks m (input, K_in of them), r (recurrent,
+K of them), gate block g of width H::
+
+    xp_g = (x_t ⊙ m_g) @ W_g + b_g             z_g = xp_g + (h_prev ⊙ r_g) @ U_g
+    i, f, o = σ(z_i, z_f, z_o)   g = φ(z_c)     c = f·c_prev + i·g     h = o·φ(c)
+    backward:  δh_prev = Σ_g (δz_g @ U_gᵀ) ⊙ r_g      δU_g = Σ_t (h_prev ⊙ r_g)ᵀ δz_g
+               δx = Σ_g (δz_g @ W_gᵀ) ⊙ m_g           δW_g = Σ_t (x ⊙ m_g)ᵀ δz_g
+
+Axis legend: B batch, T timesteps, F features, H units, G gates, K masks (1 or G).
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..lstm import LSTMCell
+from ..recurrent_dropout import DropoutMasks
+from ..scan import SequenceGrads
+from ..simple_rnn import SimpleRNNCell
+from .interface import ScanCall, ScanResult, ScanWeights, add
+
+Array = np.ndarray
+
+CELLS = (LSTMCell, SimpleRNNCell)
+
+REASON = ("recurrent_dropout in training: the dropout kernel (kernels/dropout.py): one "
+          "batched product per step for the per-gate recurrent masks, the per-gate input "
+          "masks in one projection's work")
+
+
+def eligible(cell: Any, masked: bool) -> str | None:
+    """Why the dropout kernel cannot run this call (None: it can)."""
+    if type(cell) not in CELLS:
+        name = type(cell).__name__.removesuffix("Cell")
+        return (f"recurrent_dropout in training with a {name} runs on the reference scan "
+                "(core/scan.py; the dropout kernel has the LSTM and SimpleRNN)")
+    if masked:
+        return ("recurrent_dropout in training with a mask runs on the reference scan "
+                "(core/scan.py)")
+    return None
+
+
+class DropoutSavedValues(NamedTuple):
+    """What :meth:`DropoutKernel.backward` needs (time-major, processing order)."""
+
+    xt: Array                     # (T, B, F) the input
+    hs: Array                     # (T+1, B, H) h before and after every step
+    cs: Array | None              # (T+1, B, H) c (LSTM), else None
+    acts: Array                   # (T, B, G·H) activated gates (LSTM) / h (SimpleRNN)
+    phis: Array | None            # (T, B, H) φ(c) (LSTM)
+    zs: Array | None              # (T, B, G·H) pre-activations, if an activation needs them
+    masks: DropoutMasks
+    go_backwards: bool
+
+
+def _blocks(a: Array, count: int) -> list[Array]:
+    """``a``'s last axis cut into ``count`` equal blocks (views)."""
+    w = a.shape[-1] // count
+    return [a[..., k * w:(k + 1) * w] for k in range(count)]
+
+
+def _per_mask(U: Array, K: int) -> Array:
+    """(H, G·H) -> (K, H, G·H/K): the columns that mask k multiplies."""
+    H, GH = U.shape
+    return np.ascontiguousarray(U.reshape(H, K, GH // K).transpose(1, 0, 2))
+
+
+def _project(xt: Array, kernel: Array, bias: Array | None, m: Array | None) -> Array:
+    """(T, B, G·H): block g is (x ⊙ m_g) @ W_g + b_g (m None: no input dropout)."""
+    T, B, F = xt.shape
+    if m is None or m.shape[0] == 1:
+        xm = xt if m is None else xt * m[0][None]
+        xp = (xm.reshape(T * B, F) @ kernel).reshape(T, B, -1)
+    else:
+        xp = np.empty((T, B, kernel.shape[1]), np.result_type(xt, kernel))
+        for out, Wg, mg in zip(_blocks(xp, m.shape[0]), _blocks(kernel, m.shape[0]), m):
+            out[...] = ((xt * mg[None]).reshape(T * B, F) @ Wg).reshape(T, B, -1)
+    if bias is not None:
+        xp += bias
+    return xp
+
+
+class DropoutKernel:
+    """:class:`.interface.SequenceKernel` for one training call with these masks."""
+
+    name = "dropout"
+
+    def __init__(self, masks: DropoutMasks) -> None:
+        self.masks = masks
+
+    def __repr__(self) -> str:
+        return "DropoutKernel()"
+
+    def infer(self, w: ScanWeights, x: Array, initial: tuple[Array, ...] | None,
+              mask: Array | None, call: ScanCall) -> ScanResult:
+        return self.forward(w, x, initial, mask, call, False)[0]
+
+    def forward(self, w: ScanWeights, x: Array, initial: tuple[Array, ...] | None,
+                mask: Array | None, call: ScanCall, training: bool
+                ) -> tuple[ScanResult, DropoutSavedValues]:
+        if mask is not None:
+            raise ValueError("the dropout kernel takes no mask (see eligible())")
+        lstm = isinstance(w.cell, LSTMCell)
+        U = w.params[0]
+        B, T, _ = x.shape
+        H, GH = U.shape
+        dtype = np.result_type(x, U)
+        xt = np.swapaxes(x, 0, 1)
+        xt = np.ascontiguousarray(xt[::-1] if call.go_backwards else xt)      # (T, B, F)
+        xp = _project(xt, w.kernel, w.input_bias, self.masks.inputs)          # (T, B, GH)
+        r = self.masks.recurrent
+        K = 1 if r is None else r.shape[0]
+        Uk = _per_mask(U, K) if K > 1 else U                                  # (K, H, GH/K)
+        act = w.cell.activation
+        sig = getattr(w.cell, "recurrent_activation", None)
+        keep_z = act.needs_input or (sig is not None and sig.needs_input)
+        hs = np.empty((T + 1, B, H), dtype)
+        cs = np.empty((T + 1, B, H), dtype) if lstm else None
+        acts = np.empty((T, B, GH), dtype)
+        phis = np.empty((T, B, H), dtype) if lstm else None
+        zs = np.empty((T, B, GH), dtype) if keep_z else None
+        if initial is None:
+            hs[0] = 0
+            if lstm:
+                cs[0] = 0
+        else:
+            hs[0] = initial[0]
+            if lstm:
+                cs[0] = initial[1]
+        z = np.empty((B, GH), dtype)
+        zk = z.reshape(B, K, GH // K).transpose(1, 0, 2)                      # (K, B, GH/K) view
+        for t in range(T):
+            h = hs[t]
+            if r is None:
+                np.matmul(h, U, out=z)
+            elif K == 1:
+                np.matmul(h * r[0], U, out=z)
+            else:
+                np.matmul(h[None] * r, Uk, out=zk)                            # (K, B, GH/K)
+            z += xp[t]
+            if keep_z:
+                zs[t] = z
+            a = acts[t]
+            if lstm:
+                a[:, :2 * H] = sig(z[:, :2 * H])                              # i, f
+                a[:, 2 * H:3 * H] = act(z[:, 2 * H:3 * H])                    # g
+                a[:, 3 * H:] = sig(z[:, 3 * H:])                              # o
+                c = cs[t + 1]
+                np.multiply(a[:, H:2 * H], cs[t], out=c)
+                c += a[:, :H] * a[:, 2 * H:3 * H]
+                phis[t] = act(c)
+                np.multiply(a[:, 3 * H:], phis[t], out=hs[t + 1])
+            else:
+                a[...] = act(z)
+                hs[t + 1] = a
+        seq = np.ascontiguousarray(np.swapaxes(hs[1:], 0, 1)) if call.return_sequences else None
+        final = (hs[T].copy(), cs[T].copy()) if lstm else (hs[T].copy(),)
+        result = ScanResult(seq, final[0], final)
+        return result, DropoutSavedValues(xt, hs, cs, acts, phis, zs, self.masks,
+                                          call.go_backwards)
+
+    def backward(self, w: ScanWeights, saved: DropoutSavedValues, d_sequence: Array | None,
+                 d_last: Array | None, d_final: tuple[Array | None, ...]) -> SequenceGrads:
+        s = saved
+        lstm = s.cs is not None
+        U, W = w.params[0], w.kernel
+        T, B, F = s.xt.shape
+        H, GH = U.shape
+        dtype = s.hs.dtype
+        act = w.cell.activation
+        sig = getattr(w.cell, "recurrent_activation", None)
+        r, m = s.masks.recurrent, s.masks.inputs
+        K = 1 if r is None else r.shape[0]
+        UkT = np.ascontiguousarray(_per_mask(U, K).transpose(0, 2, 1)) if K > 1 else U.T
+        dh = add(d_final[0], d_last)
+        dh = np.zeros((B, H), dtype) if dh is None else np.array(dh, dtype)
+        dc = None
+        if lstm:
+            dc = d_final[1] if len(d_final) > 1 else None
+            dc = np.zeros((B, H), dtype) if dc is None else np.array(dc, dtype)
+        d_seq = None if d_sequence is None else np.swapaxes(d_sequence, 0, 1)  # (T, B, H)
+        dz = np.empty((T, B, GH), dtype)
+        for t in range(T - 1, -1, -1):
+            if d_seq is not None:
+                dh = dh + d_seq[t]
+            a, d = s.acts[t], dz[t]
+            zt = None if s.zs is None else s.zs[t]
+            zb = (None,) * 4 if zt is None else _blocks(zt, 4 if lstm else 1)
+            if lstm:
+                i, f, g, o = _blocks(a, 4)
+                phi = s.phis[t]
+                dc = dc + act.backward(s.cs[t + 1], phi, dh * o)              # through φ(c)
+                d[:, :H] = sig.backward(zb[0], i, dc * g)
+                d[:, H:2 * H] = sig.backward(zb[1], f, dc * s.cs[t])
+                d[:, 2 * H:3 * H] = act.backward(zb[2], g, dc * i)
+                d[:, 3 * H:] = sig.backward(zb[3], o, dh * phi)
+                dc = dc * f
+            else:
+                d[...] = act.backward(zb[0], a, dh)
+            if r is None:
+                dh = d @ U.T
+            elif K == 1:
+                dh = (d @ U.T) * r[0]
+            else:                                                             # Σ_g (δz_g @ U_gᵀ) ⊙ r_g
+                dk = d.reshape(B, K, GH // K).transpose(1, 0, 2)
+                dh = np.einsum("kbh,kbh->bh", np.matmul(dk, UkT), r)
+        rows = dz.reshape(T * B, GH)
+        h_prev = s.hs[:-1]
+        if r is None or K == 1:
+            hp = h_prev if r is None else h_prev * r[0][None]
+            d_rec = hp.reshape(T * B, H).T @ rows
+        else:
+            d_rec = np.empty_like(U)
+            for out, dzg, rg in zip(_blocks(d_rec, K), _blocks(dz, K), r):
+                out[...] = (h_prev * rg[None]).reshape(T * B, H).T @ dzg.reshape(T * B, -1)
+        if m is None or m.shape[0] == 1:
+            xm = s.xt if m is None else s.xt * m[0][None]
+            d_kernel = xm.reshape(T * B, F).T @ rows
+            dxt = (rows @ W.T).reshape(T, B, F)
+            if m is not None:
+                dxt *= m[0][None]
+        else:
+            d_kernel = np.empty_like(W)
+            dxt = np.zeros((T, B, F), dtype)
+            for out, Wg, dzg, mg in zip(_blocks(d_kernel, m.shape[0]), _blocks(W, m.shape[0]),
+                                        _blocks(dz, m.shape[0]), m):
+                dzr = dzg.reshape(T * B, -1)
+                out[...] = (s.xt * mg[None]).reshape(T * B, F).T @ dzr
+                dxt += (dzr @ Wg.T).reshape(T, B, F) * mg[None]
+        if s.go_backwards:
+            dxt = dxt[::-1]
+        dx = np.ascontiguousarray(np.swapaxes(dxt, 0, 1))
+        d_bias = rows.sum(axis=0) if w.input_bias is not None else None
+        d_initial = (dh, dc) if lstm else (dh,)
+        return SequenceGrads(dx, d_kernel, d_bias, (d_rec,), d_initial)
