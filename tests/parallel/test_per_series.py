@@ -138,7 +138,7 @@ def test_a_killed_run_resumes_without_retraining(data, tmp_path):
 
 
 def test_other_settings_in_the_same_folder_are_refused(serial, data):
-    with pytest.raises(ConfigError, match="other settings.*config"):
+    with pytest.raises(ConfigError, match="other settings.*units: 3 before, 5 now"):
         train_per_series(data, "store", OPTIONS, FitConfig(units=5, epochs=1),
                          serial.out_dir, SerialExecutor(), seed=0)
 
@@ -169,3 +169,34 @@ def test_a_series_above_the_memory_cap_is_refused(data):
     part = split_series(as_table(data), "store")["s01"]
     with pytest.raises(DataError, match=r"series 's01' \(40 rows\).*cap of 0 MB"):
         train_series("s01", part, OPTIONS, CONFIG, seed=0, cap_mb=0.001)
+
+
+def test_predict_and_evaluate_take_the_folder(serial, data, tmp_path, capsys):
+    from unrolled.cli import main
+    from unrolled.data import as_table
+    from unrolled.forecast import evaluate, forecast
+    from unrolled.forecast.many import split_series
+    from unrolled.forecast.per_series_apply import evaluate_folder, forecast_folder
+
+    res = forecast_folder(serial.out_dir, data, every_window=True)
+    assert list(res.problems) == [BROKEN] and "no model" in res.problems[BROKEN]
+    names = np.array(res.forecasts.series[1])
+    part = split_series(as_table(data, time_column=None), "store")["s07"]
+    alone = forecast(load_forecaster(serial.files["s07"]), part, every_window=True)
+    np.testing.assert_array_equal(res.forecasts.values[names == "s07"], alone.values)
+    assert len(set(names)) == 49
+    ev = evaluate_folder(serial.out_dir, data, series=["s03", "s04"])
+    assert list(ev.comparisons) == ["s03", "s04"] and not ev.problems
+    one = evaluate(load_forecaster(serial.files["s04"]), split_series(
+        as_table(data, time_column=None), "store")["s04"]).comparison
+    assert ev.comparisons["s04"].model == one.model
+
+    out = tmp_path / "f.csv"
+    assert main(["predict", serial.out_dir, data, "-o", str(out)]) == 1   # one series had no model
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("store,last_input,step,day,sales") and len(lines) == 50
+    assert f"{BROKEN}: DataError: no model" in capsys.readouterr().err
+    assert main(["evaluate", serial.out_dir, data, "--series", "s01,s02",
+                 "--series-column", "store"]) == 0
+    printed = capsys.readouterr().out
+    assert "s01" in printed and "s02" in printed and "s03" not in printed

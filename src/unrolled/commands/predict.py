@@ -34,7 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", metavar="MODEL",
-                   help="model file written by `unrolled train -o` (e.g. weather.keras)")
+                   help="model file written by `unrolled train -o` (e.g. weather.keras), or "
+                        "the folder of `train --per-series`")
     p.add_argument("data", metavar="DATA.csv",
                    help="CSV with at least the model's window of rows, oldest first "
                         "(e.g. recent.csv)")
@@ -49,6 +50,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "(default: every series in the file)")
     add_fill_override(p)
     add_reading_options(p)
+    from .per_series_folder import add_options as add_folder_options
+
+    add_folder_options(p)
 
 
 def check_csv_output(path: str) -> str:
@@ -66,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output:
         check_csv_output(args.output)
+    from .per_series_folder import is_folder, run_predict
+
+    if is_folder(args.model):   # train --per-series: one model per series
+        return run_predict(args)
     delimiter, fmt = cell_format(args)
     fc = with_fill(load_forecaster(args.model), args)
     table = read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt)

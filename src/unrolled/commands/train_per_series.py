@@ -56,11 +56,21 @@ def run_per_series(args: argparse.Namespace) -> int:
               flush=True)
         progress.append(Progress(todo, "series"))
 
-    with executor_from_args(args, root_seed=args.seed) as ex:
-        run = train_per_series(table, args.series_column, data_options(args),
-                               fit_config(args), out_dir, ex, seed=args.seed,
-                               cap_mb=args.task_memory,
-                               on_plan=plan, on_outcome=lambda o: progress[0](o))
+    written = [0]
+
+    def step(outcome: object) -> None:
+        written[0] += bool(getattr(outcome, "ok", False))
+        progress[0](outcome)  # type: ignore[arg-type]
+
+    try:
+        with executor_from_args(args, root_seed=args.seed) as ex:
+            run = train_per_series(table, args.series_column, data_options(args),
+                                   fit_config(args), out_dir, ex, seed=args.seed,
+                                   cap_mb=args.task_memory, on_plan=plan, on_outcome=step)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {written[0]} series written to {out_dir}/ in this run; run "
+              "the same command again to train the rest", file=sys.stderr)
+        raise
     run.failures = {n: e._replace(message=cli_spelling(e.message))
                     for n, e in run.failures.items()}
     print(f"Shipped to the workers: {run.shipping}.")

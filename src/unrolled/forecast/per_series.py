@@ -153,10 +153,17 @@ def _check_manifest(out_dir: str, fingerprint: dict[str, Any]) -> None:
             old = json.load(f).get("run")
     except (OSError, ValueError):
         return
-    new = json.loads(json.dumps(fingerprint))
+    new = json.loads(json.dumps(fingerprint, default=str))
     if old != new:
-        diffs = [f"{k}: {old.get(k)!r} before, {new[k]!r} now" for k in new
-                 if isinstance(old, dict) and old.get(k) != new[k]]
+        diffs = []
+        for k in new:
+            a = old.get(k) if isinstance(old, dict) else None
+            if isinstance(a, dict) and isinstance(new[k], dict):
+                diffs += [f"{name}: {a.get(name)!r} before, {new[k].get(name)!r} now"
+                          for name in sorted(set(a) | set(new[k]), key=str)
+                          if a.get(name) != new[k].get(name)]
+            elif a != new[k]:
+                diffs.append(f"{k}: {a!r} before, {new[k]!r} now")
         raise ConfigError(f"{out_dir} holds models trained with other settings ("
                           + ("; ".join(diffs) or "unreadable") + "): use another output "
                           "folder, or remove it to start over")
