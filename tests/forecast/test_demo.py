@@ -76,8 +76,36 @@ def test_without_matplotlib_the_plot_is_skipped_with_the_extra_named(tmp_path, m
 def test_cli_passes_its_options_to_the_demo(monkeypatch, tmp_path):
     seen = {}
     monkeypatch.setattr(demo, "run_demo", lambda **kw: seen.update(kw))
-    assert main(["demo", "--epochs", "3", "--output-dir", str(tmp_path), "--quiet"]) == 0
+    assert main(["demo", "--epochs", "3", "--output-dir", str(tmp_path), "--quiet",
+                 "--no-report"]) == 0
     assert seen == {"epochs": 3, "output_dir": str(tmp_path), "quiet": True}
     seen.clear()
-    assert main(["demo"]) == 0
+    assert main(["demo", "--no-report"]) == 0
     assert seen == {"epochs": demo.EPOCHS, "output_dir": demo.OUTPUT_DIR, "quiet": False}
+
+
+def test_the_demo_writes_the_inspect_report(run, tmp_path):
+    pytest.importorskip("matplotlib")
+    from unrolled.commands.demo import write_demo_report
+
+    result, _, _ = run
+    path = write_demo_report(result, str(tmp_path / "demo.html"))
+    with open(path, encoding="utf-8") as f:
+        html = f.read()
+    assert "<script" not in html.lower()
+    assert f"the {len(result.data.test.x)} windows of the held-out test part" in html
+    for name in ("precipitation", "temp_max", "temp_min", "wind", "persistence", "every input feeds every gate"):
+        assert name in html
+
+
+def test_cli_demo_says_where_the_report_is(monkeypatch, tmp_path, capsys):
+    from unrolled.commands import demo as demo_command
+
+    monkeypatch.setattr(demo, "run_demo", lambda **kw: "result")
+    monkeypatch.setattr(demo_command, "write_demo_report", lambda result, path: path)
+    assert main(["demo", "--output-dir", str(tmp_path), "--quiet"]) == 0
+    assert f"Wrote the inspect report" in capsys.readouterr().out
+    assert main(["demo", "--report", str(tmp_path / "r.html")]) == 0
+    assert str(tmp_path / "r.html") in capsys.readouterr().out
+    assert main(["demo", "--report", "r.txt"]) == 2
+    assert main(["demo", "--report", "r.html", "--no-report"]) == 2

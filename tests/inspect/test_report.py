@@ -120,8 +120,9 @@ def test_inspect_a_forecaster_trained_on_the_bundled_data(tmp_path):
     assert "temp_max step 1 (in the data" in html and "persistence" in html
     dom, shot, log = render(tmp_path / "w.html", tmp_path)
     assert console_errors(log) == [] and shot[..., :3].std() > 0.05
-    random = _cli("inspect", "w.keras", "-o", "r.html", cwd=tmp_path)
-    assert random.returncode == 0 and "RANDOM" in random.stdout
+    stored = _cli("inspect", "w.keras", "-o", "r.html", cwd=tmp_path)   # no DATA
+    assert stored.returncode == 0 and "validation window stored in the model file" in stored.stdout
+    assert "validation window stored in the model file" in (tmp_path / "r.html").read_text(encoding="utf-8")
     bad = _cli("inspect", "w.keras", str(csv), "-o", "r.txt", cwd=tmp_path)
     assert bad.returncode == 2 and "ending in .html" in bad.stderr and "Traceback" not in bad.stderr
 

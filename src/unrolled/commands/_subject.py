@@ -3,7 +3,9 @@
 A forecaster (``unrolled train``'s ``.keras``) brings its columns, scaling and window:
 its DATA is the CSV it was trained on (or one like it), read, scaled and windowed with
 the statistics stored in the file, with the features named by their columns. Any other
-model takes a ``.npy`` array. Without DATA the input is random, and the note says so.
+model takes a ``.npy`` array. Without DATA a forecaster uses the validation window stored
+in its file (:mod:`unrolled.forecast.stored_window`); files without one, and other models,
+get a random input, and the note says so.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ class Subject:
     forecaster: Any = None              # forecast.Forecaster when the file is one
     evaluation: Any = None              # forecast.Evaluation on DATA, when it has targets
     evaluation_note: str = ""
+    stored_window: bool = False         # x is the validation window stored in the forecaster
 
 
 def load_array(path: str) -> tuple[np.ndarray, bool]:
@@ -45,9 +48,9 @@ def load_array(path: str) -> tuple[np.ndarray, bool]:
     return data, False
 
 
-def _forecaster_or_none(path: str) -> Any:
+def forecaster_or_none(path: str) -> Any:
     """The Forecaster in ``path``, or None for a model file without forecasting metadata."""
-    if not path.endswith(".keras"):
+    if not path.endswith(".keras") or not os.path.isfile(path):
         return None
     from ..forecast.model_file import KEY, load_forecaster
     from ..io.keras_file import read_extra
@@ -68,15 +71,17 @@ def load_model_file(path: str) -> Any:
 
 
 def load_subject(model_path: str, data: str | None, seed: int = 0,
-                 timesteps: int | None = None) -> Subject:
+                 timesteps: int | None = None, score: bool = True) -> Subject:
     """The model in ``model_path`` and its input from ``data`` (CSV for a forecaster,
-    .npy otherwise), or a seeded random input when ``data`` is None."""
+    .npy otherwise), or a seeded random input when ``data`` is None. ``score``: for a
+    forecaster on a CSV with its targets, also evaluate it there (the report's forecast
+    section)."""
     rng = np.random.default_rng(seed)
     if not os.path.exists(model_path):
         raise ConfigError(f"model file not found: {model_path}")
-    fc = _forecaster_or_none(model_path)
+    fc = forecaster_or_none(model_path)
     if fc is not None:
-        return _forecaster_subject(fc, data, rng)
+        return _forecaster_subject(fc, data, rng, score)
     model = load_model_file(model_path)
     if data is not None:
         if data.lower().endswith((".csv", ".tsv", ".txt")):
@@ -96,17 +101,23 @@ def load_subject(model_path: str, data: str | None, seed: int = 0,
                    "no data was given, so these numbers show the mechanism, not your data")
 
 
-def _forecaster_subject(fc: Any, data: str | None, rng: np.random.Generator) -> Subject:
+def _forecaster_subject(fc: Any, data: str | None, rng: np.random.Generator,
+                        score: bool = True) -> Subject:
     from ..forecast import evaluate, forecast
 
     spec = fc.spec
-    names = list(spec.features)
+    names = list(spec.inputs)         # CSV features, then seasonal lags and calendar inputs
     if data is None:
+        if fc.window is not None:
+            return Subject(fc.model, fc.window.x[None], names, fc.window.note(), fc,
+                           stored_window=True)
         x = rng.standard_normal((1, spec.window, len(names))).astype(np.float32)
         return Subject(fc.model, x, names,
                        f"a RANDOM window of {spec.window} rows (standard normal in the model's "
-                       "scaled units, i.e. around the training means): no data was given, so "
-                       "these numbers show the mechanism, not your data", fc)
+                       "scaled units, i.e. around the training means): no data was given and "
+                       "the model file holds no validation window (files from unrolled train "
+                       "before it stored one), so these numbers show the mechanism, not your "
+                       "data", fc)
     if data.lower().endswith((".npy", ".npz")):
         x, _ = load_array(data)
         return Subject(fc.model, x, names, f"{data} (already scaled windows), shape {x.shape}", fc)
@@ -115,6 +126,8 @@ def _forecaster_subject(fc: Any, data: str | None, rng: np.random.Generator) -> 
                       f"{len(result.x)} window(s) of {spec.window} rows from {data}, scaled with "
                       "the training statistics stored in the model; the last window ends at "
                       f"{result.last_input[-1]}", fc)
+    if not score:
+        return subject
     try:
         subject.evaluation = evaluate(fc, data)
     except UnrolledError as err:   # e.g. the targets are not in DATA

@@ -6,7 +6,7 @@ import textwrap
 from typing import Any
 
 from ._args import positive_int
-from .train import add_model_options, cli_spelling, data_options, fit_config, read_data
+from .train import add_model_options, cli_spelling, data_options, fit_config, read_data, stats_on
 
 DESCRIPTION = textwrap.dedent("""\\
     Judge a forecasting setup the way forecasters do: train and test it again at K
@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         run_backtest_report(read_data(args), data_options(args), fit_config(args), args.folds,
                             list(range(args.seed, args.seed + args.seeds)), plot=plot,
-                            test_rows=args.test_rows, output=args.output)
+                            test_rows=args.test_rows, output=args.output,
+                            stats=stats_on(args))
     except DataError as err:
         raise DataError(cli_spelling(str(err))) from None
     return 0
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_backtest_report(data: Any, options: dict, config: Any, folds: int, seeds: Any,
                         plot: str | None = None, test_rows: int | None = None,
-                        output: str | None = None) -> Any:
+                        output: str | None = None, stats: bool = False) -> Any:
     """Run the backtest and print its report (shared with ``train --backtest``)."""
     from ..forecast.backtest import backtest
     from ..forecast.plot import have_matplotlib, plot_steps
@@ -80,7 +81,7 @@ def run_backtest_report(data: Any, options: dict, config: Any, folds: int, seeds
               flush=True)
 
     result = backtest(data, options, config, folds=folds, seeds=seeds, test_rows=test_rows,
-                      on_fold=progress)
+                      on_fold=progress, stats=stats)
     print(report_text(result))
     if output:
         from ..io.atomic import atomic_write_bytes

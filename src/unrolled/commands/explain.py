@@ -74,6 +74,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from ._model_arg import add_model_argument
 
     add_model_argument(p, "explain the recurrent layers of this saved model instead")
+    p.add_argument("--feature-names", metavar="A,B,...", type=_names,
+                   help="with --model: names of the input features, in order (a forecaster "
+                        "from `unrolled train` names them by its columns)")
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected names separated by commas, got {text!r}")
+    return names
 
 
 def check_reset_after(args: argparse.Namespace) -> None:
@@ -87,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
 
     if getattr(args, "model", None):
         return _run_model(args)
+    if getattr(args, "feature_names", None) is not None:
+        raise ConfigError("--feature-names needs --model FILE (the layer explained without it "
+                          "has generic features).")
     check_reset_after(args)
     merge_mode = getattr(args, "merge_mode", "concat")
     print(explain(args.layer, args.units, args.timesteps, args.features, args.reset_after,
@@ -109,8 +122,23 @@ def _run_model(args: argparse.Namespace) -> int:
     if changed or args.reset_after is not None:
         raise ConfigError(f"{', '.join(changed) or '--reset-after'}: only without --model; a saved "
                           "model brings its own layers.")
-    model = open_model_file(args.model)
+    from ..inspect.trace import input_feature_names
+    from ._subject import forecaster_or_none
+
+    names = getattr(args, "feature_names", None)
+    fc = forecaster_or_none(args.model)
+    if fc is not None and names is not None:
+        raise ConfigError("--feature-names: a forecaster names its inputs by the columns it "
+                          "was trained on.")
+    model = fc.model if fc is not None else open_model_file(args.model)
+    names = list(fc.spec.inputs) if fc is not None else names
+    shape = model.input_batch_shape
+    if names is not None and isinstance(shape, tuple) and shape[-1] != len(names):
+        raise ConfigError(f"--feature-names: {len(names)} name(s) for the model's "
+                          f"{shape[-1]} input feature(s).")
     print("\n".join(describe_source(model, args.model)))
+    if names is not None:
+        print(f"  Input features ({len(names)}), in order: {', '.join(names)}")
     print()
     model.summary()
     steps = (model.input_batch_shape or (None, None))[1]
@@ -123,6 +151,10 @@ def _run_model(args: argparse.Namespace) -> int:
         how = f", Bidirectional merge_mode={layer.merge_mode}" if wrapped else ""
         print(f"\n── {layer.name} ({type(cell).__name__}, units={cell.units}, features="
               f"{cell.features}{', go_backwards' if cell.go_backwards else ''}{how}) ──")
+        reach = input_feature_names(model, layer, names) if names is not None else None
+        if reach is not None:
+            print("x_t below is the vector of these features at step t, in this order: "
+                  + ", ".join(f"x_t[{k}] = {n}" for k, n in enumerate(reach)))
         extra = {"bidirectional": True, "merge_mode": layer.merge_mode} if wrapped else {}
         print(explain(kind, cell.units, steps or 1, cell.features,
                       getattr(cell, "reset_after", None), **extra))

@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from ..errors import ConfigError
+
 
 def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--series-column", metavar="ID",
@@ -33,8 +35,17 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..io.atomic import atomic_write_bytes
     from ._args import cell_format
 
+    data = args.data[0] if isinstance(args.data, list) else args.data
+    if isinstance(args.data, list) and len(args.data) > 1 or "*" in data or \
+            getattr(args, "output_dir", None):
+        raise ConfigError("a folder of per-series models forecasts one file (with every "
+                          f"series in it) at a time; got {' '.join(args.data)}")
+    if args.output:
+        from ..io.atomic import check_writable_path
+
+        check_writable_path(args.output)
     delimiter, fmt = cell_format(args)
-    res = forecast_folder(args.model, args.data, every_window=args.all, series=args.series,
+    res = forecast_folder(args.model, data, every_window=args.all, series=args.series,
                           series_column=args.series_column, fill=args.fill,
                           delimiter=delimiter, fmt=fmt)
     _problems(res.problems)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import textwrap
+from typing import Any
 
 import numpy as np
 
@@ -55,9 +56,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="which window (sample) to explain, counted from 0; default the last (-1)")
     p.add_argument("--layer", metavar="NAME", help="the recurrent layer to show (default the first)")
     p.add_argument("--units", type=_units, help="units to draw, e.g. 0,3 (default the first two)")
-    p.add_argument("--output-index", type=_int, default=None,
-                   help="which output value to explain (a class, or a forecast step); default 0")
+    p.add_argument("--output-index", "--class", dest="output_index", type=_int, default=None,
+                   help="which output value to explain: a class of a classifier (default the "
+                        "predicted class; every class also gets its own table), or a "
+                        "forecast step (default 0)")
     p.add_argument("--seed", type=_int, default=0, help="seed of the random input when no DATA is given")
+
+
+def forecast_context(fc: Any, evaluation: Any = None) -> Any:
+    """What a forecaster adds to the report: the scores on the data (``evaluation``, a
+    forecast.Evaluation or None), its training curves, and the scaling that puts the
+    attributions in the data's units."""
+    from ..inspect.report import ForecastContext
+
+    history = fc.training.get("history") if isinstance(fc.training, dict) else None
+    spec = fc.spec
+    # Output element h·T + t is step h+1 of target t (horizon-major); the network's
+    # output z is standardised with scaler_z: z·σ_z + μ_z is the forecast (transform
+    # level) or its change from the window's last value (transform diff).
+    change = "the change of " if getattr(spec, "transform", "level") == "diff" else ""
+    names = [f"{change}{t} step {h + 1}" for h in range(spec.horizon) for t in spec.targets]
+    scale = np.asarray(fc.scalers.z.scale, float)
+    mean = np.asarray(fc.scalers.z.mean, float)
+    return ForecastContext(evaluation, history if isinstance(history, dict) else None,
+                           list(spec.targets), scale, mean, names)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,21 +87,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("unrolled inspect draws its figures with matplotlib: pip install 'unrolled[plot]'")
     if not args.output.lower().endswith((".html", ".htm")):
         raise ConfigError(f"the report is an HTML file: give -o a name ending in .html, got {args.output!r}")
-    from ..inspect.report import ForecastContext, write_report
+    from ..inspect.report import write_report
     from ._subject import load_subject
 
     subject = load_subject(args.model, args.data, seed=args.seed)
     context = None
     if subject.forecaster is not None:
-        fc = subject.forecaster
-        history = fc.training.get("history") if isinstance(fc.training, dict) else None
-        spec = fc.spec
-        # Output element h·T + t is step h+1 of target t (horizon-major).
-        names = [f"{t} step {h + 1}" for h in range(spec.horizon) for t in spec.targets]
-        scale = np.tile(np.asarray(fc.scaler_y.scale, float), spec.horizon)
-        mean = np.tile(np.asarray(fc.scaler_y.mean, float), spec.horizon)
-        context = ForecastContext(subject.evaluation, history if isinstance(history, dict) else None,
-                                  list(spec.targets), scale, mean, names)
+        context = forecast_context(subject.forecaster, subject.evaluation)
     write_report(args.output, subject.model, subject.x, feature_names=subject.feature_names,
                  sample=args.window, layer=args.layer, units=args.units, data_note=subject.note,
                  output=args.output_index, forecast=context)

@@ -138,6 +138,16 @@ def add_forecast_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interval", type=interval_level, default=0.9, metavar="P",
                    help="coverage of the prediction intervals calibrated on the validation "
                         "part (conformal; default 0.9; 0 = none); predict writes them")
+    p.add_argument("--no-stats", action="store_true",
+                   help="skip the AutoETS / AutoARIMA baselines (statsforecast, the [stats] "
+                        "extra; computed by default when installed, and they take time). "
+                        "UNROLLED_STATS=0 in the environment does the same")
+    p.add_argument("--future", type=column_list, metavar="COLS",
+                   help="comma-separated input columns whose values are known ahead "
+                        "(planned prices, holidays; e.g. --future price,promo): the model "
+                        "also reads them at each forecast row. predict then needs the H "
+                        "forecast rows at the end of the CSV, with these columns filled "
+                        "and the others empty. --calendar inputs are known ahead already")
     p.add_argument("--quantiles", type=quantile_list, metavar="Q,Q,...",
                    help="also forecast these quantiles (e.g. --quantiles 0.1,0.5,0.9; the "
                         "median 0.5 is always added: it is the point forecast), trained "
@@ -185,7 +195,8 @@ def data_options(args: argparse.Namespace) -> dict:
                 horizon=args.horizon, time_column=args.time_column, fill=args.fill,
                 transform=args.target_transform, season=args.season,
                 calendar=args.calendar, linear=not args.no_linear,
-                **({"quantiles": args.quantiles} if getattr(args, "quantiles", None) else {}))
+                **({"quantiles": args.quantiles} if getattr(args, "quantiles", None) else {}),
+                **({"future": args.future} if getattr(args, "future", None) else {}))
 
 
 def read_data(args: argparse.Namespace) -> object:
@@ -202,6 +213,28 @@ def read_data(args: argparse.Namespace) -> object:
             raise
         # e.g. year-months or quarters, which prepare turns into a time axis itself
         return read_csv(args.data, time_column=None, delimiter=delimiter, fmt=fmt)
+
+
+def stats_on(args: argparse.Namespace) -> bool:
+    """Whether to compute the AutoETS / AutoARIMA baselines (:mod:`unrolled.forecast.stats`);
+    says how to get them when statsforecast is missing."""
+    from ..forecast.stats import available, default_enabled
+
+    on = default_enabled(getattr(args, "no_stats", False))
+    if not on and not getattr(args, "no_stats", False) and not available():
+        print("(AutoETS / AutoARIMA baselines: pip install 'unrolled[stats]' to add them)")
+    return on
+
+
+def stats_baselines(args: argparse.Namespace, data: object) -> object:
+    """The stats baselines on the test windows, with a progress line (they take time)."""
+    from ..forecast.stats import StatsForecasts, for_test
+
+    if not stats_on(args):
+        return StatsForecasts({}, [])
+    print("Fitting the AutoETS and AutoARIMA baselines (statsforecast; --no-stats skips "
+          "them) ...", flush=True)
+    return for_test(data)
 
 
 def fit_config(args: argparse.Namespace) -> object:
@@ -236,7 +269,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"time steps: {data.choices['frequency']}")
     print(f"season: {data.choices['season']}")
     print(f"target transform: {data.choices['transform']}")
-    if spec.lags or spec.calendar:
+    if spec.lags or spec.calendar or spec.future:
         print(f"derived inputs: {', '.join(spec.inputs[len(spec.features):])}")
     for name, block, w in zip(("train", "validation", "test"), data.blocks,
                               (data.train, data.val, data.test)):
@@ -257,7 +290,8 @@ def run(args: argparse.Namespace) -> int:
     for note in fit.notes:
         print(f"Note: {note}")
     fc = fit.forecaster
-    a = assess(fc, data.test)
+    st = stats_baselines(args, data)
+    a = assess(fc, data.test, st.forecasts)
     name = model_name(spec)
     print(f"\nTest part ({len(a.pred)} windows, {steps_text(spec.horizon)}, never used in "
           "training):")
@@ -273,6 +307,8 @@ def run(args: argparse.Namespace) -> int:
         from ..forecast.quantiles import text as quantile_text
 
         print(quantile_text(a.quantile_scores, unit_of(spec)))
+    for note in st.notes:
+        print(f"Note: {note}")
     print(beats(a.comparison, name))
     path = save_forecaster(fc, args.output)
     print(f"\nWrote {path} ({fit.epochs} epochs). Next: unrolled predict {path} "
@@ -287,7 +323,8 @@ def run(args: argparse.Namespace) -> int:
         print()
         run_backtest_report(table, data_options(args), config, folds=args.backtest,
                             seeds=1, plot=None if args.no_plot else
-                            path[:-len(".keras")] + "_backtest.png")
+                            path[:-len(".keras")] + "_backtest.png",
+                            stats=stats_on(args))
     return 0
 
 

@@ -13,6 +13,7 @@ data rows (1, 2, ...), continuing past the end.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 from dataclasses import dataclass
@@ -125,17 +126,24 @@ def read_for(spec: ForecastSpec, data: Any, delimiter: str = ",", fmt: Any = Non
                           spec.time_column)
 
 
-def _inputs(fc: Forecaster, data: Any, with_targets: bool) -> tuple[Any, np.ndarray,
-                                                                      np.ndarray | None]:
-    """The table, the scaled model inputs ``(time, F)`` and the targets (or None)."""
+def _inputs(fc: Forecaster, data: Any, with_targets: bool
+            ) -> tuple[Any, np.ndarray, np.ndarray | None, np.ndarray]:
+    """The table (without trailing forecast rows), the scaled model inputs ``(time, F)``,
+    the targets (or None), and the known-future columns on the forecast rows ``(k, C)``."""
+    from .future import split_future_rows, with_leads
+
     spec = fc.spec
     want_y = with_targets or spec.needs_targets
-    table, X, Y = spec_columns(load_table(data, spec.time_column or "none"), spec,
-                               with_targets=want_y)
+    table = load_table(data, spec.time_column or "none")
+    ahead = np.empty((0, len(spec.future)))
+    if spec.future:
+        table, ahead = split_future_rows(table, spec)
+    table, X, Y = spec_columns(table, spec, with_targets=want_y)
     if Y is None and spec.transform == "diff":  # every target is an input
         Y = X[:, [spec.features.index(t) for t in spec.targets]]
     Xa = derived_inputs(X, Y, table.time, spec.targets, spec.lags, spec.calendar, spec.horizon)
-    return table, fc.scaler_x.transform(Xa.astype(np.float32)), Y
+    Xa = with_leads(Xa, X, spec.features, spec.future, spec.horizon, ahead)
+    return table, fc.scaler_x.transform(Xa.astype(np.float32)), Y, ahead
 
 
 def forecast(model: Forecaster | str | os.PathLike[str], data: Any,
@@ -146,7 +154,9 @@ def forecast(model: Forecaster | str | os.PathLike[str], data: Any,
         model: a :class:`Forecaster` or the path of its ``.keras`` file.
         data: a CSV path, DataFrame or table holding the model's input columns (and its
             targets, when the model needs their history: seasonal lags, or the change
-            of a target it does not read).
+            of a target it does not read). A model with known-future inputs
+            (``--future``) also needs the ``H`` forecast rows at the end: their future
+            columns filled, every other column empty (:mod:`.future`).
         every_window: forecast after every complete window, oldest first, not just the
             last one.
         series: for a model of many series (``--series-column``), the series to
@@ -156,7 +166,7 @@ def forecast(model: Forecaster | str | os.PathLike[str], data: Any,
     if fc.series:
         return _forecast_many(fc, data, every_window, series)
     spec = fc.spec
-    table, xs, Y = _inputs(fc, data, with_targets=False)
+    table, xs, Y, ahead = _inputs(fc, data, with_targets=False)
     first = first_input_row(spec.lags)
     if len(xs) < spec.history:
         raise DataError(f"{table.source} has {len(xs)} rows but the model reads windows of "
@@ -165,6 +175,14 @@ def forecast(model: Forecaster | str | os.PathLike[str], data: Any,
                         + f": give it at least the last {spec.history} rows")
     inputs, _ = window_index(len(xs), spec.window, with_targets=False,
                              start_index=first)  # (N, W)
+    labels = _labeller(table)
+    if spec.future:  # the last windows need the future columns' values at their forecasts
+        from .future import require_ahead
+
+        known = np.isfinite(xs[inputs[:, -1]]).all(axis=1)
+        if not every_window or not known.any():
+            require_ahead(table, spec, ahead, labels, int(inputs[-1, -1]))
+        inputs = inputs[known]
     if not every_window:
         inputs = inputs[-1:]
     x = xs[inputs]  # (N, W, F) float32
@@ -174,7 +192,6 @@ def forecast(model: Forecaster | str | os.PathLike[str], data: Any,
     values = decode(z, last_y, spec.transform, fc.scalers.z, spec.horizon).astype(np.float32)
     last = inputs[:, -1]
     future = last[:, None] + 1 + np.arange(spec.horizon)  # (N, H)
-    labels = _labeller(table)
     bounds = None
     if fc.intervals is not None:
         lo, hi = fc.intervals.bounds(values.astype(np.float64))
@@ -245,6 +262,7 @@ class Evaluation:
     per_series: dict[str, Comparison] | None = None
     quantiles: QuantileScores | None = None
     quantile_pred: np.ndarray | None = None  # (N, H, T, Q), data units
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 def _evaluate_many(fc: Forecaster, data: Any, series: list[str] | None) -> Evaluation:
@@ -274,15 +292,16 @@ def _evaluate_many(fc: Forecaster, data: Any, series: list[str] | None) -> Evalu
 
 
 def evaluate(model: Forecaster | str | os.PathLike[str], data: Any,
-             series: list[str] | None = None) -> Evaluation:
-    """Forecast every window of ``data`` that has known targets; score vs the baselines."""
+             series: list[str] | None = None, stats: bool = False) -> Evaluation:
+    """Forecast every window of ``data`` that has known targets; score vs the baselines
+    (with ``stats``, also AutoETS / AutoARIMA: :mod:`.stats`)."""
     from .fit import assess
 
     fc = _as_forecaster(model)
     if fc.series:
         return _evaluate_many(fc, data, series)
     spec = fc.spec
-    table, xs, Y = _inputs(fc, data, with_targets=True)
+    table, xs, Y, _ = _inputs(fc, data, with_targets=True)
     assert Y is not None  # with_targets=True
     first = max(first_input_row(spec.lags), (spec.season or 0) - spec.window, 0)
     if len(xs) - first < spec.window + spec.horizon:
@@ -293,10 +312,23 @@ def evaluate(model: Forecaster | str | os.PathLike[str], data: Any,
     assert targets is not None
     windows = make_windows_at(xs, Y, inputs, targets, spec.season, spec.transform,
                               fc.scalers.z)
-    a = assess(fc, windows)
+    extra, notes = {}, []
+    if stats:
+        from .stats import MIN_FIT_ROWS, forecast_windows
+
+        start = int(targets[0, 0])  # rows before the first scored target
+        enough = start >= MIN_FIT_ROWS + 3 * (spec.season or 1)
+        st = forecast_windows(Y, inputs[:, -1], spec.horizon, spec.season,
+                              start if enough else len(Y))
+        extra, notes = st.forecasts, st.notes
+        if not enough and extra:
+            notes.append(f"AutoETS/AutoARIMA parameters were estimated on the whole file "
+                         f"(only {start} rows precede the first scored target): they have "
+                         "seen the targets they are scored on, which can only flatter them")
+    a = assess(fc, windows, extra)
     return Evaluation(spec, a.comparison, a.pred, windows, a.per_target, table.source,
                       a.coverage, table.time, fc.intervals, quantiles=a.quantile_scores,
-                      quantile_pred=a.quantiles)
+                      quantile_pred=a.quantiles, notes=notes)
 
 
 def score_windows(pred: np.ndarray, windows: Windows, train_mean: np.ndarray) -> Comparison:

@@ -105,10 +105,13 @@ def prepare_many(table: Any, series_column: str, targets: Any, features: Any = N
                  fill: str | None = None, val_fraction: float = VAL_FRACTION,
                  test_fraction: float = TEST_FRACTION, transform: str = "auto",
                  season: int | str | None = "auto", calendar: bool = False,
-                 linear: bool = True) -> ManyData:
+                 linear: bool = True, quantiles: Any = None,
+                 future: list[str] | None = None) -> ManyData:
     """Prepare every series of a long-format table (see the module docstring)."""
     from ..data import as_table
 
+    if future and features is not None:
+        features = list(dict.fromkeys(list(features) + list(future)))
     whole = as_table(table)
     groups = split_series(whole, series_column)
     loaded, blocks = {}, {}
@@ -125,7 +128,8 @@ def prepare_many(table: Any, series_column: str, targets: Any, features: Any = N
     if len(feats) > 1:
         raise DataError(f"the series have different usable input columns ({sorted(feats)}); "
                         "name them with --features")
-    opts = dict(window=window, horizon=horizon, calendar=calendar, linear=linear, fill=fill)
+    opts = dict(window=window, horizon=horizon, calendar=calendar, linear=linear, fill=fill,
+                quantiles=quantiles, future=future)
     first = {}
     for n, s in loaded.items():
         try:
@@ -160,8 +164,15 @@ def fit_many(md: ManyData, config: Any, seed: int = 0, verbose: Any = 0) -> Any:
 
     set_random_seed(seed)
     spec = md.spec
+    gaps = None
+    if spec.quantiles:
+        from .quantiles import initial_gaps
+
+        tr = md.pooled.train
+        gaps = initial_gaps(tr.z - md.pooled.ridge(tr.x) if spec.linear
+                            else tr.z - tr.z.mean(axis=0), spec.quantiles)
     model = build_model(spec, units=config.units, layers=config.layers,
-                        linear=md.pooled.ridge)
+                        linear=md.pooled.ridge, quantile_gaps=gaps)
     history = train(model, md.pooled, epochs=config.epochs, batch_size=config.batch_size,
                     lr=config.lr, patience=config.patience, verbose=verbose)
     notes = []

@@ -130,7 +130,12 @@ def _check_derived(c: _Checker, spec: dict[str, Any], meta: dict[str, Any],
             or quantiles != sorted(set(quantiles)) or 0.5 not in quantiles)):
         raise c.fail("spec.quantiles", "sorted distinct numbers in (0, 1) including 0.5",
                      quantiles)
-    derived = [f"{t}@lag{L}" for t, L in lags] + calendar
+    future = c.names(spec.get("future", []), "spec.future", allow_empty=True)
+    if not set(future) <= set(features) or set(future) & set(targets):
+        raise c.fail("spec.future", "input columns (among spec.features) that are not targets",
+                     future)
+    derived = ([f"{t}@lag{L}" for t, L in lags] + calendar
+               + [f"{f}@+{h}" for f in future for h in range(1, horizon + 1)])
     if meta.get("series") is not None:
         _check_series(c, meta["series"], len(features) + len(derived), len(targets), horizon)
     k = horizon * len(targets)

@@ -9,13 +9,16 @@ under the key ``"unrolled_forecast"``::
                   "time_column": "date" | null, "fill": null | "ffill" | ...,
                   "units": {"temp_max": "°C", ...}, "transform": "level" | "diff",
                   "season": m | null, "lags": [[target, L], ...], "calendar": [...],
-                  "linear": true | false},
+                  "linear": true | false,
+                  "quantiles": [0.1, 0.5, 0.9] (optional: quantile head, see .quantiles),
+                  "future": ["price", ...] (optional: known-future inputs, see .future)},
      "scaler_x": {"mean": [F floats], "scale": [F floats], "columns": [...]},
      "scaler_y": {"mean": [T floats], "scale": [T floats], "columns": [...]},
      "scaler_z": {"mean": [H·T floats], "scale": [H·T floats], "columns": [...]},
      "ridge":    {"kernel": [[...]] (W·F, H·T), "bias": [H·T floats], "alpha": a},
      "intervals": {"level": 0.9, "half_width": [[...]] (H, T)} | null,
      "output":   "horizon-major",      # Dense output (batch, H·T): element h·T + t
+                                       # (with Q quantiles (batch, H·T·Q): (h·T + t)·Q + q)
      "training": {"source": ..., "rows": ..., "blocks": {"train": [a, b], ...}, ...}}
 
 The scalers hold the *training block's* statistics. A forecast is
@@ -36,7 +39,9 @@ from ..errors import ConfigError, ModelFileError
 from .intervals import Intervals
 from .linear import Linear
 from .metadata import check_metadata
+from . import stored_window
 from .pipeline import ForecastData, ForecastSpec, Scalers
+from .stored_window import StoredWindow
 from .transform import z_columns
 
 KEY = "unrolled_forecast"
@@ -66,6 +71,7 @@ class Forecaster:
     training: dict[str, Any] = field(default_factory=dict)
     series_column: str | None = None
     series: dict[str, tuple[Scalers, Intervals | None]] | None = None
+    window: StoredWindow | None = None     # a validation window, for `unrolled inspect`
 
     def for_series(self, name: str) -> Forecaster:
         """The single-series forecaster of series ``name`` of a global model (same
@@ -87,7 +93,7 @@ class Forecaster:
                             for name, b in zip(("train", "val", "test"), data.blocks)},
                  "choices": data.choices}
         return cls(model, data.spec, data.scalers, data.ridge, intervals,
-                   {**facts, **training})
+                   {**facts, **training}, window=stored_window.from_data(data))
 
     @property
     def scaler_x(self) -> Standardizer:
@@ -111,6 +117,7 @@ class Forecaster:
                 "ridge": None if self.ridge is None else self.ridge.get_config(),
                 "intervals": None if self.intervals is None else self.intervals.get_config(),
                 "output": "horizon-major", "training": _jsonable(self.training),
+                **({} if self.window is None else {stored_window.KEY: self.window.to_config()}),
                 **({} if not self.series else {"series": {
                     "column": self.series_column, "names": list(self.series),
                     "scalers": {n: {"x": sc.x.to_config(), "y": sc.y.to_config(),
@@ -199,6 +206,9 @@ def load_forecaster(path: str | os.PathLike[str]) -> Forecaster:
     forecaster = Forecaster(model, spec, Scalers(scaler_x, scaler_y, scaler_z), ridge,
                             intervals, dict(meta.get("training") or {}), column, series)
     _check_fits(forecaster, path)
+    if meta.get(stored_window.KEY) is not None:   # the spec fits the model: now its window
+        stored_window.check_window(meta[stored_window.KEY], path, spec.window, len(spec.inputs))
+        forecaster.window = StoredWindow.from_config(meta[stored_window.KEY])
     return forecaster
 
 

@@ -61,6 +61,8 @@ class ForecastSpec:
         quantiles: quantile levels the network predicts besides the point forecast
             (the median), sorted, 0.5 included; empty for point forecasts only
             (:mod:`.quantiles`).
+        future: known-future input columns (among ``features``), read also at the
+            forecast rows ``t+1..t+H`` as lead inputs after the calendar (:mod:`.future`).
     """
 
     features: list[str]
@@ -76,6 +78,7 @@ class ForecastSpec:
     calendar: list[str] = field(default_factory=list)
     linear: bool = False
     quantiles: list[float] = field(default_factory=list)
+    future: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name in ("window", "horizon"):
@@ -92,8 +95,12 @@ class ForecastSpec:
 
     @property
     def inputs(self) -> list[str]:
-        """Names along the model's feature axis: CSV features, seasonal lags, calendar."""
-        return feat.input_names(self.features, self.lags, self.calendar)
+        """Names along the model's feature axis: CSV features, seasonal lags, calendar,
+        leads of the known-future columns."""
+        from .future import lead_names
+
+        return (feat.input_names(self.features, self.lags, self.calendar)
+                + lead_names(list(self.future), self.horizon))
 
     @property
     def needs_targets(self) -> bool:
@@ -114,7 +121,8 @@ class ForecastSpec:
                 "transform": self.transform, "season": self.season,
                 "lags": [[t, int(L)] for t, L in self.lags], "calendar": list(self.calendar),
                 "linear": bool(self.linear),
-                **({"quantiles": [float(q) for q in self.quantiles]} if self.quantiles else {})}
+                **({"quantiles": [float(q) for q in self.quantiles]} if self.quantiles else {}),
+                **({"future": list(self.future)} if self.future else {})}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ForecastSpec:
@@ -174,6 +182,7 @@ class ForecastData:
     ridge: Linear            # the ridge baseline / linear path, in z space
     freq: Frequency = Frequency("rows", None, ())
     choices: dict[str, Any] = field(default_factory=dict)  # what auto chose, and why
+    y: np.ndarray | None = None  # (time, T) the target series (for the stats baselines)
 
     @property
     def scaler_x(self) -> Standardizer:
@@ -227,7 +236,8 @@ def prepare(table: Any, targets: str | list[str], features: list[str] | None = N
             fill: str | None = None, val_fraction: float = VAL_FRACTION,
             test_fraction: float = TEST_FRACTION, transform: str = "auto",
             season: int | str | None = "auto", calendar: bool = False,
-            linear: bool = True, quantiles: Any = None) -> ForecastData:
+            linear: bool = True, quantiles: Any = None,
+            future: list[str] | None = None) -> ForecastData:
     """Select columns, split chronologically, fit scalers and ridge on the train block, window.
 
     Args:
@@ -246,11 +256,15 @@ def prepare(table: Any, targets: str | list[str], features: list[str] | None = N
         linear: add the ridge model's output to the network's (the linear path).
         quantiles: quantile levels to forecast besides the point forecast (e.g.
             ``[0.1, 0.9]``; the median is added), or None (:mod:`.quantiles`).
+        future: known-future columns, read at the forecast rows too (:mod:`.future`);
+            added to ``features`` when those are given.
 
     Raises:
         DataError: unusable data (see ``select_columns``), or a series too short for
             one window in each block.
     """
+    if future and features is not None:
+        features = list(dict.fromkeys(list(features) + list(future)))
     series = load_series(table, targets, features, time_column=time_column, fill=fill)
     need = window + horizon
     if len(series.X) < need:
@@ -264,13 +278,14 @@ def prepare(table: Any, targets: str | list[str], features: list[str] | None = N
     blocks = split_sizes(len(series.X), val_fraction, test_fraction, min_rows=horizon)
     return prepare_series(series, tuple(blocks), window=window, horizon=horizon,
                           transform=transform, season=season, calendar=calendar,
-                          linear=linear, fill=fill, quantiles=quantiles)
+                          linear=linear, fill=fill, quantiles=quantiles, future=future)
 
 
 def prepare_series(series: Series, blocks: tuple[slice, slice, slice], *, window: int,
                    horizon: int = 1, transform: str = "level", season: int | str | None = None,
                    calendar: bool = False, linear: bool = False,
-                   fill: str | None = None, quantiles: Any = None) -> ForecastData:
+                   fill: str | None = None, quantiles: Any = None,
+                   future: list[str] | None = None) -> ForecastData:
     """:func:`prepare` on an already-read series and given row blocks (a plain function of
     its arguments: rolling-origin folds call it with their own blocks and never pass rows
     after their test block)."""
@@ -284,12 +299,23 @@ def prepare_series(series: Series, blocks: tuple[slice, slice, slice], *, window
     if calendar and not cal:
         raise ConfigError("calendar inputs need a time column of dates with a regular "
                           f"step (found: {series.freq.describe()})")
+    from .future import check_future, with_leads
+
+    future = check_future(list(future or []), sel.targets)
+    left_out = [c for c in future if c not in sel.features]
+    if left_out:
+        why = "; ".join(f"{c}: {sel.ignored[c]}" for c in left_out
+                        if c in sel.ignored)
+        raise ConfigError(f"--future {','.join(left_out)}: not among the model's inputs "
+                          f"({', '.join(sel.features)})" + (f" ({why})" if why else "")
+                          + ". List it in --features too.")
     spec = ForecastSpec(features=sel.features, targets=sel.targets, window=window,
                         horizon=horizon, time_column=sel.time_column, fill=fill,
                         units=series.units, transform="level", season=m, lags=lags,
                         calendar=cal, linear=bool(linear),
-                        quantiles=_quantiles(quantiles))
+                        quantiles=_quantiles(quantiles), future=future)
     Xa = feat.derived_inputs(series.X, series.Y, sel.time, sel.targets, lags, cal, horizon)
+    Xa = with_leads(Xa, series.X, sel.features, future, horizon)
     first = max(feat.first_input_row(lags), (m or 0) - window, 0)
     inputs, targets = window_index(len(Xa), window, horizon, start_index=first) \
         if len(Xa) - first >= window + horizon else (np.empty((0, window), np.int64),
@@ -334,7 +360,7 @@ def prepare_series(series: Series, blocks: tuple[slice, slice, slice], *, window
     _, scalers, wins, ridge = fitted[tr]
     return ForecastData(replace(spec, transform=tr), sel, scalers, *wins, time=sel.time,
                         blocks=blocks, row_numbers=series.row_numbers, ridge=ridge,
-                        freq=series.freq, choices=choices)
+                        freq=series.freq, choices=choices, y=series.Y)
 
 
 def _quantiles(quantiles: Any) -> list[float]:

@@ -16,6 +16,12 @@ quadrature points doubles until it is below ``rtol`` (or ``max_steps`` is reache
 the result says). For a model linear in its input the gradient is constant and
 ``A = w · (x - x0)`` exactly.
 
+For a classifier (the output layer ends in softmax or sigmoid), each class has its own
+attributions — what pushed *that class's probability* up or down: :func:`attributions`
+explains the predicted class by default, :func:`class_attributions` every class. Under
+softmax the probabilities always sum to 1, so the attributions of all classes add up to
+zero at every input element (to integration accuracy).
+
 The default baseline is zeros: for a forecaster (inputs standardised with the training
 statistics) that is every feature at its training mean. Under a ``Masking`` layer a zero
 row would be a *masked* step, and the output jumps where the path crosses into the mask,
@@ -153,7 +159,8 @@ def attributions(model: Any, x: Any, baseline: Any = None, output: int | None = 
         baseline: one sample's shape; default see :func:`default_baseline`.
         output: which element of the (flattened) per-sample output to explain, e.g. a
             class index, or ``h·targets + t`` for a forecaster's step h of target t.
-            Default: the only one, or 0 (the first step's forecast).
+            Default: the only one; for a softmax classifier the predicted class; else 0
+            (the first step's forecast).
         sample: which sample of the batch (default the last).
         rtol: completeness tolerance that stops the doubling of quadrature points.
     """
@@ -184,8 +191,12 @@ def attributions(model: Any, x: Any, baseline: Any = None, output: int | None = 
                                   f"got {base.shape}.")
     f_both, _ = _forward_flat(model, np.stack([one, base]).astype(dtype))
     n_out = f_both.shape[1]
+    predicted = None
     if output is None:
-        output = 0
+        if output_activation(model) == "softmax" and n_out > 1:
+            output = predicted = int(np.argmax(f_both[0]))
+        else:
+            output = 0
     if not -n_out <= output < n_out:
         raise ConfigError(f"output must be in [0, {n_out}) for {n_out} output value(s) per "
                           f"sample, got {output}.")
@@ -199,8 +210,8 @@ def attributions(model: Any, x: Any, baseline: Any = None, output: int | None = 
         path = base[None] + alphas.astype(dtype).reshape((-1,) + (1,) * one.ndim) * (one - base)[None]
         _, grads = _input_gradient(model, path.astype(dtype), output)
         values = diff * np.tensordot(w, grads, axes=1)
-        result = Attributions(values, one, base, f_x, f_0, _output_name(model, output, n_out),
-                              _names(feature_names, one), k, note)
+        name = _output_name(model, output, n_out) + (", the predicted class" if predicted is not None else "")
+        result = Attributions(values, one, base, f_x, f_0, name, _names(feature_names, one), k, note)
         if result.completeness_error <= rtol or k >= max_steps:
             return result
         k *= 2
@@ -215,12 +226,66 @@ def _names(feature_names: list[str] | None, one: Array) -> tuple[str, ...]:
     return tuple(str(n) for n in feature_names)
 
 
+def output_activation(model: Any) -> str | None:
+    """``"softmax"`` or ``"sigmoid"`` when the model's (first) output layer ends in one —
+    a classifier — else None (or another activation's name)."""
+    last = None
+    graph = getattr(model, "graph", None)
+    if callable(graph):
+        try:
+            last = graph().outputs[0].layer
+        except Exception:   # e.g. a bare layer list that builds no graph
+            last = None
+    if last is None:
+        last = (getattr(model, "layers", None) or [model])[-1]
+    if type(last).__name__ == "Softmax":
+        return "softmax"
+    return getattr(getattr(last, "activation", None), "name", None)
+
+
 def _output_name(model: Any, index: int, n_out: int) -> str:
-    last = (getattr(model, "layers", None) or [model])[-1]
-    act = getattr(getattr(last, "activation", None), "name", None)
+    act = output_activation(model)
     if act == "softmax" and n_out > 1:
         return f"class {index} (probability)"
+    if act == "sigmoid":
+        return "the probability" if n_out == 1 else f"label {index} (probability)"
     return "the output" if n_out == 1 else f"output[{index}]"
+
+
+def predicted_class(model: Any, x: Any, sample: int = -1) -> int | None:
+    """The class a softmax classifier predicts for one sample (None if not a softmax
+    classifier)."""
+    if output_activation(model) != "softmax":
+        return None
+    x = np.asarray(x)
+    in_shape = getattr(model, "input_batch_shape", None)
+    if in_shape is not None and x.ndim == len(in_shape) - 1:
+        x = x[None]
+    y, _ = _forward_flat(model, x[sample:][:1].astype(_model_dtype(model)))
+    return int(np.argmax(y[0])) if y.shape[1] > 1 else None
+
+
+def class_attributions(model: Any, x: Any, classes: list[int] | None = None, **kwargs: Any
+                       ) -> dict[int, Attributions]:
+    """:func:`attributions` for each class of a classifier (softmax or sigmoid output):
+    ``{class: Attributions}``, every class unless ``classes`` is given. Keyword arguments
+    (``sample``, ``baseline``, ``feature_names``, ``rtol``, ...) are :func:`attributions`'."""
+    if output_activation(model) not in ("softmax", "sigmoid"):
+        raise ConfigError("class_attributions needs a classifier: a model whose output layer "
+                          f"ends in softmax or sigmoid; this one ends in "
+                          f"{output_activation(model)!r}. Use attributions(model, x, output=k).")
+    n_out = _n_outputs(model, x, kwargs.get("sample", -1))
+    chosen = list(range(n_out)) if classes is None else [int(c) for c in classes]
+    return {c: attributions(model, x, output=c, **kwargs) for c in chosen}
+
+
+def _n_outputs(model: Any, x: Any, sample: int) -> int:
+    x = np.asarray(x)
+    in_shape = getattr(model, "input_batch_shape", None)
+    if in_shape is not None and x.ndim == len(in_shape) - 1:
+        x = x[None]
+    y, _ = _forward_flat(model, x[sample:][:1].astype(_model_dtype(model)))
+    return y.shape[1]
 
 
 def _first_layer(model: Any) -> Any:

@@ -101,10 +101,11 @@ def plot_gates(trace: Trace, sample: int | None = None, unit: int | None = None,
 
 
 def plot_weights(layer_or_model: Any, path: str | os.PathLike[str] | None = None,
-                 recurrent: bool = False) -> Any:
+                 recurrent: bool = False, feature_names: list[str] | None = None) -> Any:
     """Heatmaps of ``kernel_<gate>`` (features × units), one per gate, on one symmetric
     colour scale; with ``recurrent`` a second row of ``recurrent_kernel_<gate>`` (units ×
-    units). Column j of a kernel is what unit j's gate reads from the features."""
+    units). Column j of a kernel is what unit j's gate reads from the features, whose
+    rows are labelled with ``feature_names`` when given."""
     layer, _ = recurrent_layer(layer_or_model)
     if not layer.built:
         raise ConfigError(f"{layer.name!r} has no weights yet: build it or call it on data first.")
@@ -117,6 +118,8 @@ def plot_weights(layer_or_model: Any, path: str | os.PathLike[str] | None = None
     vmax = max(float(np.abs(w).max()) for p in packed for w in blocks[p]) or 1.0
     ncols = max(len(gates), 1)
     F, U = layer.features, layer.units
+    if feature_names is not None and len(feature_names) != F:
+        raise ConfigError(f"feature_names has {len(feature_names)} name(s) for {F} feature(s).")
     fig = _figure(figsize=(max(6.5, 2.2 + 2.6 * ncols), 1.4 + 2.4 * len(packed)),
                   layout="constrained")
     axes = fig.subplots(len(packed), ncols, squeeze=False)
@@ -128,7 +131,11 @@ def plot_weights(layer_or_model: Any, path: str | os.PathLike[str] | None = None
             ax.set_xlabel("unit")
             ax.set_ylabel("feature" if p == "kernel" else "h_(t-1) unit")
             ax.set_xticks(_ticks(U))
-            ax.set_yticks(_ticks(w.shape[0]))
+            if p == "kernel" and feature_names is not None:
+                ax.set_yticks(range(w.shape[0]), feature_names, fontsize=8)
+                ax.set_ylabel("")
+            else:
+                ax.set_yticks(_ticks(w.shape[0]))
             if w.size <= 64:
                 for (i, j), v in np.ndenumerate(w):
                     ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,

@@ -256,9 +256,20 @@ class Trace:
 
 
 # -- running a layer ---------------------------------------------------------------------
+# Layers that pass each input feature through unchanged: column names survive them.
+NAME_PRESERVING = ("InputLayer", "Masking", "Dropout", "GaussianNoise", "GaussianDropout",
+                   "SpatialDropout1D", "ActivityRegularization")
+
+
+def _is_model(obj: Any) -> bool:
+    return hasattr(obj, "graph") and hasattr(obj, "layers")
+
+
 def recurrent_layer(layer_or_model: Any, which: int | str | None = None
                     ) -> tuple[WeightedRecurrent, list[Any]]:
-    """The recurrent layer to trace and the layers before it (empty for a bare layer).
+    """The recurrent layer to trace and the layers whose outputs reach its input, in run
+    order (empty for a bare layer). Works on any graph: a Sequential, or a Functional
+    model with branches or several inputs.
 
     ``which``: a layer name or index into ``model.layers``; default the first recurrent one.
     """
@@ -266,17 +277,65 @@ def recurrent_layer(layer_or_model: Any, which: int | str | None = None
         return layer_or_model, []
     layers = getattr(layer_or_model, "layers", None)
     if layers is None:
-        raise ConfigError(f"trace expects an LSTM, GRU or SimpleRNN layer or a Sequential "
-                          f"model, got {type(layer_or_model).__name__}.")
+        raise ConfigError(f"trace expects an LSTM, GRU or SimpleRNN layer or a model "
+                          f"(Sequential or Functional), got {type(layer_or_model).__name__}.")
     listing = ", ".join(f"{l.name} ({type(l).__name__})" for l in layers) or "none"
     for k, layer in enumerate(layers):
         if (which is None and isinstance(layer, Recurrent)) or which in (k, layer.name):
             if not isinstance(layer, (LSTM, GRU, SimpleRNN)):
                 raise ConfigError(f"Layer {layer.name!r} is a {type(layer).__name__}; trace "
                                   "needs an LSTM, GRU or SimpleRNN layer.")
-            return layer, layers[:k]
+            if not _is_model(layer_or_model):
+                return layer, list(layers[:k])
+            graph, node = _node_of(layer_or_model, layer)
+            return layer, [n.layer for n in graph.ancestors(node)]
     wanted = "no recurrent layer" if which is None else f"no layer {which!r}"
     raise ConfigError(f"Model {getattr(layer_or_model, 'name', '')!r} has {wanted}; its layers: {listing}.")
+
+
+def _node_of(model: Any, layer: Any) -> tuple[Any, Any]:
+    """The model's graph and the (first) call of ``layer`` in it."""
+    graph = model.graph()
+    for node in graph.calls:
+        if node.layer is layer:
+            return graph, node
+    raise ConfigError(f"Layer {layer.name!r} is not called in model {model.name!r}'s graph.")
+
+
+def input_feature_names(model: Any, layer: Any, names: list[str] | None) -> list[str] | None:
+    """``names`` (the columns of the model's first input) if they still name the features
+    reaching ``layer`` — its input is that model input, passed only through layers that
+    keep every feature (Masking, Dropout, ...) — else None."""
+    if names is None:
+        return None
+    if not _is_model(model):
+        return list(names) if getattr(model, "features", len(names)) == len(names) else None
+    _, node = _node_of(model, layer)
+    t = node.x
+    while hasattr(t, "history") and t.history is not None:
+        producer = t.node
+        if producer.is_input:
+            first = model.graph().inputs[0]
+            return list(names) if t is first and t.shape[-1] == len(names) else None
+        if type(producer.layer).__name__ not in NAME_PRESERVING or not producer.single:
+            return None
+        t = producer.x
+    return None
+
+
+def _layer_input(model: Any, layer: Any, x: Any, mask: Any) -> tuple[Any, Any, Any]:
+    """(the array reaching ``layer``, its mask, its initial_state arrays or None) when
+    ``model`` runs on ``x``: the graph engine computes the layer's input values."""
+    graph, node = _node_of(model, layer)
+    arrays = model.prepare_inputs(x)
+    masks = None
+    if mask is not None:
+        masks = [np.asarray(mask)] + [None] * (len(arrays) - 1)
+    x_in, mask_in, kwargs = graph.node_inputs(node, arrays, masks)
+    if isinstance(x_in, list):
+        raise ConfigError(f"Layer {layer.name!r} is called on {len(x_in)} tensors; trace "
+                          "follows a recurrent layer with one input.")
+    return x_in, mask_in, kwargs.get("initial_state")
 
 
 def _pre_activations(kind: str, layer: Any, xp: Array, h_prev: Array, a: Array,
@@ -303,24 +362,29 @@ def trace(layer_or_model: Any, x: Any, sample: int = 0, initial_state: Any = Non
     """Run a recurrent layer on ``x`` (batch, timesteps, features) and keep every
     intermediate, each (timesteps, batch, units).
 
-    For a Sequential model the layers before its first recurrent layer (or ``which``)
-    are applied first, and the mask they produce (a ``Masking`` layer's) is applied as
-    the model applies it. ``mask`` (batch, timesteps), True = a real step, is the input
+    For a model (Sequential, or Functional with branches or several inputs: ``x`` is
+    then what the model takes, a list or a dict), the graph engine computes what
+    reaches the recurrent layer (``which``, default the first): the values at its input,
+    the mask it is called with (a ``Masking`` layer's) and any ``initial_state`` tensors
+    of its call, exactly as the model runs it. ``mask`` (batch, timesteps), True = a real step, is the input
     mask (as for a layer call). ``sample`` is the default sample of :meth:`Trace.table`
     and :meth:`Trace.contributions`.
     """
     layer, before = recurrent_layer(layer_or_model, which)
-    first = before[0] if before else layer
-    x = as_input_array(x, first.dtype, "trace")
-    if before and not getattr(layer_or_model, "built", True):
-        layer_or_model.build((None,) + x.shape[1:])
-    for prev in before:
-        prev.validate_input(x.shape)
-        x_in = x
-        x = (prev.forward(x, training=False) if mask is None
-             else prev.forward(x, training=False, mask=mask))[0]
-        x = x[0] if isinstance(x, list) else x
-        mask = prev.compute_mask(x_in, mask)
+    if _is_model(layer_or_model):
+        x, mask, graph_state = _layer_input(layer_or_model, layer, x, mask)
+        if initial_state is None and graph_state is not None:
+            initial_state = graph_state
+        x = np.asarray(x)
+    elif before:   # a bare list of layers (no graph)
+        x = as_input_array(x, before[0].dtype, "trace")
+        for prev in before:
+            x_in = x
+            x = (prev.forward(x, training=False) if mask is None
+                 else prev.forward(x, training=False, mask=mask))[0]
+            mask = prev.compute_mask(x_in, mask)
+    else:
+        x = as_input_array(x, layer.dtype, "trace")
     layer.validate_input(x.shape)
     if not -x.shape[0] <= sample < x.shape[0]:
         raise ConfigError(f"sample must be in [0, {x.shape[0]}) for a batch of {x.shape[0]}, got {sample}.")

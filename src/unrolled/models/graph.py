@@ -276,6 +276,44 @@ class Graph:
                 mask_of[id(node.outputs[0])] = out_mask
         return out, node_cache
 
+    def ancestors(self, node: Node) -> list[Node]:
+        """The computing nodes ``node`` depends on, in run order (``node`` excluded)."""
+        needed: set[int] = set()
+        stack = list(node.parent_nodes)
+        while stack:
+            parent = stack.pop()
+            if id(parent) in needed or parent.is_input or id(parent) not in self.node_ids:
+                continue
+            needed.add(id(parent))
+            stack.extend(parent.parent_nodes)
+        return [n for n in self.calls if id(n) in needed]
+
+    def node_inputs(self, node: Node, arrays: list[Any], masks: list[Any] | None = None,
+                    training: bool = False) -> tuple[Any, Any, dict[str, Any]]:
+        """What ``node`` receives when the graph runs on ``arrays`` (one per input tensor):
+        its ``x`` (an array or a list), the mask it is called with (Keras's rule, see the
+        module docstring; None for none) and its tensor keyword arguments as arrays (e.g.
+        ``initial_state``). Only the nodes it depends on run, with their ``call``."""
+        if id(node) not in self.node_ids or node.is_input:
+            raise ConfigError(f"{node!r} is not a call in this graph.")
+        values: dict[int, Any] = {id(t): a for t, a in zip(self.inputs, arrays)}
+        mask_of: dict[int, Any] = {}
+        if masks is not None:
+            mask_of.update({id(t): m for t, m in zip(self.inputs, masks) if m is not None})
+        for parent in self.ancestors(node):
+            self._run_node(parent, values, mask_of, training, keep_cache=False)
+        single, x_ids, tensor_kwargs, _, explicit, auto_mask = self._plan(node)
+        x = values[x_ids] if single else [values[i] for i in x_ids]
+        kwargs = {k: map_tensors(v, lambda t: values[id(t)]) for k, v in tensor_kwargs.items()}
+        if explicit is not None:
+            mask = map_tensors(explicit, lambda t: values[id(t)])
+        elif auto_mask:
+            mask = mask_of.get(x_ids) if single else [mask_of.get(i) for i in x_ids]
+            mask = None if _all_none(mask) else mask
+        else:
+            mask = None
+        return x, mask, kwargs
+
     def output_shapes(self, input_shapes: list[Any]) -> list[Any]:
         """The outputs' shapes for inputs of ``input_shapes`` (shapes only, nothing runs)."""
         shapes: dict[int, Any] = {id(t): tuple(s) for t, s in zip(self.inputs, input_shapes)}

@@ -7,6 +7,8 @@ The model protocol the trainer uses::
 
     model.prepare_inputs(x)      -> list of arrays, one per model input (checked, cast)
     model.forward(x, training)   -> (outputs, cache)     outputs: array, list or dict
+    model.forward_prepared(xs, training, keep_cache)     the same on prepare_inputs' arrays
+                                                         (each entry point converts x once)
     model.backward(dy, cache)    -> (d_inputs, grads)    grads: one per trainable weight
     model.output_names, model.layers, model.trainable_weights, get/set_weights
 
@@ -219,8 +221,15 @@ class Model(Layer):
         """Run the model; returns ``(outputs, cache)`` for :meth:`backward`. ``mask``:
         (batch, timesteps) bool per input (True = a real step), or None."""
         arrays = self.prepare_inputs(x)
-        graph = self.graph()
-        outs, cache = graph.forward(arrays, training, self._masks(mask, len(arrays)))
+        return self.forward_prepared(arrays, training, masks=self._masks(mask, len(arrays)))
+
+    def forward_prepared(self, arrays: list[np.ndarray], training: bool = False,
+                         keep_cache: bool = True, masks: list[Any] | None = None
+                         ) -> tuple[Any, GraphCache]:
+        """:meth:`forward` on the arrays :meth:`prepare_inputs` returned (not converted or
+        checked again). ``keep_cache=False`` runs each layer's inference path and keeps
+        no cache (what ``predict`` and ``model(x)`` need)."""
+        outs, cache = self.graph().forward(arrays, training, masks, keep_cache=keep_cache)
         return self._pack_outputs(outs), cache
 
     def backward(self, dy: Any, cache: GraphCache) -> tuple[Any, list[np.ndarray]]:
@@ -236,9 +245,8 @@ class Model(Layer):
 
     def call(self, x: Any, training: bool = False, mask: Any = None) -> Any:
         arrays = self.prepare_inputs(x)
-        outs, _ = self.graph().forward(arrays, training, self._masks(mask, len(arrays)),
-                                       keep_cache=False)
-        return self._pack_outputs(outs)
+        return self.forward_prepared(arrays, training, keep_cache=False,
+                                     masks=self._masks(mask, len(arrays)))[0]
 
     def __call__(self, x: Any, training: bool = False, mask: Any = None) -> Any:
         return self.call(x, training=training, mask=mask)

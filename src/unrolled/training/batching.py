@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..errors import ConfigError
-from ..random import make_rng
+from ..random import reserve_rng
 
 
 def unpack_data(data: Any, who: str) -> tuple[Any, Any, Any]:
@@ -46,6 +46,8 @@ class BatchIterator:
 
     def __init__(self, n: int, batch_size: int | None, shuffle: bool | str = False,
                  steps_per_epoch: int | None = None, rng: np.random.Generator | None = None) -> None:
+        # Without ``rng`` the global seed's next stream is reserved, and its generator is
+        # built only if a shuffle needs it (``predict``/``evaluate`` never do).
         if steps_per_epoch is not None and (not isinstance(steps_per_epoch, (int, np.integer))
                                             or steps_per_epoch <= 0):
             raise ConfigError(f"steps_per_epoch must be a positive integer, got {steps_per_epoch!r}.")
@@ -58,9 +60,16 @@ class BatchIterator:
         self.n, self.batch_size, self.shuffle = n, int(batch_size), shuffle
         self.steps_per_epoch = steps_per_epoch
         self.size = math.ceil(n / self.batch_size)
-        self.rng = rng if rng is not None else make_rng()
+        self._rng = rng
+        self._make_rng = reserve_rng() if rng is None else None
         self._current: Iterator[Any] | None = None
         self._seen = 0
+
+    @property
+    def rng(self) -> np.random.Generator:
+        if self._rng is None:
+            self._rng = self._make_rng()
+        return self._rng
 
     @property
     def num_batches(self) -> int:

@@ -84,6 +84,13 @@ class Mean(Metric):
         return [self.total, self.count]
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        if type(values) is float and type(sample_weight) is int:
+            # A number standing for ``sample_weight`` samples (``fit``'s running loss):
+            # the same float32 products and sums as below, without the array machinery.
+            v, w = self.dtype.type(values), self.dtype.type(sample_weight)
+            self.total += v * w
+            self.count += w
+            return
         values = np.asarray(values, dtype=self.dtype)
         if sample_weight is not None:
             w = np.asarray(sample_weight, dtype=self.dtype)

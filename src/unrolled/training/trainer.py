@@ -5,7 +5,7 @@ A model owns a :class:`Trainer` (composition); the trainer never imports models 
 
 One training step on a batch ``x`` (batch, timesteps, features), ``y`` (batch, ...)::
 
-    y_pred, cache  = model.forward(x, training=True)
+    y_pred, cache  = model.forward_prepared(xs, training=True)         # x converted once
     loss, dy       = loss_fn.value_and_grad(y, y_pred, sample_weight)   # mean over the batch
     loss          += regularization penalties (each regularized weight once)
     _, grads       = model.backward(dy, cache)                          # one per trainable weight
@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError, InputShapeError
-from ..random import make_rng
 from .batching import BatchIterator, class_weight_to_sample_weights, unpack_data
 from .compiling import CompileMixin
 
@@ -53,6 +52,32 @@ def _take(a: Any, index: Any) -> Any:
     if isinstance(a, list):
         return [None if v is None else v[index] for v in a]
     return a[index]
+
+
+def _fresh(out: Any, inputs: Any) -> Any:
+    """``out`` as arrays of its own: a model whose output is a view of its input (a
+    Reshape, a Permute...) gets a copy, as Keras returns new arrays."""
+    if isinstance(out, dict):
+        return {k: _fresh(v, inputs) for k, v in out.items()}
+    if isinstance(out, list):
+        return [_fresh(v, inputs) for v in out]
+    if isinstance(inputs, dict):
+        inputs = list(inputs.values())
+    for a in inputs if isinstance(inputs, (list, tuple)) else [inputs]:
+        if isinstance(a, np.ndarray) and np.may_share_memory(out, a):
+            return out.copy()
+    return out
+
+
+def _join(parts: list[Any], xs: list[np.ndarray]) -> Any:
+    """``predict``'s batches joined along the batch axis (one batch: returned as is)."""
+    if len(parts) == 1:
+        return _fresh(parts[0], xs)
+    if isinstance(parts[0], dict):
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    if isinstance(parts[0], list):
+        return [np.concatenate(p) for p in zip(*parts)]
+    return np.concatenate(parts)
 
 
 class Trainer(CompileMixin):
@@ -171,7 +196,7 @@ class Trainer(CompileMixin):
     def _step(self, xs: list[np.ndarray], ys: list[Any], sample_weight: Any,
               training: bool) -> dict[str, float]:
         model = self.model
-        y_pred, cache = model.forward(model._pack_inputs(xs), training=training)
+        y_pred, cache = model.forward_prepared(xs, training)
         masks = list(getattr(cache, "output_masks", None) or [getattr(cache, "output_mask", None)])
         penalty, reg_grads = self._regularization()
         activity = model.activity_penalty(cache) if hasattr(model, "activity_penalty") else 0.0
@@ -342,7 +367,7 @@ class Trainer(CompileMixin):
                           "from the states the previous batch left, so shuffling pairs them with "
                           "unrelated samples. Pass shuffle=False (Keras 3 does not warn).",
                           UserWarning, stacklevel=3)
-        batches = BatchIterator(len(x[0]), batch_size, shuffle, steps_per_epoch, make_rng())
+        batches = BatchIterator(len(x[0]), batch_size, shuffle, steps_per_epoch)
         cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
             callbacks, add_history=True, add_progbar=verbose != 0, model=self.model, verbose=verbose,
             epochs=epochs, steps=batches.num_batches)
@@ -428,37 +453,41 @@ class Trainer(CompileMixin):
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto",
                 steps: int | None = None, callbacks: Sequence[Callback] | None = None) -> Any:
         """Outputs for ``x`` (samples, timesteps, features), ``batch_size`` (default 32) at a
-        time, in inference mode (Dropout off)."""
+        time, in inference mode (Dropout off). ``x`` is converted and checked once; each
+        batch runs the layers' inference paths (no caches for a backward pass)."""
         from .callbacks import CallbackList
 
         model = self.model
         xs = model.prepare_inputs(x)
         if len(xs[0]) == 0:  # an empty batch gives an empty result of the right shape
-            return model.forward(model._pack_inputs(xs), training=False)[0]
+            return model.forward_prepared(xs, False, keep_cache=False)[0]
         batches = BatchIterator(len(xs[0]), batch_size, False, steps)
-        cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
-            callbacks, add_progbar=verbose != 0, model=model, verbose=verbose, epochs=1,
-            steps=batches.num_batches)
+        if not callbacks and verbose == 0:   # nothing to call back: no hooks, no logs
+            cbs = None
+        else:
+            cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
+                callbacks, add_progbar=verbose != 0, model=model, verbose=verbose, epochs=1,
+                steps=batches.num_batches)
+            cbs.on_predict_begin()
         model.stop_predicting = False
-        cbs.on_predict_begin()
         parts = []
         for step, index in batches.epoch():
-            cbs.on_predict_batch_begin(step)
-            out = model.forward(model._pack_inputs(_take(xs, index)), training=False)[0]
+            if cbs is not None:
+                cbs.on_predict_batch_begin(step)
+            out = model.forward_prepared(_take(xs, index), False, keep_cache=False)[0]
             parts.append(out)
-            cbs.on_predict_batch_end(step, {"outputs": out})
+            if cbs is not None:
+                cbs.on_predict_batch_end(step, {"outputs": out})
             if model.stop_predicting:
                 break
-        cbs.on_predict_end()
-        if isinstance(parts[0], dict):
-            return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        if isinstance(parts[0], list):
-            return [np.concatenate(p) for p in zip(*parts)]
-        return np.concatenate(parts)
+        if cbs is not None:
+            cbs.on_predict_end()
+        return _join(parts, xs)
 
     def predict_on_batch(self, x: Any) -> Any:
         """Outputs for one batch ``x`` (batch, timesteps, features), in inference mode."""
-        return self.model.forward(x, training=False)[0]
+        model = self.model
+        return _fresh(model.forward_prepared(model.prepare_inputs(x), False, keep_cache=False)[0], x)
 
     # -- single batches ----------------------------------------------------------------
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,

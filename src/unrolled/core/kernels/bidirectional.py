@@ -43,22 +43,16 @@ AT_ONCE = ("bidirectional: both directions at once, one thread each (compiled lo
            "release the GIL; single-threaded BLAS, no handoff per step)")
 
 
-def plan(kernel_names: Sequence[str], batch: int, timesteps: int, units: int,
+def plan(kernel_names: Callable[[], Sequence[str]], batch: int, timesteps: int, units: int,
          gates: int) -> DirectionPlan:
-    """Whether the two directions (whose chosen kernels are ``kernel_names``) run side by
-    side, and why. ``UNROLLED_BIDIRECTIONAL=sequential`` (or ``at_once``) overrides the
-    rule (benchmarks compare the two)."""
+    """Whether the two directions run side by side, and why; ``kernel_names()`` gives the
+    kernels the two directions would run (asked only when the sizes allow running them
+    at once). ``UNROLLED_BIDIRECTIONAL=sequential`` (or ``at_once``) overrides the rule
+    (benchmarks compare the two)."""
     mode = os.environ.get("UNROLLED_BIDIRECTIONAL", "").strip().lower()
     if mode in ("sequential", "at_once"):
         return DirectionPlan(mode == "at_once", f"bidirectional: {mode.replace('_', ' ')} "
                                                 "(UNROLLED_BIDIRECTIONAL)")
-    if num_threads() < 2:
-        return DirectionPlan(False, "bidirectional: one direction after the other "
-                                    "(one thread allowed: UNROLLED_NUM_THREADS)")
-    if any(name != "numba" for name in kernel_names):
-        return DirectionPlan(False, "bidirectional: one direction after the other (kernels "
-                                    f"{'/'.join(kernel_names)}: only compiled loops release "
-                                    "the GIL)")
     step_work = batch * gates * units * units
     if step_work * timesteps < MIN_DIRECTION_WORK:
         return DirectionPlan(False, "bidirectional: one direction after the other (tiny: "
@@ -68,6 +62,14 @@ def plan(kernel_names: Sequence[str], batch: int, timesteps: int, units: int,
         return DirectionPlan(False, "bidirectional: one direction after the other (large "
                                     f"step, batch·{gates}·units² = {step_work:,}: each "
                                     "step's GEMM uses every core)")
+    if num_threads() < 2:
+        return DirectionPlan(False, "bidirectional: one direction after the other "
+                                    "(one thread allowed: UNROLLED_NUM_THREADS)")
+    names = list(kernel_names())
+    if any(name != "numba" for name in names):
+        return DirectionPlan(False, "bidirectional: one direction after the other (kernels "
+                                    f"{'/'.join(names)}: only compiled loops release "
+                                    "the GIL)")
     return DirectionPlan(True, AT_ONCE)
 
 

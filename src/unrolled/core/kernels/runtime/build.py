@@ -9,9 +9,10 @@ import sys
 
 def main(argv: list[str]) -> int:
     """Build the modules named in ``argv`` (e.g. ``._numba_cells``) first, then the rest."""
-    from .. import cells_numba, cells_train, lstm_numba  # noqa: PLC0415
+    from .. import cells_numba, cells_train, dropout, lstm_numba  # noqa: PLC0415
 
-    modules = [lstm_numba.COMPILED, cells_numba.COMPILED, cells_train.COMPILED]
+    modules = [lstm_numba.COMPILED, cells_numba.COMPILED, cells_train.COMPILED,
+               dropout.COMPILED]
     modules.sort(key=lambda m: m.module not in argv)
     for compiled in modules:
         compiled.load()
