@@ -334,13 +334,9 @@ def run_many(args: argparse.Namespace) -> int:
     from ..forecast.many import assess_many, fit_many, per_series_table, prepare_many
     from ..forecast.report import beats, comparison_table, model_name, steps_table, steps_text
 
-    if args.backtest:
-        from ..errors import ConfigError
-
-        raise ConfigError("--backtest with --series-column is not supported yet: backtest "
-                          "one series at a time")
+    table = read_data(args)
     try:
-        md = prepare_many(read_data(args), args.series_column, **data_options(args))
+        md = prepare_many(table, args.series_column, **data_options(args))
     except DataError as err:
         raise DataError(cli_spelling(str(err))) from None
     spec = md.spec
@@ -368,4 +364,12 @@ def run_many(args: argparse.Namespace) -> int:
     path = save_forecaster(fit.forecaster, args.output)
     print(f"\nWrote {path} ({fit.epochs} epochs; {len(per)} series). Next: unrolled predict "
           f"{path} {args.data}")
+    if args.backtest:
+        from .backtest import run_backtest_report
+
+        print()
+        run_backtest_report(table, data_options(args), fit_config(args), folds=args.backtest,
+                            seeds=1, plot=None if args.no_plot else
+                            path[:-len(".keras")] + "_backtest.png",
+                            series_column=args.series_column)
     return 0

@@ -45,6 +45,7 @@ class FoldResult(NamedTuple):
     transform: str
     season: int | None
     quantiles: Any = None               # QuantileScores of the model's quantiles, or None
+    per_series: Any = None              # series → method → MAE (many series), or None
 
 
 def fold_blocks(n: int, folds: int, test_rows: int, val_rows: int,
