@@ -220,7 +220,7 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
         raise ConfigError(f"feature_names has {len(names)} name(s) for {F} feature(s).")
     name = getattr(model, "name", type(model).__name__)
     body = [f"<h1>{_esc(title or f'Inside {name}')}</h1>",
-            f"<p class='note'>{_esc(data_note or f'{len(x)} input window(s) given by the caller.')} "
+            f"<p class='note'>{_esc(_sentence(data_note or f'{len(x)} input window(s) given by the caller'))} "
             f"Explained: window {sample} of {len(x)}; {x.shape[1]} timestep(s) × {F} feature(s): "
             f"{_esc(', '.join(names))}.</p>"]
 
@@ -315,6 +315,11 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
             "</head><body>" + "".join(body) +
             "<p class='note'>Written by unrolled. Everything on this page is in this one file.</p>"
             "</body></html>")
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 MAX_CLASSES = 10   # classes shown one table each; more are summarised by the first ones
