@@ -251,7 +251,8 @@ def predict(model: Any, data: Any, *, batch_size: int | None = None, client: Any
 
     Returns:
         A lazy dask array ``(batch, *output)`` float32 chunked like ``data`` on the batch
-        axis, or a dask dataframe with ``data``'s index; ``.compute()`` runs it.
+        axis, or a dask dataframe with ``data``'s index; ``.compute()`` runs it (with a
+        client that is not the default one: ``client.compute(result).result()``).
     """
     _, da = _dask_modules()
     payload = ModelBytes.of(model)
@@ -260,6 +261,7 @@ def predict(model: Any, data: Any, *, batch_size: int | None = None, client: Any
     client = _current_client(client)
     ref: Any = payload
     if client is not None:
+        _set_up_workers(client)
         ref = client.scatter(payload, broadcast=True, hash=False)
     if isinstance(data, da.Array):
         return _predict_array(da, local, data, in_shape, ref, batch_size)
@@ -268,6 +270,15 @@ def predict(model: Any, data: Any, *, batch_size: int | None = None, client: Any
     raise ConfigError(f"distributed.predict expects a dask array or dask dataframe, got "
                       f"{type(data).__name__}; hint: dask.array.from_array(x, chunks=(1024, "
                       "-1, -1)) for a NumPy array, or call model.predict(x) directly")
+
+
+def _set_up_workers(client: Any) -> None:
+    """Every worker once (and workers that join later): threads = cores // its task slots,
+    compiled kernels loaded (:class:`unrolled.parallel.dask_backend.UnrolledWorkerSetup`)."""
+    from .parallel import load_dask_backend
+
+    plugin = load_dask_backend().UnrolledWorkerSetup()
+    client.register_plugin(plugin, name=plugin.name)
 
 
 def _is_dask_frame(data: Any) -> bool:

@@ -60,6 +60,9 @@ def test_on_a_local_cluster_equals_predict_and_ships_once_per_worker(x, cluster_
     import pickle
     graph = pickle.dumps(dict(y.__dask_graph__()))
     assert len(graph) < len(ud.ModelBytes.of(m).data), (len(graph),)
+    # each worker was set up once: threads x task slots <= cores (Dask's nanny sets 1)
+    threads = cluster_client.run(lambda: __import__("os").environ.get("UNROLLED_NUM_THREADS"))
+    assert set(threads.values()) == {"1"}, threads
     # the same model again: nothing is rebuilt
     cluster_client.compute(ud.predict(m, blocks, client=cluster_client)).result()
     again = [c.get(digest, 0) for c in cluster_client.run(ud.loaded_models).values()]

@@ -43,6 +43,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--series", type=column_list, metavar="A,B",
                    help="for a model trained with --series-column: only these series "
                         "(default: every series in the file)")
+    p.add_argument("--no-stats", action="store_true",
+                   help="skip the AutoETS / AutoARIMA baselines (statsforecast, computed by "
+                        "default when installed)")
     add_fill_override(p)
     add_reading_options(p)
 
@@ -57,8 +60,10 @@ def run(args: argparse.Namespace) -> int:
 
     delimiter, fmt = cell_format(args)
     fc = with_fill(load_forecaster(args.model), args)
+    from .train import stats_on
+
     result = evaluate(fc, read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt),
-                      series=args.series)
+                      series=args.series, stats=stats_on(args) and not fc.series)
     spec = result.spec
     cmp = result.comparison
     name = model_name(spec)
@@ -83,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         from ..forecast.quantiles import text as quantile_text
 
         print(quantile_text(result.quantiles, unit_of(spec)))
+    for note in result.notes:
+        print(f"Note: {note}")
     print(beats(cmp, name))
     if args.plot and not result.per_series:
         from ..forecast.fit import Assessment
