@@ -86,13 +86,11 @@ def environment_report() -> list[str]:
         lines.append(f"numba {numba.__version__}, threading for batch blocks: "
                      f"{lstm_numba.num_threads()} thread(s) (UNROLLED_NUM_THREADS)")
     if missing is None:
-        from . import cells_numba, cells_train, dropout  # noqa: PLC0415
         from .runtime import loading  # noqa: PLC0415
 
         lines.append(f"compile mode: {loading.compile_mode()} (UNROLLED_COMPILE=background|wait)")
-        for compiled in (lstm_numba.COMPILED, cells_numba.COMPILED, cells_train.COMPILED,
-                         dropout.COMPILED):
-            lines.append(f"  {compiled.module.lstrip('.')}: {compiled.describe()}")
+        for compiled in loading.all_modules():
+            lines.append(f"  {compiled.label}: {compiled.describe()}")
     name, source = forced()
     lines.append(f"kernel override: {name} (from {source})" if name else
                  "kernel override: none (UNROLLED_KERNEL=reference|numpy|numba to force one)")
