@@ -11,7 +11,13 @@ independent, so two blocks run on two cores with no per-step synchronisation). P
 
 ``tanh`` is a float32 rational approximation (Eigen's ``ptanh_float``, |error| < 2e-7 in
 [-9, 9], exactly ±1 beyond), inlined so the gate loop vectorises — libm's scalar tanh
-costs more per step than ONNX Runtime's whole step. Everything is float32.
+costs more per step than ONNX Runtime's whole step. The same loops compile for float64
+too (``tanh_`` dispatches on the type: libm's tanh there; allocations follow the inputs'
+dtype).
+
+Masks: a (T, B) bool step mask; a masked row skips the step (h, c carried over; in
+backward dL/dz = 0 and dL/dh, dL/dc pass through), and each step's product runs over the
+active rows only, gathered into a contiguous buffer.
 
 Backward runs the same loop in reverse, writing ``dz`` (T, B, 4H) for the caller's big
 weight-gradient GEMMs, and ``dh_prev = dz[t] @ Uᵀ`` per step (one sgemm).
