@@ -58,6 +58,12 @@ class ModelBytes:
                 data = f.read()
             suffix = os.path.splitext(path)[1] or ".keras"
         else:
+            if type(model).__name__ == "Forecaster":
+                raise ConfigError(
+                    "distributed.predict maps a network (model.predict); a Forecaster also "
+                    "scales, windows and decodes. Score CSV/Parquet files with `unrolled "
+                    "predict MODEL 'data/*.csv' --output-dir OUT --scheduler ...`, or pass "
+                    "forecaster.model to get the network's standardised outputs")
             if not hasattr(model, "predict") or not hasattr(model, "save"):
                 raise ConfigError(f"distributed.predict expects an unrolled model or the path "
                                   f"of a model file, got {type(model).__name__}")
@@ -318,7 +324,12 @@ def _predict_dataframe(model: Any, df: Any, in_shape: tuple[Any, ...], ref: Any,
         if missing:
             raise ConfigError(f"columns {missing} are not in the dataframe; it has "
                               f"{list(df.columns)[:20]}")
-    width = len(cols) if cols is not None else len(df.columns)
+    chosen = cols if cols is not None else list(df.columns)
+    text = [c for c in chosen if df[c].dtype.kind not in "biuf"]
+    if text:
+        raise ConfigError(f"columns {text[:10]} are not numeric; pass columns=[...] with the "
+                          "model's input columns only")
+    width = len(chosen)
     sample = tuple(in_shape[1:])
     if any(d is None for d in sample):
         raise InputShapeError(f"a dataframe row holds one flattened sample, so the model's "

@@ -99,6 +99,13 @@ def test_refusals_say_what_was_expected(x):
     frame = dd.from_pandas(pd.DataFrame(np.zeros((4, 20))), npartitions=1)
     with pytest.raises(InputShapeError, match=r"7, 3\) = 21 values.*got 20 column"):
         ud.predict(m, frame)
+    labelled = dd.from_pandas(pd.DataFrame({"a": ["x"] * 4, **{f"c{i}": [0.0] * 4
+                                                                 for i in range(21)}}), 1)
+    with pytest.raises(ConfigError, match=r"columns \['a'\] are not numeric"):
+        ud.predict(m, labelled)
+    from unrolled.forecast.model_file import Forecaster
+    with pytest.raises(ConfigError, match="unrolled predict MODEL 'data/\\*.csv'"):
+        ud.predict(Forecaster(m, None, None), da.from_array(x, chunks=10))
     a, b = unrolled.Input((7, 3)), unrolled.Input((7, 3))
     two = unrolled.Model([a, b], [Dense(1)(LSTM(2)(a)), Dense(1)(LSTM(2)(b))])
     with pytest.raises(ConfigError, match="one input and one output"):

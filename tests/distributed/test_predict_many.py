@@ -108,3 +108,12 @@ def test_a_model_changed_after_the_start_is_refused(setup, tmp_path):
     copy.write_bytes(model.read_bytes())
     with pytest.raises(ConfigError, match="changed after the run started"):
         scoring.forecaster_for(ref)
+
+
+def test_a_file_over_the_task_memory_cap_is_refused(setup, tmp_path, capsys):
+    d, model, data, _ = setup
+    assert main(["predict", str(model), str(data / "s0.csv"), "--all", "--output-dir",
+                 str(tmp_path), "--jobs", "1", "--task-memory", "0.001"]) == 1
+    out = capsys.readouterr().out
+    assert "s0.csv: FAILED: DataError:" in out and "above the per-task cap of 0 MB" in out
+    assert os.listdir(tmp_path) == []

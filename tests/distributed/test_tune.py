@@ -84,3 +84,21 @@ def test_a_bad_list_is_an_argument_error(data, capsys):
         main(["tune", str(data), "--target", "temp", "--window", "7,x", "-o", "b.keras"])
     assert "expected comma-separated positive integers such as 7,14,28, got '7,x'" in \
         capsys.readouterr().err
+
+
+def test_a_failing_configuration_is_reported_and_the_others_finish(data, tmp_path, capsys):
+    """window 200 cannot fit 160 rows: that run fails with its reason, the other is
+    chosen and saved; exit status 1. Options such as --quantiles/--future reach the runs."""
+    model = tmp_path / "best.keras"
+    rc = main(["tune", str(data), "--target", "temp", "--window", "5,200", "--units", "3",
+               "--lr", "1e-2", "--epochs", "2", "--season", "0", "--quantiles", "0.1,0.9",
+               "--future", "humidity", "--jobs", "1", "-o", str(model)])
+    assert rc == 1
+    out = capsys.readouterr().out
+    assert "window=200 units=3 lr=0.01 split: FAILED: DataError:" in out
+    assert "no result (every run failed): window=200 units=3 lr=0.01" in out
+    rows = _rows((tmp_path / "best_tune.csv").read_text())
+    assert [r["window"] for r in rows] == ["5"]
+    spec = load_forecaster(model).spec
+    assert spec.window == 5 and list(spec.quantiles) == [0.1, 0.5, 0.9]
+    assert list(spec.future) == ["humidity"]

@@ -108,13 +108,19 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_path(args.output)
     table_path = check_writable_path(args.table or out[:-len(".keras")] + "_tune.csv")
     configs = grid(args.window, args.units, args.lr, args.layers)
+    future = getattr(args, "future", None)
     options = dict(horizon=args.horizon, transform=args.target_transform,
                    season=args.season, calendar=args.calendar, linear=not args.no_linear,
-                   fill=args.fill)
+                   fill=args.fill,
+                   **({"quantiles": args.quantiles} if getattr(args, "quantiles", None) else {}),
+                   **({"future": future} if future else {}))
+    features = args.features
+    if future and features is not None:  # as prepare: known-future columns are inputs too
+        features = list(dict.fromkeys(list(features) + list(future)))
     base = FitConfig(epochs=args.epochs, batch_size=args.batch_size,
                      interval=args.interval or None)
     try:
-        series = load_series(read_data(args), args.target, args.features,
+        series = load_series(read_data(args), args.target, features,
                              time_column=args.time_column, fill=args.fill)
         parts = splits(len(series.X), args.horizon, args.backtest)
     except DataError as err:
