@@ -187,3 +187,25 @@ def test_report_on_a_two_input_model():
     assert "2 inputs (series, static)" in text and "No trace" not in text
     assert "through input &#x27;series&#x27;" in html and "Gates and states" in text
     assert re.search(r"temp\s+\(", text)                        # names reach the LSTM through Masking
+
+
+def test_cli_trace_and_inspect_a_two_input_model_from_an_npz(tmp_path):
+    pytest.importorskip("matplotlib")
+    model = _two_input_model()
+    model.save(tmp_path / "two.keras")
+    a, b = _x(B, T, F), _x(B, 3, seed=9)
+    np.savez(tmp_path / "x.npz", series=a, static=b)
+    run = _cli("trace", "--model", "two.keras", "x.npz", "--feature-names", "temp,wind", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "series (3, 5, 2), static (3, 3)" in run.stdout and "Inputs: temp, wind" in run.stdout
+    assert f"sample {B - 1}, unit 0" in run.stdout                    # the last window by default
+    tr = trace(model, [a, b])
+    assert f"{tr['h'][-1, B - 1, 0]:+.4f}" in run.stdout
+    out = _cli("inspect", "two.keras", "x.npz", "-o", "two.html", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "2 inputs (series, static)" in (tmp_path / "two.html").read_text(encoding="utf-8")
+    np.savez(tmp_path / "bad.npz", series=a, other=b)
+    bad = _cli("trace", "--model", "two.keras", "bad.npz", cwd=tmp_path)
+    assert bad.returncode == 2 and "(no ['static'])" in bad.stderr and "np.savez('x.npz', series=..., static=...)" in bad.stderr
+    none = _cli("inspect", "two.keras", "-o", "n.html", cwd=tmp_path)
+    assert none.returncode == 2 and "has 2 inputs (series, static)" in none.stderr

@@ -60,10 +60,12 @@ class DaskExecutor(Executor):
         elif scheduler == "local":
             from .worker import cores
 
+            # The scheduler serves HTTP (health, metrics) even without a dashboard, on port
+            # 8787 unless told otherwise; ":0" takes a free port, so two clusters coexist.
             self._cluster = LocalCluster(n_workers=n_workers or max(1, cores() // self.threads),
                                          threads_per_worker=1,
                                          processes=True, host="127.0.0.1",
-                                         dashboard_address=None)
+                                         dashboard_address=":0")
             self.client, self._own_client = Client(self._cluster), True
         else:
             self.client, self._own_client = Client(scheduler, timeout="30s"), True
