@@ -228,3 +228,21 @@ def test_the_command_reports_and_resumes(tmp_path, capsys):
     other[other.index("-o") + 1] = str(tmp_path / "m.keras")
     assert main(other) == 2
     assert "-o names a folder" in capsys.readouterr().err
+
+
+def test_the_command_on_a_running_cluster_by_address(dask_client, serial, data, tmp_path,
+                                                     capsys, monkeypatch):
+    from unrolled.cli import main
+
+    out = tmp_path / "models"
+    monkeypatch.setenv("UNROLLED_SCHEDULER", dask_client.scheduler.address)
+    assert main(["train", data, "--target", "sales", "--series-column", "store",
+                 "--per-series", "-o", str(out), "--window", "4", "--units", "3",
+                 "--epochs", "2", "--batch-size", "16", "--time-column", "day"]) == 1
+    assert "to train on Dask (tcp://127.0.0.1:" in capsys.readouterr().out
+    for name, path in serial.files.items():
+        mine = out / os.path.basename(path.replace(".keras", ".metrics.json"))
+        if name == BROKEN:
+            assert not mine.exists()
+        else:
+            assert json.loads(mine.read_text()) == serial.metrics[name]
