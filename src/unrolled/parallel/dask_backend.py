@@ -84,15 +84,18 @@ class DaskExecutor(Executor):
                                     retries=self.retries, threads=self.threads)
         futures = {fut: (i, task) for i, (fut, task) in enumerate(zip(submitted, tasks))}
         try:
-            for fut in as_completed(list(futures)):
-                i, task = futures[fut]
-                try:
-                    yield fut.result()
-                except Exception as err:  # noqa: BLE001 - KilledWorker, a lost connection
+            # with_results: results arrive in batches, not one round trip per future
+            for fut, result in as_completed(list(futures), with_results=True,
+                                            raise_errors=False):
+                i, task = futures.pop(fut)
+                fut.release()
+                if isinstance(result, Outcome):
+                    yield result
+                else:   # KilledWorker, a lost connection: the exception is the result
+                    err = result if isinstance(result, BaseException) else RuntimeError(
+                        f"unexpected result {type(result).__name__}")
                     yield Outcome(i, task.key, None,
                                   TaskError(task.key, type(err).__name__, str(err)), 0.0, "")
-                finally:
-                    fut.release()
         except BaseException:
             self.client.cancel(list(futures))
             raise
