@@ -5,6 +5,7 @@ same graph's intermediate output (unrolled's engine, and Keras's for a Keras-mad
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 import unrolled
 from unrolled.errors import ConfigError
 from unrolled.inspect.trace import input_feature_names, recurrent_layer, trace
-from unrolled.layers import LSTM, GRU, Add, Concatenate, Dense, Flatten, Input, Masking
+from unrolled.layers import GRU, LSTM, Add, Concatenate, Dense, Flatten, Input, Masking
 from tests.peers import require
 from tests.reference import nonzero_uniform
 
@@ -145,3 +146,66 @@ def test_a_keras_made_functional_file_traces_and_inspects(tmp_path):
     assert report.returncode == 0, report.stderr
     html = (tmp_path / "k.html").read_text(encoding="utf-8")
     assert "No trace" not in html and str(kmodel.count_params()) in html and "relative error" in html
+
+
+def _two_input_model():
+    a_in, b_in = Input((T, F), name="series"), Input((3,), name="static")
+    seq = LSTM(H, name="lstm")(Masking(name="mask")(a_in))
+    out = Dense(2, name="out")(Concatenate()([seq, Dense(H, activation="tanh", name="emb")(b_in)]))
+    return _randomize(unrolled.Model([a_in, b_in], out), seed=8)
+
+
+def test_attributions_through_one_input_of_several_are_complete():
+    from unrolled.inspect.attributions import attributions
+
+    model = _two_input_model()
+    a, b = _x(B, T, F), _x(B, 3, seed=9)
+    a[0, :2] = 0.0                                              # masked steps of sample 0
+    full = model.predict([a, b], verbose=0)
+    for name, sample in (("series", 0), ("static", 2), (0, 1)):
+        att = attributions(model, {"series": a, "static": b}, input=name, sample=sample, output=1)
+        assert att.output == pytest.approx(float(full[sample, 1]), rel=1e-5)
+        assert att.completeness_error <= 1e-4 and np.abs(att.values).max() > 0
+        assert "through input" in att.output_name
+    att = attributions(model, [a, b], input="series", sample=0)
+    np.testing.assert_array_equal(att.values[:2], 0.0)         # masked steps: no contribution
+    assert "unmasked" in att.baseline_note
+    # the other input is held: at the baseline, f differs from f(x) only through 'series'
+    moved = model.predict([att.baseline[None], b[:1]], verbose=0)[0, 0]
+    assert att.baseline_output == pytest.approx(float(moved), rel=1e-5)
+    with pytest.raises(ConfigError, match="input must be one of the model's inputs"):
+        attributions(model, [a, b], input="nope")
+
+
+def test_report_on_a_two_input_model():
+    pytest.importorskip("matplotlib")
+    from unrolled.inspect.report import report
+
+    model = _two_input_model()
+    html = report(model, [_x(B, T, F), _x(B, 3, seed=9)], feature_names=["temp", "wind"])
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert "2 inputs (series, static)" in text and "No trace" not in text
+    assert "through input &#x27;series&#x27;" in html and "Gates and states" in text
+    assert re.search(r"temp\s+\(", text)                        # names reach the LSTM through Masking
+
+
+def test_cli_trace_and_inspect_a_two_input_model_from_an_npz(tmp_path):
+    pytest.importorskip("matplotlib")
+    model = _two_input_model()
+    model.save(tmp_path / "two.keras")
+    a, b = _x(B, T, F), _x(B, 3, seed=9)
+    np.savez(tmp_path / "x.npz", series=a, static=b)
+    run = _cli("trace", "--model", "two.keras", "x.npz", "--feature-names", "temp,wind", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "series (3, 5, 2), static (3, 3)" in run.stdout and "Inputs: temp, wind" in run.stdout
+    assert f"sample {B - 1}, unit 0" in run.stdout                    # the last window by default
+    tr = trace(model, [a, b])
+    assert f"{tr['h'][-1, B - 1, 0]:+.4f}" in run.stdout
+    out = _cli("inspect", "two.keras", "x.npz", "-o", "two.html", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "2 inputs (series, static)" in (tmp_path / "two.html").read_text(encoding="utf-8")
+    np.savez(tmp_path / "bad.npz", series=a, other=b)
+    bad = _cli("trace", "--model", "two.keras", "bad.npz", cwd=tmp_path)
+    assert bad.returncode == 2 and "(no ['static'])" in bad.stderr and "np.savez('x.npz', series=..., static=...)" in bad.stderr
+    none = _cli("inspect", "two.keras", "-o", "n.html", cwd=tmp_path)
+    assert none.returncode == 2 and "has 2 inputs (series, static)" in none.stderr

@@ -33,7 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", metavar="MODEL",
-                   help="model file written by `unrolled train -o` (e.g. weather.keras)")
+                   help="model file written by `unrolled train -o` (e.g. weather.keras), or "
+                        "the folder of `train --per-series`")
     p.add_argument("data", metavar="DATA.csv",
                    help="CSV with the model's columns, oldest row first "
                         "(e.g. weather-2016.csv)")
@@ -48,6 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "default when installed)")
     add_fill_override(p)
     add_reading_options(p)
+    from .per_series_folder import add_options as add_folder_options
+
+    add_folder_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.apply import read_for
     from ..forecast.model_file import load_forecaster
 
+    from .per_series_folder import is_folder, run_evaluate
+
+    if is_folder(args.model):   # train --per-series: one model per series
+        return run_evaluate(args)
     delimiter, fmt = cell_format(args)
     fc = with_fill(load_forecaster(args.model), args)
     from .train import stats_on

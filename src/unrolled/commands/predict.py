@@ -35,7 +35,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", metavar="MODEL",
-                   help="model file written by `unrolled train -o` (e.g. weather.keras)")
+                   help="model file written by `unrolled train -o` (e.g. weather.keras), or "
+                        "the folder of `train --per-series`")
     p.add_argument("data", metavar="DATA.csv", nargs="+",
                    help="CSV with at least the model's window of rows, oldest first "
                         "(e.g. recent.csv); several files or a quoted pattern ('data/*.csv', "
@@ -54,6 +55,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from .predict_many import add_many_options
 
     add_many_options(p)
+    from .per_series_folder import add_options as add_folder_options
+
+    add_folder_options(p)
 
 
 def check_csv_output(path: str) -> str:
@@ -69,8 +73,11 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.model_file import load_forecaster
     from ..io.atomic import atomic_write_bytes
 
+    from .per_series_folder import is_folder, run_predict
     from .predict_many import is_many, run_many
 
+    if is_folder(args.model):   # train --per-series: one model per series
+        return run_predict(args)
     if is_many(args):
         return run_many(args)
     if args.output:

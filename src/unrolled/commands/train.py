@@ -69,7 +69,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "series and the pooled errors")
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
                    help="model file to write, ending in .keras (e.g. -o weather.keras); "
-                        "written only when training succeeded")
+                        "written only when training succeeded (with --per-series: a folder)")
+    from .train_per_series import add_options as add_per_series_options
+
+    add_per_series_options(p)
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -248,6 +251,10 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.report import (beats, comparison_table, coverage_text, model_name, plural,
                                    steps_table, steps_text, unit_of)
 
+    if args.per_series:
+        from .train_per_series import run_per_series
+
+        return run_per_series(args)
     check_output_path(args.output)  # before minutes of training, not after
     if args.series_column:
         return run_many(args)

@@ -124,7 +124,17 @@ def _input_gradient(model: Any, xs: Array, index: int) -> tuple[Array, Array]:
     return flat[:, index].astype(np.float64), np.asarray(dx, dtype=np.float64)
 
 
-def _masking_value(model: Any) -> float | None:
+def _masking_value(model: Any, input_index: int = 0) -> float | None:
+    """The mask value of a Masking layer reading the model's input directly, else None."""
+    graph = getattr(model, "graph", None)
+    if callable(graph) and hasattr(model, "layers"):
+        g = graph()
+        t = g.inputs[input_index]
+        for node in g.calls:
+            if node.x is t and getattr(node.layer, "creates_mask", False) \
+                    and hasattr(node.layer, "mask_value"):
+                return float(node.layer.mask_value)
+        return None
     layers = getattr(model, "layers", None) or []
     for layer in layers[:1]:
         if getattr(layer, "creates_mask", False) and hasattr(layer, "mask_value"):
@@ -132,9 +142,40 @@ def _masking_value(model: Any) -> float | None:
     return None
 
 
-def default_baseline(model: Any, x: Array) -> tuple[Array, str]:
-    """The documented baseline for ``x`` (one sample) and a sentence saying what it is."""
-    mask_value = _masking_value(model)
+class _OneInput:
+    """A model of several inputs as a function of input ``index`` alone, the other inputs
+    held at one sample's values (what :func:`attributions` integrates along)."""
+
+    def __init__(self, model: Any, index: int, fixed: list[Array]) -> None:
+        self.model, self.index, self.fixed = model, index, fixed
+
+    def _full(self, xs: Array) -> list[Array]:
+        return [xs if i == self.index else np.repeat(f[None], len(xs), axis=0)
+                for i, f in enumerate(self.fixed)]
+
+    def forward(self, xs: Array, training: bool = False) -> tuple[Any, Any]:
+        return self.model.forward(self._full(xs), training=training)
+
+    def backward(self, dy: Any, cache: Any) -> tuple[Any, Any]:
+        dx, grads = self.model.backward(dy, cache)
+        return dx[self.index], grads
+
+
+def _input_index(model: Any, which: int | str) -> int:
+    names = [t.name for t in model.inputs]
+    if isinstance(which, str):
+        if which not in names:
+            raise ConfigError(f"input must be one of the model's inputs {names}, got {which!r}.")
+        return names.index(which)
+    if not -len(names) <= which < len(names):
+        raise ConfigError(f"input must be in [0, {len(names)}) for the inputs {names}, got {which}.")
+    return which % len(names)
+
+
+def default_baseline(model: Any, x: Array, input_index: int = 0) -> tuple[Array, str]:
+    """The documented baseline for ``x`` (one sample of input ``input_index``) and a
+    sentence saying what it is."""
+    mask_value = _masking_value(model, input_index)
     if mask_value is None:
         return np.zeros_like(x), "baseline: zeros (for a forecaster: every input at its training mean)"
     real = ~np.all(x == mask_value, axis=-1)                 # (T,) the unmasked steps
@@ -148,7 +189,8 @@ def default_baseline(model: Any, x: Array) -> tuple[Array, str]:
 
 def attributions(model: Any, x: Any, baseline: Any = None, output: int | None = None,
                  sample: int = -1, feature_names: list[str] | None = None,
-                 rtol: float = 1e-4, steps: int = 32, max_steps: int = 1024) -> Attributions:
+                 rtol: float = 1e-4, steps: int = 32, max_steps: int = 1024,
+                 input: int | str = 0) -> Attributions:
     """Integrated gradients of one output of ``model`` for one sample of ``x``.
 
     Args:
@@ -163,10 +205,23 @@ def attributions(model: Any, x: Any, baseline: Any = None, output: int | None = 
             (the first step's forecast).
         sample: which sample of the batch (default the last).
         rtol: completeness tolerance that stops the doubling of quadrature points.
+        input: for a model with several inputs (``x`` a list or dict, as the model
+            takes it), which input is attributed (index or name; default the first):
+            it moves from the baseline to the sample while the other inputs stay at the
+            sample's values, so completeness holds for that change.
     """
     if not (hasattr(model, "forward") and hasattr(model, "backward")):
         raise ConfigError(f"attributions need a model or layer with forward/backward, got "
                           f"{type(model).__name__}.")
+    net, index, several = model, 0, len(getattr(model, "inputs", None) or ()) > 1
+    if several:        # attribute to one input; the others stay at the sample's values
+        index = _input_index(model, input)
+        arrays = model.prepare_inputs(x)
+        if not -len(arrays[0]) <= sample < len(arrays[0]):
+            raise ConfigError(f"sample must be in [0, {len(arrays[0])}) for a batch of "
+                              f"{len(arrays[0])}, got {sample}.")
+        net = _OneInput(model, index, [a[sample] for a in arrays])
+        x, sample = arrays[index][sample:][:1], 0
     x = np.asarray(x)
     if x.dtype.kind not in "fiu":
         raise InputShapeError(f"attributions need numeric input, got dtype {x.dtype}.")
@@ -177,19 +232,19 @@ def attributions(model: Any, x: Any, baseline: Any = None, output: int | None = 
         raise InputShapeError(f"x must have a batch axis, got shape {x.shape}.")
     if not -len(x) <= sample < len(x):
         raise ConfigError(f"sample must be in [0, {len(x)}) for a batch of {len(x)}, got {sample}.")
-    dtype = _model_dtype(model)
+    dtype = np.dtype(x.dtype) if several and x.dtype.kind == "f" else _model_dtype(model)
     one = x[sample].astype(dtype)
-    if getattr(_first_layer(model), "input_dtype_kind", "float") == "int":
+    if not several and getattr(_first_layer(model), "input_dtype_kind", "float") == "int":
         raise ConfigError("attributions are defined for real-valued inputs; this model starts "
                           "with an integer (Embedding) input.")
     if baseline is None:
-        base, note = default_baseline(model, one)
+        base, note = default_baseline(model, one, index)
     else:
         base, note = np.asarray(baseline, dtype=dtype), "baseline given by the caller"
         if base.shape != one.shape:
             raise InputShapeError(f"baseline must have the shape of one sample, {one.shape}, "
                                   f"got {base.shape}.")
-    f_both, _ = _forward_flat(model, np.stack([one, base]).astype(dtype))
+    f_both, _ = _forward_flat(net, np.stack([one, base]).astype(dtype))
     n_out = f_both.shape[1]
     predicted = None
     if output is None:
@@ -208,9 +263,11 @@ def attributions(model: Any, x: Any, baseline: Any = None, output: int | None = 
         nodes, weights = np.polynomial.legendre.leggauss(k)
         alphas, w = (nodes + 1) / 2, weights / 2                        # on [0, 1]
         path = base[None] + alphas.astype(dtype).reshape((-1,) + (1,) * one.ndim) * (one - base)[None]
-        _, grads = _input_gradient(model, path.astype(dtype), output)
+        _, grads = _input_gradient(net, path.astype(dtype), output)
         values = diff * np.tensordot(w, grads, axes=1)
         name = _output_name(model, output, n_out) + (", the predicted class" if predicted is not None else "")
+        if several:
+            name += f", through input {model.inputs[index].name!r} (the others held at the sample)"
         result = Attributions(values, one, base, f_x, f_0, name, _names(feature_names, one), k, note)
         if result.completeness_error <= rtol or k >= max_steps:
             return result
@@ -257,12 +314,8 @@ def predicted_class(model: Any, x: Any, sample: int = -1) -> int | None:
     classifier)."""
     if output_activation(model) != "softmax":
         return None
-    x = np.asarray(x)
-    in_shape = getattr(model, "input_batch_shape", None)
-    if in_shape is not None and x.ndim == len(in_shape) - 1:
-        x = x[None]
-    y, _ = _forward_flat(model, x[sample:][:1].astype(_model_dtype(model)))
-    return int(np.argmax(y[0])) if y.shape[1] > 1 else None
+    y = _one_output(model, x, sample)
+    return int(np.argmax(y)) if len(y) > 1 else None
 
 
 def class_attributions(model: Any, x: Any, classes: list[int] | None = None, **kwargs: Any
@@ -280,12 +333,22 @@ def class_attributions(model: Any, x: Any, classes: list[int] | None = None, **k
 
 
 def _n_outputs(model: Any, x: Any, sample: int) -> int:
-    x = np.asarray(x)
-    in_shape = getattr(model, "input_batch_shape", None)
-    if in_shape is not None and x.ndim == len(in_shape) - 1:
-        x = x[None]
-    y, _ = _forward_flat(model, x[sample:][:1].astype(_model_dtype(model)))
-    return y.shape[1]
+    return len(_one_output(model, x, sample))
+
+
+def _one_output(model: Any, x: Any, sample: int) -> Array:
+    """The model's first output for one sample, flattened."""
+    if len(getattr(model, "inputs", None) or ()) > 1:
+        xs: Any = [a[sample:][:1] for a in model.prepare_inputs(x)]
+    else:
+        xs = np.asarray(x)
+        in_shape = getattr(model, "input_batch_shape", None)
+        if in_shape is not None and xs.ndim == len(in_shape) - 1:
+            xs = xs[None]
+        xs = xs[sample:][:1].astype(_model_dtype(model))
+    y, _ = model.forward(xs, training=False)
+    y = y[0] if isinstance(y, (list, tuple)) else y
+    return np.asarray(y).reshape(-1)
 
 
 def _first_layer(model: Any) -> Any:

@@ -192,9 +192,11 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
     """The HTML report (see the module docstring) of ``model`` on ``x``, as text.
 
     Args:
-        model: a Sequential or Functional model (one input) or a recurrent layer.
-        x: (batch, timesteps, features) windows; the per-unit statistics use all of
-            them, the trace and the attributions the one at ``sample``.
+        model: a Sequential or Functional model, or a recurrent layer.
+        x: (batch, timesteps, features) windows (for several inputs, a list or dict as
+            the model takes it: names and attributions then concern the first input);
+            the per-unit statistics use all of them, the trace and the attributions the
+            one at ``sample``.
         feature_names: one name per feature (default ``x[0]``, ``x[1]``, ...).
         sample: the window explained (default the last).
         layer: the recurrent layer shown (name or index; default the first).
@@ -208,6 +210,10 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
     import matplotlib
     matplotlib.use("Agg", force=False)
 
+    inputs = list(getattr(model, "inputs", None) or ())
+    x_all = x                                   # what the model takes (a list for several inputs)
+    if len(inputs) > 1:                         # names and shapes describe the first input
+        x = model.prepare_inputs(x)[0]
     x = np.asarray(x)
     if x.ndim != 3:
         raise ConfigError(f"report needs x of shape (batch, timesteps, features), got {x.shape}.")
@@ -215,12 +221,17 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
         raise ConfigError(f"sample must be in [0, {len(x)}) for {len(x)} window(s), got {sample}.")
     sample %= len(x)
     F = x.shape[-1]
+    if len(inputs) > 1:
+        data_note = _sentence(data_note or f"{len(x)} input window(s) given by the caller") + (
+            f" The model has {len(inputs)} inputs ({', '.join(t.name for t in inputs)}); the "
+            f"features named here and attributed below are those of the first, "
+            f"{inputs[0].name!r}, the others held at the sample's values")
     names = list(feature_names) if feature_names is not None else [f"x[{k}]" for k in range(F)]
     if len(names) != F:
         raise ConfigError(f"feature_names has {len(names)} name(s) for {F} feature(s).")
     name = getattr(model, "name", type(model).__name__)
     body = [f"<h1>{_esc(title or f'Inside {name}')}</h1>",
-            f"<p class='note'>{_esc(data_note or f'{len(x)} input window(s) given by the caller.')} "
+            f"<p class='note'>{_esc(_sentence(data_note or f'{len(x)} input window(s) given by the caller'))} "
             f"Explained: window {sample} of {len(x)}; {x.shape[1]} timestep(s) × {F} feature(s): "
             f"{_esc(', '.join(names))}.</p>"]
 
@@ -244,7 +255,7 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
         # Input columns keep their names only through layers that pass features through.
         inner_names = input_feature_names(model, target, names)
         try:
-            tr = trace(model, x, sample=sample, which=layer, feature_names=inner_names)
+            tr = trace(model, x_all, sample=sample, which=layer, feature_names=inner_names)
         except ConfigError as err:   # e.g. a graph the trace cannot follow
             tr = None
             body.append(f"<p class='note'>No trace: {_esc(err)}</p>")
@@ -267,7 +278,7 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
     # 4. attributions
     body.append("<h2>4. What drove this output</h2>")
     try:
-        att = attributions(model, x, sample=sample, feature_names=names, output=output)
+        att = attributions(model, x_all, sample=sample, feature_names=names, output=output)
     except ConfigError as err:
         body.append(f"<p class='note'>Attributions are not available: {_esc(err)}</p>")
     else:
@@ -284,7 +295,7 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
         by_feat = sorted(att.by_feature().items(), key=lambda kv: -abs(kv[1]))
         body.append(_table(["feature", "total over the window"], [[n, f"{v:+.5g}"] for n, v in by_feat]))
         body.append(_png(_attribution_figure(att)))
-        body.append(_class_tables(model, x, sample, names))
+        body.append(_class_tables(model, x_all, sample, names))
 
     # 5. per-unit statistics
     if stats is not None:
@@ -315,6 +326,11 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
             "</head><body>" + "".join(body) +
             "<p class='note'>Written by unrolled. Everything on this page is in this one file.</p>"
             "</body></html>")
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 MAX_CLASSES = 10   # classes shown one table each; more are summarised by the first ones
