@@ -63,7 +63,7 @@ class DaskExecutor(Executor):
             self._cluster = LocalCluster(n_workers=n_workers or max(1, cores() // self.threads),
                                          threads_per_worker=1,
                                          processes=True, host="127.0.0.1",
-                                         dashboard_address=None)
+                                         dashboard_address=":0")  # None still binds 8787
             self.client, self._own_client = Client(self._cluster), True
         else:
             self.client, self._own_client = Client(scheduler, timeout="30s"), True
