@@ -214,7 +214,14 @@ def test_bidirectional_at_once_with_recurrent_dropout(monkeypatch):
 def test_bidirectional_plan_rules(monkeypatch):
     monkeypatch.delenv("UNROLLED_BIDIRECTIONAL", raising=False)
     monkeypatch.setenv("UNROLLED_NUM_THREADS", "2")
+    monkeypatch.setattr(directions, "load_average", lambda: 0.3)
     assert directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4).at_once
+    monkeypatch.setattr(directions, "load_average", lambda: None)      # unknown: at once
+    assert directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4).at_once
+    monkeypatch.setattr(directions, "load_average", lambda: 3.0)
+    busy = directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4)
+    assert not busy.at_once and "no idle core" in busy.reason
+    monkeypatch.setattr(directions, "load_average", lambda: 0.3)
     small = directions.plan(lambda: ["numba", "numba"], 1, 2, 4, 4)
     assert not small.at_once and "tiny" in small.reason
     large = directions.plan(lambda: ["numba", "numba"], 128, 100, 512, 4)
@@ -255,3 +262,29 @@ def test_stateful_runs_the_fast_kernel_from_the_stored_state(cls_name):
         np.testing.assert_allclose(a, b, atol=1e-5)
     for a, b in zip(state_fast, layer.states):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+# -- what summary() / unrolled info say -------------------------------------------------------
+def test_kernel_report_names_the_options():
+    import unrolled
+
+    model = unrolled.Sequential([unrolled.Input((14, 4), batch_size=32),
+                                 Bidirectional(LSTM(32, return_sequences=True,
+                                                    recurrent_dropout=0.2)),
+                                 GRU(4, stateful=True, recurrent_dropout=0.1)])
+    before = model.kernel_report()
+    assert all("not yet called" in line for line in before)
+    assert "in training, recurrent_dropout in training: the dropout kernel" in before[0]
+    assert "bidirectional:" in before[0] and "bidirectional:" in before[1]
+    assert before[0].count("bidirectional:") == 1
+    assert "stateful: the stored states" in before[2]
+    assert "with a GRU runs on the reference scan" in before[2]
+    x = np.ones((32, 14, 4), "float32")
+    model.predict(x, verbose=0, batch_size=32)
+    after = model.kernel_report()
+    assert "last call" in after[0] and "bidirectional:" in after[0]
+    assert "stateful: the stored states" in after[2]
+    model.compile(optimizer="adam", loss="mse")
+    model.train_on_batch(x, np.zeros((32, 4), "float32"))
+    trained = model.kernel_report()
+    assert "the dropout kernel" in trained[0] and "bidirectional:" in trained[0]

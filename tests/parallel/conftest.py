@@ -10,7 +10,6 @@ from tests.peers import require
 @pytest.fixture(scope="session")
 def dask_client():
     distributed = require("distributed")
-    # dashboard_address=None still binds port 8787 (a warning, an error here, when taken)
     cluster = distributed.LocalCluster(n_workers=2, processes=True, host="127.0.0.1",
                                        threads_per_worker=1, dashboard_address=":0")
     client = distributed.Client(cluster)

@@ -200,3 +200,49 @@ def test_predict_and_evaluate_take_the_folder(serial, data, tmp_path, capsys):
                  "--series-column", "store"]) == 0
     printed = capsys.readouterr().out
     assert "s01" in printed and "s02" in printed and "s03" not in printed
+
+
+def test_the_command_reports_and_resumes(tmp_path, capsys):
+    from unrolled.cli import main
+
+    data = write_series(tmp_path / "few.csv", n=15)      # s13 is broken
+    out = tmp_path / "models"
+    cmd = ["train", data, "--target", "sales", "--series-column", "store", "--per-series",
+           "-o", str(out), "--window", "4", "--units", "3", "--epochs", "1",
+           "--time-column", "day", "--jobs", "1"]
+    assert main(cmd) == 1                                # as make -k: not every series made it
+    printed = capsys.readouterr()
+    assert "15 series in column 'store': 0 finished by an earlier run, 15 to train" in printed.out
+    assert "best baseline" in printed.out and "s14" in printed.out
+    assert "1 series failed (the others are unaffected):\n  s13: DataError:" in printed.out
+    assert "[15/15 series, 1 failed" in printed.err
+    assert "pickled in all" in printed.out
+    assert main(cmd) == 1
+    again = capsys.readouterr().out
+    assert "14 finished by an earlier run, 1 to train" in again and " *" in again
+    other = list(cmd)
+    other[other.index("--units") + 1] = "4"
+    assert main(other) == 2                              # other settings in the same folder
+    assert "(units: 3 before, 4 now)" in capsys.readouterr().err
+    other = list(cmd)
+    other[other.index("-o") + 1] = str(tmp_path / "m.keras")
+    assert main(other) == 2
+    assert "-o names a folder" in capsys.readouterr().err
+
+
+def test_the_command_on_a_running_cluster_by_address(dask_client, serial, data, tmp_path,
+                                                     capsys, monkeypatch):
+    from unrolled.cli import main
+
+    out = tmp_path / "models"
+    monkeypatch.setenv("UNROLLED_SCHEDULER", dask_client.scheduler.address)
+    assert main(["train", data, "--target", "sales", "--series-column", "store",
+                 "--per-series", "-o", str(out), "--window", "4", "--units", "3",
+                 "--epochs", "2", "--batch-size", "16", "--time-column", "day"]) == 1
+    assert "to train on Dask (tcp://127.0.0.1:" in capsys.readouterr().out
+    for name, path in serial.files.items():
+        mine = out / os.path.basename(path.replace(".keras", ".metrics.json"))
+        if name == BROKEN:
+            assert not mine.exists()
+        else:
+            assert json.loads(mine.read_text()) == serial.metrics[name]

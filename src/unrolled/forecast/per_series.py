@@ -230,10 +230,12 @@ def train_per_series(table: Any, series_column: str, options: dict[str, Any], co
         if on_outcome is not None:
             on_outcome(outcome)
 
-    outcomes = executor.map(tasks, on_outcome=write)
-    for o in outcomes:
-        if not o.ok:
-            run.failures[by_key[o.key]] = o.error
+    failed = {}
+    for outcome in executor.run(tasks):   # streamed: no model's bytes are kept once written
+        write(outcome)
+        if not outcome.ok:
+            failed[by_key[outcome.key]] = outcome.error
+    run.failures = {n: failed[n] for n in groups if n in failed}   # in series order
     for name in groups:
         if name in run.failures:
             continue

@@ -130,6 +130,22 @@ class Bidirectional(SubLayerPenalties, Layer):
         """The recurrent layers whose kernel choice ``summary()`` reports."""
         return [self.forward_layer, self.backward_layer]
 
+    def kernel_notes(self, batch: int = 32) -> list[str]:
+        """How the directions would run an inference call of ``batch`` (before the first
+        call; afterwards the sub-layers' choices carry it)."""
+        shape = self.build_input_shape or (None, None, None)
+        x = np.empty((batch, shape[1] or 1, 0), self.dtype)     # only its sizes are read
+        subs = (self.forward_layer, self.backward_layer)
+        kept = [sub.__dict__.get("kernel_choice") for sub in subs]
+        try:
+            return [self._plan(x, False, None).reason]
+        finally:   # planning asks the sub-layers' kernel_for, which records a choice
+            for sub, choice in zip(subs, kept):
+                if choice is None:
+                    sub.__dict__.pop("kernel_choice", None)
+                else:
+                    sub.__dict__["kernel_choice"] = choice
+
     def keras_children(self) -> list[tuple[str, Layer]]:
         return [("forward_layer", self.forward_layer), ("backward_layer", self.backward_layer)]
 

@@ -60,10 +60,12 @@ class DaskExecutor(Executor):
         elif scheduler == "local":
             from .worker import cores
 
+            # The scheduler serves HTTP (health, metrics) even without a dashboard, on port
+            # 8787 unless told otherwise; ":0" takes a free port, so two clusters coexist.
             self._cluster = LocalCluster(n_workers=n_workers or max(1, cores() // self.threads),
                                          threads_per_worker=1,
                                          processes=True, host="127.0.0.1",
-                                         dashboard_address=":0")  # None still binds 8787
+                                         dashboard_address=":0")
             self.client, self._own_client = Client(self._cluster), True
         else:
             self.client, self._own_client = Client(scheduler, timeout="30s"), True
@@ -82,15 +84,18 @@ class DaskExecutor(Executor):
                                     retries=self.retries, threads=self.threads)
         futures = {fut: (i, task) for i, (fut, task) in enumerate(zip(submitted, tasks))}
         try:
-            for fut in as_completed(list(futures)):
-                i, task = futures[fut]
-                try:
-                    yield fut.result()
-                except Exception as err:  # noqa: BLE001 - KilledWorker, a lost connection
+            # with_results: results arrive in batches, not one round trip per future
+            for fut, result in as_completed(list(futures), with_results=True,
+                                            raise_errors=False):
+                i, task = futures.pop(fut)
+                fut.release()
+                if isinstance(result, Outcome):
+                    yield result
+                else:   # KilledWorker, a lost connection: the exception is the result
+                    err = result if isinstance(result, BaseException) else RuntimeError(
+                        f"unexpected result {type(result).__name__}")
                     yield Outcome(i, task.key, None,
                                   TaskError(task.key, type(err).__name__, str(err)), 0.0, "")
-                finally:
-                    fut.release()
         except BaseException:
             self.client.cancel(list(futures))
             raise

@@ -11,6 +11,10 @@ with masks r (4, B, H) and the recurrent kernel cut per gate, Uk (4, H, H)::
 
 Backward writes dz (T, B, 4H) for the caller's weight-gradient GEMMs and carries
 ``dh_prev = Σ_g (dz_g @ U_gᵀ) ⊙ r_g`` (four sgemms per step).
+
+numba's disk cache of this module does not notice edits to the ``_numba_lstm`` functions
+it inlines: after changing ``tanh32`` or ``_backward_row`` there, clear the cache
+(``__pycache__/_numba_dropout*.nbi|nbc``) -- the tests against the reference would fail.
 """
 from __future__ import annotations
 

@@ -74,14 +74,19 @@ def _warm(mod: Any) -> None:
 COMPILED = loading.CompiledModule("._numba_dropout", "the numba dropout kernel needs", _warm)
 
 
+def compilable(cell: Any, dtype: Any) -> bool:
+    """Whether calls of this cell and dtype run compiled loops once the module is built."""
+    return (type(cell) is LSTMCell and np.dtype(dtype) == np.float32
+            and cell.activation.name == "tanh" and cell.recurrent_activation.name == "sigmoid"
+            and loading.missing_reason() is None and COMPILED.state != "failed"
+            and select.forced()[0] != "numpy")
+
+
 def compiled_loops(cell: Any, dtype: Any, start: bool = True) -> Any:
     """The compiled module if this call can run on it now (else None: NumPy loops). With
     ``start``, starts the background build (``UNROLLED_COMPILE=wait``: builds now) when
     it is not ready."""
-    if (type(cell) is not LSTMCell or np.dtype(dtype) != np.float32
-            or cell.activation.name != "tanh" or cell.recurrent_activation.name != "sigmoid"
-            or loading.missing_reason() is not None or COMPILED.state == "failed"
-            or select.forced()[0] == "numpy"):
+    if not compilable(cell, dtype):
         return None
     if COMPILED.ready:
         return COMPILED.get()
