@@ -5,6 +5,7 @@ wraps and beside the peers' equivalents, all in one run on the same weights.
     python benchmarks/bench_entry.py --shape demo --json out.json
     python benchmarks/bench_entry.py --quick --shape tiny   # smoke run
     python benchmarks/bench_entry.py --cold-start           # + `unrolled demo`, empty numba cache
+    python benchmarks/bench_entry.py --cold-start-only      # only that
 
 The model is an LSTM whose output is the last hidden state (``Sequential([Input((T, F)),
 LSTM(H)])``), trained with Adam (1e-3, epsilon 1e-7) on MSE. Three groups of rows, each
@@ -324,6 +325,7 @@ def cold_start(epochs: int | None) -> dict[str, Any]:
             marks["end"] = time.perf_counter() - t0
             out[run] = {k: round(marks[k], 2) for k in MARKS if k in marks}
             out[run]["exit_status"] = proc.returncode
+            out[run]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     return out
 
 
@@ -341,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peers", default=",".join(PEERS), help="peers to time (comma-separated)")
     p.add_argument("--cold-start", action="store_true",
                    help="also time `unrolled demo` from a fresh process with an empty numba cache")
+    p.add_argument("--cold-start-only", action="store_true", help="time only the cold start")
     p.add_argument("--cold-start-epochs", type=int, default=None,
                    help="--epochs for that demo run (default: the demo's own)")
     args = p.parse_args(argv)
@@ -352,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     args.sample_s = 0.002 if args.quick else 0.02
     args.settle_s = 0.0 if args.quick else SETTLE_S
     shapes: dict[str, tuple[int, int, int, int]] = {}
-    for text in args.shape or DEFAULT_SHAPES:
+    for text in [] if args.cold_start_only else args.shape or DEFAULT_SHAPES:
         if text in SHAPES:
             shapes[text] = SHAPES[text]
         else:
@@ -386,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         print_shape(res)
         failed |= "error" in res
     report["machine"]["load_average_end"] = os.getloadavg()
-    if args.cold_start:
+    if args.cold_start or args.cold_start_only:
         report["cold_start"] = cold_start(args.cold_start_epochs)
         print("\ncold start, `unrolled demo` (seconds from the process start):")
         for run, marks in report["cold_start"].items():
