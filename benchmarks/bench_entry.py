@@ -17,8 +17,8 @@ and the ratio to the fastest peer of the group (of medians, and paired per round
   ``model(x)``, ``model.predict_on_batch(x)``, ``model.predict(x, batch_size=B)``;
   ONNX Runtime ``session.run``, PyTorch ``module(x)`` under ``torch.no_grad()``, Keras 3
   ``predict_on_batch`` and ``predict`` (``verbose=0`` everywhere);
-* **8 batches, inference** (``predict`` on 8·B samples, ``batch_size=B``): unrolled's
-  ``predict`` beside 8 ``layer(x)`` calls; the peers loop ``session.run`` / ``module(x)``
+* **8 batches, inference** (``predict`` on 8·B samples, ``batch_size=B``; ``--batches``
+  changes the 8): unrolled's ``predict`` beside 8 ``layer(x)`` calls; the peers loop ``session.run`` / ``module(x)``
   over the batches and concatenate; Keras's ``predict``;
 * **training step**: unrolled's layer step (``layer.forward`` + loss gradient +
   ``layer.backward`` + ``Adam.apply``, what the entry points wrap), ``train_on_batch``,
@@ -62,7 +62,7 @@ from unrolled.layers import LSTM  # noqa: E402
 
 from bench_lstm import make_layer, onnx_model_bytes  # noqa: E402
 
-MANY = 8                     # batches in the "8 batches" and fit rows
+MANY = 8                     # batches in the "8 batches" and fit rows (--batches)
 PEERS = ("onnxruntime", "torch", "keras")
 DEFAULT_SHAPES = ("tiny", "small", "demo", "medium")
 
@@ -332,6 +332,7 @@ def cold_start(epochs: int | None) -> dict[str, Any]:
 # -- main -------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
+    global MANY
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--shape", action="append", default=None, metavar="B,T,F,H",
                    help="a shape (repeatable) or a name: " + ", ".join(SHAPES))
@@ -341,12 +342,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=None, help="timed rounds per group (default 21)")
     p.add_argument("--budget", type=float, default=None, help="seconds per shape and group (default 40)")
     p.add_argument("--peers", default=",".join(PEERS), help="peers to time (comma-separated)")
+    p.add_argument("--batches", type=int, default=MANY,
+                   help=f"batches of the many-batch predict and of the fit rows (default {MANY})")
     p.add_argument("--cold-start", action="store_true",
                    help="also time `unrolled demo` from a fresh process with an empty numba cache")
     p.add_argument("--cold-start-only", action="store_true", help="time only the cold start")
     p.add_argument("--cold-start-epochs", type=int, default=None,
                    help="--epochs for that demo run (default: the demo's own)")
     args = p.parse_args(argv)
+    MANY = args.batches
     args.peers = [k for k in args.peers.split(",") if k]
     if args.quick:
         args.peers = [k for k in args.peers if k != "keras"]
