@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import numpy as np
 from harness import F32, gemm_peak, interleaved, limit_threads, print_rows, summarize  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+os.environ.setdefault("UNROLLED_COMPILE", "wait")   # time the compiled kernels, not the build
 try:
     import unrolled  # noqa: F401
 except ImportError:

@@ -3,13 +3,16 @@
 Series (all shipped inside Python packages, nothing downloaded): the bundled Seattle
 weather (daily), and from ``statsmodels.datasets`` (``pip install statsmodels``): weekly
 CO2 at Mauna Loa, yearly sunspots, quarterly US real GDP (macrodata), monthly El Niño sea
-temperatures (elnino, wide → long) and the yearly Nile flow. Each series is written to a
+temperatures (elnino, wide → long) and the yearly Nile flow; from ``vega_datasets``
+(``pip install vega_datasets``, its local data): hourly Seattle temperatures of 2010
+(°F, 8,759 rows). Each series is written to a
 CSV and trained exactly as the CLI's defaults do (``prepare`` + ``fit_forecaster`` with
 ``FitConfig()``), on the same 70/15/15 split, for several seeds; the test MAE is
 compared with every baseline on the same targets (Diebold-Mariano 95 % intervals).
 "Before" is the pre-issue-15 default: level targets, no linear path, no season.
 
-    python benchmarks/forecast_real.py [--seeds 3] [--quick] [--only co2,sunspots]
+    python benchmarks/forecast_real.py [--seeds 3] [--quick] [--only co2,sunspots] [--stats]
+    (--stats adds AutoETS / AutoARIMA from statsforecast, the [stats] extra)
     (writes benchmarks/results/forecast_real.json and prints a Markdown table)
 """
 from __future__ import annotations
@@ -71,11 +74,23 @@ def series(tmp: str) -> dict[str, dict]:
     out["Nile flow (yearly)"] = dict(path=write(os.path.join(tmp, "nile.csv"),
                                                 ["year", "volume"], nile.values.tolist()),
                                      target="volume", window=10)
+    try:
+        from vega_datasets import local_data
+    except ImportError:
+        print("(vega_datasets not installed: the hourly series is left out)")
+        return out
+    temps = local_data.seattle_temps()
+    out["Seattle temp (hourly)"] = dict(
+        path=write(os.path.join(tmp, "seattle_hourly.csv"), ["time", "temp"],
+                   [[t.strftime("%Y-%m-%d %H:%M"), v] for t, v in
+                    zip(temps["date"], temps["temp"])]),
+        target="temp", window=24)
     return out
 
 
-def run_one(spec: dict, seed: int, before: bool, quick: bool) -> dict:
+def run_one(spec: dict, seed: int, before: bool, quick: bool, stats: bool = False) -> dict:
     from unrolled import forecast
+    from unrolled.forecast.stats import for_test
 
     kw = dict(transform="level", season=None, linear=False) if before else {}
     data = forecast.prepare(spec["path"], targets=spec["target"], window=spec["window"],
@@ -83,17 +98,19 @@ def run_one(spec: dict, seed: int, before: bool, quick: bool) -> dict:
     config = forecast.FitConfig(epochs=5 if quick else 100)
     start = time.perf_counter()
     fit = forecast.fit_forecaster(data, config, seed=seed)
-    a = forecast.assess(fit.forecaster, data.test)
+    seconds = time.perf_counter() - start
+    st = for_test(data, stats and not before)
+    a = forecast.assess(fit.forecaster, data.test, st.forecasts)
     c = a.comparison
     return {"seed": seed, "before": before, "mae": c.model.mae, "rmse": c.model.rmse,
             "baselines": {k: s.mae for k, s in c.baselines.items()},
             "margins": {k: [m.diff, m.low, m.high, m.base_mae, m.verdict]
                         for k, m in c.margins.items()},
             "coverage": None if a.coverage is None else a.coverage.coverage,
-            "epochs": fit.epochs, "seconds": time.perf_counter() - start,
+            "epochs": fit.epochs, "seconds": seconds,
             "windows": c.samples, "choices": data.choices, "notes": fit.notes,
             "inputs": data.spec.inputs, "transform": data.spec.transform,
-            "season": data.spec.season}
+            "season": data.spec.season, "stats_notes": st.notes}
 
 
 def main() -> None:
@@ -102,6 +119,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="5 epochs, 1 seed (a smoke run)")
     ap.add_argument("--only", default="")
     ap.add_argument("--no-before", action="store_true")
+    ap.add_argument("--stats", action="store_true",
+                    help="add the AutoETS / AutoARIMA baselines (statsforecast)")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "forecast_real.json"))
     args = ap.parse_args()
     seeds = 1 if args.quick else args.seeds
@@ -119,7 +138,7 @@ def main() -> None:
             for seed, before in todo:
                 if (seed, before) in done:
                     continue
-                r = run_one(spec, seed, before, args.quick)
+                r = run_one(spec, seed, before, args.quick, args.stats)
                 runs.append(r)
                 print(f"{name}: seed {seed}{' (before)' if before else ''}: MAE "
                       f"{r['mae']:.4g} vs " + ", ".join(f"{k} {v:.4g}" for k, v in

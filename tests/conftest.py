@@ -18,3 +18,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 # build), so tests see the kernel they check; tests of the background build set
 # UNROLLED_COMPILE=background themselves (tests/test_kernels_compile.py).
 os.environ.setdefault("UNROLLED_COMPILE", "wait")
+# The CLI adds the AutoETS / AutoARIMA baselines when statsforecast is installed; they take
+# seconds per run, so CLI tests leave them out unless they test them
+# (tests/forecast/test_stats.py sets UNROLLED_STATS=1).
+os.environ.setdefault("UNROLLED_STATS", "0")

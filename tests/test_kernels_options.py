@@ -58,10 +58,22 @@ DROPOUT_CASES = [
 ]
 
 
+def _compiled_loops_expected(cls_name, options, dtype, loops):
+    return (loops == "auto" and cls_name == "LSTM" and dtype == "float32"
+            and options.get("activation", "tanh") == "tanh"
+            and options.get("recurrent_activation", "sigmoid") == "sigmoid"
+            and lstm_numba.missing_reason() is None)
+
+
+@pytest.mark.parametrize("loops", ["auto", "numpy"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("cls_name,options", DROPOUT_CASES)
-@pytest.mark.parametrize("shape", [(3, 6, 4), (1, 1, 2)])
-def test_dropout_kernel_matches_the_reference(cls_name, options, dtype, shape):
+@pytest.mark.parametrize("shape", [(3, 6, 4), (1, 1, 2), (5, 3, 2)])
+def test_dropout_kernel_matches_the_reference(monkeypatch, cls_name, options, dtype, shape,
+                                              loops):
+    if loops == "numpy":
+        monkeypatch.setenv("UNROLLED_KERNEL", "numpy")
+    monkeypatch.setattr(lstm_numba, "MIN_TOTAL_WORK", 0)     # batch blocks on two threads
     rng = np.random.default_rng(11)
     B, T, F = shape
     layer = CLASSES[cls_name](5, dtype=dtype, seed=5, **options)
@@ -74,8 +86,10 @@ def test_dropout_kernel_matches_the_reference(cls_name, options, dtype, shape):
     y = layer.forward(x, training=True, dropout_masks=masks, initial_state=initial)[0]
     cot = [nonzero_uniform(rng, o.shape, dtype=dtype) for o in _list(y)]
     ours = _train(layer, x, cot, dropout_masks=masks, initial_state=initial)
-    assert layer.kernel_choice.name == "dropout", layer.kernel_choice.reason
-    assert "recurrent_dropout" in layer.kernel_choice.reason
+    compiled = _compiled_loops_expected(cls_name, options, dtype, loops)
+    assert layer.kernel_choice.name == ("numba" if compiled else "numpy"), layer.kernel_choice
+    assert "recurrent_dropout in training: the dropout kernel" in layer.kernel_choice.reason
+    monkeypatch.delenv("UNROLLED_KERNEL", raising=False)
     with force("reference"):
         theirs = _train(layer, x, cot, dropout_masks=masks, initial_state=initial)
         assert layer.kernel_choice.name == "reference"
@@ -104,7 +118,7 @@ def test_dropout_kernel_finite_differences(cls_name):
         return float(np.sum(layer.forward(x, training=True, dropout_masks=masks)[0] * cot))
 
     y, cache = layer.forward(x, training=True, dropout_masks=masks)
-    assert layer.kernel_choice.name == "dropout"
+    assert layer.kernel_choice.name == "numpy" and "dropout kernel" in layer.kernel_choice.reason
     dx, grads = layer.backward(cot, cache)
     np.testing.assert_allclose(dx, numeric_gradient(loss, x), rtol=1e-6, atol=1e-8)
     for w, g in zip(layer.weights, grads):
@@ -192,7 +206,7 @@ def test_bidirectional_at_once_with_recurrent_dropout(monkeypatch):
         bi.build((None, 5, 2))
         bi.set_weights(random_weights(bi, np.random.default_rng(15)))
         outs[mode] = _train(bi, x, [np.ones((3, 5, 8), "float32")])
-        assert bi.forward_layer.kernel_choice.name == "dropout"
+        assert "dropout kernel" in bi.forward_layer.kernel_choice.reason
     _assert_close(outs["at_once"][0], outs["sequential"][0], 1e-6)
     _assert_close(outs["at_once"][2], outs["sequential"][2], 1e-6)
 
@@ -200,15 +214,22 @@ def test_bidirectional_at_once_with_recurrent_dropout(monkeypatch):
 def test_bidirectional_plan_rules(monkeypatch):
     monkeypatch.delenv("UNROLLED_BIDIRECTIONAL", raising=False)
     monkeypatch.setenv("UNROLLED_NUM_THREADS", "2")
-    assert directions.plan(["numba", "numba"], 32, 14, 32, 4).at_once
-    small = directions.plan(["numba", "numba"], 1, 2, 4, 4)
+    monkeypatch.setattr(directions, "load_average", lambda: 0.3)
+    assert directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4).at_once
+    monkeypatch.setattr(directions, "load_average", lambda: None)      # unknown: at once
+    assert directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4).at_once
+    monkeypatch.setattr(directions, "load_average", lambda: 3.0)
+    busy = directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4)
+    assert not busy.at_once and "no idle core" in busy.reason
+    monkeypatch.setattr(directions, "load_average", lambda: 0.3)
+    small = directions.plan(lambda: ["numba", "numba"], 1, 2, 4, 4)
     assert not small.at_once and "tiny" in small.reason
-    large = directions.plan(["numba", "numba"], 128, 100, 512, 4)
+    large = directions.plan(lambda: ["numba", "numba"], 128, 100, 512, 4)
     assert not large.at_once and "large step" in large.reason
-    numpy = directions.plan(["numpy", "numpy"], 32, 14, 32, 4)
+    numpy = directions.plan(lambda: ["numpy", "numpy"], 32, 14, 32, 4)
     assert not numpy.at_once and "GIL" in numpy.reason
     monkeypatch.setenv("UNROLLED_NUM_THREADS", "1")
-    assert not directions.plan(["numba", "numba"], 32, 14, 32, 4).at_once
+    assert not directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4).at_once
 
 
 def test_bidirectional_at_once_raises_a_directions_error(monkeypatch):
@@ -241,3 +262,29 @@ def test_stateful_runs_the_fast_kernel_from_the_stored_state(cls_name):
         np.testing.assert_allclose(a, b, atol=1e-5)
     for a, b in zip(state_fast, layer.states):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+# -- what summary() / unrolled info say -------------------------------------------------------
+def test_kernel_report_names_the_options():
+    import unrolled
+
+    model = unrolled.Sequential([unrolled.Input((14, 4), batch_size=32),
+                                 Bidirectional(LSTM(32, return_sequences=True,
+                                                    recurrent_dropout=0.2)),
+                                 GRU(4, stateful=True, recurrent_dropout=0.1)])
+    before = model.kernel_report()
+    assert all("not yet called" in line for line in before)
+    assert "in training, recurrent_dropout in training: the dropout kernel" in before[0]
+    assert "bidirectional:" in before[0] and "bidirectional:" in before[1]
+    assert before[0].count("bidirectional:") == 1
+    assert "stateful: the stored states" in before[2]
+    assert "with a GRU runs on the reference scan" in before[2]
+    x = np.ones((32, 14, 4), "float32")
+    model.predict(x, verbose=0, batch_size=32)
+    after = model.kernel_report()
+    assert "last call" in after[0] and "bidirectional:" in after[0]
+    assert "stateful: the stored states" in after[2]
+    model.compile(optimizer="adam", loss="mse")
+    model.train_on_batch(x, np.zeros((32, 4), "float32"))
+    trained = model.kernel_report()
+    assert "the dropout kernel" in trained[0] and "bidirectional:" in trained[0]

@@ -12,7 +12,6 @@ import pytest
 
 import unrolled
 from unrolled.core.kernels import dispatch, force, lstm_numba
-from unrolled.core.kernels.masked import MaskedKernel
 from unrolled.core.kernels.reference import REFERENCE
 from unrolled.errors import InputShapeError
 from unrolled.layers import GRU, LSTM, Dense, Dropout, Masking, SimpleRNN
@@ -226,10 +225,11 @@ def test_masking_value_and_nan_like_keras() -> None:
 
 # -- which path runs ---------------------------------------------------------------------
 @pytest.mark.parametrize("kernel,training", lstm_kernel_modes())
-def test_masked_lstm_runs_the_chosen_kernel_through_the_mask_wrapper(kernel: str,
-                                                                    training: bool) -> None:
+def test_masked_lstm_runs_the_chosen_kernel_with_the_mask_in_its_loop(kernel: str,
+                                                                      training: bool) -> None:
     """A masked call runs the kernel the selector picks -- the reference scan's own masked
-    loop, or a fast kernel through kernels/masked.py -- with the reference's numbers."""
+    loop, or a fast kernel skipping masked steps in its own loop -- with the reference's
+    numbers."""
     rng = np.random.default_rng(7)
     x = padded_batch(rng)
     layer = LSTM(4, return_sequences=True)
@@ -244,7 +244,7 @@ def test_masked_lstm_runs_the_chosen_kernel_through_the_mask_wrapper(kernel: str
         if kernel == "reference":
             assert cache.kernel is REFERENCE and cache.saved.mask is not None
         else:
-            assert isinstance(cache.kernel, MaskedKernel) and "masked:" in line, line
+            assert cache.kernel.takes_masks and "time loop skips" in line, line
             assert line.startswith(kernel), line
         np.testing.assert_allclose(out, want, rtol=0, atol=1e-5)
         called = layer(x, mask=mask, training=training)
@@ -341,7 +341,8 @@ def test_summary_says_masked_layers_take_the_mask_path_before_any_call():
     with force("reference"):   # the reference scan takes the mask itself
         assert all("reference — forced" in line for line in model.kernel_report())
     if lstm_numba.missing_reason() is None:
-        assert all("masked: each sample's unmasked steps" in line for line in report)
+        assert all("masked: the time loop skips each sample's masked steps" in line
+                   for line in report)
     assert "input masked" in model.summary(return_string=True)
     # Without a Masking layer the same model does not claim masking.
     plain = unrolled.Sequential([unrolled.Input((5, 3)), LSTM(4)])

@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 # submodules (`unrolled.losses` ... and the callbacks' csv/progress-bar machinery) and
 # the file formats (which need h5py). `from unrolled import losses` and
 # `import unrolled.losses` work as usual.
-_LAZY_SUBMODULES = ("callbacks", "losses", "metrics", "optimizers")
+_LAZY_SUBMODULES = ("callbacks", "losses", "metrics", "optimizers", "distributed")
 _LAZY = {"load_model": "unrolled.models.saving", "save_model": "unrolled.models.saving",
          "from_torch": "unrolled.models.torch_models", "to_torch": "unrolled.io.torch_import"}
 

@@ -9,7 +9,7 @@ import warnings
 from .errors import DataWarning, UnrolledError
 
 # Subcommand modules, in the order ``unrolled --help`` lists them.
-COMMANDS = ["demo", "train", "predict", "evaluate", "backtest", "explain", "trace", "inspect",
+COMMANDS = ["demo", "train", "predict", "evaluate", "backtest", "tune", "explain", "trace", "inspect",
             "info", "summary", "convert"]
 # A command whose module has another name (``inspect`` would read like the standard library's).
 MODULES = {"inspect": "report"}

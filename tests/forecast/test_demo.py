@@ -3,6 +3,7 @@ worse than persistence beyond noise, every baseline reported, the file forecasts
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -96,6 +97,11 @@ def test_the_demo_writes_the_inspect_report(run, tmp_path):
     assert f"the {len(result.data.test.x)} windows of the held-out test part" in html
     for name in ("precipitation", "temp_max", "temp_min", "wind", "persistence", "every input feeds every gate"):
         assert name in html
+    from tests.inspect.test_report import console_errors, render
+
+    dom, shot, log = render(Path(path), tmp_path)
+    assert console_errors(log) == [] and shot[..., :3].std() > 0.05
+    assert "held-out test part" in dom
 
 
 def test_cli_demo_says_where_the_report_is(monkeypatch, tmp_path, capsys):

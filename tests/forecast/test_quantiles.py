@@ -175,3 +175,18 @@ def test_cli_option_and_backtest_report(tmp_path, capsys):
     from unrolled.commands.backtest import report_text
 
     assert "Quantiles, mean over runs" in report_text(result)
+
+
+def test_global_model_of_many_series_forecasts_quantiles(tmp_path):
+    from tests.forecast.test_many_series import long_csv
+    from unrolled.forecast.many import fit_many, prepare_many
+
+    path, _ = long_csv(tmp_path / "l.csv", n=80)
+    md = prepare_many(path, "shop", targets="sales", window=5, season=0, quantiles=[0.2, 0.8])
+    fc = fit_many(md, TINY, seed=0).forecaster
+    result = forecast.forecast(fc, path)
+    assert result.header[-3:] == ["sales_q20", "sales_q50", "sales_q80"]
+    q = result.quantiles  # (3 series, 1, 1, 3), each in its own series' units
+    assert q.shape == (3, 1, 1, 3) and (np.diff(q, axis=-1) > 0).all()
+    np.testing.assert_allclose(q[..., 1], result.values, rtol=1e-6)
+    assert forecast.evaluate(fc, path).quantiles.quantiles == [0.2, 0.5, 0.8]

@@ -177,3 +177,17 @@ def test_explain_lists_the_forecasters_columns(trained, capsys):
     assert code == 2 and "columns it was trained on" in err
     code, _, err = _run(capsys, "explain", "--feature-names", "a")
     assert code == 2 and "needs --model" in err
+
+
+def test_inspect_a_quantile_forecaster_explains_the_median(trained, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    csv, _ = trained
+    model = tmp_path / "q.keras"
+    assert main(["train", str(csv), "--target", "temp_max", "--window", "4", "--units", "2",
+                 "--epochs", "1", "--quantiles", "0.1,0.5,0.9", "-o", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(model), "-o", str(tmp_path / "q.html")]) == 0
+    html = (tmp_path / "q.html").read_text(encoding="utf-8")
+    assert "Integrated gradients of temp_max step 1 quantile 0.5 (in the data" in html
+    assert main(["inspect", str(model), "-o", str(tmp_path / "q2.html"), "--output-index", "2"]) == 0
+    assert "temp_max step 1 quantile 0.9 (in the data" in (tmp_path / "q2.html").read_text(encoding="utf-8")

@@ -32,3 +32,12 @@ def die_always(x: int) -> int:
 
 def empty() -> None:
     return None
+
+
+def thread_info() -> tuple[str | None, list[int]]:
+    """unrolled's block threads and the loaded BLAS libraries' thread counts, here."""
+    import threadpoolctl
+
+    return (os.environ.get("UNROLLED_NUM_THREADS"),
+            sorted({lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+                    if lib["user_api"] == "blas"}))

@@ -11,7 +11,7 @@ from tests.peers import require
 def dask_client():
     distributed = require("distributed")
     cluster = distributed.LocalCluster(n_workers=2, processes=True, host="127.0.0.1",
-                                       threads_per_worker=1, dashboard_address=None)
+                                       threads_per_worker=1, dashboard_address=":0")
     client = distributed.Client(cluster)
     yield client
     client.close()

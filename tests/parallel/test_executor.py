@@ -1,6 +1,7 @@
 """The executor interface on every back end: order, seeds, failures as data, worker loss."""
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -118,3 +119,16 @@ def test_memory_cap(monkeypatch):
     monkeypatch.setenv("UNROLLED_TASK_MEMORY_MB", "1")
     with pytest.raises(DataError, match="cap of 1 MB"):
         check_memory("series a", 2e6, "x")
+
+
+def test_every_back_end_runs_a_task_with_the_same_threads(dask_client, monkeypatch):
+    monkeypatch.setenv("UNROLLED_NUM_THREADS", "7")
+    tasks = [Task("a", _tasks.thread_info)]
+    serial = SerialExecutor(warm=False, threads=1).map(tasks)[0].value
+    assert os.environ["UNROLLED_NUM_THREADS"] == "7"          # the caller's, restored
+    with LocalPoolExecutor(2, warm=False, threads=1) as ex:
+        pool = ex.map(tasks)[0].value
+    with load_dask_backend().DaskExecutor(client=dask_client, warm=False, threads=1) as ex:
+        on_dask = ex.map(tasks)[0].value
+    assert serial == pool == on_dask == ("1", [1])
+    assert make_executor(threads=2).workers == max(1, len(os.sched_getaffinity(0)) // 2)

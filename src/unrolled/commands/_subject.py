@@ -48,6 +48,41 @@ def load_array(path: str) -> tuple[np.ndarray, bool]:
     return data, False
 
 
+MAX_NPZ_BYTES = 1 << 30   # an .npz whose arrays declare more is refused before reading
+
+
+def several_inputs(model: Any) -> bool:
+    return len(getattr(model, "inputs", None) or ()) > 1
+
+
+def load_inputs(path: str, model: Any) -> dict[str, np.ndarray]:
+    """The arrays of a model with several inputs, from one .npz holding one array per
+    input name (``np.savez('x.npz', enc=a, dec=b)``)."""
+    import zipfile
+
+    names = [t.name for t in model.inputs]
+    hint = f"np.savez('x.npz', {', '.join(f'{n}=...' for n in names)})"
+    if not zipfile.is_zipfile(path):
+        raise ConfigError(f"the model has {len(names)} inputs ({', '.join(names)}): give them "
+                          f"as one .npz with an array per input name, e.g. {hint}; {path!r} is not one.")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            declared = sum(info.file_size for info in zf.infolist())
+        if declared > MAX_NPZ_BYTES:
+            raise DataError(f"{path!r} declares {declared:,} bytes of arrays; refused "
+                            f"(limit {MAX_NPZ_BYTES:,}).")
+        with np.load(path, allow_pickle=False) as data:
+            missing = [n for n in names if n not in data.files]
+            if missing:
+                raise DataError(f"{path!r} holds {data.files}; the model's inputs are {names} "
+                                f"(no {missing}). Save them by name: {hint}.")
+            return {n: np.array(data[n]) for n in names}
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        if isinstance(err, UnrolledError):
+            raise
+        raise DataError(f"cannot read {path!r} as a NumPy .npz file: {err}") from err
+
+
 def forecaster_or_none(path: str) -> Any:
     """The Forecaster in ``path``, or None for a model file without forecasting metadata."""
     if not path.endswith(".keras") or not os.path.isfile(path):
@@ -88,8 +123,16 @@ def load_subject(model_path: str, data: str | None, seed: int = 0,
             raise ConfigError(f"{model_path} is not a forecaster (it has no column names or "
                               "scaling), so it cannot read a CSV: give the input as a .npy "
                               "array of shape (batch, timesteps, features).")
+        if several_inputs(model):
+            xs = load_inputs(data, model)
+            return Subject(model, xs, None, f"{data}: " + ", ".join(f"{k} {v.shape}" for k, v in xs.items()))
         x, added = load_array(data)
         return Subject(model, x, None, f"{data}, shape {x.shape}" + (" (batch axis added)" if added else ""))
+    if several_inputs(model):
+        names = [t.name for t in model.inputs]
+        raise ConfigError(f"{model_path} has {len(names)} inputs ({', '.join(names)}): give them "
+                          "as one .npz holding an array per input name, e.g. "
+                          f"np.savez('x.npz', {', '.join(f'{n}=...' for n in names)}).")
     shape = getattr(model, "input_batch_shape", None)
     if shape is None or len(shape) != 3 or shape[2] is None:
         raise ConfigError(f"{model_path} has no known (timesteps, features) input shape; "

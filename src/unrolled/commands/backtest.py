@@ -6,7 +6,7 @@ import textwrap
 from typing import Any
 
 from ._args import positive_int
-from .train import add_model_options, cli_spelling, data_options, fit_config, read_data
+from .train import add_model_options, cli_spelling, data_options, fit_config, read_data, stats_on
 
 DESCRIPTION = textwrap.dedent("""\\
     Judge a forecasting setup the way forecasters do: train and test it again at K
@@ -45,6 +45,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", metavar="PNG", default="backtest.png",
                    help="where to draw the error per step (default backtest.png; 'none' "
                         "to skip)")
+    p.add_argument("--series-column", metavar="ID",
+                   help="long format: the column naming each row's series; each fold trains "
+                        "one global model on every series (each cut at its own fold "
+                        "blocks) and the report adds one line per series")
     p.add_argument("-o", "--output", metavar="OUT.csv",
                    help="write one row per fold, seed and method (MAE per step) to this CSV")
 
@@ -56,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         run_backtest_report(read_data(args), data_options(args), fit_config(args), args.folds,
                             list(range(args.seed, args.seed + args.seeds)), plot=plot,
-                            test_rows=args.test_rows, output=args.output)
+                            test_rows=args.test_rows, output=args.output,
+                            stats=stats_on(args) and not args.series_column,
+                            series_column=args.series_column)
     except DataError as err:
         raise DataError(cli_spelling(str(err))) from None
     return 0
@@ -64,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
 
 def run_backtest_report(data: Any, options: dict, config: Any, folds: int, seeds: Any,
                         plot: str | None = None, test_rows: int | None = None,
-                        output: str | None = None) -> Any:
+                        output: str | None = None, stats: bool = False,
+                        series_column: str | None = None) -> Any:
     """Run the backtest and print its report (shared with ``train --backtest``)."""
     from ..forecast.backtest import backtest
     from ..forecast.plot import have_matplotlib, plot_steps
@@ -79,9 +86,18 @@ def run_backtest_report(data: Any, options: dict, config: Any, folds: int, seeds
               + f"  [{r.transform}" + (f", season {r.season}" if r.season else "") + "]",
               flush=True)
 
-    result = backtest(data, options, config, folds=folds, seeds=seeds, test_rows=test_rows,
-                      on_fold=progress)
-    print(report_text(result))
+    if series_column:
+        from ..forecast.backtest_many import backtest_many, per_series_text
+
+        result = backtest_many(data, series_column, options, config, folds=folds, seeds=seeds,
+                               test_rows=test_rows, on_fold=progress)
+        print(report_text(result).replace("\nMAE per step", "\nAll series pooled (errors in "
+                                          "each series' own units); MAE per step", 1))
+        print(f"\nPer series, MAE averaged over the runs:\n{per_series_text(result)}")
+    else:
+        result = backtest(data, options, config, folds=folds, seeds=seeds,
+                          test_rows=test_rows, on_fold=progress, stats=stats)
+        print(report_text(result))
     if output:
         from ..io.atomic import atomic_write_bytes
 

@@ -33,7 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", metavar="MODEL",
-                   help="model file written by `unrolled train -o` (e.g. weather.keras)")
+                   help="model file written by `unrolled train -o` (e.g. weather.keras), or "
+                        "the folder of `train --per-series`")
     p.add_argument("data", metavar="DATA.csv",
                    help="CSV with the model's columns, oldest row first "
                         "(e.g. weather-2016.csv)")
@@ -43,8 +44,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--series", type=column_list, metavar="A,B",
                    help="for a model trained with --series-column: only these series "
                         "(default: every series in the file)")
+    p.add_argument("--no-stats", action="store_true",
+                   help="skip the AutoETS / AutoARIMA baselines (statsforecast, computed by "
+                        "default when installed)")
     add_fill_override(p)
     add_reading_options(p)
+    from .per_series_folder import add_options as add_folder_options
+
+    add_folder_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,10 +62,16 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.apply import read_for
     from ..forecast.model_file import load_forecaster
 
+    from .per_series_folder import is_folder, run_evaluate
+
+    if is_folder(args.model):   # train --per-series: one model per series
+        return run_evaluate(args)
     delimiter, fmt = cell_format(args)
     fc = with_fill(load_forecaster(args.model), args)
+    from .train import stats_on
+
     result = evaluate(fc, read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt),
-                      series=args.series)
+                      series=args.series, stats=stats_on(args) and not fc.series)
     spec = result.spec
     cmp = result.comparison
     name = model_name(spec)
@@ -83,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         from ..forecast.quantiles import text as quantile_text
 
         print(quantile_text(result.quantiles, unit_of(spec)))
+    for note in result.notes:
+        print(f"Note: {note}")
     print(beats(cmp, name))
     if args.plot and not result.per_series:
         from ..forecast.fit import Assessment

@@ -54,11 +54,11 @@ def run(args: argparse.Namespace) -> int:
     for line in dispatch.environment_report():
         print(f"  {line}")
     if args.load and lstm_numba.missing_reason() is None:
-        from ..core.kernels import cells_numba, cells_train
+        from ..core.kernels.runtime import loading
 
-        for compiled in (lstm_numba.COMPILED, cells_numba.COMPILED, cells_train.COMPILED):
+        for compiled in loading.all_modules():
             compiled.load()
-            print(f"  {compiled.module.lstrip('.')} loaded in {compiled.seconds:.2f} s "
+            print(f"  {compiled.label} loaded in {compiled.seconds:.2f} s "
                   "(compiled on first use, then from the disk cache)")
     if args.model:
         from ._model_arg import describe_source, open_model_file

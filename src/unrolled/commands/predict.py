@@ -25,7 +25,8 @@ DESCRIPTION = textwrap.dedent("""\
 EPILOG = textwrap.dedent("""\
     examples:
       unrolled predict weather.keras recent.csv                 # print tomorrow's forecast
-      unrolled predict weather.keras weather.csv --all -o forecasts.csv""")
+      unrolled predict weather.keras weather.csv --all -o forecasts.csv
+      unrolled predict stores.keras 'data/*.csv' --output-dir forecasts --jobs 2""")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,10 +35,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", metavar="MODEL",
-                   help="model file written by `unrolled train -o` (e.g. weather.keras)")
-    p.add_argument("data", metavar="DATA.csv",
+                   help="model file written by `unrolled train -o` (e.g. weather.keras), or "
+                        "the folder of `train --per-series`")
+    p.add_argument("data", metavar="DATA.csv", nargs="+",
                    help="CSV with at least the model's window of rows, oldest first "
-                        "(e.g. recent.csv)")
+                        "(e.g. recent.csv); several files or a quoted pattern ('data/*.csv', "
+                        "also .parquet) score each file as a task (see --output-dir)")
     p.add_argument("-o", "--output", metavar="OUT.csv",
                    help="write the forecasts to this CSV file (written whole or not at all; "
                         "e.g. -o forecasts.csv). Default: print them")
@@ -49,6 +52,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "(default: every series in the file)")
     add_fill_override(p)
     add_reading_options(p)
+    from .predict_many import add_many_options
+
+    add_many_options(p)
+    from .per_series_folder import add_options as add_folder_options
+
+    add_folder_options(p)
 
 
 def check_csv_output(path: str) -> str:
@@ -64,11 +73,18 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.model_file import load_forecaster
     from ..io.atomic import atomic_write_bytes
 
+    from .per_series_folder import is_folder, run_predict
+    from .predict_many import is_many, run_many
+
+    if is_folder(args.model):   # train --per-series: one model per series
+        return run_predict(args)
+    if is_many(args):
+        return run_many(args)
     if args.output:
         check_csv_output(args.output)
     delimiter, fmt = cell_format(args)
     fc = with_fill(load_forecaster(args.model), args)
-    table = read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt)
+    table = read_for(fc.spec, args.data[0], delimiter=delimiter, fmt=fmt)
     result = forecast(fc, table, every_window=args.all, series=args.series)
     text = result.csv_text()
     if not args.output:

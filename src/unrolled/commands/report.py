@@ -56,8 +56,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="which window (sample) to explain, counted from 0; default the last (-1)")
     p.add_argument("--layer", metavar="NAME", help="the recurrent layer to show (default the first)")
     p.add_argument("--units", type=_units, help="units to draw, e.g. 0,3 (default the first two)")
-    p.add_argument("--output-index", type=_int, default=None,
-                   help="which output value to explain (a class, or a forecast step); default 0")
+    p.add_argument("--output-index", "--class", dest="output_index", type=_int, default=None,
+                   help="which output value to explain: a class of a classifier (default the "
+                        "predicted class; every class also gets its own table), or a "
+                        "forecast step (default 0)")
     p.add_argument("--seed", type=_int, default=0, help="seed of the random input when no DATA is given")
 
 
@@ -76,6 +78,10 @@ def forecast_context(fc: Any, evaluation: Any = None) -> Any:
     names = [f"{change}{t} step {h + 1}" for h in range(spec.horizon) for t in spec.targets]
     scale = np.asarray(fc.scalers.z.scale, float)
     mean = np.asarray(fc.scalers.z.mean, float)
+    quantiles = list(getattr(spec, "quantiles", None) or [])
+    if quantiles:   # output k·Q + j is quantile j of output k (quantile innermost)
+        names = [f"{n} quantile {q:g}" for n in names for q in quantiles]
+        scale, mean = np.repeat(scale, len(quantiles)), np.repeat(mean, len(quantiles))
     return ForecastContext(evaluation, history if isinstance(history, dict) else None,
                            list(spec.targets), scale, mean, names)
 
@@ -92,9 +98,13 @@ def run(args: argparse.Namespace) -> int:
     context = None
     if subject.forecaster is not None:
         context = forecast_context(subject.forecaster, subject.evaluation)
+    output = args.output_index
+    quantiles = list(getattr(subject.forecaster.spec, "quantiles", None) or []) if context else []
+    if output is None and 0.5 in quantiles:
+        output = quantiles.index(0.5)            # a quantile forecaster: the median, step 1
     write_report(args.output, subject.model, subject.x, feature_names=subject.feature_names,
                  sample=args.window, layer=args.layer, units=args.units, data_note=subject.note,
-                 output=args.output_index, forecast=context)
+                 output=output, forecast=context)
     print(f"Inspected {args.model} on {subject.note}.")
     if subject.evaluation_note:
         print(subject.evaluation_note)

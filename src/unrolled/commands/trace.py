@@ -178,13 +178,24 @@ def _target(args: argparse.Namespace) -> tuple[Any, Any, str, list[str] | None, 
             raise ConfigError(f"{args.model} is not a forecaster (it has no column names or "
                               "scaling), so it cannot read a CSV: give the input as a .npy "
                               "array of shape (batch, timesteps, features).")
+        from ._subject import load_inputs, several_inputs
+
+        if several_inputs(model):
+            xs = load_inputs(path, model)
+            note = f"{path}: " + ", ".join(f"{k} {v.shape}" for k, v in xs.items())
+            return model, xs, note, args.feature_names, args.data is not None
         x, added = _load_input(path)
         note = f"{path}, shape {x.shape}" + (" (batch axis added)" if added else "")
         return model, x, note, args.feature_names, args.data is not None
     shape = model.input_batch_shape
+    if isinstance(shape, list):
+        names = [t.name for t in model.inputs]
+        raise ConfigError(f"{args.model} has {len(names)} inputs ({', '.join(names)}): give "
+                          "them as DATA, one .npz with an array per input name, e.g. "
+                          f"np.savez('x.npz', {', '.join(f'{n}=...' for n in names)}).")
     if shape is None or len(shape) != 3:
-        raise ConfigError(f"{args.model} has no known (timesteps, features) input shape, or "
-                          "several inputs; pass --input X.npy.")
+        raise ConfigError(f"{args.model} has no known (timesteps, features) input shape; "
+                          "pass --input X.npy.")
     if shape[1] is not None and args.timesteps not in (None, shape[1]):
         raise ConfigError(f"--timesteps {args.timesteps}: {args.model} expects {shape[1]} timesteps.")
     steps = shape[1] or args.timesteps or TRACE_TIMESTEPS
@@ -217,7 +228,12 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(x, np.ndarray) and len(x) > 1:
         x, source = _one_window(x, sample, source)
         sample = 0
-    if names is not None and isinstance(x, np.ndarray) and len(names) != x.shape[-1]:
+    if isinstance(x, dict):                      # several inputs: names are the first's
+        first = x[target.inputs[0].name]
+        if names is not None and len(names) != first.shape[-1]:
+            raise ConfigError(f"--feature-names: {len(names)} name(s) for {first.shape[-1]} "
+                              f"feature(s) of the first input {target.inputs[0].name!r}.")
+    elif names is not None and isinstance(x, np.ndarray) and len(names) != x.shape[-1]:
         raise ConfigError(f"--feature-names: {len(names)} name(s) for {x.shape[-1]} feature(s) "
                           f"of the input {x.shape}.")
     inner = input_feature_names(target, layer, names) if target is not layer else names

@@ -69,7 +69,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "series and the pooled errors")
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
                    help="model file to write, ending in .keras (e.g. -o weather.keras); "
-                        "written only when training succeeded")
+                        "written only when training succeeded (with --per-series: a folder)")
+    from .train_per_series import add_options as add_per_series_options
+
+    add_per_series_options(p)
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -135,6 +138,10 @@ def add_forecast_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interval", type=interval_level, default=0.9, metavar="P",
                    help="coverage of the prediction intervals calibrated on the validation "
                         "part (conformal; default 0.9; 0 = none); predict writes them")
+    p.add_argument("--no-stats", action="store_true",
+                   help="skip the AutoETS / AutoARIMA baselines (statsforecast, the [stats] "
+                        "extra; computed by default when installed, and they take time). "
+                        "UNROLLED_STATS=0 in the environment does the same")
     p.add_argument("--future", type=column_list, metavar="COLS",
                    help="comma-separated input columns whose values are known ahead "
                         "(planned prices, holidays; e.g. --future price,promo): the model "
@@ -208,6 +215,28 @@ def read_data(args: argparse.Namespace) -> object:
         return read_csv(args.data, time_column=None, delimiter=delimiter, fmt=fmt)
 
 
+def stats_on(args: argparse.Namespace) -> bool:
+    """Whether to compute the AutoETS / AutoARIMA baselines (:mod:`unrolled.forecast.stats`);
+    says how to get them when statsforecast is missing."""
+    from ..forecast.stats import available, default_enabled
+
+    on = default_enabled(getattr(args, "no_stats", False))
+    if not on and not getattr(args, "no_stats", False) and not available():
+        print("(AutoETS / AutoARIMA baselines: pip install 'unrolled[stats]' to add them)")
+    return on
+
+
+def stats_baselines(args: argparse.Namespace, data: object) -> object:
+    """The stats baselines on the test windows, with a progress line (they take time)."""
+    from ..forecast.stats import StatsForecasts, for_test
+
+    if not stats_on(args):
+        return StatsForecasts({}, [])
+    print("Fitting the AutoETS and AutoARIMA baselines (statsforecast; --no-stats skips "
+          "them) ...", flush=True)
+    return for_test(data)
+
+
 def fit_config(args: argparse.Namespace) -> object:
     from ..forecast.fit import FitConfig
 
@@ -222,6 +251,10 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.report import (beats, comparison_table, coverage_text, model_name, plural,
                                    steps_table, steps_text, unit_of)
 
+    if args.per_series:
+        from .train_per_series import run_per_series
+
+        return run_per_series(args)
     check_output_path(args.output)  # before minutes of training, not after
     if args.series_column:
         return run_many(args)
@@ -257,7 +290,8 @@ def run(args: argparse.Namespace) -> int:
     for note in fit.notes:
         print(f"Note: {note}")
     fc = fit.forecaster
-    a = assess(fc, data.test)
+    st = stats_baselines(args, data)
+    a = assess(fc, data.test, st.forecasts)
     name = model_name(spec)
     print(f"\nTest part ({len(a.pred)} windows, {steps_text(spec.horizon)}, never used in "
           "training):")
@@ -273,6 +307,8 @@ def run(args: argparse.Namespace) -> int:
         from ..forecast.quantiles import text as quantile_text
 
         print(quantile_text(a.quantile_scores, unit_of(spec)))
+    for note in st.notes:
+        print(f"Note: {note}")
     print(beats(a.comparison, name))
     path = save_forecaster(fc, args.output)
     print(f"\nWrote {path} ({fit.epochs} epochs). Next: unrolled predict {path} "
@@ -287,7 +323,8 @@ def run(args: argparse.Namespace) -> int:
         print()
         run_backtest_report(table, data_options(args), config, folds=args.backtest,
                             seeds=1, plot=None if args.no_plot else
-                            path[:-len(".keras")] + "_backtest.png")
+                            path[:-len(".keras")] + "_backtest.png",
+                            stats=stats_on(args))
     return 0
 
 
@@ -297,13 +334,9 @@ def run_many(args: argparse.Namespace) -> int:
     from ..forecast.many import assess_many, fit_many, per_series_table, prepare_many
     from ..forecast.report import beats, comparison_table, model_name, steps_table, steps_text
 
-    if args.backtest:
-        from ..errors import ConfigError
-
-        raise ConfigError("--backtest with --series-column is not supported yet: backtest "
-                          "one series at a time")
+    table = read_data(args)
     try:
-        md = prepare_many(read_data(args), args.series_column, **data_options(args))
+        md = prepare_many(table, args.series_column, **data_options(args))
     except DataError as err:
         raise DataError(cli_spelling(str(err))) from None
     spec = md.spec
@@ -331,4 +364,12 @@ def run_many(args: argparse.Namespace) -> int:
     path = save_forecaster(fit.forecaster, args.output)
     print(f"\nWrote {path} ({fit.epochs} epochs; {len(per)} series). Next: unrolled predict "
           f"{path} {args.data}")
+    if args.backtest:
+        from .backtest import run_backtest_report
+
+        print()
+        run_backtest_report(table, data_options(args), fit_config(args), folds=args.backtest,
+                            seeds=1, plot=None if args.no_plot else
+                            path[:-len(".keras")] + "_backtest.png",
+                            series_column=args.series_column)
     return 0

@@ -112,11 +112,13 @@ class TimeSeriesTable:
     def take(self, rows: np.ndarray) -> TimeSeriesTable:
         """The table restricted to ``rows`` (indices or a boolean mask), row numbers kept."""
         pick = (lambda a: None if a is None else a[rows])
+        # A column stays in bad_cells only if one of the kept rows holds a bad cell.
+        bad = {k: v[rows] for k, v in self.bad_cells.items()}
         return dataclasses.replace(
             self, values=self.values[rows], time=pick(self.time),
             text={k: v[rows] for k, v in self.text.items()},
             row_numbers=pick(self.row_numbers), line_numbers=pick(self.line_numbers),
-            bad_cells={k: v[rows] for k, v in self.bad_cells.items()},
+            bad_cells={k: v for k, v in bad.items() if (v != "").any()},
         )
 
     def describe_rows(self, positions: Sequence[int] | np.ndarray, limit: int = 5) -> str:

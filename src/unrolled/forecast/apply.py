@@ -13,6 +13,7 @@ data rows (1, 2, ...), continuing past the end.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 from dataclasses import dataclass
@@ -261,6 +262,7 @@ class Evaluation:
     per_series: dict[str, Comparison] | None = None
     quantiles: QuantileScores | None = None
     quantile_pred: np.ndarray | None = None  # (N, H, T, Q), data units
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 def _evaluate_many(fc: Forecaster, data: Any, series: list[str] | None) -> Evaluation:
@@ -290,8 +292,9 @@ def _evaluate_many(fc: Forecaster, data: Any, series: list[str] | None) -> Evalu
 
 
 def evaluate(model: Forecaster | str | os.PathLike[str], data: Any,
-             series: list[str] | None = None) -> Evaluation:
-    """Forecast every window of ``data`` that has known targets; score vs the baselines."""
+             series: list[str] | None = None, stats: bool = False) -> Evaluation:
+    """Forecast every window of ``data`` that has known targets; score vs the baselines
+    (with ``stats``, also AutoETS / AutoARIMA: :mod:`.stats`)."""
     from .fit import assess
 
     fc = _as_forecaster(model)
@@ -309,10 +312,23 @@ def evaluate(model: Forecaster | str | os.PathLike[str], data: Any,
     assert targets is not None
     windows = make_windows_at(xs, Y, inputs, targets, spec.season, spec.transform,
                               fc.scalers.z)
-    a = assess(fc, windows)
+    extra, notes = {}, []
+    if stats:
+        from .stats import MIN_FIT_ROWS, forecast_windows
+
+        start = int(targets[0, 0])  # rows before the first scored target
+        enough = start >= MIN_FIT_ROWS + 3 * (spec.season or 1)
+        st = forecast_windows(Y, inputs[:, -1], spec.horizon, spec.season,
+                              start if enough else len(Y))
+        extra, notes = st.forecasts, st.notes
+        if not enough and extra:
+            notes.append(f"AutoETS/AutoARIMA parameters were estimated on the whole file "
+                         f"(only {start} rows precede the first scored target): they have "
+                         "seen the targets they are scored on, which can only flatter them")
+    a = assess(fc, windows, extra)
     return Evaluation(spec, a.comparison, a.pred, windows, a.per_target, table.source,
                       a.coverage, table.time, fc.intervals, quantiles=a.quantile_scores,
-                      quantile_pred=a.quantiles)
+                      quantile_pred=a.quantiles, notes=notes)
 
 
 def score_windows(pred: np.ndarray, windows: Windows, train_mean: np.ndarray) -> Comparison:

@@ -45,6 +45,7 @@ class FoldResult(NamedTuple):
     transform: str
     season: int | None
     quantiles: Any = None               # QuantileScores of the model's quantiles, or None
+    per_series: Any = None              # series → method → MAE (many series), or None
 
 
 def fold_blocks(n: int, folds: int, test_rows: int, val_rows: int,
@@ -73,14 +74,19 @@ def cut(series: Series, end: int) -> Series:
 
 
 def run_fold(series: Series, blocks: tuple[slice, slice, slice], options: dict[str, Any],
-             config: FitConfig, seed: int, fold: int = 0) -> FoldResult:
-    """Prepare, train and score one fold; ``series`` must end with the test block."""
+             config: FitConfig, seed: int, fold: int = 0, stats: bool = False) -> FoldResult:
+    """Prepare, train and score one fold; ``series`` must end with the test block.
+    ``stats``: add the AutoETS / AutoARIMA baselines (:mod:`.stats`), fitted on the
+    fold's train and validation rows."""
     if len(series.X) != blocks[2].stop:
         raise ConfigError("run_fold: pass the series cut at the end of the test block "
                           f"({blocks[2].stop} rows), got {len(series.X)} rows")
     data = prepare_series(series, blocks, **options)
     fit = fit_forecaster(data, config, seed=seed)
-    a = assess(fit.forecaster, data.test)
+    from .stats import for_test
+
+    extra = for_test(data, stats).forecasts
+    a = assess(fit.forecaster, data.test, extra)
     cmp = a.comparison
     w = data.test
     forecasts = {"model": a.pred}
@@ -94,6 +100,8 @@ def run_fold(series: Series, blocks: tuple[slice, slice, slice], options: dict[s
         from .transform import decode
         ridge = decode(data.ridge(w.x), w.last, data.spec.transform, data.scalers.z, h)
         losses["ridge"] = window_losses(ridge, w.y_true)
+    for name, values in extra.items():
+        losses[name] = window_losses(values, w.y_true)
     mae = {"model": cmp.model.mae, **{k: s.mae for k, s in cmp.baselines.items()}}
     return FoldResult(fold, seed, data.label(blocks[2].start), dict(cmp.steps), mae, losses,
                       None if a.coverage is None else a.coverage.coverage,
@@ -163,7 +171,8 @@ class BacktestResult:
 
 def backtest(table: Any, options: dict[str, Any], config: FitConfig = FitConfig(),
              folds: int = 5, seeds: int | list[int] = 1, test_rows: int | None = None,
-             val_rows: int | None = None, on_fold: Any = None) -> BacktestResult:
+             val_rows: int | None = None, on_fold: Any = None,
+             stats: bool = False) -> BacktestResult:
     """Rolling-origin backtest of the forecaster ``prepare(table, **options)`` would train.
 
     Args:
@@ -175,6 +184,8 @@ def backtest(table: Any, options: dict[str, Any], config: FitConfig = FitConfig(
         test_rows: ``L`` rows per test block (default: the last 30 % of the rows shared
             by the folds, at least ``2H``). val_rows: ``V`` (default 15 % of the rows).
         on_fold: called with each :class:`FoldResult` as it finishes (progress).
+        stats: add the AutoETS / AutoARIMA baselines (statsforecast), computed with each
+            fold's first seed (they do not depend on the seed).
     """
     opts = dict(options)
     load = {k: opts.pop(k) for k in ("targets", "features", "time_column") if k in opts}
@@ -190,8 +201,8 @@ def backtest(table: Any, options: dict[str, Any], config: FitConfig = FitConfig(
     results = []
     for k, blocks in enumerate(fold_blocks(n, folds, test_rows, val_rows, horizon)):
         known = cut(series, blocks[2].stop)
-        for seed in seed_list:
-            r = run_fold(known, blocks, opts, config, seed, fold=k)
+        for i, seed in enumerate(seed_list):
+            r = run_fold(known, blocks, opts, config, seed, fold=k, stats=stats and i == 0)
             results.append(r)
             if on_fold is not None:
                 on_fold(r)

@@ -120,8 +120,11 @@ def _relative(model: float, base: float) -> float:
 
 
 def compare(pred: np.ndarray, true: np.ndarray, last: np.ndarray, train_mean: np.ndarray,
-            seasonal: np.ndarray | None = None, ridge: np.ndarray | None = None) -> Comparison:
+            seasonal: np.ndarray | None = None, ridge: np.ndarray | None = None,
+            extra: dict[str, np.ndarray] | None = None) -> Comparison:
     """Score ``pred (N, H, T)`` and the baselines against ``true (N, H, T)``.
+
+    ``extra``: more baselines' forecasts by name (AutoETS, AutoARIMA: :mod:`.stats`).
 
     ``seasonal`` and ``ridge`` are those baselines' forecasts (``(N, H, T)``), when known.
     """
@@ -132,6 +135,8 @@ def compare(pred: np.ndarray, true: np.ndarray, last: np.ndarray, train_mean: np
     forecasts["training mean"] = training_mean(train_mean, n, h)
     if ridge is not None:
         forecasts["ridge"] = np.asarray(ridge, np.float64)
+    for name, values in (extra or {}).items():
+        forecasts[name] = np.asarray(values, np.float64)
     return Comparison(
         model=scores(pred, true),
         baselines={k: scores(v, true) for k, v in forecasts.items()},

@@ -95,21 +95,25 @@ class Assessment(NamedTuple):
     quantile_scores: QuantileScores | None = None
 
 
-def assess(fc: Forecaster, w: Windows) -> Assessment:
-    """Forecast the windows ``w`` and score them beside every baseline."""
+def assess(fc: Forecaster, w: Windows, extra: dict[str, np.ndarray] | None = None
+           ) -> Assessment:
+    """Forecast the windows ``w`` and score them beside every baseline (and the
+    ``extra`` baselines' forecasts ``(N, H, T)`` by name, e.g. :mod:`.stats`)."""
     spec = fc.spec
     pred = forecast_windows(fc.model, w, spec, fc.scalers, fc.ridge)
     ridge = (decode(fc.ridge(w.x), w.last, spec.transform, fc.scalers.z, spec.horizon)
              if fc.ridge is not None else None)
     mean = fc.scaler_y.mean
     assert mean is not None
-    cmp = compare(pred, w.y_true, w.last, mean, w.seasonal, ridge)
+    extra = extra or {}
+    cmp = compare(pred, w.y_true, w.last, mean, w.seasonal, ridge, extra)
     per = {}
     if len(spec.targets) > 1:
         for t, name in enumerate(spec.targets):
             per[name] = compare(pred[..., [t]], w.y_true[..., [t]], w.last[:, [t]], mean[[t]],
                                 None if w.seasonal is None else w.seasonal[..., [t]],
-                                None if ridge is None else ridge[..., [t]])
+                                None if ridge is None else ridge[..., [t]],
+                                {k: v[..., [t]] for k, v in extra.items()})
     cov = lo = hi = None
     if fc.intervals is not None:
         cov = coverage(fc.intervals, pred, w.y_true)

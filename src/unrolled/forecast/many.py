@@ -108,22 +108,46 @@ def prepare_many(table: Any, series_column: str, targets: Any, features: Any = N
                  linear: bool = True, quantiles: Any = None,
                  future: list[str] | None = None) -> ManyData:
     """Prepare every series of a long-format table (see the module docstring)."""
-    from ..data import as_table
-
-    if future and features is not None:
-        features = list(dict.fromkeys(list(features) + list(future)))
-    whole = as_table(table)
-    groups = split_series(whole, series_column)
-    loaded, blocks = {}, {}
-    for name, sub in groups.items():
+    loaded = load_many(table, series_column, targets, features, time_column=time_column,
+                       fill=fill, future=future)
+    blocks = {}
+    for name, s in loaded.items():
         try:
-            s = load_series(load_table(sub, time_column), targets, features,
-                            time_column=None, fill=fill)
-            loaded[name] = s
             blocks[name] = tuple(split_sizes(len(s.X), val_fraction, test_fraction,
                                              min_rows=horizon))
         except DataError as err:
             raise DataError(f"series {name!r}: {err}") from None
+    return prepare_loaded(loaded, blocks, series_column, window=window, horizon=horizon,
+                          fill=fill, transform=transform, season=season, calendar=calendar,
+                          linear=linear, quantiles=quantiles, future=future)
+
+
+def load_many(table: Any, series_column: str, targets: Any, features: Any = None, *,
+              time_column: str | None = None, fill: str | None = None,
+              future: list[str] | None = None) -> dict[str, Any]:
+    """Series name → its :class:`~.pipeline.Series` (columns read and checked once)."""
+    from ..data import as_table
+
+    if future and features is not None:
+        features = list(dict.fromkeys(list(features) + list(future)))
+    loaded = {}
+    for name, sub in split_series(as_table(table), series_column).items():
+        try:
+            loaded[name] = load_series(load_table(sub, time_column), targets, features,
+                                       time_column=None, fill=fill)
+        except DataError as err:
+            raise DataError(f"series {name!r}: {err}") from None
+    return loaded
+
+
+def prepare_loaded(loaded: dict[str, Any], blocks: dict[str, tuple[slice, slice, slice]],
+                   series_column: str, *, window: int, horizon: int = 1,
+                   fill: str | None = None, transform: str = "auto",
+                   season: int | str | None = "auto", calendar: bool = False,
+                   linear: bool = True, quantiles: Any = None,
+                   future: list[str] | None = None) -> ManyData:
+    """:func:`prepare_many` on read series with given row blocks per series (rolling-origin
+    folds pass each series cut at the end of its test block)."""
     feats = {tuple(s.selection.features) for s in loaded.values()}
     if len(feats) > 1:
         raise DataError(f"the series have different usable input columns ({sorted(feats)}); "

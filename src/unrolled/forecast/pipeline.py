@@ -182,6 +182,7 @@ class ForecastData:
     ridge: Linear            # the ridge baseline / linear path, in z space
     freq: Frequency = Frequency("rows", None, ())
     choices: dict[str, Any] = field(default_factory=dict)  # what auto chose, and why
+    y: np.ndarray | None = None  # (time, T) the target series (for the stats baselines)
 
     @property
     def scaler_x(self) -> Standardizer:
@@ -359,7 +360,7 @@ def prepare_series(series: Series, blocks: tuple[slice, slice, slice], *, window
     _, scalers, wins, ridge = fitted[tr]
     return ForecastData(replace(spec, transform=tr), sel, scalers, *wins, time=sel.time,
                         blocks=blocks, row_numbers=series.row_numbers, ridge=ridge,
-                        freq=series.freq, choices=choices)
+                        freq=series.freq, choices=choices, y=series.Y)
 
 
 def _quantiles(quantiles: Any) -> list[float]:

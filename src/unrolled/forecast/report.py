@@ -8,7 +8,9 @@ from .pipeline import ForecastSpec
 NOTES = {"persistence": "last observed value repeated",
          "seasonal naive": "value one season earlier",
          "training mean": "mean of the train block",
-         "ridge": "ridge regression on the same window"}
+         "ridge": "ridge regression on the same window",
+         "AutoETS": "exponential smoothing, statsforecast",
+         "AutoARIMA": "ARIMA, statsforecast"}
 
 
 def unit_of(spec: ForecastSpec, targets: list[str] | None = None) -> str:

@@ -50,7 +50,12 @@ def unit_weights(layer: Any, unit: int) -> dict[str, tuple[np.ndarray, np.ndarra
 
 def unit_diagram(layer_or_model: Any, unit: int = 0, feature_names: list[str] | None = None,
                  which: int | str | None = None, max_recurrent: int = 16) -> Any:
-    """A matplotlib Figure of ``unit``'s weights (see the module docstring).
+    """A matplotlib Figure of ``unit``'s weights (see the module docstring): every input
+    feature (named by ``feature_names``) and every previous hidden value joined to every
+    gate, width = |weight|, blue positive, red negative, each gate's bias written beside it.
+
+    ``layer_or_model``: an LSTM, GRU or SimpleRNN, or a model (``which`` picks its
+    recurrent layer by name or index; default the first).
 
     ``max_recurrent``: at most this many previous-hidden inputs are drawn (those with the
     largest weights into this unit); the title says when some are left out.

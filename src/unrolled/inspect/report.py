@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from .attributions import Attributions, attributions
+from .attributions import Attributions, attributions, class_attributions, output_activation
 from .diagram import unit_diagram
 from .trace import Trace, input_feature_names, recurrent_layer, trace
 from .units import UnitStatistics, unit_statistics
@@ -189,11 +189,31 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
            layer: int | str | None = None, units: list[int] | None = None,
            data_note: str = "", title: str | None = None, output: int | None = None,
            forecast: ForecastContext | None = None) -> str:
-    """The HTML report (see the module docstring) of ``model`` on ``x`` (batch, timesteps,
-    features); ``sample`` picks the window explained (default the last)."""
+    """The HTML report (see the module docstring) of ``model`` on ``x``, as text.
+
+    Args:
+        model: a Sequential or Functional model, or a recurrent layer.
+        x: (batch, timesteps, features) windows (for several inputs, a list or dict as
+            the model takes it: names and attributions then concern the first input);
+            the per-unit statistics use all of them, the trace and the attributions the
+            one at ``sample``.
+        feature_names: one name per feature (default ``x[0]``, ``x[1]``, ...).
+        sample: the window explained (default the last).
+        layer: the recurrent layer shown (name or index; default the first).
+        units: the units drawn in the unit diagram and the state lines (default 0, 1).
+        data_note: one sentence on where ``x`` came from, shown at the top.
+        output: the output element explained (a class, or a forecast step); default the
+            predicted class of a softmax classifier, else 0. A classifier also gets one
+            table per class.
+        forecast: a :class:`ForecastContext` adding the forecaster's section.
+    """
     import matplotlib
     matplotlib.use("Agg", force=False)
 
+    inputs = list(getattr(model, "inputs", None) or ())
+    x_all = x                                   # what the model takes (a list for several inputs)
+    if len(inputs) > 1:                         # names and shapes describe the first input
+        x = model.prepare_inputs(x)[0]
     x = np.asarray(x)
     if x.ndim != 3:
         raise ConfigError(f"report needs x of shape (batch, timesteps, features), got {x.shape}.")
@@ -201,12 +221,17 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
         raise ConfigError(f"sample must be in [0, {len(x)}) for {len(x)} window(s), got {sample}.")
     sample %= len(x)
     F = x.shape[-1]
+    if len(inputs) > 1:
+        data_note = _sentence(data_note or f"{len(x)} input window(s) given by the caller") + (
+            f" The model has {len(inputs)} inputs ({', '.join(t.name for t in inputs)}); the "
+            f"features named here and attributed below are those of the first, "
+            f"{inputs[0].name!r}, the others held at the sample's values")
     names = list(feature_names) if feature_names is not None else [f"x[{k}]" for k in range(F)]
     if len(names) != F:
         raise ConfigError(f"feature_names has {len(names)} name(s) for {F} feature(s).")
     name = getattr(model, "name", type(model).__name__)
     body = [f"<h1>{_esc(title or f'Inside {name}')}</h1>",
-            f"<p class='note'>{_esc(data_note or f'{len(x)} input window(s) given by the caller.')} "
+            f"<p class='note'>{_esc(_sentence(data_note or f'{len(x)} input window(s) given by the caller'))} "
             f"Explained: window {sample} of {len(x)}; {x.shape[1]} timestep(s) × {F} feature(s): "
             f"{_esc(', '.join(names))}.</p>"]
 
@@ -230,7 +255,7 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
         # Input columns keep their names only through layers that pass features through.
         inner_names = input_feature_names(model, target, names)
         try:
-            tr = trace(model, x, sample=sample, which=layer, feature_names=inner_names)
+            tr = trace(model, x_all, sample=sample, which=layer, feature_names=inner_names)
         except ConfigError as err:   # e.g. a graph the trace cannot follow
             tr = None
             body.append(f"<p class='note'>No trace: {_esc(err)}</p>")
@@ -253,7 +278,7 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
     # 4. attributions
     body.append("<h2>4. What drove this output</h2>")
     try:
-        att = attributions(model, x, sample=sample, feature_names=names, output=output)
+        att = attributions(model, x_all, sample=sample, feature_names=names, output=output)
     except ConfigError as err:
         body.append(f"<p class='note'>Attributions are not available: {_esc(err)}</p>")
     else:
@@ -270,6 +295,7 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
         by_feat = sorted(att.by_feature().items(), key=lambda kv: -abs(kv[1]))
         body.append(_table(["feature", "total over the window"], [[n, f"{v:+.5g}"] for n, v in by_feat]))
         body.append(_png(_attribution_figure(att)))
+        body.append(_class_tables(model, x_all, sample, names))
 
     # 5. per-unit statistics
     if stats is not None:
@@ -300,6 +326,52 @@ def report(model: Any, x: Any, *, feature_names: list[str] | None = None, sample
             "</head><body>" + "".join(body) +
             "<p class='note'>Written by unrolled. Everything on this page is in this one file.</p>"
             "</body></html>")
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+MAX_CLASSES = 10   # classes shown one table each; more are summarised by the first ones
+
+
+def _class_tables(model: Any, x: Any, sample: int, names: list[str]) -> str:
+    """For a classifier with several classes: what drove each class's probability, one
+    table per class, then each feature's total per class ('' for other models)."""
+    act = output_activation(model)
+    if act not in ("softmax", "sigmoid"):
+        return ""
+    try:
+        per_class = class_attributions(model, x, sample=sample, feature_names=names)
+    except ConfigError:
+        return ""
+    n = len(per_class)
+    if n < 2:
+        return ""
+    shown = dict(list(per_class.items())[:MAX_CLASSES])
+    probs = [a.output for a in per_class.values()]
+    winner = int(np.argmax(probs)) if act == "softmax" else None
+    parts = [f"<h3>Per class: what drove each class's probability</h3>"
+             f"<p class='note'>The output ends in {act}: each of the {n} "
+             f"{'classes' if act == 'softmax' else 'labels'} has its own attributions (same "
+             "baseline). " + ("Under softmax the probabilities sum to 1, so the contributions "
+                             "to all classes cancel element by element. " if act == "softmax" else "")
+             + (f"The model predicts class {winner} ({probs[winner]:.3g}). " if winner is not None else "")
+             + (f"The first {MAX_CLASSES} are shown. " if n > MAX_CLASSES else "") + "</p>"]
+    for c, a in shown.items():
+        T = len(a.values)
+        ok = a.completeness_error <= 1e-3
+        head = (f"<p><b>class {c}</b>{' (predicted)' if c == winner else ''}: probability "
+                f"{a.output:.4g}, at the baseline {a.baseline_output:.4g}; <span class="
+                f"'{'ok' if ok else 'bad'}'>contributions add up to {a.total:+.5g} (relative "
+                f"error {a.completeness_error:.1e})</span></p>")
+        rows = [[r, f, t - T, f"{v:+.5g}"] for r, (f, t, v) in enumerate(a.ranked(5), 1)]
+        parts.append(head + _table(["rank", "feature", "timestep", "contribution"], rows, left=2))
+    totals = [[f] + [f"{a.by_feature()[f]:+.4g}" for a in shown.values()] for f in names]
+    parts.append("<p>Each feature's total contribution over the window, per class:</p>")
+    parts.append(_table(["feature"] + [f"class {c}" for c in shown], totals))
+    return "".join(parts)
 
 
 def _in_data_units(att: Attributions, ctx: ForecastContext | None, output: int | None) -> Attributions:

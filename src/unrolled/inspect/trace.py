@@ -394,6 +394,7 @@ def trace(layer_or_model: Any, x: Any, sample: int = 0, initial_state: Any = Non
     kernel, input_bias, params = layer._scan_weights()   # exactly what the layer scans with
     if mask is not None:
         mask = layer._check_mask(mask, x.shape)
+    x = x.astype(kernel.dtype, copy=False)   # as the layer's kernels: in its weights' dtype
     _, _, cache = sequence_forward(layer.cell, x, kernel, input_bias, params, initial,
                                    layer.go_backwards, mask, layer.zero_output_for_mask)
     kind = next(k for k, c in (("LSTM", LSTM), ("GRU", GRU), ("SimpleRNN", SimpleRNN))

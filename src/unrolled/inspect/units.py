@@ -41,8 +41,11 @@ def half_life(keep: Array) -> Array:
 
 def memory_lengths(layer_or_model: Any, x: Any, which: int | str | None = None,
                    mask: Any = None) -> Array | None:
-    """Each unit's half-life in steps over ``x`` (batch, timesteps, features): see the
-    module docstring. None for a SimpleRNN."""
+    """Each unit's half-life in steps, ``(units,)`` float (∞ for a unit that keeps
+    everything): how many steps until a value stored in the state halves, from the keep
+    gate over ``x`` (batch, timesteps, features) — LSTM ``f``, GRU ``z`` — see the module
+    docstring. ``which`` picks the recurrent layer of a model (name or index), ``mask``
+    (batch, timesteps) the real steps. None for a SimpleRNN (no gate keeps a value)."""
     return memory_from_trace(trace(layer_or_model, x, which=which, mask=mask))
 
 

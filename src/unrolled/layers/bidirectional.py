@@ -130,6 +130,22 @@ class Bidirectional(SubLayerPenalties, Layer):
         """The recurrent layers whose kernel choice ``summary()`` reports."""
         return [self.forward_layer, self.backward_layer]
 
+    def kernel_notes(self, batch: int = 32) -> list[str]:
+        """How the directions would run an inference call of ``batch`` (before the first
+        call; afterwards the sub-layers' choices carry it)."""
+        shape = self.build_input_shape or (None, None, None)
+        x = np.empty((batch, shape[1] or 1, 0), self.dtype)     # only its sizes are read
+        subs = (self.forward_layer, self.backward_layer)
+        kept = [sub.__dict__.get("kernel_choice") for sub in subs]
+        try:
+            return [self._plan(x, False, None).reason]
+        finally:   # planning asks the sub-layers' kernel_for, which records a choice
+            for sub, choice in zip(subs, kept):
+                if choice is None:
+                    sub.__dict__.pop("kernel_choice", None)
+                else:
+                    sub.__dict__["kernel_choice"] = choice
+
     def keras_children(self) -> list[tuple[str, Layer]]:
         return [("forward_layer", self.forward_layer), ("backward_layer", self.backward_layer)]
 
@@ -183,6 +199,17 @@ class Bidirectional(SubLayerPenalties, Layer):
         return masks if len(masks) > 1 else masks[0]
 
     # -- forward / backward ----------------------------------------------------------------
+    def __call__(self, x: Any, *args: Any, **kwargs: Any) -> Any:
+        # Fast lane for the usual call on a built layer (as the recurrent layers' own): a
+        # float ndarray of our dtype and accepted shape needs none of Layer.__call__'s
+        # conversion and checks; anything else takes the full path and its messages.
+        if (not args and (not kwargs or kwargs.keys() <= {"training"})
+                and type(x) is np.ndarray and self.built and x.ndim == 3
+                and x.dtype == self.dtype and x.shape[1]
+                and x.shape[2] == self.features):
+            return self.call(x, training=bool(kwargs.get("training", False)))
+        return super().__call__(x, *args, **kwargs)
+
     def call(self, x: np.ndarray, training: bool = False, initial_state: Any = None,
              mask: Any = None) -> Any:
         if training:
@@ -206,8 +233,9 @@ class Bidirectional(SubLayerPenalties, Layer):
         """Whether the directions run side by side (:mod:`unrolled.core.kernels.bidirectional`)."""
         fwd = self.forward_layer
         B, T = x.shape[0], x.shape[1]
-        names = [planned_kernel_name(sub, B, T, training, mask is not None)
-                 for sub in (fwd, self.backward_layer)]
+        def names() -> list[str]:
+            return [planned_kernel_name(sub, B, T, training, mask is not None)
+                    for sub in (fwd, self.backward_layer)]
         cell = getattr(fwd, "cell", None)
         return directions.plan(names, B, T, int(getattr(fwd, "units", 1) or 1),
                                int(getattr(cell, "n_gates", 1) or 1))
@@ -230,11 +258,18 @@ class Bidirectional(SubLayerPenalties, Layer):
 
         results = directions.run([job(self.forward_layer, fwd_state),
                                   job(self.backward_layer, bwd_state)], plan.at_once)
+        noted = self.__dict__.setdefault("_noted_choices", {})
         for sub in (self.forward_layer, self.backward_layer):   # for summary() / info
             choice = sub.__dict__.get("kernel_choice")
-            if choice is not None and choice.reasons[-1:] != (plan.reason,):
+            if choice is None or choice.reasons[-1:] == (plan.reason,):
+                continue
+            key = (id(choice), plan.reason)
+            if key not in noted:      # the sub-layers remember their choices: few entries
+                if len(noted) > 32:
+                    noted.clear()
                 reasons = tuple(r for r in choice.reasons if not r.startswith("bidirectional:"))
-                sub.__dict__["kernel_choice"] = choice._replace(reasons=reasons + (plan.reason,))
+                noted[key] = (choice, choice._replace(reasons=reasons + (plan.reason,)))
+            sub.__dict__["kernel_choice"] = noted[key][1]
         return results, plan
 
     def _merge(self, outs: list[Any]) -> tuple[Any, np.ndarray, np.ndarray]:

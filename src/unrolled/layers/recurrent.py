@@ -336,7 +336,7 @@ class Recurrent(Penalized, Layer):
         why_not = dropout_kernel.eligible(self.cell, masked)
         if why_not is not None:
             return False, "reference", (why_not,)
-        return True, dropout_kernel.DropoutKernel.name, (dropout_kernel.REASON,)
+        return True, dropout_kernel.loops_name(self.cell, self.dtype), (dropout_kernel.REASON,)
 
     def _forward_dropout(self, x: np.ndarray, initial: Any, mask: Any, masks: DropoutMasks
                          ) -> tuple[Any, RecurrentCache]:
@@ -355,8 +355,10 @@ class Recurrent(Penalized, Layer):
                                if masks.recurrent is not None else (False, "", ()))
         if fast:   # the dropout kernel takes the real x, kernel and masks
             kernel = dropout_kernel.DropoutKernel(masks)
-            self.__dict__["kernel_choice"] = Choice(kernel, name, reasons)
             result, saved = kernel.forward(w, x, initial, None, self._scan_call(), True)
+            compiled = saved.compiled is not None
+            self.__dict__["kernel_choice"] = Choice(kernel, "numba" if compiled else "numpy",
+                                                    dropout_kernel.reasons(compiled, self.cell))
             self._remember(result)
             return self._outputs(result), RecurrentCache(kernel, saved, x.shape[0])
         if masks.inputs is not None:

@@ -27,8 +27,10 @@ How to use it::
   process); ``jobs=N`` (default: the number of cores) → :class:`LocalPoolExecutor`;
   ``scheduler="tcp://HOST:PORT"`` / ``"local"`` / env ``UNROLLED_SCHEDULER`` →
   ``DaskExecutor`` (optional extra ``unrolled[dask]``, imported only then).
-* Each worker is set up once (:mod:`.worker`): threads = cores // concurrent tasks,
-  numba's compiled kernels loaded before any task runs.
+* Threads per task (``make_executor(threads=1)``, ``--task-threads``) are a run setting
+  applied identically by every back end, since a different thread count can round
+  differently; the local pool defaults to cores // threads processes. Each worker is set
+  up once (:mod:`.worker`): its threads, numba's compiled kernels loaded before any task.
 * Memory: a task holds what it is shipped plus what ``fn`` allocates; functions that
   take a series check it against :func:`memory_cap` first (``UNROLLED_TASK_MEMORY_MB``).
 * The CLI options are added by :func:`add_parallel_options` (``--jobs``, ``--scheduler``).

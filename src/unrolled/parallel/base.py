@@ -38,8 +38,9 @@ class Executor:
     name = "executor"
     workers = 1
 
-    def __init__(self, root_seed: int = 0) -> None:
+    def __init__(self, root_seed: int = 0, threads: int = 1) -> None:
         self.root_seed = root_seed
+        self.threads = int(threads)     # compute threads per task, the same on every back end
         self.shipping = Shipping()
 
     def describe(self) -> str:

@@ -27,21 +27,26 @@ def scheduler_address(scheduler: str | None) -> str | None:
 
 
 def make_executor(jobs: int | None = None, scheduler: str | None = None, *,
-                  root_seed: int = 0, retries: int = 1, warm: bool = True) -> Executor:
-    """An executor for ``jobs`` local processes (default: every core; 1 = this process,
-    serially), or for a Dask scheduler (``"tcp://HOST:PORT"``, or ``"local"`` for a
-    LocalCluster of ``jobs`` worker processes); ``scheduler=None`` reads
-    ``UNROLLED_SCHEDULER``."""
+                  root_seed: int = 0, retries: int = 1, warm: bool = True,
+                  threads: int = 1) -> Executor:
+    """An executor for ``jobs`` local processes (default: cores // threads; 1 = this
+    process, serially), or for a Dask scheduler (``"tcp://HOST:PORT"``, or ``"local"``
+    for a LocalCluster of ``jobs`` worker processes); ``scheduler=None`` reads
+    ``UNROLLED_SCHEDULER``. ``threads``: compute threads per task, the same on every back
+    end (results are bit-identical across back ends at equal ``threads``)."""
     if jobs is not None and jobs < 1:
         raise ConfigError(f"--jobs expects a whole number of processes >= 1, got {jobs}")
+    if threads < 1:
+        raise ConfigError(f"--task-threads expects at least 1 thread, got {threads}")
     address = scheduler_address(scheduler)
     if address is not None:
         from . import load_dask_backend
 
         backend = load_dask_backend()
         return backend.DaskExecutor(address, root_seed=root_seed, retries=retries,
-                                    warm=warm, n_workers=jobs)
-    n = jobs or cores()
+                                    warm=warm, n_workers=jobs, threads=threads)
+    n = jobs or max(1, cores() // threads)
     if n == 1:
-        return SerialExecutor(root_seed, warm=warm)
-    return LocalPoolExecutor(n, root_seed=root_seed, retries=retries, warm=warm)
+        return SerialExecutor(root_seed, warm=warm, threads=threads)
+    return LocalPoolExecutor(n, root_seed=root_seed, retries=retries, warm=warm,
+                             threads=threads)

@@ -4,12 +4,12 @@
 ``dask worker tcp://HOST:8786`` on the machines); ``DaskExecutor("local")`` starts a
 ``LocalCluster`` of worker processes on this machine and stops it on :meth:`close`.
 
-* Every task is one ``client.submit(run_task, index, task, pure=False)``; outcomes stream
-  back with ``as_completed``.
+* The tasks are submitted at once (``client.map(run_task, indices, tasks, pure=False)``);
+  outcomes stream back with ``as_completed``.
 * Worker setup: a worker plugin (:class:`UnrolledWorkerSetup`) runs
   :func:`.worker.setup` once on every worker, including workers that join or are
-  restarted later: threads = cores // the worker's task slots, capped by the
-  ``OMP_NUM_THREADS`` Dask's nanny sets (1 by default), and numba's kernels loaded.
+  restarted later: the run's threads per task (default 1; start workers with
+  ``--nthreads 1`` and one worker process per ``threads`` cores), numba's kernels loaded.
 * Worker loss: when a worker dies, the scheduler runs its tasks again elsewhere (up to
   ``distributed.scheduler.allowed-failures`` times, default 3, then ``KilledWorker``,
   reported as that task's failure); ``retries`` (default 1) also re-runs a task whose
@@ -17,7 +17,6 @@
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Iterator
 
 from .base import Executor
@@ -38,18 +37,13 @@ class UnrolledWorkerSetup(WorkerPlugin):
     name = "unrolled-setup"
     idempotent = True
 
-    def __init__(self, warm: bool = True) -> None:
-        self.warm = warm
+    def __init__(self, warm: bool = True, threads: int = 1) -> None:
+        self.warm, self.threads = warm, threads
 
     def setup(self, worker: Any) -> None:
         from . import worker as setup_mod
 
-        slots = int(getattr(worker.state, "nthreads", None) or worker.nthreads)
-        threads = setup_mod.threads_per_task(slots)
-        env = os.environ.get("OMP_NUM_THREADS")
-        if env and env.isdigit():
-            threads = max(1, min(threads, int(env)))
-        setup_mod.setup(threads, self.warm)
+        setup_mod.setup(self.threads, self.warm)
 
 
 class DaskExecutor(Executor):
@@ -57,8 +51,8 @@ class DaskExecutor(Executor):
 
     def __init__(self, scheduler: str = "local", root_seed: int = 0, retries: int = 1,
                  warm: bool = True, n_workers: int | None = None,
-                 client: Any = None) -> None:
-        super().__init__(root_seed)
+                 client: Any = None, threads: int = 1) -> None:
+        super().__init__(root_seed, threads)
         self.retries = int(retries)
         self._cluster = None
         if client is not None:
@@ -66,13 +60,17 @@ class DaskExecutor(Executor):
         elif scheduler == "local":
             from .worker import cores
 
-            self._cluster = LocalCluster(n_workers=n_workers or cores(), threads_per_worker=1,
+            # The scheduler serves HTTP (health, metrics) even without a dashboard, on port
+            # 8787 unless told otherwise; ":0" takes a free port, so two clusters coexist.
+            self._cluster = LocalCluster(n_workers=n_workers or max(1, cores() // self.threads),
+                                         threads_per_worker=1,
                                          processes=True, host="127.0.0.1",
-                                         dashboard_address=None)
+                                         dashboard_address=":0")
             self.client, self._own_client = Client(self._cluster), True
         else:
             self.client, self._own_client = Client(scheduler, timeout="30s"), True
-        self.client.register_plugin(UnrolledWorkerSetup(warm), name="unrolled-setup")
+        self.client.register_plugin(UnrolledWorkerSetup(warm, self.threads),
+                                    name="unrolled-setup")
         info = self.client.scheduler_info(n_workers=-1)
         workers = info.get("workers", {})
         self.workers = sum(int(w.get("nthreads", 1)) for w in workers.values()) or 1
@@ -80,21 +78,24 @@ class DaskExecutor(Executor):
         self.name = f"Dask ({where}: {len(workers)} workers, {self.workers} task slots)"
 
     def _run(self, tasks: list[Task]) -> Iterator[Outcome]:
-        futures = {}
-        for i, task in enumerate(tasks):
+        for task in tasks:
             self.shipping.add(task.payload_bytes())
-            fut = self.client.submit(run_task, i, task, pure=False, retries=self.retries)
-            futures[fut] = (i, task)
+        submitted = self.client.map(run_task, range(len(tasks)), tasks, pure=False,
+                                    retries=self.retries, threads=self.threads)
+        futures = {fut: (i, task) for i, (fut, task) in enumerate(zip(submitted, tasks))}
         try:
-            for fut in as_completed(list(futures)):
-                i, task = futures[fut]
-                try:
-                    yield fut.result()
-                except Exception as err:  # noqa: BLE001 - KilledWorker, a lost connection
+            # with_results: results arrive in batches, not one round trip per future
+            for fut, result in as_completed(list(futures), with_results=True,
+                                            raise_errors=False):
+                i, task = futures.pop(fut)
+                fut.release()
+                if isinstance(result, Outcome):
+                    yield result
+                else:   # KilledWorker, a lost connection: the exception is the result
+                    err = result if isinstance(result, BaseException) else RuntimeError(
+                        f"unexpected result {type(result).__name__}")
                     yield Outcome(i, task.key, None,
                                   TaskError(task.key, type(err).__name__, str(err)), 0.0, "")
-                finally:
-                    fut.release()
         except BaseException:
             self.client.cancel(list(futures))
             raise

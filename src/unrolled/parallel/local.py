@@ -3,7 +3,7 @@
 The pool is :class:`concurrent.futures.ProcessPoolExecutor` with the ``forkserver``
 start method on Linux (``spawn`` elsewhere): never a plain ``fork`` of a process that
 may already run threads (numba's, OpenBLAS's, the kernel pool's). Each worker process is
-set up once by :func:`.worker.setup` (threads = cores // jobs, compiled kernels loaded).
+set up once by :func:`.worker.setup` (its threads per task, compiled kernels loaded).
 
 Worker loss: if a worker process dies (killed, out of memory), the pool breaks and every
 unfinished task's future fails with ``BrokenProcessPool``. The tasks that had not
@@ -28,15 +28,17 @@ class SerialExecutor(Executor):
 
     name = "serial (this process)"
 
-    def __init__(self, root_seed: int = 0, warm: bool = True) -> None:
-        super().__init__(root_seed)
+    def __init__(self, root_seed: int = 0, warm: bool = True, threads: int = 1) -> None:
+        super().__init__(root_seed, threads)
         self.warm = warm
+        self.name = f"serial (this process, {self.threads} thread(s))"
 
     def _run(self, tasks: list[Task]) -> Iterator[Outcome]:
-        worker.setup(None, self.warm)
-        for i, task in enumerate(tasks):
-            self.shipping.add(task.payload_bytes())
-            yield run_task(i, task)
+        with worker.threads_for_run(self.threads):
+            worker.setup(None, self.warm)
+            for i, task in enumerate(tasks):
+                self.shipping.add(task.payload_bytes())
+                yield run_task(i, task, self.threads)
 
 
 def start_method() -> str:
@@ -47,12 +49,11 @@ class LocalPoolExecutor(Executor):
     """Runs tasks in ``jobs`` worker processes on this machine."""
 
     def __init__(self, jobs: int, root_seed: int = 0, retries: int = 1,
-                 warm: bool = True, threads: int | None = None) -> None:
-        super().__init__(root_seed)
+                 warm: bool = True, threads: int = 1) -> None:
+        super().__init__(root_seed, threads)
         self.workers = int(jobs)
         self.retries = int(retries)
         self.warm = warm
-        self.threads = threads or worker.threads_per_task(self.workers)
         self.name = (f"local process pool ({self.workers} processes, {self.threads} "
                      f"thread(s) each)")
         self._pool: ProcessPoolExecutor | None = None
@@ -75,7 +76,7 @@ class LocalPoolExecutor(Executor):
             for i in todo:
                 if first:
                     self.shipping.add(tasks[i].payload_bytes())
-                futures[self._pool.submit(run_task, i, tasks[i])] = i
+                futures[self._pool.submit(run_task, i, tasks[i], self.threads)] = i
             first = False
             broken: list[int] = []
             try:

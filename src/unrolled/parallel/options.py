@@ -28,6 +28,9 @@ def add_parallel_options(p: argparse.ArgumentParser) -> None:
                         "tcp://10.0.0.5:8786, as `dask scheduler` prints it), or 'local' "
                         f"to start a LocalCluster here. Default: ${SCHEDULER_ENV} if set, "
                         "else the local process pool. Needs pip install 'unrolled[dask]'")
+    p.add_argument("--task-threads", type=_jobs, default=1, metavar="T",
+                   help="compute threads per task (default 1); results are identical on "
+                        "every back end at the same T. --jobs then defaults to cores // T")
     p.add_argument("--task-memory", type=float, metavar="MB",
                    help="refuse a task (e.g. one series) whose data would need more than "
                         "MB megabytes (default 1024, or $UNROLLED_TASK_MEMORY_MB)")
@@ -36,4 +39,5 @@ def add_parallel_options(p: argparse.ArgumentParser) -> None:
 def executor_from_args(args: argparse.Namespace, root_seed: int = 0) -> Executor:
     """The executor the options ask for."""
     return make_executor(jobs=getattr(args, "jobs", None),
-                         scheduler=getattr(args, "scheduler", None), root_seed=root_seed)
+                         scheduler=getattr(args, "scheduler", None), root_seed=root_seed,
+                         threads=getattr(args, "task_threads", None) or 1)

@@ -86,11 +86,16 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_task(index: int, task: Task) -> Outcome:
-    """Run ``task`` here (on a worker, or in this process for a serial run)."""
+def run_task(index: int, task: Task, threads: int | None = None) -> Outcome:
+    """Run ``task`` here (on a worker, or in this process for a serial run) with
+    ``threads`` compute threads (see :mod:`.worker`; None: as the process is)."""
     import numpy as np
 
     from ..random import set_random_seed
+    from .worker import set_threads
+
+    if threads is not None:
+        set_threads(threads)    # a no-op once the worker is set up
 
     seed = task.seed if task.seed is not None else task_seed(0, task.key)
     set_random_seed(seed)

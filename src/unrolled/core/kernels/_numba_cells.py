@@ -22,8 +22,12 @@ step (see :mod:`.cells_numba`), for steps too big for the row-chunked products h
 """
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
+from numba.core import types
+from numba.extending import overload
 
 from ._numba_lstm import (
     _A1,
@@ -73,6 +77,25 @@ def sigmoid32(x):
     return _HALF * tanh32(_HALF * x) + _HALF
 
 
+def tanh_(x):
+    """tanh at x's precision: :func:`tanh32` for float32, libm's for float64. (Python
+    body: only under ``NUMBA_DISABLE_JIT=1``; compiled code takes the overload.)"""
+    return tanh32(x) if isinstance(x, np.float32) else np.tanh(x)
+
+
+@overload(tanh_, fastmath=_FM)
+def _tanh_overload(x):
+    if x == types.float32:
+        return lambda x: tanh32(x)
+    return lambda x: math.tanh(x)
+
+
+@nb.njit(inline="always", fastmath=_FM, error_model="numpy", cache=True)
+def sigmoid_(x):
+    """σ(x) = ½·tanh(x/2) + ½ at x's precision."""
+    return _HALF * tanh_(_HALF * x) + _HALF
+
+
 @nb.njit(nogil=True, fastmath=_FM, error_model="numpy", cache=True)
 def tanh_array(x, out):
     """Elementwise :func:`tanh32` over a flat float32 array (used by tests)."""
@@ -114,7 +137,7 @@ def _project(x, W, bias, b0, b1):
     G = W.shape[1]
     n = b1 - b0
     xb = x[b0:b1].reshape(n * T, F)
-    xp = np.empty((n * T, G), np.float32)
+    xp = np.empty((n * T, G), x.dtype)
     _product(xb, W, xp)
     if bias.shape[0] > 0:
         for r in range(n * T):
@@ -124,8 +147,36 @@ def _project(x, W, bias, b0, b1):
 
 
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")
+def _active_rows(step_mask, b0, n, idx):
+    """Rows r (batch row b0 + r) whose step runs (step_mask (B,) bool): idx[:k], returns k.
+    (A copy of ``_numba_lstm._active_rows``: see the note above ``_product``.)"""
+    k = 0
+    for r in range(n):
+        if step_mask[b0 + r]:
+            idx[k] = r
+            k += 1
+    return k
+
+
+@nb.njit(inline="always", fastmath=_FM, error_model="numpy")
+def _active_product(h, idx, k, n, hg, U, m):
+    """m[:k] = h[idx[:k]] @ U: the active rows' recurrent product (all rows in place when
+    k == n, else gathered through hg)."""
+    if k == n:
+        _product(h, U, m)
+    elif k > 0:
+        W = h.shape[1]
+        for q in range(k):
+            s = h[idx[q]]
+            d = hg[q]
+            for j in range(W):
+                d[j] = s[j]
+        _product(hg[:k], U, m[:k])
+
+
+@nb.njit(inline="always", fastmath=_FM, error_model="numpy")
 def _start(h0, n, H, b0):
-    h = np.zeros((n, H), np.float32)
+    h = np.zeros((n, H), h0.dtype)
     if h0.shape[0] > 0:
         for r in range(n):
             for j in range(H):
@@ -134,101 +185,120 @@ def _start(h0, n, H, b0):
 
 
 @nb.njit(nogil=True, fastmath=_FM, error_model="numpy", cache=True)
-def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, seq, h_last, b0, b1):
+def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, mask, seq, h_last,
+                    b0, b1):
     """GRU inference for batch rows ``b0:b1`` straight from the layer's arrays.
 
     x (B, T, F) C-contiguous; W (F, 3H); bias (3H,) input bias or (0,); U (H, 3H);
     bias_rec (3H,) recurrent bias (reset_after only) or (0,); h0 (B, H) or (0, H) for
-    zeros; backwards: timesteps T-1..0. Writes h_last (B, H) and, when seq is (B, T, H)
-    (not (0, T, H)), every h in processing order.
+    zeros; backwards: timesteps T-1..0; mask (T, B) bool in the input's time order, True =
+    run the step (a masked step carries h over; products run over the active rows only),
+    or (0, 0). Writes h_last (B, H) and, when seq is (B, T, H) (not (0, T, H)), every h
+    in processing order. float32 or float64 (x's dtype; every array alike).
     """
     T = x.shape[1]
     G = U.shape[1]
     H = G // 3
     n = b1 - b0
+    dt = x.dtype
     keep_seq = seq.shape[0] > 0
+    has_mask = mask.shape[0] > 0
     xp = _project(x, W, bias, b0, b1)
     h = _start(h0, n, H, b0)
-    br = np.zeros(G, np.float32)
+    hg = np.empty((n, H), dt)                                   # active rows, gathered
+    idx = np.arange(n)
+    br = np.zeros(G, dt)
     if bias_rec.shape[0] > 0:
         for j in range(G):
             br[j] = bias_rec[j]
     if reset_after:
-        m = np.empty((n, G), np.float32)
+        m = np.empty((n, G), dt)
         for t in range(T):
             tx = T - 1 - t if backwards else t
-            _product(h, U, m)                                   # (n, 3H)
-            for r in range(n):
-                mr = m[r]
+            k = _active_rows(mask[tx], b0, n, idx) if has_mask else n
+            _active_product(h, idx, k, n, hg, U, m)             # (k, 3H)
+            for q in range(k):
+                mr = m[q]
+                r = idx[q]
                 xr = xp[r * T + tx]
                 hr = h[r]
                 for j in range(H):
-                    z = sigmoid32(xr[j] + mr[j] + br[j])
-                    g = sigmoid32(xr[H + j] + mr[H + j] + br[H + j])
-                    hh = tanh32(xr[2 * H + j] + g * (mr[2 * H + j] + br[2 * H + j]))
+                    z = sigmoid_(xr[j] + mr[j] + br[j])
+                    g = sigmoid_(xr[H + j] + mr[H + j] + br[H + j])
+                    hh = tanh_(xr[2 * H + j] + g * (mr[2 * H + j] + br[2 * H + j]))
                     hr[j] = z * hr[j] + (_ONE - z) * hh
-                if keep_seq:
-                    for j in range(H):
-                        seq[b0 + r, t, j] = hr[j]
+            if keep_seq:
+                for r in range(n):
+                    seq[b0 + r, t] = h[r]
     else:
         Uzr = np.ascontiguousarray(U[:, :2 * H])
         Uh = np.ascontiguousarray(U[:, 2 * H:])
-        m = np.empty((n, 2 * H), np.float32)
-        zs = np.empty((n, H), np.float32)
-        rh = np.empty((n, H), np.float32)
-        mh = np.empty((n, H), np.float32)
+        m = np.empty((n, 2 * H), dt)
+        zs = np.empty((n, H), dt)
+        rh = np.empty((n, H), dt)                               # compact: row q of the active
+        mh = np.empty((n, H), dt)
         for t in range(T):
             tx = T - 1 - t if backwards else t
-            _product(h, Uzr, m)                                 # (n, 2H)
-            for r in range(n):
-                mr = m[r]
+            k = _active_rows(mask[tx], b0, n, idx) if has_mask else n
+            _active_product(h, idx, k, n, hg, Uzr, m)           # (k, 2H)
+            for q in range(k):
+                mr = m[q]
+                r = idx[q]
                 xr = xp[r * T + tx]
                 hr = h[r]
-                zr = zs[r]
-                rhr = rh[r]
+                zr = zs[q]
+                rhr = rh[q]
                 for j in range(H):
-                    zr[j] = sigmoid32(xr[j] + mr[j])
-                    rhr[j] = sigmoid32(xr[H + j] + mr[H + j]) * hr[j]
-            _product(rh, Uh, mh)                                # (r·h) @ U_h
-            for r in range(n):
+                    zr[j] = sigmoid_(xr[j] + mr[j])
+                    rhr[j] = sigmoid_(xr[H + j] + mr[H + j]) * hr[j]
+            if k > 0:
+                _product(rh[:k], Uh, mh[:k])                    # (r·h) @ U_h
+            for q in range(k):
+                r = idx[q]
                 xr = xp[r * T + tx]
                 hr = h[r]
-                zr = zs[r]
-                mhr = mh[r]
+                zr = zs[q]
+                mhr = mh[q]
                 for j in range(H):
-                    hh = tanh32(xr[2 * H + j] + mhr[j])
+                    hh = tanh_(xr[2 * H + j] + mhr[j])
                     hr[j] = zr[j] * hr[j] + (_ONE - zr[j]) * hh
-                if keep_seq:
-                    for j in range(H):
-                        seq[b0 + r, t, j] = hr[j]
+            if keep_seq:
+                for r in range(n):
+                    seq[b0 + r, t] = h[r]
     for r in range(n):
         for j in range(H):
             h_last[b0 + r, j] = h[r, j]
 
 
 @nb.njit(nogil=True, fastmath=_FM, error_model="numpy", cache=True)
-def rnn_infer_block(x, W, bias, U, h0, backwards, seq, h_last, b0, b1):
+def rnn_infer_block(x, W, bias, U, h0, backwards, mask, seq, h_last, b0, b1):
     """SimpleRNN (tanh) inference for batch rows ``b0:b1``; arguments as
     :func:`gru_infer_block` with W (F, H), bias (H,) or (0,), U (H, H)."""
     T = x.shape[1]
     H = U.shape[1]
     n = b1 - b0
+    dt = x.dtype
     keep_seq = seq.shape[0] > 0
+    has_mask = mask.shape[0] > 0
     xp = _project(x, W, bias, b0, b1)
     h = _start(h0, n, H, b0)
-    m = np.empty((n, H), np.float32)
+    hg = np.empty((n, H), dt)
+    idx = np.arange(n)
+    m = np.empty((n, H), dt)
     for t in range(T):
         tx = T - 1 - t if backwards else t
-        _product(h, U, m)
-        for r in range(n):
-            mr = m[r]
+        k = _active_rows(mask[tx], b0, n, idx) if has_mask else n
+        _active_product(h, idx, k, n, hg, U, m)
+        for q in range(k):
+            mr = m[q]
+            r = idx[q]
             xr = xp[r * T + tx]
             hr = h[r]
             for j in range(H):
-                hr[j] = tanh32(xr[j] + mr[j])
-            if keep_seq:
-                for j in range(H):
-                    seq[b0 + r, t, j] = hr[j]
+                hr[j] = tanh_(xr[j] + mr[j])
+        if keep_seq:
+            for r in range(n):
+                seq[b0 + r, t] = h[r]
     for r in range(n):
         for j in range(H):
             h_last[b0 + r, j] = h[r, j]
@@ -248,9 +318,9 @@ def gru_gates_after(m, xpt, br, h_prev, h_new):
         hp = h_prev[r]
         hn = h_new[r]
         for j in range(H):
-            z = sigmoid32(xr[j] + mr[j] + br[j])
-            g = sigmoid32(xr[H + j] + mr[H + j] + br[H + j])
-            hh = tanh32(xr[2 * H + j] + g * (mr[2 * H + j] + br[2 * H + j]))
+            z = sigmoid_(xr[j] + mr[j] + br[j])
+            g = sigmoid_(xr[H + j] + mr[H + j] + br[H + j])
+            hh = tanh_(xr[2 * H + j] + g * (mr[2 * H + j] + br[2 * H + j]))
             hn[j] = z * hp[j] + (_ONE - z) * hh
 
 
@@ -266,8 +336,8 @@ def gru_gates_zr(m, xpt, h_prev, zs, rh):
         zr = zs[r]
         rhr = rh[r]
         for j in range(H):
-            zr[j] = sigmoid32(xr[j] + mr[j])
-            rhr[j] = sigmoid32(xr[H + j] + mr[H + j]) * hp[j]
+            zr[j] = sigmoid_(xr[j] + mr[j])
+            rhr[j] = sigmoid_(xr[H + j] + mr[H + j]) * hp[j]
 
 
 @nb.njit(nogil=True, fastmath=_FM, error_model="numpy", cache=True)
@@ -281,7 +351,7 @@ def gru_gates_h(mh, xpt, zs, h_prev, h_new):
         hp = h_prev[r]
         hn = h_new[r]
         for j in range(H):
-            hh = tanh32(xr[2 * H + j] + mr[j])
+            hh = tanh_(xr[2 * H + j] + mr[j])
             hn[j] = zr[j] * hp[j] + (_ONE - zr[j]) * hh
 
 
@@ -294,4 +364,4 @@ def rnn_gates(m, xpt, h_new):
         xr = xpt[r]
         hn = h_new[r]
         for j in range(H):
-            hn[j] = tanh32(xr[j] + mr[j])
+            hn[j] = tanh_(xr[j] + mr[j])

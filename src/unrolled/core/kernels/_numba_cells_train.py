@@ -31,7 +31,8 @@ from a 1e-5 loss gradient, and one subnormal-laden (128, 1536) @ (1536, 512) sge
 198 ms instead of 1.3 ms here. Anything flushed is below 1.2e-38, far below what a float32
 weight gradient of ordinary size can resolve.
 
-tanh32 / sigmoid32 come from :mod:`._numba_cells` (the NaN-preserving rational tanh).
+tanh_ / sigmoid_ come from :mod:`._numba_cells` (float32: the NaN-preserving rational tanh;
+float64: libm's).
 
 Loops bind rows and gate blocks to 1-D views and write one array each, so LLVM
 vectorises them (see the overlap note in :mod:`._numba_lstm`).
@@ -44,7 +45,7 @@ import numpy as np
 # numba bakes an imported inline="always" helper into *this* file's disk cache and checks
 # only this file's source for staleness: after editing tanh32 in _numba_cells, clear
 # __pycache__ (or touch this file) so these kernels recompile too.
-from ._numba_cells import _FM, rnn_gates, sigmoid32, tanh32
+from ._numba_cells import _FM, rnn_gates, sigmoid_, tanh_
 from ._numba_lstm import _ONE
 
 _TINY = np.float32(np.finfo(np.float32).tiny)          # smallest normal float32
@@ -73,7 +74,7 @@ def gru_after_forward(m, xpt, br, h_prev, h_new, a, mh):
         xr = xpt[r]
         ar = a[r]
         for j in range(2 * H):                                # z, r
-            ar[j] = sigmoid32(xr[j] + mr[j] + br[j])
+            ar[j] = sigmoid_(xr[j] + mr[j] + br[j])
         mhr = mh[r]
         m_h = mr[2 * H:]
         b_h = br[2 * H:]
@@ -83,7 +84,7 @@ def gru_after_forward(m, xpt, br, h_prev, h_new, a, mh):
         ah = ar[2 * H:]
         x_h = xr[2 * H:]
         for j in range(H):                                    # hh = tanh(xp_h + r·mh)
-            ah[j] = tanh32(x_h[j] + g[j] * mhr[j])
+            ah[j] = tanh_(x_h[j] + g[j] * mhr[j])
         az = ar[:H]
         hp = h_prev[r]
         hn = h_new[r]
@@ -143,7 +144,7 @@ def gru_before_forward_zr(m, xpt, h_prev, a, rh):
         xr = xpt[r]
         ar = a[r]
         for j in range(2 * H):
-            ar[j] = sigmoid32(xr[j] + mr[j])
+            ar[j] = sigmoid_(xr[j] + mr[j])
         g = ar[H:2 * H]
         hp = h_prev[r]
         rr = rh[r]
@@ -161,7 +162,7 @@ def gru_before_forward_h(mh, xpt, a, h_prev, h_new):
         ar = a[r]
         ah = ar[2 * H:]
         for j in range(H):
-            ah[j] = tanh32(x_h[j] + mr[j])
+            ah[j] = tanh_(x_h[j] + mr[j])
         az = ar[:H]
         hp = h_prev[r]
         hn = h_new[r]

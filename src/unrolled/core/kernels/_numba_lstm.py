@@ -18,8 +18,12 @@ weight-gradient GEMMs, and ``dh_prev = dz[t] @ Uᵀ`` per step (one sgemm).
 """
 from __future__ import annotations
 
+import math
+
 import numba as nb
 import numpy as np
+from numba.core import types
+from numba.extending import overload
 
 from ._numba_sync import load_acquire, store_release
 
@@ -55,6 +59,20 @@ def tanh32(x):
     return x * p / q
 
 
+def tanh_(x):
+    """tanh at x's precision: :func:`tanh32` for float32, libm's tanh for float64 (the
+    float64 kernels are checked against the float64 reference to ~1e-12). This Python
+    body runs only under ``NUMBA_DISABLE_JIT=1``; compiled code takes the overload."""
+    return tanh32(x) if isinstance(x, np.float32) else np.tanh(x)
+
+
+@overload(tanh_, inline="always", fastmath=True)
+def _tanh_overload(x):
+    if x == types.float32:
+        return lambda x: tanh32(x)
+    return lambda x: math.tanh(x)
+
+
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
 def tanh_array(x, out):
     """Elementwise :func:`tanh32` over a flat float32 array (used by tests)."""
@@ -67,45 +85,79 @@ def _gates_in_place(zr, xr, cr, hr, H):
     """One batch row's step when the gates need not be kept: zr, xr (4H,) the recurrent
     product and the projection; cr, hr (H,) c and h, updated in place."""
     for j in range(H):
-        i = _HALF * tanh32(_HALF * (zr[j] + xr[j])) + _HALF
-        f = _HALF * tanh32(_HALF * (zr[H + j] + xr[H + j])) + _HALF
-        g = tanh32(zr[2 * H + j] + xr[2 * H + j])
-        o = _HALF * tanh32(_HALF * (zr[3 * H + j] + xr[3 * H + j])) + _HALF
+        i = _HALF * tanh_(_HALF * (zr[j] + xr[j])) + _HALF
+        f = _HALF * tanh_(_HALF * (zr[H + j] + xr[H + j])) + _HALF
+        g = tanh_(zr[2 * H + j] + xr[2 * H + j])
+        o = _HALF * tanh_(_HALF * (zr[3 * H + j] + xr[3 * H + j])) + _HALF
         cn = f * cr[j] + i * g
         cr[j] = cn
-        hr[j] = o * tanh32(cn)
+        hr[j] = o * tanh_(cn)
+
+
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _active_rows(step_mask, b0, n, idx):
+    """The block's rows whose step runs: writes their indices r (row b0 + r of the batch)
+    to idx[:k] and returns k. step_mask (B,) bool, True = run the step."""
+    k = 0
+    for r in range(n):
+        if step_mask[b0 + r]:
+            idx[k] = r
+            k += 1
+    return k
+
+
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _gather_rows(src, idx, k, dst):
+    """dst[q] = src[idx[q]] for q < k (a masked step's active rows, made contiguous for
+    one product over them alone)."""
+    W = src.shape[1]
+    for q in range(k):
+        s = src[idx[q]]
+        d = dst[q]
+        for j in range(W):
+            d[j] = s[j]
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, b0, b1):
+def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask, b0, b1):
     """LSTM forward for batch rows ``b0:b1``, every timestep.
 
     xp (T, B, 4H) input projection x @ W + b; U (H, 4H) recurrent kernel;
     h0, c0 (B, H). Outputs: hs (T+1, B, H) every h (hs[0] = h0) or shape (1, B, H) to skip;
     cs likewise for c; acts (T, B, 4H) activated gates i, f, g, o or (0, B, 4H) to skip;
-    h_last, c_last (B, H) the final state.
+    h_last, c_last (B, H) the final state. mask (T, B) bool in processing order, True =
+    run the step (a masked step carries h and c over; its acts are left unwritten), or
+    (0, 0) for none. Each step's product runs over the active rows only.
+    float32 or float64 (the dtype of xp; every array alike).
     """
     T, G = xp.shape[0], xp.shape[2]
     H = G // 4
     n = b1 - b0
+    dt = xp.dtype
     keep_h = hs.shape[0] > 1
     keep_c = cs.shape[0] > 1
     keep_a = acts.shape[0] > 0
-    h = np.empty((n, H), np.float32)
-    c = np.empty((n, H), np.float32)
-    z = np.empty((n, G), np.float32)
+    has_mask = mask.shape[0] > 0
+    h = np.empty((n, H), dt)
+    c = np.empty((n, H), dt)
+    z = np.empty((n, G), dt)
+    hg = np.empty((n, H), dt)                                # active rows' h, gathered
+    idx = np.arange(n)
     for r in range(n):
         for j in range(H):
             h[r, j] = h0[b0 + r, j]
             c[r, j] = c0[b0 + r, j]
-    rows = max(1, BLAS_SINGLE_THREAD_WORK // (H * G))       # rows per sgemm call
     for t in range(T):
-        for r0 in range(0, n, rows):                         # (n, 4H) recurrent product
-            r1 = min(n, r0 + rows)
-            np.dot(h[r0:r1], U, z[r0:r1])
-        for r in range(n):
+        k = _active_rows(mask[t], b0, n, idx) if has_mask else n
+        if k == n:
+            _row_product(h, U, z)                            # (n, 4H) recurrent product
+        elif k > 0:
+            _gather_rows(h, idx, k, hg)
+            _row_product(hg[:k], U, z[:k])                   # (k, 4H)
+        for q in range(k):
+            r = idx[q]
             b = b0 + r
-            zr = z[r]
+            zr = z[q]
             xr = xp[t, b]
             hr = h[r]
             cr = c[r]
@@ -114,23 +166,23 @@ def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, b0, b1):
                 # gates into one row (a[j], a[H+j], ...) stayed scalar (2× slower).
                 ar = acts[t, b]
                 for j in range(2 * H):                        # i, f
-                    ar[j] = _HALF * tanh32(_HALF * (zr[j] + xr[j])) + _HALF
+                    ar[j] = _HALF * tanh_(_HALF * (zr[j] + xr[j])) + _HALF
                 for j in range(2 * H, 3 * H):                 # g
-                    ar[j] = tanh32(zr[j] + xr[j])
+                    ar[j] = tanh_(zr[j] + xr[j])
                 for j in range(3 * H, G):                     # o
-                    ar[j] = _HALF * tanh32(_HALF * (zr[j] + xr[j])) + _HALF
+                    ar[j] = _HALF * tanh_(_HALF * (zr[j] + xr[j])) + _HALF
                 for j in range(H):
                     cn = ar[H + j] * cr[j] + ar[j] * ar[2 * H + j]
                     cr[j] = cn
-                    hr[j] = ar[3 * H + j] * tanh32(cn)
+                    hr[j] = ar[3 * H + j] * tanh_(cn)
             else:
                 _gates_in_place(zr, xr, cr, hr, H)
-            if keep_h:
-                for j in range(H):
-                    hs[t + 1, b, j] = hr[j]
-            if keep_c:
-                for j in range(H):
-                    cs[t + 1, b, j] = cr[j]
+        if keep_h:
+            for r in range(n):
+                hs[t + 1, b0 + r] = h[r]
+        if keep_c:
+            for r in range(n):
+                cs[t + 1, b0 + r] = c[r]
     for r in range(n):
         for j in range(H):
             h_last[b0 + r, j] = h[r, j]
@@ -146,7 +198,7 @@ def _backward_row(a, cp, cn, dhr, dcr, d, dcc, H):
     once stays scalar."""
     for j in range(H):                                       # through h = o·tanh(c)
         o = a[3 * H + j]
-        tc = tanh32(cn[j])
+        tc = tanh_(cn[j])
         dcc[j] = dcr[j] + dhr[j] * o * (_ONE - tc * tc)
         d[3 * H + j] = dhr[j] * tc * o * (_ONE - o)
     for j in range(H):                                       # through c = f·c_prev + i·g
@@ -160,43 +212,60 @@ def _backward_row(a, cp, cn, dhr, dcr, d, dcc, H):
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0, b1):
+def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, b0, b1):
     """LSTM backward for batch rows ``b0:b1``.
 
     acts (T, B, 4H) activated gates; cs (T+1, B, H) cell states (cs[0] = c0);
     UT (4H, H) the *unscaled* recurrent kernel transposed; dh_seq (T, B, H) dL/dh_t from
     the output sequence or (0, B, H) when only the last state was used; dh_last,
     dc_last (B, H) dL/d final state. Writes dz (T, B, 4H) = dL/d pre-activations and
-    dh0, dc0 (B, H) = dL/d initial state.
+    dh0, dc0 (B, H) = dL/d initial state. mask (T, B) as in :func:`forward_block` (or
+    (0, 0)): at a masked step dz is zero and dL/dh, dL/dc pass through unchanged.
     """
     T, G = acts.shape[0], acts.shape[2]
     H = G // 4
     n = b1 - b0
+    dt = acts.dtype
     has_seq = dh_seq.shape[0] > 0
+    has_mask = mask.shape[0] > 0
     rows = max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
-    dh = np.empty((n, H), np.float32)
-    dc = np.empty((n, H), np.float32)
-    dcc = np.empty(H, np.float32)                            # dL/dc_t of one row
+    dh = np.empty((n, H), dt)
+    dc = np.empty((n, H), dt)
+    dcc = np.empty(H, dt)                                    # dL/dc_t of one row
+    dg = np.empty((n, G), dt)                                # active rows' dz, gathered
+    dhg = np.empty((n, H), dt)
+    idx = np.arange(n)
     for r in range(n):
         for j in range(H):
             dh[r, j] = dh_last[b0 + r, j]
             dc[r, j] = dc_last[b0 + r, j]
     for t in range(T - 1, -1, -1):
-        for r in range(n):
-            b = b0 + r
-            a = acts[t, b]
-            d = dz[t, b]
-            cp = cs[t, b]
-            cn = cs[t + 1, b]
-            dhr = dh[r]
-            dcr = dc[r]
-            if has_seq:
+        k = _active_rows(mask[t], b0, n, idx) if has_mask else n
+        if has_seq:
+            for r in range(n):
+                dhr = dh[r]
+                sr = dh_seq[t, b0 + r]
                 for j in range(H):
-                    dhr[j] += dh_seq[t, b, j]
-            _backward_row(a, cp, cn, dhr, dcr, d, dcc, H)
-        for r0 in range(0, n, rows):                         # dL/dh_prev = dz @ Uᵀ
-            r1 = min(n, r0 + rows)
-            np.dot(dz[t, b0 + r0:b0 + r1], UT, dh[r0:r1])
+                    dhr[j] += sr[j]
+        for q in range(k):
+            r = idx[q]
+            b = b0 + r
+            _backward_row(acts[t, b], cs[t, b], cs[t + 1, b], dh[r], dc[r], dz[t, b], dcc, H)
+        if k == n:
+            for r0 in range(0, n, rows):                     # dL/dh_prev = dz @ Uᵀ
+                r1 = min(n, r0 + rows)
+                np.dot(dz[t, b0 + r0:b0 + r1], UT, dh[r0:r1])
+            continue
+        for r in range(n):                                   # masked rows: dz = 0
+            if not mask[t, b0 + r]:
+                dz[t, b0 + r] = 0.0
+        if k > 0:                                            # the active rows' dL/dh_prev
+            _gather_rows(dz[t, b0:b1], idx, k, dg)
+            for r0 in range(0, k, rows):
+                r1 = min(k, r0 + rows)
+                np.dot(dg[r0:r1], UT, dhg[r0:r1])
+            for q in range(k):
+                dh[idx[q]] = dhg[q]
     for r in range(n):
         for j in range(H):
             dh0[b0 + r, j] = dh[r, j]
@@ -237,22 +306,26 @@ def _row_product(h, U, z):
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def infer_block(x, W, bias, U, h0, c0, backwards, seq, h_last, c_last, b0, b1):
+def infer_block(x, W, bias, U, h0, c0, backwards, mask, seq, h_last, c_last, b0, b1):
     """LSTM inference for batch rows ``b0:b1`` straight from the layer's arrays.
 
     x (B, T, F) C-contiguous input, batch-major as the caller gave it; W (F, 4H); bias
     (4H,) or (0,) for none; U (H, 4H); h0, c0 (B, H), or (0, H) to start from zeros;
-    backwards: process timesteps T-1..0. Writes h_last, c_last (B, H) and, when seq has
-    shape (B, T, H) (not (0, T, H)), every h in processing order.
+    backwards: process timesteps T-1..0; mask (T, B) bool in the input's time order, True
+    = run the step (a masked step carries h and c over), or (0, 0) for none. Writes
+    h_last, c_last (B, H) and, when seq has shape (B, T, H) (not (0, T, H)), every h
+    (carried over at a masked step) in processing order. float32 or float64 (x's dtype).
     """
     T, F = x.shape[1], x.shape[2]
     G = U.shape[1]
     H = G // 4
     n = b1 - b0
+    dt = x.dtype
     keep_seq = seq.shape[0] > 0
+    has_mask = mask.shape[0] > 0
     # Projection of all this block's timesteps: (n·T, F) @ (F, 4H), row r·T + t.
     xb = x[b0:b1].reshape(n * T, F)
-    xp = np.empty((n * T, G), np.float32)
+    xp = np.empty((n * T, G), dt)
     rows = max(1, BLAS_SINGLE_THREAD_WORK // (F * G))
     for r0 in range(0, n * T, rows):
         r1 = min(n * T, r0 + rows)
@@ -261,26 +334,30 @@ def infer_block(x, W, bias, U, h0, c0, backwards, seq, h_last, c_last, b0, b1):
         for r in range(n * T):
             for j in range(G):
                 xp[r, j] += bias[j]
-    h = np.zeros((n, H), np.float32)
-    c = np.zeros((n, H), np.float32)
+    h = np.zeros((n, H), dt)
+    c = np.zeros((n, H), dt)
     if h0.shape[0] > 0:
         for r in range(n):
             for j in range(H):
                 h[r, j] = h0[b0 + r, j]
                 c[r, j] = c0[b0 + r, j]
-    z = np.empty((n, G), np.float32)
+    z = np.empty((n, G), dt)
+    hg = np.empty((n, H), dt)                                # active rows' h, gathered
+    idx = np.arange(n)
     for t in range(T):
         tx = T - 1 - t if backwards else t
-        _row_product(h, U, z)                                 # (n, 4H)
-        for r in range(n):
-            zr = z[r]
-            xr = xp[r * T + tx]
-            hr = h[r]
-            cr = c[r]
-            _gates_in_place(zr, xr, cr, hr, H)
-            if keep_seq:
-                for j in range(H):
-                    seq[b0 + r, t, j] = hr[j]
+        k = _active_rows(mask[tx], b0, n, idx) if has_mask else n
+        if k == n:
+            _row_product(h, U, z)                             # (n, 4H)
+        elif k > 0:
+            _gather_rows(h, idx, k, hg)
+            _row_product(hg[:k], U, z[:k])                    # (k, 4H)
+        for q in range(k):
+            r = idx[q]
+            _gates_in_place(z[q], xp[r * T + tx], c[r], h[r], H)
+        if keep_seq:
+            for r in range(n):
+                seq[b0 + r, t] = h[r]
     for r in range(n):
         for j in range(H):
             h_last[b0 + r, j] = h[r, j]
@@ -309,13 +386,13 @@ def gate_step_infer(z, xpt, c_prev, c_new, h_new):
         cn = c_new[r]
         hn = h_new[r]
         for j in range(H):
-            i = _HALF * tanh32(_HALF * (zr[j] + xr[j])) + _HALF
-            f = _HALF * tanh32(_HALF * (zr[H + j] + xr[H + j])) + _HALF
-            g = tanh32(zr[2 * H + j] + xr[2 * H + j])
-            o = _HALF * tanh32(_HALF * (zr[3 * H + j] + xr[3 * H + j])) + _HALF
+            i = _HALF * tanh_(_HALF * (zr[j] + xr[j])) + _HALF
+            f = _HALF * tanh_(_HALF * (zr[H + j] + xr[H + j])) + _HALF
+            g = tanh_(zr[2 * H + j] + xr[2 * H + j])
+            o = _HALF * tanh_(_HALF * (zr[3 * H + j] + xr[3 * H + j])) + _HALF
             c = f * cp[j] + i * g
             cn[j] = c
-            hn[j] = o * tanh32(c)
+            hn[j] = o * tanh_(c)
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
@@ -332,13 +409,13 @@ def gate_step_infer_t(z, xpt, c_prev, c_new, h_new):
         cn = c_new[j]
         hn = h_new[j]
         for b in range(B):
-            i = _HALF * tanh32(_HALF * (zi[b] + xi[b])) + _HALF
-            f = _HALF * tanh32(_HALF * (zf[b] + xf[b])) + _HALF
-            g = tanh32(zg[b] + xg[b])
-            o = _HALF * tanh32(_HALF * (zo[b] + xo[b])) + _HALF
+            i = _HALF * tanh_(_HALF * (zi[b] + xi[b])) + _HALF
+            f = _HALF * tanh_(_HALF * (zf[b] + xf[b])) + _HALF
+            g = tanh_(zg[b] + xg[b])
+            o = _HALF * tanh_(_HALF * (zo[b] + xo[b])) + _HALF
             c = f * cp[b] + i * g
             cn[b] = c
-            hn[b] = o * tanh32(c)
+            hn[b] = o * tanh_(c)
 
 
 # How many times a thread polls the other's flag before handing control back to Python,
@@ -366,7 +443,7 @@ def infer_units_major(UT, xp, h0, c0, hs, cs, u0, flags, me, parties, t0):
     T = xp.shape[0]
     n = c0.shape[0]
     S = hs.shape[0]
-    z = np.empty((UT.shape[0], h0.shape[1]), np.float32)
+    z = np.empty((UT.shape[0], h0.shape[1]), h0.dtype)
     for t in range(t0, T):
         if t > 0:
             spins = 0
@@ -396,18 +473,18 @@ def gate_step_train(z, xpt, c_prev, c_new, h_new):
         zr = z[r]
         xr = xpt[r]
         for j in range(2 * H):                                # i, f: σ(x) = ½·tanh(x/2) + ½
-            zr[j] = _HALF * tanh32(_HALF * (zr[j] + xr[j])) + _HALF
+            zr[j] = _HALF * tanh_(_HALF * (zr[j] + xr[j])) + _HALF
         for j in range(2 * H, 3 * H):                         # g
-            zr[j] = tanh32(zr[j] + xr[j])
+            zr[j] = tanh_(zr[j] + xr[j])
         for j in range(3 * H, G):                             # o
-            zr[j] = _HALF * tanh32(_HALF * (zr[j] + xr[j])) + _HALF
+            zr[j] = _HALF * tanh_(_HALF * (zr[j] + xr[j])) + _HALF
         cp = c_prev[r]
         cn = c_new[r]
         hn = h_new[r]
         for j in range(H):
             c = zr[H + j] * cp[j] + zr[j] * zr[2 * H + j]     # c = f·c_prev + i·g
             cn[j] = c
-            hn[j] = zr[3 * H + j] * tanh32(c)                 # h = o·tanh(c)
+            hn[j] = zr[3 * H + j] * tanh_(c)                 # h = o·tanh(c)
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
@@ -419,7 +496,7 @@ def gate_step_backward(a, c_prev, c_new, dh, dh_seq_t, dc, d):
     B, G = a.shape
     H = G // 4
     has_seq = dh_seq_t.shape[0] > 0
-    dcc = np.empty(H, np.float32)
+    dcc = np.empty(H, a.dtype)
     for r in range(B):
         dhr = dh[r]
         if has_seq:

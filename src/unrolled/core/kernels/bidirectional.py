@@ -6,22 +6,22 @@ one core, with one thread and single-threaded BLAS -- instead of one after the o
 splitting its batch over the cores. :func:`plan` decides (and says why, as data, for
 ``summary()`` and ``unrolled info``); :func:`run` runs the two jobs.
 
-Side by side when both directions run compiled (numba) small-step loops and two or more
-threads are allowed: the compiled loops release the GIL, so the two directions really
+Side by side when both directions run compiled (numba) small-step loops, two or more
+threads are allowed and a core is idle (the load average is below the threads less one): the compiled loops release the GIL, so the two directions really
 run at once, and with one thread each they need no per-step handoff and start no OpenBLAS
 worker. (At the demo shape (32, 14, 4, 32) each direction is a single batch block anyway:
 one after the other left a core idle.) One after the other otherwise: GEMM-bound steps
 (each step's product already uses every core), NumPy and reference kernels (their Python
-loops hold the GIL), one allowed thread.
+loops hold the GIL), one allowed thread, no idle core.
 
 Axis legend: B batch, T timesteps, F features, H units, G gates per unit.
 """
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Callable, NamedTuple, Sequence
 
-from .runtime import blas as blas_threads
 from .runtime.threads import limited, num_threads, run_jobs
 
 # Above this many multiply-adds per step (B·G·H²) a step is GEMM-bound and uses every
@@ -40,25 +40,19 @@ class DirectionPlan(NamedTuple):
 
 
 AT_ONCE = ("bidirectional: both directions at once, one thread each (compiled loops "
-           "release the GIL; single-threaded BLAS, no handoff per step)")
+           "release the GIL; no handoff per step)")
 
 
-def plan(kernel_names: Sequence[str], batch: int, timesteps: int, units: int,
+def plan(kernel_names: Callable[[], Sequence[str]], batch: int, timesteps: int, units: int,
          gates: int) -> DirectionPlan:
-    """Whether the two directions (whose chosen kernels are ``kernel_names``) run side by
-    side, and why. ``UNROLLED_BIDIRECTIONAL=sequential`` (or ``at_once``) overrides the
-    rule (benchmarks compare the two)."""
+    """Whether the two directions run side by side, and why; ``kernel_names()`` gives the
+    kernels the two directions would run (asked only when the sizes allow running them
+    at once). ``UNROLLED_BIDIRECTIONAL=sequential`` (or ``at_once``) overrides the rule
+    (benchmarks compare the two)."""
     mode = os.environ.get("UNROLLED_BIDIRECTIONAL", "").strip().lower()
     if mode in ("sequential", "at_once"):
         return DirectionPlan(mode == "at_once", f"bidirectional: {mode.replace('_', ' ')} "
                                                 "(UNROLLED_BIDIRECTIONAL)")
-    if num_threads() < 2:
-        return DirectionPlan(False, "bidirectional: one direction after the other "
-                                    "(one thread allowed: UNROLLED_NUM_THREADS)")
-    if any(name != "numba" for name in kernel_names):
-        return DirectionPlan(False, "bidirectional: one direction after the other (kernels "
-                                    f"{'/'.join(kernel_names)}: only compiled loops release "
-                                    "the GIL)")
     step_work = batch * gates * units * units
     if step_work * timesteps < MIN_DIRECTION_WORK:
         return DirectionPlan(False, "bidirectional: one direction after the other (tiny: "
@@ -68,12 +62,42 @@ def plan(kernel_names: Sequence[str], batch: int, timesteps: int, units: int,
         return DirectionPlan(False, "bidirectional: one direction after the other (large "
                                     f"step, batch·{gates}·units² = {step_work:,}: each "
                                     "step's GEMM uses every core)")
+    if num_threads() < 2:
+        return DirectionPlan(False, "bidirectional: one direction after the other "
+                                    "(one thread allowed: UNROLLED_NUM_THREADS)")
+    names = list(kernel_names())
+    if any(name != "numba" for name in names):
+        return DirectionPlan(False, "bidirectional: one direction after the other (kernels "
+                                    f"{'/'.join(names)}: only compiled loops release "
+                                    "the GIL)")
+    load = load_average()
+    if load is not None and load > num_threads() - 1:
+        return DirectionPlan(False, "bidirectional: one direction after the other (no idle "
+                                    f"core: load average {load:.1f} on {num_threads()} "
+                                    "threads; a second thread would wait for one)")
     return DirectionPlan(True, AT_ONCE)
 
 
+_load: list[float] = [0.0, -1.0]      # [reading, when (time.monotonic)]
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (read at most once a second), None where unknown. On a
+    busy machine the second direction's thread waits for a core: measured here at load
+    ~10 on 2 cores, at once took 1.2-1.3x one after the other (demo shape, min of 300)."""
+    now = time.monotonic()
+    if now - _load[1] > 1.0:
+        try:
+            _load[0] = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            _load[0] = -1.0
+        _load[1] = now
+    return None if _load[0] < 0 else _load[0]
+
+
 def run(jobs: Sequence[Callable[[], Any]], at_once: bool) -> list[Any]:
-    """The jobs' results, in order: side by side (one kernel thread each, NumPy's BLAS
-    single-threaded meanwhile) or one after the other."""
+    """The jobs' results, in order: side by side (one kernel thread each) or one after
+    the other."""
     if not at_once:
         return [job() for job in jobs]
     results: list[Any] = [None] * len(jobs)
@@ -84,6 +108,7 @@ def run(jobs: Sequence[Callable[[], Any]], at_once: bool) -> list[Any]:
                 results[k] = jobs[k]()
         return go
 
-    with blas_threads.single_threaded():
-        run_jobs([one(k) for k in range(len(jobs))])
+    # NumPy's BLAS needs no limit here: inference runs whole compiled calls, and a
+    # training kernel limits BLAS itself around its GEMMs where OpenBLAS would thread them.
+    run_jobs([one(k) for k in range(len(jobs))])
     return results

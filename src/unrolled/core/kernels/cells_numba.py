@@ -1,11 +1,12 @@
-"""numba kernels for GRU and SimpleRNN (float32, tanh/sigmoid): inference here, training
+"""numba kernels for GRU and SimpleRNN (float32 or float64, tanh/sigmoid, any mask):
+inference here, training
 in :mod:`.cells_train`; :data:`GRU_KERNEL` and :data:`SIMPLE_RNN_KERNEL` put both
 behind the sequence-kernel interface (:mod:`.interface`).
 
 The compiled loops live in :mod:`._numba_cells`, imported (and compiled, or loaded from
 numba's disk cache) at first use, like :mod:`.lstm_numba`, whose cache-folder choice,
-thread pool and batch-block threshold this module shares. Masked calls keep the
-reference path (see :mod:`.dispatch`).
+thread pool and batch-block threshold this module shares. Masks run inside the loops
+(:mod:`.step_mask`: a masked step carries the state over).
 
 Two regimes, by one step's recurrent product (B·H·gates·H multiply-adds):
 
@@ -25,10 +26,11 @@ import numpy as np
 
 from ..scan import SequenceGrads
 from . import cells_train, lstm_numba
-from .interface import ScanCall, ScanResult, ScanWeights, add
+from .interface import ScanCall, ScanResult, ScanWeights, add, as_weights_dtype
 from .lstm_fast import project
 from .reference import REFERENCE
 from .runtime import loading
+from .step_mask import NO_MASK, StepMask, keep_carried
 
 _F32 = np.float32
 class CellRecompute(NamedTuple):
@@ -37,7 +39,16 @@ class CellRecompute(NamedTuple):
 
     x: np.ndarray                                 # (B, T, F) a copy of the input
     initial: tuple[np.ndarray, ...] | None        # copies of the initial carry, or None
-    go_backwards: bool
+    call: ScanCall
+    mask: np.ndarray | None                       # (B, T) the call's mask, or None
+
+
+class CellMaskedSaved(NamedTuple):
+    """Saved values of a masked training forward: the training cache (its ``mask`` holds
+    the step mask) and the mask's output rules."""
+
+    cache: Any
+    mask: StepMask
 
 
 class CellKernel:
@@ -52,6 +63,7 @@ class CellKernel:
     """
 
     name = "numba"
+    takes_masks = True
 
     def __init__(self, what: str, infer_fn: Callable[..., Any], forward_fn: Callable[..., Any],
                  backward_fn: Callable[..., Any]) -> None:
@@ -63,29 +75,45 @@ class CellKernel:
 
     def infer(self, w: ScanWeights, x: np.ndarray, initial: tuple[np.ndarray, ...] | None,
               mask: np.ndarray | None, call: ScanCall) -> ScanResult:
+        x = as_weights_dtype(x, w)
+        steps = None if mask is None else StepMask.prepare(mask, call.go_backwards,
+                                                           call.zero_output_for_mask)
         seq, h_last = self.infer_fn(w.cell, x, w.kernel, w.input_bias, w.params,
                                     None if initial is None else initial[0],
-                                    call.go_backwards, call.return_sequences)
-        return ScanResult(seq, h_last, (h_last,))
+                                    call.go_backwards, call.return_sequences, steps)
+        if steps is None:
+            return ScanResult(seq, h_last, (h_last,))
+        seq, last = steps.outputs(seq, h_last)
+        return ScanResult(seq, last, (h_last,))
 
     def forward(self, w: ScanWeights, x: np.ndarray, initial: tuple[np.ndarray, ...] | None,
                 mask: np.ndarray | None, call: ScanCall, training: bool) -> tuple[ScanResult, Any]:
         if not training:   # inference kernel; backward (rarely wanted) reruns the reference
             saved = CellRecompute(x.copy(), None if initial is None
-                                  else tuple(s.copy() for s in initial), call.go_backwards)
+                                  else tuple(s.copy() for s in initial), call,
+                                  None if mask is None else np.array(mask, bool))
             return self.infer(w, x, initial, mask, call), saved
+        x = as_weights_dtype(x, w)
+        steps = None if mask is None else StepMask.prepare(mask, call.go_backwards,
+                                                           call.zero_output_for_mask)
         seq, h_last, cache = self.forward_fn(w.cell, x, w.kernel, w.input_bias, w.params,
                                              None if initial is None else initial[0],
-                                             call.go_backwards, call.return_sequences)
-        return ScanResult(seq, h_last, (h_last,)), cache
+                                             call.go_backwards, call.return_sequences, steps)
+        if steps is None:
+            return ScanResult(seq, h_last, (h_last,)), cache
+        seq, last = steps.outputs(seq, h_last)
+        return ScanResult(seq, last, (h_last,)), CellMaskedSaved(cache, steps)
 
     def backward(self, w: ScanWeights, saved: Any, d_sequence: np.ndarray | None,
                  d_last: np.ndarray | None, d_final: tuple[np.ndarray | None, ...]
                  ) -> SequenceGrads:
         if isinstance(saved, CellRecompute):
-            call = ScanCall(go_backwards=saved.go_backwards)
-            _, cache = REFERENCE.forward(w, saved.x, saved.initial, None, call, True)
+            _, cache = REFERENCE.forward(w, saved.x, saved.initial, saved.mask, saved.call, True)
             return REFERENCE.backward(w, cache, d_sequence, d_last, d_final)
+        if isinstance(saved, CellMaskedSaved):
+            d_sequence, dh = saved.mask.upstream(d_sequence, d_last, d_final[0])
+            return self.backward_fn(w.cell, saved.cache, w.kernel, w.input_bias, w.params,
+                                    d_sequence, dh)
         return self.backward_fn(w.cell, saved, w.kernel, w.input_bias, w.params, d_sequence,
                                 add(d_final[0], d_last))
 
@@ -112,20 +140,20 @@ def is_large(batch: int, units: int, gates: int) -> bool:
     return batch * units * gates * units > lstm_numba.LARGE_STEP_WORK
 
 
-def _none() -> np.ndarray:
+def _none(dt: Any = _F32) -> np.ndarray:
     """A fresh empty array for "no bias": numba needs arrays, not None, and a writable one
     keeps a single compiled signature (a read-only array is another type to numba)."""
-    return np.empty(0, _F32)
+    return np.empty(0, dt)
 
 
-def _c32(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a, _F32)
+def _c(a: np.ndarray, dt: Any) -> np.ndarray:
+    return np.ascontiguousarray(a, dt)
 
 
 def _prepare(x: np.ndarray, h0: np.ndarray | None, H: int) -> tuple[np.ndarray, np.ndarray]:
     if not x.flags.c_contiguous:
         x = np.ascontiguousarray(x)
-    h0 = np.zeros((0, H), _F32) if h0 is None else _c32(h0)
+    h0 = np.zeros((0, H), x.dtype) if h0 is None else _c(h0, x.dtype)
     return x, h0
 
 
@@ -139,38 +167,44 @@ def _run(fn: Callable[..., None], args: tuple[Any, ...], B: int, H: int, gates: 
 
 def gru_infer(cell: Any, x: np.ndarray, kernel: np.ndarray, input_bias: np.ndarray | None,
               params: tuple[np.ndarray, ...], h0: np.ndarray | None, go_backwards: bool,
-              return_sequences: bool) -> tuple[np.ndarray | None, np.ndarray]:
+              return_sequences: bool, mask: StepMask | None = None
+              ) -> tuple[np.ndarray | None, np.ndarray]:
     B, T, _ = x.shape
-    U = _c32(params[0])
+    dt = x.dtype
+    U = _c(params[0], dt)
     H = U.shape[0]
     reset_after = bool(cell.reset_after)
-    bias_rec = _c32(params[1]) if len(params) > 1 else _none()
-    bias = _none() if input_bias is None else _c32(input_bias)
+    bias_rec = _c(params[1], dt) if len(params) > 1 else _none(dt)
+    bias = _none(dt) if input_bias is None else _c(input_bias, dt)
     if is_large(B, H, 3):
-        return _gru_large(x, _c32(kernel), bias, U, bias_rec, h0, reset_after, go_backwards,
-                          return_sequences)
+        return _gru_large(x, _c(kernel, dt), bias, U, bias_rec, h0, reset_after, go_backwards,
+                          return_sequences, mask)
     x, h0 = _prepare(x, h0, H)
-    h_last = np.empty((B, H), _F32)
-    seq = np.empty((B, T, H) if return_sequences else (0, T, H), _F32)
-    _run(impl().gru_infer_block, (x, _c32(kernel), bias, U, bias_rec, h0, reset_after,
-                                  bool(go_backwards), seq, h_last), B, H, 3, T)
+    h_last = np.empty((B, H), dt)
+    seq = np.empty((B, T, H) if return_sequences else (0, T, H), dt)
+    _run(impl().gru_infer_block, (x, _c(kernel, dt), bias, U, bias_rec, h0, reset_after,
+                                  bool(go_backwards), NO_MASK if mask is None else mask.raw,
+                                  seq, h_last), B, H, 3, T)
     return (seq if return_sequences else None), h_last
 
 
 def rnn_infer(cell: Any, x: np.ndarray, kernel: np.ndarray, input_bias: np.ndarray | None,
               params: tuple[np.ndarray, ...], h0: np.ndarray | None, go_backwards: bool,
-              return_sequences: bool) -> tuple[np.ndarray | None, np.ndarray]:
+              return_sequences: bool, mask: StepMask | None = None
+              ) -> tuple[np.ndarray | None, np.ndarray]:
     B, T, _ = x.shape
-    U = _c32(params[0])
+    dt = x.dtype
+    U = _c(params[0], dt)
     H = U.shape[0]
-    bias = _none() if input_bias is None else _c32(input_bias)
+    bias = _none(dt) if input_bias is None else _c(input_bias, dt)
     if is_large(B, H, 1):
-        return _rnn_large(x, _c32(kernel), bias, U, h0, go_backwards, return_sequences)
+        return _rnn_large(x, _c(kernel, dt), bias, U, h0, go_backwards, return_sequences, mask)
     x, h0 = _prepare(x, h0, H)
-    h_last = np.empty((B, H), _F32)
-    seq = np.empty((B, T, H) if return_sequences else (0, T, H), _F32)
-    _run(impl().rnn_infer_block, (x, _c32(kernel), bias, U, h0, bool(go_backwards), seq,
-                                  h_last), B, H, 1, T)
+    h_last = np.empty((B, H), dt)
+    seq = np.empty((B, T, H) if return_sequences else (0, T, H), dt)
+    _run(impl().rnn_infer_block, (x, _c(kernel, dt), bias, U, h0, bool(go_backwards),
+                                  NO_MASK if mask is None else mask.raw, seq, h_last),
+         B, H, 1, T)
     return (seq if return_sequences else None), h_last
 
 
@@ -183,57 +217,63 @@ def _projection(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarr
     return project(x, kernel, bias if bias.shape[0] else None, False, "cell_xp")[1]
 
 
-def _large_loop(x, h0, return_sequences, go_backwards, H, step):
+def _large_loop(x, h0, return_sequences, go_backwards, H, step, mask=None):
     B, T, _ = x.shape
-    seq = np.empty((B, T, H), _F32) if return_sequences else None
-    ring = np.empty((2, B, H), _F32)
-    h = np.zeros((B, H), _F32) if h0 is None else _c32(h0)
+    dt = x.dtype
+    seq = np.empty((B, T, H), dt) if return_sequences else None
+    ring = np.empty((2, B, H), dt)
+    h = np.zeros((B, H), dt) if h0 is None else _c(h0, dt)
+    skip = None if mask is None else ~mask.steps[:, :, None]      # (T, B, 1)
     for t in range(T):
         tx = T - 1 - t if go_backwards else t
         h_new = ring[t % 2]
         step(tx, h, h_new)
+        if skip is not None:                    # rows that skip the step carry h over
+            keep_carried(mask.any_skipped[t], skip[t], h, h_new)
         if seq is not None:
             seq[:, t] = h_new
         h = h_new
     return seq, h.copy()
 
 
-def _gru_large(x, kernel, bias, U, bias_rec, h0, reset_after, go_backwards, return_sequences):
+def _gru_large(x, kernel, bias, U, bias_rec, h0, reset_after, go_backwards, return_sequences,
+               mask=None):
     B = x.shape[0]
     H = U.shape[0]
+    dt = x.dtype
     mod = impl()
     xp = _projection(x, kernel, bias)
     if reset_after:
-        m = np.empty((B, 3 * H), _F32)
-        br = bias_rec if bias_rec.shape[0] else np.zeros(3 * H, _F32)
+        m = np.empty((B, 3 * H), dt)
+        br = bias_rec if bias_rec.shape[0] else np.zeros(3 * H, dt)
 
         def step(tx, h, h_new):
             np.matmul(h, U, out=m)
             mod.gru_gates_after(m, xp[tx], br, h, h_new)
     else:
         Uzr, Uh = np.ascontiguousarray(U[:, :2 * H]), np.ascontiguousarray(U[:, 2 * H:])
-        m = np.empty((B, 2 * H), _F32)
-        zs, rh, mh = (np.empty((B, H), _F32) for _ in range(3))
+        m = np.empty((B, 2 * H), dt)
+        zs, rh, mh = (np.empty((B, H), dt) for _ in range(3))
 
         def step(tx, h, h_new):
             np.matmul(h, Uzr, out=m)
             mod.gru_gates_zr(m, xp[tx], h, zs, rh)
             np.matmul(rh, Uh, out=mh)
             mod.gru_gates_h(mh, xp[tx], zs, h, h_new)
-    return _large_loop(x, h0, return_sequences, go_backwards, H, step)
+    return _large_loop(x, h0, return_sequences, go_backwards, H, step, mask)
 
 
-def _rnn_large(x, kernel, bias, U, h0, go_backwards, return_sequences):
+def _rnn_large(x, kernel, bias, U, h0, go_backwards, return_sequences, mask=None):
     B = x.shape[0]
     H = U.shape[0]
     mod = impl()
     xp = _projection(x, kernel, bias)
-    m = np.empty((B, H), _F32)
+    m = np.empty((B, H), x.dtype)
 
     def step(tx, h, h_new):
         np.matmul(h, U, out=m)
         mod.rnn_gates(m, xp[tx], h_new)
-    return _large_loop(x, h0, return_sequences, go_backwards, H, step)
+    return _large_loop(x, h0, return_sequences, go_backwards, H, step, mask)
 
 
 GRU_KERNEL = CellKernel("gru", gru_infer, cells_train.gru_forward, cells_train.gru_backward)
@@ -241,23 +281,26 @@ SIMPLE_RNN_KERNEL = CellKernel("simple_rnn", rnn_infer, cells_train.rnn_forward,
                                cells_train.rnn_backward)
 
 
-def _warm(mod: ModuleType) -> None:
-    """Compile (or load) every signature: both regimes, GRU both ways, SimpleRNN."""
+def _warm(mod: ModuleType, f: type = _F32) -> None:
+    """Compile (or load) every signature of dtype ``f``: both regimes, GRU both ways,
+    SimpleRNN (a masked call shares the unmasked signature)."""
     from ..activations import get  # noqa: PLC0415
     from ..gru import GRUCell  # noqa: PLC0415
 
-    x = np.zeros((1, 1, 1), _F32)
+    x = np.zeros((1, 1, 1), f)
     for reset_after in (True, False):
         cell = GRUCell(get("tanh"), get("sigmoid"), reset_after)
-        params = (np.zeros((1, 3), _F32),) + ((np.zeros(3, _F32),) if reset_after else ())
-        gru_infer(cell, x, np.zeros((1, 3), _F32), np.zeros(3, _F32), params, None, False, True)
-        _gru_large(x, np.zeros((1, 3), _F32), np.zeros(3, _F32), params[0],
-                   params[1] if reset_after else _none(), None, reset_after, False, True)
-    rnn_infer(None, x, np.zeros((1, 1), _F32), np.zeros(1, _F32), (np.zeros((1, 1), _F32),),
+        params = (np.zeros((1, 3), f),) + ((np.zeros(3, f),) if reset_after else ())
+        gru_infer(cell, x, np.zeros((1, 3), f), np.zeros(3, f), params, None, False, True)
+        _gru_large(x, np.zeros((1, 3), f), np.zeros(3, f), params[0],
+                   params[1] if reset_after else _none(f), None, reset_after, False, True)
+    rnn_infer(None, x, np.zeros((1, 1), f), np.zeros(1, f), (np.zeros((1, 1), f),),
               None, False, True)
-    _rnn_large(x, np.zeros((1, 1), _F32), np.zeros(1, _F32), np.zeros((1, 1), _F32), None,
+    _rnn_large(x, np.zeros((1, 1), f), np.zeros(1, f), np.zeros((1, 1), f), None,
                False, True)
 
 
 COMPILED = loading.CompiledModule("._numba_cells", "the numba GRU/SimpleRNN kernels need",
                                   _warm)
+COMPILED64 = loading.CompiledModule("._numba_cells", "the numba GRU/SimpleRNN kernels need",
+                                    lambda mod: _warm(mod, np.float64), "float64")

@@ -42,8 +42,10 @@ def select_kernel(layer_or_request: Any, batch: int, timesteps: int,
 select_lstm_kernel = select_kernel
 
 
-def describe(layer: Any, batch: int = 32, masked: bool = False) -> str | None:
-    """One line: which kernel ``layer`` used (or would use) and why; None if not recurrent."""
+def describe(layer: Any, batch: int = 32, masked: bool = False,
+             notes: tuple[str, ...] = ()) -> str | None:
+    """One line: which kernel ``layer`` used (or would use) and why; None if not recurrent.
+    ``notes``: more reasons for a layer not yet called (e.g. its wrapper's plan)."""
     if getattr(layer, "cell", None) is None:
         return None
     sel = layer.__dict__.get("kernel_choice")
@@ -56,7 +58,28 @@ def describe(layer: Any, batch: int = 32, masked: bool = False) -> str | None:
         except ImportError as err:
             sel = Choice(REFERENCE, "reference", (str(err),))
         when = f"batch {batch}{', input masked' if masked else ''}, not yet called"
+        sel = sel._replace(reasons=sel.reasons + _option_notes(layer, masked) + tuple(notes))
+    elif getattr(layer, "stateful", False):
+        sel = sel._replace(reasons=sel.reasons + (STATEFUL_NOTE,))
     return f"{layer.name} ({type(layer).__name__}): {sel.name} — {sel.reason} [{when}]"
+
+
+STATEFUL_NOTE = "stateful: the stored states are this kernel's initial state"
+
+
+def _option_notes(layer: Any, masked: bool) -> tuple[str, ...]:
+    """What a layer's options change about the kernels (before its first call)."""
+    notes: tuple[str, ...] = ()
+    if getattr(layer, "stateful", False):
+        notes += (STATEFUL_NOTE,)
+    if getattr(layer, "recurrent_dropout", 0.0) and hasattr(layer, "dropout_kernel_name"):
+        from . import dropout  # noqa: PLC0415 - only for layers with recurrent_dropout
+
+        why_not = dropout.eligible(layer.cell, masked)
+        notes += ((f"in training, {why_not}",) if why_not else
+                  (f"in training, {dropout.REASON} "
+                   f"({'compiled' if dropout.compilable(layer.cell, layer.dtype) else 'NumPy'} loops)",))
+    return notes
 
 
 def kernel_report(layers: Any) -> list[str]:
@@ -68,7 +91,8 @@ def kernel_report(layers: Any) -> list[str]:
             masked = True
         # wrappers (Bidirectional, RNN(cell), TimeDistributed) report their recurrent parts
         parts = layer.kernel_layers() if hasattr(layer, "kernel_layers") else [layer]
-        found = [describe(part, masked=masked) for part in parts]
+        notes = tuple(layer.kernel_notes()) if hasattr(layer, "kernel_notes") else ()
+        found = [describe(part, masked=masked, notes=notes) for part in parts]
         if masked and hasattr(layer, "return_sequences"):
             masked = layer.return_sequences  # only a sequence output passes the mask on
         lines += [line for line in found if line is not None]
@@ -86,12 +110,11 @@ def environment_report() -> list[str]:
         lines.append(f"numba {numba.__version__}, threading for batch blocks: "
                      f"{lstm_numba.num_threads()} thread(s) (UNROLLED_NUM_THREADS)")
     if missing is None:
-        from . import cells_numba, cells_train  # noqa: PLC0415
         from .runtime import loading  # noqa: PLC0415
 
         lines.append(f"compile mode: {loading.compile_mode()} (UNROLLED_COMPILE=background|wait)")
-        for compiled in (lstm_numba.COMPILED, cells_numba.COMPILED, cells_train.COMPILED):
-            lines.append(f"  {compiled.module.lstrip('.')}: {compiled.describe()}")
+        for compiled in loading.all_modules():
+            lines.append(f"  {compiled.label}: {compiled.describe()}")
     name, source = forced()
     lines.append(f"kernel override: {name} (from {source})" if name else
                  "kernel override: none (UNROLLED_KERNEL=reference|numpy|numba to force one)")

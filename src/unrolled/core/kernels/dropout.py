@@ -14,8 +14,11 @@ What the reference path did per step, and what this kernel does instead:
   projection;
 * the weight gradients are GEMMs over all T·B rows, one per mask.
 
-Plain NumPy, any float dtype and any activation (the cell's own ``Activation`` objects),
-so the slim install (no numba) runs it too. Not here: GRU (its reset gate multiplies the
+The LSTM with tanh / sigmoid in float32 runs its time loops compiled
+(:mod:`._numba_dropout`, batch rows split over the cores as the plain LSTM's); everything
+else -- and the slim install (no numba), and calls while the compiled module builds in
+the background -- runs NumPy loops, any float dtype and activation (the cell's own
+``Activation`` objects). Not here: GRU (its reset gate multiplies the
 recurrent product, see ``GRUDropoutCell``) and masked (padded) calls -- both stay on the
 reference scan, which :mod:`unrolled.layers.recurrent` says in the choice's reasons.
 
@@ -31,6 +34,7 @@ Axis legend: B batch, T timesteps, F features, H units, G gates, K masks (1 or G
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -39,15 +43,86 @@ from ..lstm import LSTMCell
 from ..recurrent_dropout import DropoutMasks
 from ..scan import SequenceGrads
 from ..simple_rnn import SimpleRNNCell
+from . import lstm_numba, select
 from .interface import ScanCall, ScanResult, ScanWeights, add
+from .runtime import blas as blas_threads
+from .runtime import loading
+from .runtime.threads import run_blocks
 
 Array = np.ndarray
 
 CELLS = (LSTMCell, SimpleRNNCell)
 
-REASON = ("recurrent_dropout in training: the dropout kernel (kernels/dropout.py): one "
-          "batched product per step for the per-gate recurrent masks, the per-gate input "
+REASON = ("recurrent_dropout in training: the dropout kernel (kernels/dropout.py): the "
+          "per-gate recurrent masks in one product's work per step, the per-gate input "
           "masks in one projection's work")
+COMPILED_REASON = "time loops compiled (kernels/_numba_dropout.py)"
+NUMPY_REASON = "time loops in NumPy"
+
+
+def _warm(mod: Any) -> None:
+    """Compile (or load from the disk cache) the float32 signatures on tiny inputs."""
+    f = np.float32
+    xp, acts = np.zeros((1, 1, 4), f), np.zeros((1, 1, 4), f)
+    Uk, r, s = np.zeros((4, 1, 1), f), np.zeros((4, 1, 1), f), np.zeros((1, 1), f)
+    hs = np.zeros((2, 1, 1), f)
+    mod.forward_block(xp, Uk, r, s, s, hs, hs.copy(), acts, 0, 1)
+    mod.backward_block(acts, hs, Uk, r, np.zeros((1, 1, 1), f), s, s, acts.copy(),
+                       s.copy(), s.copy(), 0, 1)
+
+
+COMPILED = loading.CompiledModule("._numba_dropout", "the numba dropout kernel needs", _warm)
+
+
+def compilable(cell: Any, dtype: Any) -> bool:
+    """Whether calls of this cell and dtype run compiled loops once the module is built."""
+    return (type(cell) is LSTMCell and np.dtype(dtype) == np.float32
+            and cell.activation.name == "tanh" and cell.recurrent_activation.name == "sigmoid"
+            and loading.missing_reason() is None and COMPILED.state != "failed"
+            and select.forced()[0] != "numpy")
+
+
+def compiled_loops(cell: Any, dtype: Any, start: bool = True) -> Any:
+    """The compiled module if this call can run on it now (else None: NumPy loops). With
+    ``start``, starts the background build (``UNROLLED_COMPILE=wait``: builds now) when
+    it is not ready."""
+    if not compilable(cell, dtype):
+        return None
+    if COMPILED.ready:
+        return COMPILED.get()
+    if not start:
+        return None
+    if loading.compile_mode() == "wait":
+        try:
+            return COMPILED.get()
+        except Exception:  # noqa: BLE001 - the NumPy loops run instead
+            return None
+    COMPILED.start()
+    return None
+
+
+def loops_name(cell: Any, dtype: Any) -> str:
+    """``numba`` when a call would run compiled loops now, else ``numpy``."""
+    return "numba" if compiled_loops(cell, dtype, start=False) is not None else "numpy"
+
+
+def reasons(compiled: bool, cell: Any) -> tuple[str, ...]:
+    """The reasons of a call that ran compiled (or NumPy) loops."""
+    if compiled:
+        return (REASON, COMPILED_REASON)
+    if type(cell) is not LSTMCell:
+        why = "compiled loops are for the LSTM"
+    elif loading.missing_reason() is not None:
+        why = loading.missing_reason()
+    elif COMPILED.state == "failed":
+        why = f"the numba dropout kernel failed to build ({COMPILED.error})"
+    elif COMPILED.state == "building":
+        why = "the numba dropout kernel is building in the background"
+    elif select.forced()[0] == "numpy":
+        why = "forced by force('numpy') or UNROLLED_KERNEL"
+    else:
+        why = "compiled loops need float32, tanh and sigmoid"
+    return (REASON, f"{NUMPY_REASON} ({why})")
 
 
 def eligible(cell: Any, masked: bool) -> str | None:
@@ -73,6 +148,13 @@ class DropoutSavedValues(NamedTuple):
     zs: Array | None              # (T, B, G·H) pre-activations, if an activation needs them
     masks: DropoutMasks
     go_backwards: bool
+    compiled: Any = None          # the numba module that ran the loops (None: NumPy)
+
+
+def _blas_scope(ranges: list[tuple[int, int]]) -> Any:
+    """NumPy's BLAS single-threaded while batch blocks run on several threads (see
+    :mod:`.runtime.blas`)."""
+    return blas_threads.single_threaded() if len(ranges) > 1 else contextlib.nullcontext()
 
 
 def _blocks(a: Array, count: int) -> list[Array]:
@@ -136,6 +218,12 @@ class DropoutKernel:
         act = w.cell.activation
         sig = getattr(w.cell, "recurrent_activation", None)
         keep_z = act.needs_input or (sig is not None and sig.needs_input)
+        mod = None
+        r4 = self.masks.recurrent is not None and self.masks.recurrent.shape[0] == 4
+        if x.dtype == dtype and r4:
+            mod = compiled_loops(w.cell, dtype)
+        if mod is not None:
+            return self._forward_compiled(mod, xt, xp, U, initial, call)
         hs = np.empty((T + 1, B, H), dtype)
         cs = np.empty((T + 1, B, H), dtype) if lstm else None
         acts = np.empty((T, B, GH), dtype)
@@ -181,6 +269,27 @@ class DropoutKernel:
         return result, DropoutSavedValues(xt, hs, cs, acts, phis, zs, self.masks,
                                           call.go_backwards)
 
+    def _forward_compiled(self, mod: Any, xt: Array, xp: Array, U: Array,
+                          initial: tuple[Array, ...] | None, call: ScanCall
+                          ) -> tuple[ScanResult, DropoutSavedValues]:
+        T, B, _ = xt.shape
+        H = U.shape[0]
+        r = np.ascontiguousarray(self.masks.recurrent, np.float32)
+        if initial is None:
+            h0 = c0 = np.zeros((B, H), np.float32)
+        else:
+            h0, c0 = (np.ascontiguousarray(s, np.float32) for s in initial)
+        hs = np.empty((T + 1, B, H), np.float32)
+        cs = np.empty((T + 1, B, H), np.float32)
+        acts = np.empty((T, B, 4 * H), np.float32)
+        ranges = lstm_numba.blocks(B, H, T)
+        with _blas_scope(ranges):
+            run_blocks(mod.forward_block, (xp, _per_mask(U, 4), r, h0, c0, hs, cs, acts), ranges)
+        seq = np.ascontiguousarray(np.swapaxes(hs[1:], 0, 1)) if call.return_sequences else None
+        final = (hs[T].copy(), cs[T].copy())
+        return ScanResult(seq, final[0], final), DropoutSavedValues(
+            xt, hs, cs, acts, None, None, self.masks, call.go_backwards, mod)
+
     def backward(self, w: ScanWeights, saved: DropoutSavedValues, d_sequence: Array | None,
                  d_last: Array | None, d_final: tuple[Array | None, ...]) -> SequenceGrads:
         s = saved
@@ -202,7 +311,17 @@ class DropoutKernel:
             dc = np.zeros((B, H), dtype) if dc is None else np.array(dc, dtype)
         d_seq = None if d_sequence is None else np.swapaxes(d_sequence, 0, 1)  # (T, B, H)
         dz = np.empty((T, B, GH), dtype)
-        for t in range(T - 1, -1, -1):
+        if s.compiled is not None:
+            dh0, dc0 = np.empty_like(dh), np.empty_like(dc)
+            seq = (np.zeros((0, B, H), dtype) if d_seq is None
+                   else np.ascontiguousarray(d_seq, dtype))
+            ranges = lstm_numba.blocks(B, H, T)
+            with _blas_scope(ranges):
+                run_blocks(s.compiled.backward_block,
+                           (s.acts, s.cs, UkT, np.ascontiguousarray(r, dtype), seq, dh, dc, dz,
+                            dh0, dc0), ranges)
+            dh, dc = dh0, dc0
+        for t in range(T - 1 if s.compiled is None else -1, -1, -1):
             if d_seq is not None:
                 dh = dh + d_seq[t]
             a, d = s.acts[t], dz[t]

@@ -90,3 +90,10 @@ def add(a: Array | None, b: Array | None) -> Array | None:
     if a is None:
         return b
     return a if b is None else a + b
+
+
+def as_weights_dtype(x: Array, w: ScanWeights) -> Array:
+    """``x`` in the weights' dtype (a float32 input to a float64 layer computes in float64,
+    as NumPy's promotion does on the reference path); no copy when it already is."""
+    dtype = w.kernel.dtype
+    return x if x.dtype == dtype else x.astype(dtype)

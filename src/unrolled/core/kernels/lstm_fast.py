@@ -1,4 +1,5 @@
-"""Fast LSTM forward/backward (float32, Keras's default activations tanh / sigmoid).
+"""Fast LSTM forward/backward (float32 or float64, Keras's default activations tanh /
+sigmoid, any mask).
 
 Same mathematics as the reference :mod:`unrolled.core.lstm` + :mod:`unrolled.core.scan`
 (which stay the test oracle), organised for speed:
@@ -16,6 +17,9 @@ Same mathematics as the reference :mod:`unrolled.core.lstm` + :mod:`unrolled.cor
 
       dU = h_prevᵀ · dz    dW = xᵀ · dz    db = Σ dz    dx = dz · Wᵀ
 
+Masks: the loops skip masked steps per sample (carry h and c over; in backward dL/dz = 0
+and the carried gradients pass through), see :mod:`.step_mask`.
+
 Big buffers are reused from the thread-local pools of :mod:`.runtime.buffers`:
 :func:`scratch` for arrays that die inside one call (the projection ``xp``, ``dz``),
 :func:`recycled` for those in the cache or the output (``acts``, ``hs``, ``cs``).
@@ -32,13 +36,15 @@ import numpy as np
 
 from ..scan import SequenceGrads
 from .runtime.buffers import recycled, scratch
+from .step_mask import StepMask, keep_carried, skip_backward
 
 Array = np.ndarray
 F32 = np.float32
 
 
 class LSTMKernelCache(NamedTuple):
-    """What the fast backward needs, saved by the fast forward (time-major, float32)."""
+    """What the fast backward needs, saved by the fast forward (time-major, the input's
+    dtype)."""
 
     x: Array              # (T, B, F+1) input in processing order, then a column of
                           # ones if there is a bias; (T, B, F) if not
@@ -49,12 +55,15 @@ class LSTMKernelCache(NamedTuple):
     c0: Array             # (B, H)
     go_backwards: bool
     loop: str             # "numpy" or "numba": which time loop produced it
+    mask: Array | None = None   # (T, B) bool, processing order: True = the step ran
 
 
 class Loops(NamedTuple):
     """A time-loop implementation: ``forward`` / ``backward`` run every step over
-    preallocated arrays (contracts in ``_numba_lstm.forward_block`` / ``backward_block``);
-    ``infer`` (optional) runs a whole inference call from the layer's own arrays."""
+    preallocated arrays (contracts in ``_numba_lstm.forward_block`` / ``backward_block``,
+    the mask last: (T, B) bool or None); ``infer`` (optional) runs a whole inference call
+    from the layer's own arrays (:func:`lstm_infer`'s arguments, the
+    :class:`.step_mask.StepMask` or None last)."""
 
     name: str
     forward: Callable[..., None]
@@ -106,18 +115,22 @@ def gate_scale(units: int) -> tuple[Array, Array]:
 # -- the NumPy time loops ------------------------------------------------------------------
 
 def numpy_forward_loop(xp: Array, U: Array, h0: Array, c0: Array, hs: Array, cs: Array,
-                       acts: Array, h_last: Array, c_last: Array) -> None:
+                       acts: Array, h_last: Array, c_last: Array,
+                       mask: Array | None = None) -> None:
     """Same contract as ``_numba_lstm.forward_block`` over all rows (see there)."""
     T, B, G = xp.shape
     H = G // 4
+    dt = xp.dtype
+    skip = None if mask is None else ~mask[:, :, None]          # (T, B, 1)
+    any_skip = None if mask is None else ~mask.all(axis=1)      # (T,)
     s, shift = gate_scale(H)
     U = U * s                                                 # fold σ's ½ into U and xp
     xp *= s                                                   # (ours: lstm_forward made it)
     keep_h, keep_c, keep_a = hs.shape[0] > 1, cs.shape[0] > 1, acts.shape[0] > 0
-    zbuf = None if keep_a else np.empty((B, G), F32)
-    ring_h = None if keep_h else np.empty((2, B, H), F32)
-    ring_c = None if keep_c else np.empty((2, B, H), F32)
-    tmp = np.empty((B, H), F32)
+    zbuf = None if keep_a else np.empty((B, G), dt)
+    ring_h = None if keep_h else np.empty((2, B, H), dt)
+    ring_c = None if keep_c else np.empty((2, B, H), dt)
+    tmp = np.empty((B, H), dt)
     h, c = h0, c0
     for t in range(T):
         z = acts[t] if keep_a else zbuf                       # (B, 4H)
@@ -134,27 +147,37 @@ def numpy_forward_loop(xp: Array, U: Array, h0: Array, c0: Array, hs: Array, cs:
         c_new += tmp
         np.tanh(c_new, out=tmp)
         np.multiply(o, tmp, out=h_new)                        # h = o·tanh(c)
+        if skip is not None:                                  # masked rows carry h, c over
+            keep_carried(any_skip[t], skip[t], c, c_new)
+            keep_carried(any_skip[t], skip[t], h, h_new)
         h, c = h_new, c_new
     h_last[...] = h
     c_last[...] = c
 
 
 def numpy_backward_loop(acts: Array, cs: Array, UT: Array, dh_seq: Array, dh_last: Array,
-                        dc_last: Array, dz: Array, dh0: Array, dc0: Array) -> None:
+                        dc_last: Array, dz: Array, dh0: Array, dc0: Array,
+                        mask: Array | None = None) -> None:
     """Same contract as ``_numba_lstm.backward_block`` over all rows (see there)."""
     T, B, G = acts.shape
     H = G // 4
+    dt = acts.dtype
+    skip = None if mask is None else ~mask[:, :, None]          # (T, B, 1)
+    any_skip = None if mask is None else ~mask.all(axis=1)      # (T,)
     dh = dh_last.copy()
     dc = dc_last.copy()
-    tc = np.empty((B, H), F32)
-    u = np.empty((B, H), F32)
-    dcc = np.empty((B, H), F32)
+    tc = np.empty((B, H), dt)
+    u = np.empty((B, H), dt)
+    dcc = np.empty((B, H), dt)
+    d_in = np.empty((B, H), dt) if mask is not None else None
     for t in range(T - 1, -1, -1):
         a, d = acts[t], dz[t]
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
         di, df, dg, do = d[:, :H], d[:, H:2 * H], d[:, 2 * H:3 * H], d[:, 3 * H:]
         if dh_seq.shape[0]:
             dh += dh_seq[t]
+        if d_in is not None:
+            d_in[...] = dc                                    # a skipping row's dL/dc
         np.tanh(cs[t + 1], out=tc)
         # do = δh·tanh(c)·o(1-o)
         np.multiply(dh, tc, out=do)
@@ -183,7 +206,12 @@ def numpy_backward_loop(acts: Array, cs: Array, UT: Array, dh_seq: Array, dh_las
         np.multiply(dcc, i, out=dg)
         dg *= u
         np.multiply(dcc, f, out=dc)                           # δc_prev
+        if d_in is not None:
+            skip_backward(any_skip[t], skip[t], d_in, dc, d)  # dc passes a skipped step
+            d_in[...] = dh
         np.matmul(d, UT, out=dh)                              # δh_prev = dz @ Uᵀ
+        if d_in is not None:
+            skip_backward(any_skip[t], skip[t], d_in, dh)     # and so does dh
     dh0[...] = dh
     dc0[...] = dc
 
@@ -200,18 +228,19 @@ def project(x: Array, kernel: Array, bias: Array | None, go_backwards: bool,
     this thread's scratch buffer ``buffer``: dead once the caller's time loop is done.
     """
     B, T, F = x.shape
+    dt = x.dtype
     src = np.swapaxes(x, 0, 1)                                # (T, B, F)
     if go_backwards:
         src = src[::-1]
     ones = bias is not None
-    xt = np.empty((T, B, F + ones), F32)                      # (T, B, F[+1])
+    xt = np.empty((T, B, F + ones), dt)                       # (T, B, F[+1])
     xt[:, :, :F] = src
     if ones:
         xt[:, :, F] = 1.0
         kernel = np.concatenate([kernel, bias[None, :]])
-    kernel = np.ascontiguousarray(kernel, F32)
+    kernel = np.ascontiguousarray(kernel, dt)
     G = kernel.shape[1]
-    xp = scratch(buffer, (T, B, G))
+    xp = scratch(buffer, (T, B, G), dt)
     # 2-D GEMMs over all T·B rows (matmul on the (T, B, F) stack would run T of them), in
     # halves of the rows when ``run`` gives its jobs one thread each.
     rows, out = xt.reshape(T * B, F + ones), xp.reshape(T * B, G)
@@ -222,53 +251,61 @@ def project(x: Array, kernel: Array, bias: Array | None, go_backwards: bool,
 
 def lstm_forward(loops: Loops, x: Array, kernel: Array,
                  bias: Array | None, recurrent: Array, h0: Array, c0: Array,
-                 go_backwards: bool, training: bool, return_sequences: bool
+                 go_backwards: bool, training: bool, return_sequences: bool,
+                 mask: StepMask | None = None
                  ) -> tuple[Array | None, Array, Array, LSTMKernelCache]:
     """LSTM over ``x`` (B, T, F) from (h0, c0) (each (B, H)), Keras semantics.
 
     Returns ``(sequence (B, T, H) in processing order or None, h_T, c_T, cache)``; the
     cache holds what backward needs when ``training`` (otherwise backward recomputes it).
+    With ``mask`` masked steps carry the state over: the sequence holds the carried h
+    (:meth:`.step_mask.StepMask.outputs` turns it into Keras's outputs).
     """
     B, T = x.shape[:2]
     H = recurrent.shape[0]
     with _scope(loops, B, T, H) as run:
         return _forward(loops, run, x, kernel, bias, recurrent, h0, c0, go_backwards,
-                        training, return_sequences)
+                        training, return_sequences, mask)
 
 
 def _forward(loops: Loops, run: Runner, x: Array, kernel: Array, bias: Array | None,
              recurrent: Array, h0: Array, c0: Array, go_backwards: bool, training: bool,
-             return_sequences: bool) -> tuple[Array | None, Array, Array, LSTMKernelCache]:
+             return_sequences: bool, mask: StepMask | None
+             ) -> tuple[Array | None, Array, Array, LSTMKernelCache]:
     B, T = x.shape[:2]
     H = recurrent.shape[0]
+    dt = x.dtype
     xt, xp = project(x, kernel, bias, go_backwards, run=run)    # (T, B, F[+1]), (T, B, 4H)
-    U = np.ascontiguousarray(recurrent, dtype=F32)
-    h0 = np.zeros((B, H), F32) if h0 is None else np.ascontiguousarray(h0, dtype=F32)
-    c0 = np.zeros((B, H), F32) if c0 is None else np.ascontiguousarray(c0, dtype=F32)
+    U = np.ascontiguousarray(recurrent, dtype=dt)
+    h0 = np.zeros((B, H), dt) if h0 is None else np.ascontiguousarray(h0, dtype=dt)
+    c0 = np.zeros((B, H), dt) if c0 is None else np.ascontiguousarray(c0, dtype=dt)
     keep_h = training or return_sequences
-    hs = recycled("hs", (T + 1 if keep_h else 1, B, H))
-    cs = recycled("cs", (T + 1 if training else 1, B, H))
-    acts = recycled("acts", (T if training else 0, B, 4 * H))
+    hs = recycled("hs", (T + 1 if keep_h else 1, B, H), dt)
+    cs = recycled("cs", (T + 1 if training else 1, B, H), dt)
+    acts = recycled("acts", (T if training else 0, B, 4 * H), dt)
     hs[0] = h0
     cs[0] = c0
-    h_last = np.empty((B, H), F32)
-    c_last = np.empty((B, H), F32)
-    loops.forward(xp, U, h0, c0, hs, cs, acts, h_last, c_last)
+    h_last = np.empty((B, H), dt)
+    c_last = np.empty((B, H), dt)
+    steps = None if mask is None else mask.steps
+    loops.forward(xp, U, h0, c0, hs, cs, acts, h_last, c_last, steps)
     seq = np.swapaxes(hs[1:], 0, 1) if return_sequences else None
     cache = LSTMKernelCache(xt, hs if training else None, cs if training else None,
-                            acts if training else None, h0, c0, go_backwards, loops.name)
+                            acts if training else None, h0, c0, go_backwards, loops.name,
+                            steps)
     return seq, h_last, c_last, cache
 
 
 def lstm_infer(loops: Loops, x: Array, kernel: Array, bias: Array | None, recurrent: Array,
-               h0: Array | None, c0: Array | None, go_backwards: bool, return_sequences: bool
-               ) -> tuple[Array | None, Array, Array]:
+               h0: Array | None, c0: Array | None, go_backwards: bool, return_sequences: bool,
+               mask: StepMask | None = None) -> tuple[Array | None, Array, Array]:
     """Inference only: ``(sequence or None, h_T, c_T)`` as :func:`lstm_forward`, no cache.
     ``h0``/``c0`` None start from zeros without allocating them."""
     if loops.infer is not None:
-        return loops.infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequences)
+        return loops.infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequences,
+                           mask)
     seq, h_last, c_last, _ = lstm_forward(loops, x, kernel, bias, recurrent, h0, c0,
-                                          go_backwards, False, return_sequences)
+                                          go_backwards, False, return_sequences, mask)
     return seq, h_last, c_last
 
 
@@ -289,27 +326,29 @@ def _backward(loops: Loops, run: Runner, cache: LSTMKernelCache, kernel: Array,
     if cache.acts is None:   # forward ran for inference: redo it, keeping what we need
         xs = cache.x[:, :, :F]                                 # without the ones column
         x_bt = np.swapaxes(xs[::-1] if cache.go_backwards else xs, 0, 1)
+        mask = None if cache.mask is None else _StepsOnly(cache.mask)
         _, _, _, cache = lstm_forward(loops, x_bt, kernel, bias, recurrent, cache.h0,
-                                      cache.c0, cache.go_backwards, True, False)
+                                      cache.c0, cache.go_backwards, True, False, mask)
     xt, hs, cs, acts = cache.x, cache.hs, cache.cs, cache.acts
     T, B = xt.shape[:2]
     H = recurrent.shape[0]
-    dh_seq = (np.zeros((0, B, H), F32) if d_seq is None
-              else np.ascontiguousarray(np.swapaxes(d_seq, 0, 1), dtype=F32))   # (T, B, H)
-    dh_last = np.zeros((B, H), F32) if dh_last is None else np.ascontiguousarray(dh_last, F32)
-    dc_last = np.zeros((B, H), F32) if dc_last is None else np.ascontiguousarray(dc_last, F32)
-    dz = scratch("dz", (T, B, 4 * H))                          # dL/dz, dead after the GEMMs
-    dh0 = np.empty((B, H), F32)
-    dc0 = np.empty((B, H), F32)
-    UT = np.ascontiguousarray(recurrent.T, dtype=F32)          # (4H, H)
-    loops.backward(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0)
+    dt = xt.dtype
+    dh_seq = (np.zeros((0, B, H), dt) if d_seq is None
+              else np.ascontiguousarray(np.swapaxes(d_seq, 0, 1), dtype=dt))    # (T, B, H)
+    dh_last = np.zeros((B, H), dt) if dh_last is None else np.ascontiguousarray(dh_last, dt)
+    dc_last = np.zeros((B, H), dt) if dc_last is None else np.ascontiguousarray(dc_last, dt)
+    dz = scratch("dz", (T, B, 4 * H), dt)                      # dL/dz, dead after the GEMMs
+    dh0 = np.empty((B, H), dt)
+    dc0 = np.empty((B, H), dt)
+    UT = np.ascontiguousarray(recurrent.T, dtype=dt)           # (4H, H)
+    loops.backward(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, cache.mask)
     flat = dz.reshape(T * B, 4 * H)                            # (T·B, 4H)
     h_prev = hs[:-1].reshape(T * B, H)                         # (T·B, H)
     x_rows = xt.reshape(T * B, xt.shape[2])                    # (T·B, F[+1])
-    d_recurrent = np.empty((H, 4 * H), F32)                    # h_prevᵀ · dz
-    d_wb = np.empty((x_rows.shape[1], 4 * H), F32)             # (x | 1)ᵀ · dz: dW (and db)
-    dx = np.empty((T * B, F), F32)                             # dz · Wᵀ
-    WT = np.ascontiguousarray(kernel.T, F32)                   # (4H, F)
+    d_recurrent = np.empty((H, 4 * H), dt)                     # h_prevᵀ · dz
+    d_wb = np.empty((x_rows.shape[1], 4 * H), dt)              # (x | 1)ᵀ · dz: dW (and db)
+    dx = np.empty((T * B, F), dt)                              # dz · Wᵀ
+    WT = np.ascontiguousarray(kernel.T, dt)                    # (4H, F)
 
     def part(cols: slice, rows: slice) -> Callable[[], None]:  # independent parts
         def job() -> None:
@@ -325,6 +364,13 @@ def _backward(loops: Loops, run: Runner, cache: LSTMKernelCache, kernel: Array,
         dx = dx[::-1]
     dx = np.ascontiguousarray(np.swapaxes(dx, 0, 1))           # (B, T, F)
     return SequenceGrads(dx, d_kernel, d_bias, (d_recurrent,), (dh0, dc0))
+
+
+class _StepsOnly(NamedTuple):
+    """A saved (T, B) step mask, where :func:`lstm_forward` wants a StepMask (only its
+    ``steps`` are read there)."""
+
+    steps: Array
 
 
 NUMPY_LOOPS = Loops("numpy", numpy_forward_loop, numpy_backward_loop)

@@ -24,13 +24,14 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .lstm_fast import Loops, run_in_turn
+from .lstm_fast import Loops, lstm_forward, run_in_turn
 from .runtime import blas as blas_threads
 from .runtime import loading
 from .runtime.buffers import scratch
 from .runtime.threads import num_threads
 from .runtime.threads import run_blocks as _run
 from .runtime.threads import run_jobs as _run_jobs
+from .step_mask import NO_MASK, StepMask, keep_carried, skip_backward
 
 missing_reason = loading.missing_reason
 import_compiled = loading.import_compiled
@@ -48,27 +49,29 @@ def impl() -> ModuleType:
     return COMPILED.get()
 
 
-def _warm(mod: ModuleType) -> None:
-    """Compile (or load from the disk cache) the float32 signatures on tiny inputs."""
-    f = np.float32
+def _warm(mod: ModuleType, f: type = np.float32) -> None:
+    """Compile (or load from the disk cache) the signatures of dtype ``f`` on tiny inputs
+    (masked and unmasked calls share them: "no mask" is an empty mask)."""
     xp = np.zeros((1, 1, 4), f)
     U = np.zeros((1, 4), f)
     s = np.zeros((1, 1), f)
     hs = np.zeros((2, 1, 1), f)
     acts = np.zeros((1, 1, 4), f)
-    mod.forward_block(xp, U, s, s, hs, hs.copy(), acts, s.copy(), s.copy(), 0, 1)
+    m = np.ones((1, 1), bool)
+    mod.forward_block(xp, U, s, s, hs, hs.copy(), acts, s.copy(), s.copy(), m, 0, 1)
     mod.backward_block(acts, hs, np.zeros((4, 1), f), np.zeros((1, 1, 1), f), s, s,
-                       acts.copy(), s.copy(), s.copy(), 0, 1)
-    mod.tanh_array(np.zeros(1, f), np.zeros(1, f))
+                       acts.copy(), s.copy(), s.copy(), m, 0, 1)
     e2, w = np.zeros((0, 1), f), np.zeros((1, 4), f)
-    mod.infer_block(np.zeros((1, 1, 1), f), w, np.zeros(4, f), w, e2, e2, False,
+    mod.infer_block(np.zeros((1, 1, 1), f), w, _no_bias(f), w, e2, e2, False, m,
                     np.zeros((0, 1, 1), f), s.copy(), s.copy(), 0, 1)
-    mod.infer_block(np.zeros((1, 1, 1), f), w, np.zeros(0, f), w, s, s, True,
+    mod.infer_block(np.zeros((1, 1, 1), f), w, np.zeros(4, f), w, s, s, True, m,
                     np.zeros((1, 1, 1), f), s.copy(), s.copy(), 0, 1)
     mod.gate_step_infer(np.zeros((1, 4), f), np.zeros((1, 4), f), s, s.copy(), s.copy())
-    mod.gate_step_infer_t(np.zeros((4, 1), f), np.zeros((4, 1), f), s, s.copy(), s.copy())
-    mod.infer_units_major(np.zeros((4, 1), f), np.zeros((1, 4, 1), f), s, s, hs.copy(),
-                          hs.copy(), 0, np.zeros(2, np.int64), 0, 1, 0)
+    if f is np.float32:   # float32 only: the units-major large inference, the test helper
+        mod.tanh_array(np.zeros(1, f), np.zeros(1, f))
+        mod.gate_step_infer_t(np.zeros((4, 1), f), np.zeros((4, 1), f), s, s.copy(), s.copy())
+        mod.infer_units_major(np.zeros((4, 1), f), np.zeros((1, 4, 1), f), s, s, hs.copy(),
+                              hs.copy(), 0, np.zeros(2, np.int64), 0, 1, 0)
     mod.gate_step_train(np.zeros((1, 4), f), np.zeros((1, 4), f), s, s.copy(), s.copy())
     mod.gate_step_backward(np.zeros((1, 4), f), s, s, s, s, s.copy(), np.zeros((1, 4), f))
 
@@ -99,48 +102,61 @@ def is_large(batch: int, units: int) -> bool:
     return batch * units * 4 * units > LARGE_STEP_WORK
 
 
-def numba_forward_loop(xp, U, h0, c0, hs, cs, acts, h_last, c_last) -> None:
+def numba_forward_loop(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask=None) -> None:
     T, B, G = xp.shape
     if is_large(B, G // 4):
-        _large_forward(xp, U, h0, c0, hs, cs, acts, h_last, c_last)
+        _large_forward(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask)
         return
-    _run(impl().forward_block, (xp, U, h0, c0, hs, cs, acts, h_last, c_last),
-         blocks(B, G // 4, T))
+    _run(impl().forward_block, (xp, U, h0, c0, hs, cs, acts, h_last, c_last,
+                                NO_MASK if mask is None else mask), blocks(B, G // 4, T))
 
 
-def numba_backward_loop(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0) -> None:
+def numba_backward_loop(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask=None) -> None:
     T, B, G = acts.shape
     if is_large(B, G // 4):
-        _large_backward(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0)
+        _large_backward(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask)
         return
-    _run(impl().backward_block, (acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0),
-         blocks(B, G // 4, T))
+    _run(impl().backward_block, (acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0,
+                                 NO_MASK if mask is None else mask), blocks(B, G // 4, T))
 
 
 _F32 = np.float32
-_NO_BIAS = np.zeros(0, _F32)        # read-only placeholders: numba needs arrays, not None
-_NO_BIAS.flags.writeable = False
+# Read-only placeholders: numba needs arrays, not None.
+_NO_BIASES = {np.dtype(f): np.zeros(0, f) for f in (np.float32, np.float64)}
+for _a in _NO_BIASES.values():
+    _a.flags.writeable = False
 
 
-def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequences):
+def _no_bias(dtype: Any) -> np.ndarray:
+    return _NO_BIASES[np.dtype(dtype)]
+
+
+def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequences,
+                mask: StepMask | None = None):
     """Inference (``lstm_fast.lstm_infer``'s contract): one compiled call per batch block."""
     B, T, F = x.shape
     H = recurrent.shape[0]
+    dt = x.dtype
     if is_large(B, H):
+        if mask is not None or dt != _F32:   # per-step sgemm + compiled gate pass
+            seq, h_last, c_last, _ = lstm_forward(NUMBA_LOOPS, x, kernel, bias, recurrent,
+                                                  h0, c0, go_backwards, False,
+                                                  return_sequences, mask)
+            return seq, h_last, c_last
         return _large_infer(x, kernel, bias, recurrent, h0, c0, go_backwards,
                             return_sequences)
     if not x.flags.c_contiguous:
         x = np.ascontiguousarray(x)
     if h0 is None:
-        h0 = c0 = np.zeros((0, H), _F32)
+        h0 = c0 = np.zeros((0, H), dt)
     else:
-        h0 = np.ascontiguousarray(h0, _F32)
-        c0 = np.ascontiguousarray(c0, _F32)
-    h_last = np.empty((B, H), _F32)
-    c_last = np.empty((B, H), _F32)
-    seq = np.empty((B, T, H) if return_sequences else (0, T, H), _F32)
-    args = (x, kernel, _NO_BIAS if bias is None else bias, recurrent, h0, c0, go_backwards,
-            seq, h_last, c_last)
+        h0 = np.ascontiguousarray(h0, dt)
+        c0 = np.ascontiguousarray(c0, dt)
+    h_last = np.empty((B, H), dt)
+    c_last = np.empty((B, H), dt)
+    seq = np.empty((B, T, H) if return_sequences else (0, T, H), dt)
+    args = (x, kernel, _no_bias(dt) if bias is None else bias, recurrent, h0, c0,
+            go_backwards, NO_MASK if mask is None else mask.raw, seq, h_last, c_last)
     fn = impl().infer_block
     if T * B * H * 4 * H < MIN_TOTAL_WORK:    # the common small case: no block planning
         fn(*args, 0, B)
@@ -230,16 +246,20 @@ def _large_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequen
     return out, np.ascontiguousarray(h_last.T), np.ascontiguousarray(c_last.T)
 
 
-def _large_forward(xp, U, h0, c0, hs, cs, acts, h_last, c_last) -> None:
-    """``forward_block``'s contract for GEMM-bound steps: NumPy sgemm + compiled gates."""
+def _large_forward(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask=None) -> None:
+    """``forward_block``'s contract for GEMM-bound steps: NumPy sgemm + compiled gates;
+    a masked step's rows carry their state over after the pass."""
     T, B, G = xp.shape
     mod = impl()
+    dt = xp.dtype
     keep_h, keep_c, keep_a = hs.shape[0] > 1, cs.shape[0] > 1, acts.shape[0] > 0
-    z = None if keep_a else np.empty((B, G), _F32)
+    z = None if keep_a else np.empty((B, G), dt)
     # Inference keeps two h and two c buffers and alternates: the gate pass must never
     # read and write the same array (see _numba_lstm), and h_prev feeds the product.
-    ring_h = None if keep_h else np.empty((2, B, G // 4), _F32)
-    ring_c = None if keep_c else np.empty((2, B, G // 4), _F32)
+    ring_h = None if keep_h else np.empty((2, B, G // 4), dt)
+    ring_c = None if keep_c else np.empty((2, B, G // 4), dt)
+    skip = None if mask is None else ~mask[:, :, None]          # (T, B, 1)
+    any_skip = None if mask is None else ~mask.all(axis=1)
     step = mod.gate_step_train if keep_a else mod.gate_step_infer
     h, c = h0, c0
     for t in range(T):
@@ -248,21 +268,35 @@ def _large_forward(xp, U, h0, c0, hs, cs, acts, h_last, c_last) -> None:
         h_new = hs[t + 1] if keep_h else ring_h[t % 2]
         c_new = cs[t + 1] if keep_c else ring_c[t % 2]
         step(zt, xp[t], c, c_new, h_new)
+        if skip is not None:
+            keep_carried(any_skip[t], skip[t], c, c_new)
+            keep_carried(any_skip[t], skip[t], h, h_new)
         h, c = h_new, c_new
     h_last[...] = h
     c_last[...] = c
 
 
-def _large_backward(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0) -> None:
+def _large_backward(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask=None) -> None:
     """``backward_block``'s contract for GEMM-bound steps."""
     T, B, G = acts.shape
     step = impl().gate_step_backward
     dh = dh_last.copy()
     dc = dc_last.copy()
-    no_seq = np.zeros((0, G // 4), _F32)
+    no_seq = np.zeros((0, G // 4), acts.dtype)
+    skip = None if mask is None else ~mask[:, :, None]          # (T, B, 1)
+    any_skip = None if mask is None else ~mask.all(axis=1)
+    dc_in = None if mask is None else np.empty_like(dc)
+    dh_in = None if mask is None else np.empty_like(dh)
     for t in range(T - 1, -1, -1):
+        if dc_in is not None:
+            dc_in[...] = dc
         step(acts[t], cs[t], cs[t + 1], dh, dh_seq[t] if dh_seq.shape[0] else no_seq, dc, dz[t])
+        if dh_in is not None:   # a skipping row: dz = 0, dL/dh and dL/dc pass through
+            skip_backward(any_skip[t], skip[t], dc_in, dc, dz[t])
+            dh_in[...] = dh                                   # the step added dh_seq[t]
         np.matmul(dz[t], UT, out=dh)                          # dL/dh_prev (B, H)
+        if dh_in is not None:
+            skip_backward(any_skip[t], skip[t], dh_in, dh)
     dh0[...] = dh
     dc0[...] = dc
 
@@ -304,3 +338,5 @@ def _single_threaded_blas(runner: Callable[[list[Callable[[], None]]], None]
 
 NUMBA_LOOPS = Loops("numba", numba_forward_loop, numba_backward_loop, numba_infer, blas_scope)
 COMPILED = loading.CompiledModule("._numba_lstm", "the numba LSTM kernel needs", _warm)
+COMPILED64 = loading.CompiledModule("._numba_lstm", "the numba LSTM kernel needs",
+                                    lambda mod: _warm(mod, np.float64), "float64")

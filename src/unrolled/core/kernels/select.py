@@ -7,10 +7,12 @@ Kernels (all implement :class:`.interface.SequenceKernel`):
 
 * ``reference`` -- :data:`.reference.REFERENCE`: anything (any cell, dtype, activation,
   mask); the test oracle.
-* ``numpy`` -- :data:`.lstm_kernel.NUMPY_LSTM`: LSTM, float32, tanh/sigmoid.
+* ``numpy`` -- :data:`.lstm_kernel.NUMPY_LSTM`: LSTM, float32 or float64, tanh/sigmoid.
 * ``numba`` -- compiled loops (``pip install 'unrolled[fast]'``): the LSTM
-  (:data:`.lstm_kernel.NUMBA_LSTM`), GRU and SimpleRNN (:mod:`.cells_numba`), float32,
-  tanh/sigmoid.
+  (:data:`.lstm_kernel.NUMBA_LSTM`), GRU and SimpleRNN (:mod:`.cells_numba`), float32 or
+  float64 (each dtype's signatures are a separate background build), tanh/sigmoid.
+
+Every fast kernel takes masks of any pattern in its time loop and ``go_backwards``.
 
 Override the choice with ``UNROLLED_KERNEL=reference|numpy|numba`` in the environment or,
 inside a program, ``with force("reference"): ...`` (thread-local; it wins over the
@@ -77,22 +79,30 @@ class _Family(NamedTuple):
     numpy: SequenceKernel | None
     numba: SequenceKernel
     gated: bool                     # does it have a recurrent_activation?
-    compiled: Callable[[bool], tuple[loading.CompiledModule, ...]]   # training -> modules
+    # (training, float64) -> the compiled modules the call needs
+    compiled: Callable[[bool, bool], tuple[loading.CompiledModule, ...]]
 
     def fallback(self) -> tuple[SequenceKernel, str]:
         return (self.numpy, "numpy") if self.numpy is not None else (REFERENCE, "reference")
 
 
-def _cell_modules(training: bool) -> tuple[loading.CompiledModule, ...]:
-    return (cells_train.COMPILED,) if training else (cells_numba.COMPILED,)
+def _cell_modules(training: bool, wide: bool) -> tuple[loading.CompiledModule, ...]:
+    if training:
+        return (cells_train.COMPILED64 if wide else cells_train.COMPILED,)
+    return (cells_numba.COMPILED64 if wide else cells_numba.COMPILED,)
+
+
+def _lstm_modules(training: bool, wide: bool) -> tuple[loading.CompiledModule, ...]:
+    # float64 signatures need the float32 module loaded too (the kernels call impl()).
+    return (lstm_numba.COMPILED, lstm_numba.COMPILED64) if wide else (lstm_numba.COMPILED,)
 
 
 _FAMILIES: dict[type, _Family] = {
-    LSTMCell: _Family(4, NUMPY_LSTM, NUMBA_LSTM, True, lambda training: (lstm_numba.COMPILED,)),
-    GRUCell: _Family(3, None, cells_numba.GRU_KERNEL, True, lambda training: _cell_modules(training)),
-    SimpleRNNCell: _Family(1, None, cells_numba.SIMPLE_RNN_KERNEL, False,
-                           lambda training: _cell_modules(training)),
+    LSTMCell: _Family(4, NUMPY_LSTM, NUMBA_LSTM, True, _lstm_modules),
+    GRUCell: _Family(3, None, cells_numba.GRU_KERNEL, True, _cell_modules),
+    SimpleRNNCell: _Family(1, None, cells_numba.SIMPLE_RNN_KERNEL, False, _cell_modules),
 }
+FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # -- overrides -----------------------------------------------------------------------------
 
@@ -131,8 +141,9 @@ def _ineligible(req: KernelRequest, family: _Family | None) -> str | None:
     """Why no fast kernel can run this request, or None if one can."""
     if family is None:
         return f"{req.cell.__name__} has no fast kernel"
-    if np.dtype(req.dtype) != np.float32:
-        return f"{np.dtype(req.dtype)} uses the reference path (fast kernels are float32)"
+    if np.dtype(req.dtype) not in FAST_DTYPES:
+        return (f"{np.dtype(req.dtype)} uses the reference path (fast kernels are float32 "
+                "and float64)")
     if req.activation != FAST_ACTIVATION:
         return f"activation {req.activation!r} has no compiled kernel (only 'tanh')"
     if family.gated and req.recurrent_activation != FAST_RECURRENT_ACTIVATION:
@@ -143,13 +154,18 @@ def _ineligible(req: KernelRequest, family: _Family | None) -> str | None:
 
 MASKED_REASON = ("masked: each sample's unmasked steps run together, samples grouped by "
                  "their count, one kernel call per group (kernels/masked.py)")
+MASK_IN_LOOP_REASON = ("masked: the time loop skips each sample's masked steps (state "
+                       "carried over, the step's product over the active rows only)")
 
 
 def select(req: KernelRequest) -> Choice:
-    """The kernel for ``req``, with the reasons. A masked call runs the chosen fast kernel
-    through :class:`.masked.MaskedKernel` (the reference scan takes masks itself)."""
+    """The kernel for ``req``, with the reasons. A masked call runs on a fast kernel that
+    takes masks in its loop, or through :class:`.masked.MaskedKernel` (the reference scan
+    takes masks itself)."""
     choice = _select(req)
     if req.masked and choice.kernel is not REFERENCE:
+        if getattr(choice.kernel, "takes_masks", False):
+            return Choice(choice.kernel, choice.name, choice.reasons + (MASK_IN_LOOP_REASON,))
         return Choice(masked(choice.kernel), choice.name, choice.reasons + (MASKED_REASON,))
     return choice
 
@@ -171,7 +187,7 @@ def _select(req: KernelRequest) -> Choice:
                           (prefix + f"{label} has no NumPy kernel (only a numba one)",))
         return Choice(family.numpy, "numpy", (f"forced by {source}",))
     if name == "numba":
-        for module in family.compiled(req.training):
+        for module in family.compiled(req.training, _wide(req)):
             module.get()   # waits for the build; ImportError naming the extra without numba
         return Choice(family.numba, "numba", (f"forced by {source}",))
     missing = loading.missing_reason()
@@ -179,7 +195,7 @@ def _select(req: KernelRequest) -> Choice:
         if family.numpy is not None:
             return Choice(family.numpy, "numpy", (missing,))
         return Choice(REFERENCE, "reference", (f"{label} kernels need numba: {missing}",))
-    not_ready = [m for m in family.compiled(req.training) if not m.ready]
+    not_ready = [m for m in family.compiled(req.training, _wide(req)) if not m.ready]
     if not_ready:
         why = _not_ready(not_ready)
         if why is not None:
@@ -188,6 +204,10 @@ def _select(req: KernelRequest) -> Choice:
     if family.gates == 4:
         return Choice(family.numba, "numba", _lstm_reasons(req))
     return Choice(family.numba, "numba", _cell_reasons(req, family.gates))
+
+
+def _wide(req: KernelRequest) -> bool:
+    return np.dtype(req.dtype) == np.float64
 
 
 def _not_ready(modules: list[loading.CompiledModule]) -> str | None:

@@ -9,13 +9,13 @@ import sys
 
 def main(argv: list[str]) -> int:
     """Build the modules named in ``argv`` (e.g. ``._numba_cells``) first, then the rest."""
-    from .. import cells_numba, cells_train, lstm_numba  # noqa: PLC0415
+    from . import loading  # noqa: PLC0415
 
-    modules = [lstm_numba.COMPILED, cells_numba.COMPILED, cells_train.COMPILED]
-    modules.sort(key=lambda m: m.module not in argv)
+    modules = loading.all_modules()      # float32 first, then the float64 variants
+    modules.sort(key=lambda m: (m.module not in argv, bool(m.variant)))
     for compiled in modules:
         compiled.load()
-        print(f"{compiled.module.lstrip('.')}: {compiled.seconds:.2f} s")
+        print(f"{compiled.label}: {compiled.seconds:.2f} s")
     return 0
 
 

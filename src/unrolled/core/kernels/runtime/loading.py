@@ -170,14 +170,23 @@ def _bump() -> None:
 _instances: list["CompiledModule"] = []
 
 
+def all_modules() -> list["CompiledModule"]:
+    """Every compiled-kernel module (and float64 variant), for reports and ahead-of-time
+    builds; the kernels' modules are imported so that each has registered itself."""
+    from .. import cells_numba, cells_train, dropout, lstm_numba  # noqa: F401, PLC0415
+
+    return list(_instances)
+
+
 class CompiledModule:
     """One compiled-kernel module: loaded once, on demand (:meth:`load`, blocking) or in
     the background (:meth:`start`); ``warm`` compiles (or loads) its signatures."""
 
     def __init__(self, module: str, what: str,
-                 warm: Callable[[ModuleType], None] | None = None) -> None:
+                 warm: Callable[[ModuleType], None] | None = None, variant: str = "") -> None:
         _instances.append(self)
         self.module, self.what, self.warm = module, what, warm
+        self.variant = variant               # e.g. "float64": more signatures of a module
         self._mod: ModuleType | None = None
         self._lock = threading.RLock()
         self.state = "cold"
@@ -187,7 +196,13 @@ class CompiledModule:
         self.how = ""                        # "in this process" / "in a build process"
 
     def __repr__(self) -> str:
-        return f"CompiledModule({self.module!r}, state={self.status()!r})"
+        variant = f", {self.variant!r}" if self.variant else ""
+        return f"CompiledModule({self.module!r}{variant}, state={self.status()!r})"
+
+    @property
+    def label(self) -> str:
+        """The module's name, with its variant (``_numba_lstm``, ``_numba_lstm float64``)."""
+        return self.module.lstrip(".") + (f" {self.variant}" if self.variant else "")
 
     def status(self) -> str:
         if self.state == "cold" and missing_reason() is not None:

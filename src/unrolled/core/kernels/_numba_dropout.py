@@ -1,0 +1,107 @@
+"""Compiled (numba) LSTM time loops with per-gate recurrent dropout masks -- imported only
+by :mod:`.dropout`, at first use. float32, tanh / sigmoid (the activations of
+:mod:`._numba_lstm`, whose ``tanh32`` and backward row this module reuses).
+
+One call runs all timesteps for batch rows ``b0:b1`` (rows are independent). Per step,
+with masks r (4, B, H) and the recurrent kernel cut per gate, Uk (4, H, H)::
+
+    z_g = (h_prev ⊙ r_g) @ U_g         # four BLAS sgemms (numba maps np.dot to BLAS)
+    z  += xp[t]                        # xp (T, B, 4H) = the masked input projection
+    i, f, o = σ(z) = ½·tanh(½z) + ½;  g = tanh(z);  c = f·c_prev + i·g;  h = o·tanh(c)
+
+Backward writes dz (T, B, 4H) for the caller's weight-gradient GEMMs and carries
+``dh_prev = Σ_g (dz_g @ U_gᵀ) ⊙ r_g`` (four sgemms per step).
+
+numba's disk cache of this module does not notice edits to the ``_numba_lstm`` functions
+it inlines: after changing ``tanh32`` or ``_backward_row`` there, clear the cache
+(``__pycache__/_numba_dropout*.nbi|nbc``) -- the tests against the reference would fail.
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from ._numba_lstm import _HALF, _backward_row, tanh32
+
+
+@nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def forward_block(xp, Uk, r, h0, c0, hs, cs, acts, b0, b1):
+    """xp (T, B, 4H); Uk (4, H, H); r (4, B, H); h0, c0 (B, H). Writes hs, cs (T+1, B, H)
+    (index 0: the initial state) and acts (T, B, 4H) the activated gates i, f, g, o."""
+    T, G = xp.shape[0], xp.shape[2]
+    H = G // 4
+    n = b1 - b0
+    hm = np.empty((n, H), np.float32)
+    zg = np.empty((4, n, H), np.float32)
+    for rr in range(n):
+        for j in range(H):
+            hs[0, b0 + rr, j] = h0[b0 + rr, j]
+            cs[0, b0 + rr, j] = c0[b0 + rr, j]
+    for t in range(T):
+        for g in range(4):
+            for rr in range(n):
+                for j in range(H):
+                    hm[rr, j] = hs[t, b0 + rr, j] * r[g, b0 + rr, j]
+            np.dot(hm, Uk[g], zg[g])
+        for rr in range(n):
+            b = b0 + rr
+            xr = xp[t, b]
+            ar = acts[t, b]
+            for j in range(H):                                   # i
+                ar[j] = _HALF * tanh32(_HALF * (zg[0, rr, j] + xr[j])) + _HALF
+            for j in range(H):                                   # f
+                ar[H + j] = _HALF * tanh32(_HALF * (zg[1, rr, j] + xr[H + j])) + _HALF
+            for j in range(H):                                   # g
+                ar[2 * H + j] = tanh32(zg[2, rr, j] + xr[2 * H + j])
+            for j in range(H):                                   # o
+                ar[3 * H + j] = _HALF * tanh32(_HALF * (zg[3, rr, j] + xr[3 * H + j])) + _HALF
+            cp = cs[t, b]
+            cn = cs[t + 1, b]
+            hn = hs[t + 1, b]
+            for j in range(H):
+                c = ar[H + j] * cp[j] + ar[j] * ar[2 * H + j]
+                cn[j] = c
+                hn[j] = ar[3 * H + j] * tanh32(c)
+
+
+@nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def backward_block(acts, cs, UkT, r, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0, b1):
+    """acts (T, B, 4H); cs (T+1, B, H); UkT (4, H, H) each gate's U_gᵀ; r (4, B, H);
+    dh_seq (T, B, H) or (0, B, H); dh_last, dc_last (B, H). Writes dz (T, B, 4H) and
+    dh0, dc0 (B, H)."""
+    T, G = acts.shape[0], acts.shape[2]
+    H = G // 4
+    n = b1 - b0
+    has_seq = dh_seq.shape[0] > 0
+    dh = np.empty((n, H), np.float32)
+    dc = np.empty((n, H), np.float32)
+    dcc = np.empty(H, np.float32)
+    dzg = np.empty((n, H), np.float32)
+    back = np.empty((n, H), np.float32)
+    for rr in range(n):
+        for j in range(H):
+            dh[rr, j] = dh_last[b0 + rr, j]
+            dc[rr, j] = dc_last[b0 + rr, j]
+    for t in range(T - 1, -1, -1):
+        for rr in range(n):
+            b = b0 + rr
+            dhr = dh[rr]
+            if has_seq:
+                for j in range(H):
+                    dhr[j] += dh_seq[t, b, j]
+            _backward_row(acts[t, b], cs[t, b], cs[t + 1, b], dhr, dc[rr], dz[t, b], dcc, H)
+        for rr in range(n):
+            for j in range(H):
+                dh[rr, j] = 0.0
+        for g in range(4):                                       # Σ_g (dz_g @ U_gᵀ) ⊙ r_g
+            for rr in range(n):
+                for j in range(H):
+                    dzg[rr, j] = dz[t, b0 + rr, g * H + j]
+            np.dot(dzg, UkT[g], back)
+            for rr in range(n):
+                for j in range(H):
+                    dh[rr, j] += back[rr, j] * r[g, b0 + rr, j]
+    for rr in range(n):
+        for j in range(H):
+            dh0[b0 + rr, j] = dh[rr, j]
+            dc0[b0 + rr, j] = dc[rr, j]
