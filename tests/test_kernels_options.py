@@ -52,6 +52,12 @@ DROPOUT_CASES = [
                   return_sequences=True)),
     ("LSTM", dict(dropout=0.3, recurrent_dropout=0.4, activation="relu",
                   recurrent_activation="hard_sigmoid", return_sequences=True)),
+    ("GRU", dict(dropout=0.3, recurrent_dropout=0.4, return_sequences=True,
+                 return_state=True)),
+    ("GRU", dict(recurrent_dropout=0.4, reset_after=False, go_backwards=True)),
+    ("GRU", dict(dropout=0.2, recurrent_dropout=0.5, use_bias=False, return_sequences=True)),
+    ("GRU", dict(recurrent_dropout=0.3, activation="elu", recurrent_activation="hard_sigmoid",
+                 return_sequences=True)),
     ("SimpleRNN", dict(dropout=0.3, recurrent_dropout=0.4, return_sequences=True,
                        return_state=True)),
     ("SimpleRNN", dict(recurrent_dropout=0.5, activation="elu", go_backwards=True)),
@@ -102,12 +108,13 @@ def test_dropout_kernel_matches_the_reference(monkeypatch, cls_name, options, dt
         assert all(np.abs(g).max() > 0 for g in ours[2])
 
 
-@pytest.mark.parametrize("cls_name", ["LSTM", "SimpleRNN"])
-def test_dropout_kernel_finite_differences(cls_name):
+@pytest.mark.parametrize("cls_name,extra", [("LSTM", {}), ("SimpleRNN", {}), ("GRU", {}),
+                                             ("GRU", {"reset_after": False})])
+def test_dropout_kernel_finite_differences(cls_name, extra):
     """float64: the dropout kernel's gradients against central differences of its loss."""
     rng = np.random.default_rng(12)
     layer = CLASSES[cls_name](3, dtype="float64", dropout=0.3, recurrent_dropout=0.4,
-                              return_sequences=True)
+                              return_sequences=True, seed=4, **extra)
     layer.build((None, 4, 2))
     layer.set_weights(random_weights(layer, rng))
     x = nonzero_uniform(rng, (2, 4, 2))
@@ -125,13 +132,9 @@ def test_dropout_kernel_finite_differences(cls_name):
         np.testing.assert_allclose(g, numeric_gradient(loss, w), rtol=1e-6, atol=1e-8)
 
 
-def test_dropout_kernel_not_for_gru_or_masks():
-    """GRU and masked calls keep the reference scan, and say so."""
+def test_dropout_kernel_not_for_masks():
+    """Masked calls keep the reference scan, and say so."""
     x = np.ones((2, 3, 2), "float32")
-    gru = GRU(2, recurrent_dropout=0.5)
-    gru(x, training=True)
-    assert gru.kernel_choice.name == "reference"
-    assert "with a GRU runs on the reference scan" in gru.kernel_choice.reason
     lstm = LSTM(2, recurrent_dropout=0.5)
     lstm(x, training=True, mask=np.array([[1, 1, 0], [1, 0, 0]], bool))
     assert lstm.kernel_choice.name == "reference"
@@ -278,7 +281,7 @@ def test_kernel_report_names_the_options():
     assert "bidirectional:" in before[0] and "bidirectional:" in before[1]
     assert before[0].count("bidirectional:") == 1
     assert "stateful: the stored states" in before[2]
-    assert "with a GRU runs on the reference scan" in before[2]
+    assert "in training, recurrent_dropout in training: the dropout kernel" in before[2]
     x = np.ones((32, 14, 4), "float32")
     model.predict(x, verbose=0, batch_size=32)
     after = model.kernel_report()

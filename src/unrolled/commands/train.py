@@ -37,7 +37,10 @@ EPILOG = textwrap.dedent("""\
           --features temp_max,temp_min,wind --time-column date --window 30 \\
           --units 32 --layers 2 --epochs 50 --fill interpolate -o weather.keras
       unrolled train sales.csv --target units --window 24 --season 12 --calendar \\
-          --backtest 5 -o sales.keras""")
+          --backtest 5 -o sales.keras
+      unrolled train stores.csv --target sales --window 14 --series-column store \\
+          --per-series -o models/ --jobs 4        # one model per store, resumable
+      unrolled train stores.csv ... --per-series -o models/ --scheduler tcp://10.0.0.5:8786""")
 
 
 def cli_spelling(message: str) -> str:

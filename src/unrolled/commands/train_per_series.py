@@ -30,7 +30,7 @@ def check_folder(path: str) -> str:
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise ConfigError(f"cannot create {path!r}: its folder {parent!r} does not exist")
-    return path
+    return path.rstrip("/\\") or path
 
 
 def run_per_series(args: argparse.Namespace) -> int:

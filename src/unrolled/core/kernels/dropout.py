@@ -1,4 +1,4 @@
-"""Training with ``recurrent_dropout``: a sequence kernel for the LSTM and SimpleRNN that
+"""Training with ``recurrent_dropout``: a sequence kernel for the LSTM, GRU and SimpleRNN that
 takes the call's dropout masks as they are (Keras 3's semantics, see
 :mod:`unrolled.core.recurrent_dropout`), instead of the reference scan over a wrapped cell.
 
@@ -18,9 +18,9 @@ The LSTM with tanh / sigmoid in float32 runs its time loops compiled
 (:mod:`._numba_dropout`, batch rows split over the cores as the plain LSTM's); everything
 else -- and the slim install (no numba), and calls while the compiled module builds in
 the background -- runs NumPy loops, any float dtype and activation (the cell's own
-``Activation`` objects). Not here: GRU (its reset gate multiplies the
-recurrent product, see ``GRUDropoutCell``) and masked (padded) calls -- both stay on the
-reference scan, which :mod:`unrolled.layers.recurrent` says in the choice's reasons.
+``Activation`` objects); the GRU's loops are in :mod:`.dropout_gru`. Not here: masked
+(padded) calls -- they stay on the reference scan, which :mod:`unrolled.layers.recurrent`
+says in the choice's reasons.
 
 Equations (LSTM; SimpleRNN is ``h = φ(z)``), masks m (input, K_in of them), r (recurrent,
 K of them), gate block g of width H::
@@ -39,11 +39,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..gru import GRUCell
 from ..lstm import LSTMCell
 from ..recurrent_dropout import DropoutMasks
 from ..scan import SequenceGrads
 from ..simple_rnn import SimpleRNNCell
-from . import lstm_numba, select
+from . import dropout_gru, lstm_numba, select
 from .interface import ScanCall, ScanResult, ScanWeights, add
 from .runtime import blas as blas_threads
 from .runtime import loading
@@ -51,7 +52,7 @@ from .runtime.threads import run_blocks
 
 Array = np.ndarray
 
-CELLS = (LSTMCell, SimpleRNNCell)
+CELLS = (LSTMCell, GRUCell, SimpleRNNCell)
 
 REASON = ("recurrent_dropout in training: the dropout kernel (kernels/dropout.py): the "
           "per-gate recurrent masks in one product's work per step, the per-gate input "
@@ -130,7 +131,7 @@ def eligible(cell: Any, masked: bool) -> str | None:
     if type(cell) not in CELLS:
         name = type(cell).__name__.removesuffix("Cell")
         return (f"recurrent_dropout in training with a {name} runs on the reference scan "
-                "(core/scan.py; the dropout kernel has the LSTM and SimpleRNN)")
+                "(core/scan.py; the dropout kernel has the LSTM, GRU and SimpleRNN)")
     if masked:
         return ("recurrent_dropout in training with a mask runs on the reference scan "
                 "(core/scan.py)")
@@ -149,6 +150,7 @@ class DropoutSavedValues(NamedTuple):
     masks: DropoutMasks
     go_backwards: bool
     compiled: Any = None          # the numba module that ran the loops (None: NumPy)
+    gru: bool = False             # GRU: phis holds m_h (reset_after), zs the pre-activations
 
 
 def _blas_scope(ranges: list[tuple[int, int]]) -> Any:
@@ -224,6 +226,13 @@ class DropoutKernel:
             mod = compiled_loops(w.cell, dtype)
         if mod is not None:
             return self._forward_compiled(mod, xt, xp, U, initial, call)
+        if isinstance(w.cell, GRUCell):
+            h0 = np.zeros((B, H), dtype) if initial is None else np.asarray(initial[0], dtype)
+            hs, acts, mhs, pres = dropout_gru.forward_loop(w.cell, w.params, xp, h0, r)
+            seq = np.ascontiguousarray(np.swapaxes(hs[1:], 0, 1)) if call.return_sequences else None
+            final = (hs[T].copy(),)
+            return ScanResult(seq, final[0], final), DropoutSavedValues(
+                xt, hs, None, acts, mhs, pres, self.masks, call.go_backwards, None, True)
         hs = np.empty((T + 1, B, H), dtype)
         cs = np.empty((T + 1, B, H), dtype) if lstm else None
         acts = np.empty((T, B, GH), dtype)
@@ -310,6 +319,10 @@ class DropoutKernel:
             dc = d_final[1] if len(d_final) > 1 else None
             dc = np.zeros((B, H), dtype) if dc is None else np.array(dc, dtype)
         d_seq = None if d_sequence is None else np.swapaxes(d_sequence, 0, 1)  # (T, B, H)
+        if s.gru:
+            dz, dh, d_recurrent = dropout_gru.backward_loop(w.cell, w.params, s.hs, s.acts,
+                                                            s.phis, s.zs, r, d_seq, dh)
+            return self._input_side(w, s, dz, d_recurrent, (dh,))
         dz = np.empty((T, B, GH), dtype)
         if s.compiled is not None:
             dh0, dc0 = np.empty_like(dh), np.empty_like(dc)
@@ -354,6 +367,19 @@ class DropoutKernel:
             d_rec = np.empty_like(U)
             for out, dzg, rg in zip(_blocks(d_rec, K), _blocks(dz, K), r):
                 out[...] = (h_prev * rg[None]).reshape(T * B, H).T @ dzg.reshape(T * B, -1)
+        d_initial = (dh, dc) if lstm else (dh,)
+        return self._input_side(w, s, dz, (d_rec,), d_initial)
+
+    @staticmethod
+    def _input_side(w: ScanWeights, s: DropoutSavedValues, dz: Array,
+                    d_recurrent: tuple[Array, ...], d_initial: tuple[Array, ...]
+                    ) -> SequenceGrads:
+        """dx, d_kernel, d_bias from dL/d xp ``dz`` (T, B, G·H), through the input masks."""
+        W, m = w.kernel, s.masks.inputs
+        T, B, F = s.xt.shape
+        GH = dz.shape[-1]
+        dtype = dz.dtype
+        rows = dz.reshape(T * B, GH)
         if m is None or m.shape[0] == 1:
             xm = s.xt if m is None else s.xt * m[0][None]
             d_kernel = xm.reshape(T * B, F).T @ rows
@@ -372,5 +398,4 @@ class DropoutKernel:
             dxt = dxt[::-1]
         dx = np.ascontiguousarray(np.swapaxes(dxt, 0, 1))
         d_bias = rows.sum(axis=0) if w.input_bias is not None else None
-        d_initial = (dh, dc) if lstm else (dh,)
-        return SequenceGrads(dx, d_kernel, d_bias, (d_rec,), d_initial)
+        return SequenceGrads(dx, d_kernel, d_bias, d_recurrent, d_initial)
