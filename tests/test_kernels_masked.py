@@ -13,6 +13,7 @@ import pytest
 from tests.peers import require
 from tests.reference import random_weights
 from unrolled.core.kernels import force, lstm_numba
+from unrolled.core.kernels.runtime import blas
 from unrolled.core.kernels.reference import REFERENCE as REFERENCE_KERNEL
 from unrolled.layers import GRU, LSTM, SimpleRNN
 
@@ -110,3 +111,28 @@ def test_masked_batch_one_and_one_step(cls):
                 want = layer(x, mask=m)
             with force(kernel):
                 np.testing.assert_allclose(layer(x, mask=m), want, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls,extra", [(LSTM, {}), (GRU, {}), (GRU, {"reset_after": False}),
+                                       (SimpleRNN, {})], ids=["lstm", "gru", "gru-before", "rnn"])
+def test_whole_products_under_single_threaded_blas(monkeypatch, cls, extra):
+    """Above OpenBLAS's single-thread size an inference call limits BLAS to one thread and
+    runs each step's product whole (not in row chunks): forced here at a small size, with
+    and without a mask, against the reference."""
+    require("numba")
+    require("threadpoolctl")
+    monkeypatch.setattr(lstm_numba, "BLAS_SINGLE_THREAD_WORK", 0)
+    entered = []
+    limit = blas.single_threaded
+    monkeypatch.setattr(blas, "single_threaded", lambda: entered.append(1) or limit())
+    rng = np.random.default_rng(21)
+    layer = cls(H, return_sequences=True, **extra)
+    layer.build((None, T, F))
+    layer.set_weights(random_weights(layer, rng))
+    x = rng.standard_normal((B, T, F)).astype(np.float32)
+    for mask in (None, any_mask(rng)):
+        with force("reference"):
+            want = layer(x, mask=mask)
+        with force("numba"):
+            np.testing.assert_allclose(layer(x, mask=mask), want, rtol=0, atol=1e-5)
+    assert len(entered) >= 2                       # both calls ran whole products

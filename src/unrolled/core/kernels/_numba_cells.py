@@ -108,9 +108,10 @@ def tanh_array(x, out):
 # *this* file only — a later edit to _numba_lstm.py would leave stale code here. It also
 # differs in its fastmath flags (no nnan/ninf, see _FM).
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")
-def _product(h, U, z):
+def _product(h, U, z, whole):
     """z (n, G) = h (n, H) @ U (H, G), C-contiguous: a loop vectorised over G when tiny,
-    else BLAS in row chunks small enough for OpenBLAS to stay on this thread."""
+    else BLAS: one call when ``whole`` (the caller limited BLAS to one thread), else in row
+    chunks small enough for OpenBLAS to stay on this thread (each chunk repacks U)."""
     n, H = h.shape
     G = U.shape[1]
     if H * G <= SMALL_PRODUCT:
@@ -124,21 +125,21 @@ def _product(h, U, z):
                 for j in range(G):
                     zr[j] += hk * Uk[j]
     else:
-        rows = max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
+        rows = n if whole else max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
         for r0 in range(0, n, rows):
             r1 = min(n, r0 + rows)
             np.dot(h[r0:r1], U, z[r0:r1])
 
 
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")
-def _project(x, W, bias, b0, b1):
+def _project(x, W, bias, b0, b1, whole):
     """(n·T, G) = x[b0:b1] (n, T, F) @ W (F, G) + bias (G,) or (0,); row r·T + t."""
     T, F = x.shape[1], x.shape[2]
     G = W.shape[1]
     n = b1 - b0
     xb = x[b0:b1].reshape(n * T, F)
     xp = np.empty((n * T, G), x.dtype)
-    _product(xb, W, xp)
+    _product(xb, W, xp, whole)
     if bias.shape[0] > 0:
         for r in range(n * T):
             for j in range(G):
@@ -159,11 +160,11 @@ def _active_rows(step_mask, b0, n, idx):
 
 
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")
-def _active_product(h, idx, k, n, hg, U, m):
+def _active_product(h, idx, k, n, hg, U, m, whole):
     """m[:k] = h[idx[:k]] @ U: the active rows' recurrent product (all rows in place when
     k == n, else gathered through hg)."""
     if k == n:
-        _product(h, U, m)
+        _product(h, U, m, whole)
     elif k > 0:
         W = h.shape[1]
         for q in range(k):
@@ -171,7 +172,7 @@ def _active_product(h, idx, k, n, hg, U, m):
             d = hg[q]
             for j in range(W):
                 d[j] = s[j]
-        _product(hg[:k], U, m[:k])
+        _product(hg[:k], U, m[:k], whole)
 
 
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")
@@ -185,15 +186,16 @@ def _start(h0, n, H, b0):
 
 
 @nb.njit(nogil=True, fastmath=_FM, error_model="numpy", cache=True)
-def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, mask, seq, h_last,
-                    b0, b1):
+def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, mask, whole, seq,
+                    h_last, b0, b1):
     """GRU inference for batch rows ``b0:b1`` straight from the layer's arrays.
 
     x (B, T, F) C-contiguous; W (F, 3H); bias (3H,) input bias or (0,); U (H, 3H);
     bias_rec (3H,) recurrent bias (reset_after only) or (0,); h0 (B, H) or (0, H) for
     zeros; backwards: timesteps T-1..0; mask (T, B) bool in the input's time order, True =
     run the step (a masked step carries h over; products run over the active rows only),
-    or (0, 0). Writes h_last (B, H) and, when seq is (B, T, H) (not (0, T, H)), every h
+    or (0, 0); whole: BLAS is single-threaded for the call (see :func:`_product`). Writes
+    h_last (B, H) and, when seq is (B, T, H) (not (0, T, H)), every h
     in processing order. float32 or float64 (x's dtype; every array alike).
     """
     T = x.shape[1]
@@ -203,7 +205,7 @@ def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, mask, s
     dt = x.dtype
     keep_seq = seq.shape[0] > 0
     has_mask = mask.shape[0] > 0
-    xp = _project(x, W, bias, b0, b1)
+    xp = _project(x, W, bias, b0, b1, whole)
     h = _start(h0, n, H, b0)
     hg = np.empty((n, H), dt)                                   # active rows, gathered
     idx = np.arange(n)
@@ -216,7 +218,7 @@ def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, mask, s
         for t in range(T):
             tx = T - 1 - t if backwards else t
             k = _active_rows(mask[tx], b0, n, idx) if has_mask else n
-            _active_product(h, idx, k, n, hg, U, m)             # (k, 3H)
+            _active_product(h, idx, k, n, hg, U, m, whole)           # (k, 3H)
             for q in range(k):
                 mr = m[q]
                 r = idx[q]
@@ -240,7 +242,7 @@ def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, mask, s
         for t in range(T):
             tx = T - 1 - t if backwards else t
             k = _active_rows(mask[tx], b0, n, idx) if has_mask else n
-            _active_product(h, idx, k, n, hg, Uzr, m)           # (k, 2H)
+            _active_product(h, idx, k, n, hg, Uzr, m, whole)         # (k, 2H)
             for q in range(k):
                 mr = m[q]
                 r = idx[q]
@@ -252,7 +254,7 @@ def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, mask, s
                     zr[j] = sigmoid_(xr[j] + mr[j])
                     rhr[j] = sigmoid_(xr[H + j] + mr[H + j]) * hr[j]
             if k > 0:
-                _product(rh[:k], Uh, mh[:k])                    # (r·h) @ U_h
+                _product(rh[:k], Uh, mh[:k], whole)                  # (r·h) @ U_h
             for q in range(k):
                 r = idx[q]
                 xr = xp[r * T + tx]
@@ -271,7 +273,7 @@ def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, mask, s
 
 
 @nb.njit(nogil=True, fastmath=_FM, error_model="numpy", cache=True)
-def rnn_infer_block(x, W, bias, U, h0, backwards, mask, seq, h_last, b0, b1):
+def rnn_infer_block(x, W, bias, U, h0, backwards, mask, whole, seq, h_last, b0, b1):
     """SimpleRNN (tanh) inference for batch rows ``b0:b1``; arguments as
     :func:`gru_infer_block` with W (F, H), bias (H,) or (0,), U (H, H)."""
     T = x.shape[1]
@@ -280,7 +282,7 @@ def rnn_infer_block(x, W, bias, U, h0, backwards, mask, seq, h_last, b0, b1):
     dt = x.dtype
     keep_seq = seq.shape[0] > 0
     has_mask = mask.shape[0] > 0
-    xp = _project(x, W, bias, b0, b1)
+    xp = _project(x, W, bias, b0, b1, whole)
     h = _start(h0, n, H, b0)
     hg = np.empty((n, H), dt)
     idx = np.arange(n)
@@ -288,7 +290,7 @@ def rnn_infer_block(x, W, bias, U, h0, backwards, mask, seq, h_last, b0, b1):
     for t in range(T):
         tx = T - 1 - t if backwards else t
         k = _active_rows(mask[tx], b0, n, idx) if has_mask else n
-        _active_product(h, idx, k, n, hg, U, m)
+        _active_product(h, idx, k, n, hg, U, m, whole)
         for q in range(k):
             mr = m[q]
             r = idx[q]

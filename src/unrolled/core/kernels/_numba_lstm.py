@@ -11,7 +11,13 @@ independent, so two blocks run on two cores with no per-step synchronisation). P
 
 ``tanh`` is a float32 rational approximation (Eigen's ``ptanh_float``, |error| < 2e-7 in
 [-9, 9], exactly ±1 beyond), inlined so the gate loop vectorises — libm's scalar tanh
-costs more per step than ONNX Runtime's whole step. Everything is float32.
+costs more per step than ONNX Runtime's whole step. The same loops compile for float64
+too (``tanh_`` dispatches on the type: libm's tanh there; allocations follow the inputs'
+dtype).
+
+Masks: a (T, B) bool step mask; a masked row skips the step (h, c carried over; in
+backward dL/dz = 0 and dL/dh, dL/dc pass through), and each step's product runs over the
+active rows only, gathered into a contiguous buffer.
 
 Backward runs the same loop in reverse, writing ``dz`` (T, B, 4H) for the caller's big
 weight-gradient GEMMs, and ``dh_prev = dz[t] @ Uᵀ`` per step (one sgemm).
@@ -39,6 +45,10 @@ _HALF, _ONE = _f32(0.5), _f32(1.0)
 # its thread pool every step, which measured far slower here (and oversubscribes the
 # cores our batch blocks already use), so each per-step product is cut into row chunks
 # below that size — which also lands in OpenBLAS's small-matrix kernels.
+# But each chunk's sgemm repacks all of U: with 4-row chunks at H=128 the packing costs as
+# much as the product (measured: 100 steps of (32, 128)·(128, 512) took 5x longer in 4-row
+# chunks than as one call per step on one thread). So when the caller has limited BLAS to
+# one thread for the call (``whole``, see lstm_numba), a step's product is one call.
 BLAS_SINGLE_THREAD_WORK = 65536 * 4
 
 
@@ -119,7 +129,7 @@ def _gather_rows(src, idx, k, dst):
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask, b0, b1):
+def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask, whole, b0, b1):
     """LSTM forward for batch rows ``b0:b1``, every timestep.
 
     xp (T, B, 4H) input projection x @ W + b; U (H, 4H) recurrent kernel;
@@ -127,7 +137,8 @@ def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask, b0, b1):
     cs likewise for c; acts (T, B, 4H) activated gates i, f, g, o or (0, B, 4H) to skip;
     h_last, c_last (B, H) the final state. mask (T, B) bool in processing order, True =
     run the step (a masked step carries h and c over; its acts are left unwritten), or
-    (0, 0) for none. Each step's product runs over the active rows only.
+    (0, 0) for none. Each step's product runs over the active rows only. whole: BLAS is
+    single-threaded during the call, so a product is one sgemm (not row chunks).
     float32 or float64 (the dtype of xp; every array alike).
     """
     T, G = xp.shape[0], xp.shape[2]
@@ -150,10 +161,10 @@ def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask, b0, b1):
     for t in range(T):
         k = _active_rows(mask[t], b0, n, idx) if has_mask else n
         if k == n:
-            _row_product(h, U, z)                            # (n, 4H) recurrent product
+            _row_product(h, U, z, whole)                     # (n, 4H) recurrent product
         elif k > 0:
             _gather_rows(h, idx, k, hg)
-            _row_product(hg[:k], U, z[:k])                   # (k, 4H)
+            _row_product(hg[:k], U, z[:k], whole)            # (k, 4H)
         for q in range(k):
             r = idx[q]
             b = b0 + r
@@ -212,7 +223,7 @@ def _backward_row(a, cp, cn, dhr, dcr, d, dcc, H):
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, b0, b1):
+def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, whole, b0, b1):
     """LSTM backward for batch rows ``b0:b1``.
 
     acts (T, B, 4H) activated gates; cs (T+1, B, H) cell states (cs[0] = c0);
@@ -221,6 +232,7 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, b
     dc_last (B, H) dL/d final state. Writes dz (T, B, 4H) = dL/d pre-activations and
     dh0, dc0 (B, H) = dL/d initial state. mask (T, B) as in :func:`forward_block` (or
     (0, 0)): at a masked step dz is zero and dL/dh, dL/dc pass through unchanged.
+    whole: as in :func:`forward_block`.
     """
     T, G = acts.shape[0], acts.shape[2]
     H = G // 4
@@ -228,7 +240,7 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, b
     dt = acts.dtype
     has_seq = dh_seq.shape[0] > 0
     has_mask = mask.shape[0] > 0
-    rows = max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
+    rows = n if whole else max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
     dh = np.empty((n, H), dt)
     dc = np.empty((n, H), dt)
     dcc = np.empty(H, dt)                                    # dL/dc_t of one row
@@ -284,8 +296,9 @@ SMALL_PRODUCT = 32 * 128
 
 
 @nb.njit(inline="always", fastmath=True, error_model="numpy")
-def _row_product(h, U, z):
-    """z (n, 4H) = h (n, H) @ U (H, 4H): BLAS in row chunks, or a loop when tiny."""
+def _row_product(h, U, z, whole):
+    """z (n, 4H) = h (n, H) @ U (H, 4H): BLAS (in row chunks unless ``whole``), or a loop
+    when tiny."""
     n, H = h.shape
     G = U.shape[1]
     if H * G <= SMALL_PRODUCT:
@@ -299,20 +312,21 @@ def _row_product(h, U, z):
                 for j in range(G):
                     zr[j] += hk * Uk[j]
     else:
-        rows = max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
+        rows = n if whole else max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
         for r0 in range(0, n, rows):
             r1 = min(n, r0 + rows)
             np.dot(h[r0:r1], U, z[r0:r1])
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def infer_block(x, W, bias, U, h0, c0, backwards, mask, seq, h_last, c_last, b0, b1):
+def infer_block(x, W, bias, U, h0, c0, backwards, mask, whole, seq, h_last, c_last, b0, b1):
     """LSTM inference for batch rows ``b0:b1`` straight from the layer's arrays.
 
     x (B, T, F) C-contiguous input, batch-major as the caller gave it; W (F, 4H); bias
     (4H,) or (0,) for none; U (H, 4H); h0, c0 (B, H), or (0, H) to start from zeros;
     backwards: process timesteps T-1..0; mask (T, B) bool in the input's time order, True
-    = run the step (a masked step carries h and c over), or (0, 0) for none. Writes
+    = run the step (a masked step carries h and c over), or (0, 0) for none; whole: BLAS
+    is single-threaded during the call (products in one sgemm, see above). Writes
     h_last, c_last (B, H) and, when seq has shape (B, T, H) (not (0, T, H)), every h
     (carried over at a masked step) in processing order. float32 or float64 (x's dtype).
     """
@@ -326,7 +340,7 @@ def infer_block(x, W, bias, U, h0, c0, backwards, mask, seq, h_last, c_last, b0,
     # Projection of all this block's timesteps: (n·T, F) @ (F, 4H), row r·T + t.
     xb = x[b0:b1].reshape(n * T, F)
     xp = np.empty((n * T, G), dt)
-    rows = max(1, BLAS_SINGLE_THREAD_WORK // (F * G))
+    rows = n * T if whole else max(1, BLAS_SINGLE_THREAD_WORK // (F * G))
     for r0 in range(0, n * T, rows):
         r1 = min(n * T, r0 + rows)
         np.dot(xb[r0:r1], W, xp[r0:r1])
@@ -348,10 +362,10 @@ def infer_block(x, W, bias, U, h0, c0, backwards, mask, seq, h_last, c_last, b0,
         tx = T - 1 - t if backwards else t
         k = _active_rows(mask[tx], b0, n, idx) if has_mask else n
         if k == n:
-            _row_product(h, U, z)                             # (n, 4H)
+            _row_product(h, U, z, whole)                      # (n, 4H)
         elif k > 0:
             _gather_rows(h, idx, k, hg)
-            _row_product(hg[:k], U, z[:k])                    # (k, 4H)
+            _row_product(hg[:k], U, z[:k], whole)             # (k, 4H)
         for q in range(k):
             r = idx[q]
             _gates_in_place(z[q], xp[r * T + tx], c[r], h[r], H)

@@ -18,6 +18,7 @@ Two regimes, by one step's recurrent product (B·H·gates·H multiply-adds):
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -29,6 +30,7 @@ from . import cells_train, lstm_numba
 from .interface import ScanCall, ScanResult, ScanWeights, add, as_weights_dtype
 from .lstm_fast import project
 from .reference import REFERENCE
+from .runtime import blas as blas_threads
 from .runtime import loading
 from .step_mask import NO_MASK, StepMask, keep_carried
 
@@ -157,12 +159,24 @@ def _prepare(x: np.ndarray, h0: np.ndarray | None, H: int) -> tuple[np.ndarray, 
     return x, h0
 
 
-def _run(fn: Callable[..., None], args: tuple[Any, ...], B: int, H: int, gates: int,
-         T: int) -> None:
+def _plan(B: int, H: int, gates: int, T: int) -> tuple[list[tuple[int, int]], bool]:
+    """The batch blocks, and whether to run the call with BLAS limited to one thread and
+    each product whole (a block's step product above OpenBLAS's single-thread size: row
+    chunks would repack U every call, see _numba_lstm)."""
     if T * B * H * gates * H < lstm_numba.MIN_TOTAL_WORK:   # the common small case
-        fn(*args, 0, B)
+        ranges = [(0, B)]
     else:
-        lstm_numba._run(fn, args, _blocks(B, H, gates, T))
+        ranges = _blocks(B, H, gates, T)
+    rows = max(b1 - b0 for b0, b1 in ranges)
+    whole = (rows * H * gates * H > lstm_numba.BLAS_SINGLE_THREAD_WORK
+             and blas_threads.available())
+    return ranges, whole
+
+
+def _run(fn: Callable[..., None], args: tuple[Any, ...], ranges: list[tuple[int, int]],
+         whole: bool) -> None:
+    with blas_threads.single_threaded() if whole else contextlib.nullcontext():
+        lstm_numba._run(fn, args, ranges)
 
 
 def gru_infer(cell: Any, x: np.ndarray, kernel: np.ndarray, input_bias: np.ndarray | None,
@@ -182,9 +196,10 @@ def gru_infer(cell: Any, x: np.ndarray, kernel: np.ndarray, input_bias: np.ndarr
     x, h0 = _prepare(x, h0, H)
     h_last = np.empty((B, H), dt)
     seq = np.empty((B, T, H) if return_sequences else (0, T, H), dt)
-    _run(impl().gru_infer_block, (x, _c(kernel, dt), bias, U, bias_rec, h0, reset_after,
-                                  bool(go_backwards), NO_MASK if mask is None else mask.raw,
-                                  seq, h_last), B, H, 3, T)
+    fn = impl().gru_infer_block
+    ranges, whole = _plan(B, H, 3, T)
+    _run(fn, (x, _c(kernel, dt), bias, U, bias_rec, h0, reset_after, bool(go_backwards),
+              NO_MASK if mask is None else mask.raw, whole, seq, h_last), ranges, whole)
     return (seq if return_sequences else None), h_last
 
 
@@ -202,9 +217,10 @@ def rnn_infer(cell: Any, x: np.ndarray, kernel: np.ndarray, input_bias: np.ndarr
     x, h0 = _prepare(x, h0, H)
     h_last = np.empty((B, H), dt)
     seq = np.empty((B, T, H) if return_sequences else (0, T, H), dt)
-    _run(impl().rnn_infer_block, (x, _c(kernel, dt), bias, U, h0, bool(go_backwards),
-                                  NO_MASK if mask is None else mask.raw, seq, h_last),
-         B, H, 1, T)
+    fn = impl().rnn_infer_block
+    ranges, whole = _plan(B, H, 1, T)
+    _run(fn, (x, _c(kernel, dt), bias, U, h0, bool(go_backwards),
+              NO_MASK if mask is None else mask.raw, whole, seq, h_last), ranges, whole)
     return (seq if return_sequences else None), h_last
 
 

@@ -58,13 +58,13 @@ def _warm(mod: ModuleType, f: type = np.float32) -> None:
     hs = np.zeros((2, 1, 1), f)
     acts = np.zeros((1, 1, 4), f)
     m = np.ones((1, 1), bool)
-    mod.forward_block(xp, U, s, s, hs, hs.copy(), acts, s.copy(), s.copy(), m, 0, 1)
+    mod.forward_block(xp, U, s, s, hs, hs.copy(), acts, s.copy(), s.copy(), m, False, 0, 1)
     mod.backward_block(acts, hs, np.zeros((4, 1), f), np.zeros((1, 1, 1), f), s, s,
-                       acts.copy(), s.copy(), s.copy(), m, 0, 1)
+                       acts.copy(), s.copy(), s.copy(), m, False, 0, 1)
     e2, w = np.zeros((0, 1), f), np.zeros((1, 4), f)
-    mod.infer_block(np.zeros((1, 1, 1), f), w, _no_bias(f), w, e2, e2, False, m,
+    mod.infer_block(np.zeros((1, 1, 1), f), w, _no_bias(f), w, e2, e2, False, m, False,
                     np.zeros((0, 1, 1), f), s.copy(), s.copy(), 0, 1)
-    mod.infer_block(np.zeros((1, 1, 1), f), w, np.zeros(4, f), w, s, s, True, m,
+    mod.infer_block(np.zeros((1, 1, 1), f), w, np.zeros(4, f), w, s, s, True, m, True,
                     np.zeros((1, 1, 1), f), s.copy(), s.copy(), 0, 1)
     mod.gate_step_infer(np.zeros((1, 4), f), np.zeros((1, 4), f), s, s.copy(), s.copy())
     if f is np.float32:   # float32 only: the units-major large inference, the test helper
@@ -108,7 +108,8 @@ def numba_forward_loop(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask=None) -
         _large_forward(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask)
         return
     _run(impl().forward_block, (xp, U, h0, c0, hs, cs, acts, h_last, c_last,
-                                NO_MASK if mask is None else mask), blocks(B, G // 4, T))
+                                NO_MASK if mask is None else mask, blas_threads.limited()),
+         blocks(B, G // 4, T))
 
 
 def numba_backward_loop(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask=None) -> None:
@@ -117,7 +118,8 @@ def numba_backward_loop(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, ma
         _large_backward(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask)
         return
     _run(impl().backward_block, (acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0,
-                                 NO_MASK if mask is None else mask), blocks(B, G // 4, T))
+                                 NO_MASK if mask is None else mask, blas_threads.limited()),
+         blocks(B, G // 4, T))
 
 
 _F32 = np.float32
@@ -155,14 +157,22 @@ def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequenc
     h_last = np.empty((B, H), dt)
     c_last = np.empty((B, H), dt)
     seq = np.empty((B, T, H) if return_sequences else (0, T, H), dt)
-    args = (x, kernel, _no_bias(dt) if bias is None else bias, recurrent, h0, c0,
-            go_backwards, NO_MASK if mask is None else mask.raw, seq, h_last, c_last)
     fn = impl().infer_block
-    if T * B * H * 4 * H < MIN_TOTAL_WORK:    # the common small case: no block planning
-        fn(*args, 0, B)
-    else:
-        _run(fn, args, blocks(B, H, T))
+    ranges = [(0, B)] if T * B * H * 4 * H < MIN_TOTAL_WORK else blocks(B, H, T)
+    # A block's step product above OpenBLAS's single-thread size: limit BLAS to one thread
+    # for the call and run each product whole (row chunks repack U every call).
+    rows = max(b1 - b0 for b0, b1 in ranges)
+    whole = rows * H * 4 * H > BLAS_SINGLE_THREAD_WORK and blas_threads.available()
+    args = (x, kernel, _no_bias(dt) if bias is None else bias, recurrent, h0, c0,
+            go_backwards, NO_MASK if mask is None else mask.raw, whole, seq, h_last, c_last)
+    with blas_threads.single_threaded() if whole else contextlib.nullcontext():
+        _run(fn, args, ranges)
     return (seq if return_sequences else None), h_last, c_last
+
+
+# OpenBLAS runs an sgemm on the calling thread up to this many multiply-adds (m·n·k), as
+# _numba_lstm.BLAS_SINGLE_THREAD_WORK.
+BLAS_SINGLE_THREAD_WORK = 65536 * 4
 
 
 def splits_units(units: int) -> bool:

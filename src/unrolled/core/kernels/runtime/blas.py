@@ -55,6 +55,11 @@ def _openblas() -> Any:
     return _controller
 
 
+def limited() -> bool:
+    """Whether a :func:`single_threaded` block is active now (in any thread)."""
+    return _depth > 0
+
+
 @contextlib.contextmanager
 def single_threaded() -> Iterator[None]:
     """OpenBLAS limited to one thread inside the block (costs ~13 µs to enter and leave)."""
