@@ -89,11 +89,10 @@ class DaskExecutor(Executor):
                                             raise_errors=False):
                 i, task = futures.pop(fut)
                 fut.release()
-                if isinstance(result, Outcome):
+                if fut.status != "error":
                     yield result
-                else:   # KilledWorker, a lost connection: the exception is the result
-                    err = result if isinstance(result, BaseException) else RuntimeError(
-                        f"unexpected result {type(result).__name__}")
+                else:   # KilledWorker, a lost connection: result is (type, error, traceback)
+                    err = result[1] if isinstance(result, tuple) else result
                     yield Outcome(i, task.key, None,
                                   TaskError(task.key, type(err).__name__, str(err)), 0.0, "")
         except BaseException:
