@@ -204,6 +204,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     overhead(out, "serial (this process)", make_executor(jobs=1), args.tasks, args.repeats,
              Task)
     out["machine"]["load_average_end"] = os.getloadavg()
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)  # the model, CSVs and outputs it wrote
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
     return out
