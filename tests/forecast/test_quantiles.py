@@ -156,8 +156,10 @@ def test_predict_writes_quantile_columns_and_evaluate_reports_them(fitted, tmp_p
         assert float(r["y_q10"]) < float(r["y_q50"]) < float(r["y_q90"])
         assert float(r["y_q50"]) == pytest.approx(float(r["y"]))
     capsys.readouterr()
-    assert main(["evaluate", model, str(path)]) == 0
+    png = tmp_path / "e.png"
+    assert main(["evaluate", model, str(path), "--plot", str(png)]) == 0
     text = capsys.readouterr().out
+    assert png.stat().st_size > 1000
     assert "q10" in text and "(nominal 10 %)" in text and "10..90 % interval" in text
 
 

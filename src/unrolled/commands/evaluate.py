@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         lo = hi = None
         if result.intervals is not None:
             lo, hi = result.intervals.bounds(result.pred)
-        a = Assessment(result.pred, cmp, result.per_target, result.coverage, lo, hi)
+        a = Assessment(result.pred, cmp, result.per_target, result.coverage, lo, hi,
+                       result.quantile_pred, result.quantiles)
         print(f"Wrote {plot_assessment(args.plot, a, result.windows, result.time, spec, title=result.source)}")
     return 0

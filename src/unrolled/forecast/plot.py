@@ -85,6 +85,11 @@ def plot_assessment(path: str | os.PathLike[str], assessment: Any, windows: Any,
         ax.fill_between(x, assessment.lower[:, 0, 0], assessment.upper[:, 0, 0],
                         color="tab:blue", alpha=0.18,
                         label=f"{assessment.coverage.level * 100:.0f} % interval")
+    qs = getattr(assessment, "quantile_scores", None)
+    if qs is not None and qs.interval is not None:  # the outermost quantiles
+        q = assessment.quantiles
+        ax.fill_between(x, q[:, 0, 0, 0], q[:, 0, 0, -1], color="tab:orange", alpha=0.15,
+                        label=f"q{qs.interval[0] * 100:g}..q{qs.interval[1] * 100:g}")
     ax.plot(x, assessment.pred[:, 0, 0], color="tab:blue", linewidth=1.1, label="model")
     ax.set_title(f"{title} — step 1, {spec.targets[0]}: model MAE {cmp.model.mae:.3g}, best "
                  f"baseline {cmp.best_baseline} {cmp.baselines[cmp.best_baseline].mae:.3g}")
