@@ -58,6 +58,22 @@ def test_a_failing_task_is_data_and_the_others_finish(dask_client):
         assert "broken on purpose" in err.message and "fail_on" in err.traceback
 
 
+def test_dask_uses_its_own_client_when_another_is_the_default(dask_client, monkeypatch):
+    # A caller's client need not be the process's default one (set_as_default=False, or a
+    # second cluster): the executor must not reach for the default client's event loop.
+    distributed = require("distributed")
+    import distributed.client as client_module
+
+    def no_default_client():
+        raise ValueError("No clients found")
+
+    monkeypatch.setattr(client_module, "default_client", no_default_client)
+    with distributed.Client(dask_client.scheduler.address, set_as_default=False) as own:
+        with load_dask_backend().DaskExecutor(client=own, root_seed=3, warm=False) as ex:
+            on_dask = ex.map(_tasks_list())
+    assert _values(on_dask) == _values(SerialExecutor(root_seed=3, warm=False).map(_tasks_list()))
+
+
 def test_duplicate_keys_are_refused():
     with pytest.raises(ConfigError, match="share the key 'a'"):
         SerialExecutor(warm=False).map([Task("a", _tasks.empty), Task("a", _tasks.empty)])

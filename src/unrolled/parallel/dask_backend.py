@@ -85,8 +85,10 @@ class DaskExecutor(Executor):
         futures = {fut: (i, task) for i, (fut, task) in enumerate(zip(submitted, tasks))}
         try:
             # with_results: results arrive in batches, not one round trip per future
-            for fut, result in as_completed(list(futures), with_results=True,
-                                            raise_errors=False):
+            # loop= of our client: without it as_completed takes the default client's,
+            # which is another cluster's (or none) when the caller's client is not default
+            for fut, result in as_completed(list(futures), loop=self.client.loop,
+                                            with_results=True, raise_errors=False):
                 i, task = futures.pop(fut)
                 fut.release()
                 if fut.status != "error":
