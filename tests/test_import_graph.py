@@ -9,6 +9,7 @@ executed), at module level and inside functions alike, and check that
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import unrolled
@@ -64,7 +65,9 @@ def _imports(path: Path) -> list[tuple[str, bool]]:
     return found
 
 
+@functools.lru_cache(maxsize=1)
 def _graph() -> dict[str, list[tuple[str, bool]]]:
+    """Every module's imports, read once for both tests (neither changes it)."""
     return {_module_name(p): _imports(p) for p in ROOT.rglob("*.py")}
 
 
