@@ -88,15 +88,25 @@ class Merge(Layer):
         return "0 (no weights)"
 
 
+def _sum(xs: list[np.ndarray]) -> np.ndarray:
+    """x_1 + x_2 + ... in that order; the inputs are not changed."""
+    out = xs[0]
+    for a in xs[1:]:
+        out = out + a
+    return out
+
+
+def _masks(mask: Any, n: int) -> list[Any]:
+    """One mask (or None) per input: ``mask`` as a list, or n Nones when it is not a list."""
+    return list(mask) if isinstance(mask, (list, tuple)) else [None] * n
+
+
 class Add(Merge):
     """y = x_1 + x_2 + ... (same shapes)."""
 
     def forward(self, x: Any, training: bool = False, **kwargs: Any) -> tuple[np.ndarray, int]:
         xs = self._arrays(x)
-        out = xs[0]
-        for a in xs[1:]:
-            out = out + a
-        return out, len(xs)
+        return _sum(xs), len(xs)
 
     def backward(self, dy: np.ndarray, cache: int) -> tuple[list[np.ndarray], list]:
         return [dy] * cache, []
@@ -126,9 +136,7 @@ class Average(Merge):
 
     def forward(self, x: Any, training: bool = False, **kwargs: Any) -> tuple[np.ndarray, int]:
         xs = self._arrays(x)
-        out = xs[0]
-        for a in xs[1:]:
-            out = out + a
+        out = _sum(xs)
         return out / out.dtype.type(len(xs)), len(xs)
 
     def backward(self, dy: np.ndarray, cache: int) -> tuple[list[np.ndarray], list]:
@@ -146,7 +154,7 @@ class Multiply(Merge):
     def forward(self, x: Any, training: bool = False, mask: Any = None,
                 **kwargs: Any) -> tuple[np.ndarray, list[Any]]:
         xs = self._arrays(x)
-        masks = list(mask) if isinstance(mask, (list, tuple)) else [None] * len(xs)
+        masks = _masks(mask, len(xs))
         kept = [_expand_mask(m, a.shape) for a, m in zip(xs, masks)]
         xs = [a if k is None else np.where(k, a, a.dtype.type(1)) for a, k in zip(xs, kept)]
         out = xs[0]
@@ -182,7 +190,7 @@ class _Extreme(Merge):
     def forward(self, x: Any, training: bool = False, mask: Any = None,
                 **kwargs: Any) -> tuple[np.ndarray, list[np.ndarray]]:
         xs = self._arrays(x)
-        masks = list(mask) if isinstance(mask, (list, tuple)) else [None] * len(xs)
+        masks = _masks(mask, len(xs))
         out, source = xs[0], np.zeros(xs[0].shape, np.intp)   # which input each entry comes from
         out_mask = _expand_mask(masks[0], xs[0].shape)
         for k in range(1, len(xs)):
