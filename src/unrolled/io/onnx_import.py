@@ -361,13 +361,20 @@ def _slice(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
     return [out]
 
 
+def _axes_operand(imp: _Importer, node: Any, inputs: list[Any]) -> list[int] | None:
+    """Squeeze's / Unsqueeze's ``axes``: an attribute up to opset 12, the second input from
+    opset 13; None when neither is given."""
+    axes = imp.attrs(node).get("axes")
+    if axes is None and len(inputs) > 1 and inputs[1] is not None:
+        axes = _ints(imp, node, inputs[1], "axes")
+    return axes
+
+
 def _squeeze(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
     t = inputs[0]
     if isinstance(t, Fill):
         return [t]
-    axes = imp.attrs(node).get("axes")
-    if axes is None and len(inputs) > 1 and inputs[1] is not None:
-        axes = _ints(imp, node, inputs[1], "axes")
+    axes = _axes_operand(imp, node, inputs)
     if axes is None:
         axes = [i for i, d in enumerate(t.dims) if d == 1]
     axes = sorted(_axis(node, t, a, imp) for a in axes)
@@ -383,9 +390,9 @@ def _unsqueeze(imp: _Importer, node: Any, inputs: list[Any]) -> list[Any]:
     t = inputs[0]
     if isinstance(t, Fill):
         return [t]
-    axes = imp.attrs(node).get("axes")
+    axes = _axes_operand(imp, node, inputs)
     if axes is None:
-        axes = _ints(imp, node, inputs[1], "axes")
+        raise imp.fail(node, "has no axes (an attribute, or the second input from opset 13).")
     rank = len(t.axes) + len(axes)
     axes = sorted(a % rank for a in axes)
     labels, dims = list(t.axes), list(t.dims)
