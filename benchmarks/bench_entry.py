@@ -5,6 +5,7 @@ wraps and beside the peers' equivalents, all in one run on the same weights.
     python benchmarks/bench_entry.py --shape demo --json out.json
     python benchmarks/bench_entry.py --quick --shape tiny   # smoke run
     python benchmarks/bench_entry.py --cold-start           # + `unrolled demo`, empty numba cache
+    python benchmarks/bench_entry.py --cold-start-only      # only that
 
 The model is an LSTM whose output is the last hidden state (``Sequential([Input((T, F)),
 LSTM(H)])``), trained with Adam (1e-3, epsilon 1e-7) on MSE. Three groups of rows, each
@@ -16,8 +17,8 @@ and the ratio to the fastest peer of the group (of medians, and paired per round
   ``model(x)``, ``model.predict_on_batch(x)``, ``model.predict(x, batch_size=B)``;
   ONNX Runtime ``session.run``, PyTorch ``module(x)`` under ``torch.no_grad()``, Keras 3
   ``predict_on_batch`` and ``predict`` (``verbose=0`` everywhere);
-* **8 batches, inference** (``predict`` on 8·B samples, ``batch_size=B``): unrolled's
-  ``predict`` beside 8 ``layer(x)`` calls; the peers loop ``session.run`` / ``module(x)``
+* **8 batches, inference** (``predict`` on 8·B samples, ``batch_size=B``; ``--batches``
+  changes the 8): unrolled's ``predict`` beside 8 ``layer(x)`` calls; the peers loop ``session.run`` / ``module(x)``
   over the batches and concatenate; Keras's ``predict``;
 * **training step**: unrolled's layer step (``layer.forward`` + loss gradient +
   ``layer.backward`` + ``Adam.apply``, what the entry points wrap), ``train_on_batch``,
@@ -61,7 +62,7 @@ from unrolled.layers import LSTM  # noqa: E402
 
 from bench_lstm import make_layer, onnx_model_bytes  # noqa: E402
 
-MANY = 8                     # batches in the "8 batches" and fit rows
+MANY = 8                     # batches in the "8 batches" and fit rows (--batches)
 PEERS = ("onnxruntime", "torch", "keras")
 DEFAULT_SHAPES = ("tiny", "small", "demo", "medium")
 
@@ -258,9 +259,16 @@ def bench_shape(name: str, shape: tuple[int, int, int, int], args: argparse.Name
     for group, fns, per in (("one batch, inference", infer, {}),
                             (f"{MANY} batches, inference", many, {}),
                             ("training step", train, {"unrolled fit step": MANY, "keras fit step": MANY})):
-        samples = interleaved(fns, args.repeats, args.sample_s, args.budget, args.settle_s)
+        samples = interleaved(fns, args.repeats, args.sample_s, args.budget, args.settle_s,
+                              clock=time.process_time if args.clock == "cpu" else time.perf_counter)
         samples = {n: [s / per.get(n, 1) for s in v] for n, v in samples.items()}
         rows, fastest = summarize(samples, 1.0, 1.0, peers)
+        # On a shared machine noise only slows calls: the best sample of each row is the
+        # least disturbed, so the ratio of best samples is reported beside the medians'.
+        best_peer = min((n for n in rows if n in peers), key=lambda n: rows[n]["min_ms"], default=None)
+        for r in rows.values():
+            r["min_ratio_to_fastest_peer"] = (None if best_peer is None
+                                              else r["min_ms"] / rows[best_peer]["min_ms"])
         wrapped = next(n for n in rows if n.startswith("unrolled") and ("layer" in n))
         for n, r in rows.items():
             for k in ("gflops", "pct_gemm_peak"):
@@ -268,7 +276,8 @@ def bench_shape(name: str, shape: tuple[int, int, int, int], args: argparse.Name
             if n.startswith("unrolled") and n != wrapped:
                 r["over_wrapped_us"] = (r["median_ms"] - rows[wrapped]["median_ms"]) * 1e3
                 r["over_wrapped_min_us"] = (r["min_ms"] - rows[wrapped]["min_ms"]) * 1e3
-        result[group] = {"rows": rows, "fastest_peer": fastest, "wrapped": wrapped,
+        result[group] = {"rows": rows, "fastest_peer": fastest, "fastest_peer_by_min": best_peer,
+                         "wrapped": wrapped,
                          "per_step_of": {n: k for n, k in per.items() if n in rows}}
     return result
 
@@ -284,13 +293,15 @@ def print_shape(res: dict[str, Any]) -> None:
     for group in (g for g in res if isinstance(res[g], dict) and "rows" in res[g]):
         block = res[group]
         print(f"   {group:<31} {'median µs':>10} {'min µs':>9} {'× ' + str(block['fastest_peer']):>30} "
-              f"{'paired':>7} {'+µs over ' + block['wrapped'].split(' ', 1)[1]:>22}")
-        for n, r in sorted(block["rows"].items(), key=lambda kv: kv[1]["median_ms"]):
-            ratio = "-" if r["ratio_to_fastest_peer"] is None else f"{r['ratio_to_fastest_peer']:.2f}×"
-            paired = "-" if r["paired_ratio_to_fastest_peer"] is None else f"{r['paired_ratio_to_fastest_peer']:.2f}×"
+              f"{'paired':>7} {'min × ' + str(block['fastest_peer_by_min']):>30} "
+              f"{'+µs over ' + block['wrapped'].split(' ', 1)[1]:>22}")
+        for n, r in sorted(block["rows"].items(), key=lambda kv: kv[1]["min_ms"]):
+            ratio, paired, best = ("-" if r[k] is None else f"{r[k]:.2f}×" for k in
+                                   ("ratio_to_fastest_peer", "paired_ratio_to_fastest_peer",
+                                    "min_ratio_to_fastest_peer"))
             over = f"{r['over_wrapped_us']:+.1f} (min {r['over_wrapped_min_us']:+.1f})" if "over_wrapped_us" in r else ""
             print(f"   {n:<31} {r['median_ms'] * 1e3:>10.1f} {r['min_ms'] * 1e3:>9.1f} {ratio:>30} "
-                  f"{paired:>7} {over:>22}")
+                  f"{paired:>7} {best:>30} {over:>22}")
 
 
 # -- cold start -------------------------------------------------------------------------------
@@ -324,12 +335,14 @@ def cold_start(epochs: int | None) -> dict[str, Any]:
             marks["end"] = time.perf_counter() - t0
             out[run] = {k: round(marks[k], 2) for k in MARKS if k in marks}
             out[run]["exit_status"] = proc.returncode
+            out[run]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     return out
 
 
 # -- main -------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
+    global MANY
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--shape", action="append", default=None, metavar="B,T,F,H",
                    help="a shape (repeatable) or a name: " + ", ".join(SHAPES))
@@ -339,11 +352,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=None, help="timed rounds per group (default 21)")
     p.add_argument("--budget", type=float, default=None, help="seconds per shape and group (default 40)")
     p.add_argument("--peers", default=",".join(PEERS), help="peers to time (comma-separated)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="time samples by wall clock, or by the process's CPU time (with "
+                        "--threads 1: the calls' own time, which other processes' load does "
+                        "not inflate; with more threads it adds up every thread's work)")
+    p.add_argument("--batches", type=int, default=MANY,
+                   help=f"batches of the many-batch predict and of the fit rows (default {MANY})")
     p.add_argument("--cold-start", action="store_true",
                    help="also time `unrolled demo` from a fresh process with an empty numba cache")
+    p.add_argument("--cold-start-only", action="store_true", help="time only the cold start")
     p.add_argument("--cold-start-epochs", type=int, default=None,
                    help="--epochs for that demo run (default: the demo's own)")
     args = p.parse_args(argv)
+    MANY = args.batches
     args.peers = [k for k in args.peers.split(",") if k]
     if args.quick:
         args.peers = [k for k in args.peers if k != "keras"]
@@ -352,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     args.sample_s = 0.002 if args.quick else 0.02
     args.settle_s = 0.0 if args.quick else SETTLE_S
     shapes: dict[str, tuple[int, int, int, int]] = {}
-    for text in args.shape or DEFAULT_SHAPES:
+    for text in [] if args.cold_start_only else args.shape or DEFAULT_SHAPES:
         if text in SHAPES:
             shapes[text] = SHAPES[text]
         else:
@@ -374,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"python": platform.python_version(), "numpy": np.__version__,
                     "threads": args.threads, "blas": blas_info(),
                     "numba": None if lstm_numba.missing_reason() else __import__("numba").__version__,
-                    "load_average_start": os.getloadavg()},
+                    "load_average_start": os.getloadavg(), "clock": args.clock},
         "method": "interleaved rounds (harness.interleaved), median and best per call, ratios to "
                   "the fastest peer of each group (of medians; paired per round)",
         "shapes": {},
@@ -385,8 +406,10 @@ def main(argv: list[str] | None = None) -> int:
         report["shapes"][name] = res
         print_shape(res)
         failed |= "error" in res
+        if args.json:      # after every shape: a long run stopped early keeps what it measured
+            args.json.write_text(json.dumps(report, indent=1))
     report["machine"]["load_average_end"] = os.getloadavg()
-    if args.cold_start:
+    if args.cold_start or args.cold_start_only:
         report["cold_start"] = cold_start(args.cold_start_epochs)
         print("\ncold start, `unrolled demo` (seconds from the process start):")
         for run, marks in report["cold_start"].items():

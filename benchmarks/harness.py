@@ -117,12 +117,16 @@ SETTLE_S = 0.15
 
 
 def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, target_s: float,
-                budget_s: float, settle_s: float = SETTLE_S) -> dict[str, list[float]]:
+                budget_s: float, settle_s: float = SETTLE_S,
+                clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """Per-call times: each round times every fn once (a sample of k calls), in a fresh
     random order, preceded by a pause of ``settle_s`` (the previous implementation's
     worker threads stop spinning) and one untimed call. (A rotated order would always put
     the same implementation right after the same other one and bias it.) Stops after
-    ``repeats`` rounds, or once ``budget_s`` has passed and at least 3 rounds are done."""
+    ``repeats`` rounds, or once ``budget_s`` has passed and at least 3 rounds are done.
+    ``clock`` times the samples: wall time by default; ``time.process_time`` gives the CPU
+    time of the whole process instead, which other processes' load does not inflate
+    (with one thread per implementation, that is the time of the call itself)."""
     names = list(fns)
     reps = {n: calls_per_sample(fns[n], target_s) for n in names}
     samples: dict[str, list[float]] = {n: [] for n in names}
@@ -133,10 +137,10 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, target_s: float
             fn, k = fns[n], reps[n]
             time.sleep(settle_s)
             fn()
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(k):
                 fn()
-            samples[n].append((time.perf_counter() - t0) / k)
+            samples[n].append((clock() - t0) / k)
         if r >= 2 and time.perf_counter() - start > budget_s:
             break
     return samples

@@ -65,7 +65,9 @@ DROPOUT_CASES = [
 
 
 def _compiled_loops_expected(cls_name, options, dtype, loops):
-    return (loops == "auto" and cls_name == "LSTM" and dtype == "float32"
+    return (loops == "auto" and dtype == "float32"
+            and (cls_name in ("LSTM", "SimpleRNN")
+                 or (cls_name == "GRU" and options.get("reset_after", True)))
             and options.get("activation", "tanh") == "tanh"
             and options.get("recurrent_activation", "sigmoid") == "sigmoid"
             and lstm_numba.missing_reason() is None)

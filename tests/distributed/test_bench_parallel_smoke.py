@@ -25,7 +25,8 @@ def test_bench_parallel_quick(tmp_path):
     report = json.loads(out.read_text())
     assert set(report["scoring"]) == {
         "1 process: model.predict", "2 local processes: blocks as tasks",
-        "2-worker LocalCluster: distributed.predict", "CLI predict --jobs 1",
+        "2-worker LocalCluster: distributed.predict",
+        "2-worker LocalCluster: distributed.predict, data on the workers", "CLI predict --jobs 1",
         "CLI predict --jobs 2", "CLI predict --scheduler (2-worker LocalCluster)"}
     assert all(r["windows_per_s"] > 0 for r in report["scoring"].values())
     assert set(report["overhead"]) == {"local pool (2 processes)", "Dask (2-worker LocalCluster)",

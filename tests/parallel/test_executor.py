@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from tests.peers import require
 from unrolled.errors import ConfigError, DataError
 from unrolled.parallel import (LocalPoolExecutor, SerialExecutor, Task, check_memory,
                                load_dask_backend, make_executor, scheduler_address, task_seed)
@@ -55,6 +56,22 @@ def test_a_failing_task_is_data_and_the_others_finish(dask_client):
         err = out[2].error
         assert (err.key, err.type) == ("t2", "ValueError")
         assert "broken on purpose" in err.message and "fail_on" in err.traceback
+
+
+def test_dask_uses_its_own_client_when_another_is_the_default(dask_client, monkeypatch):
+    # A caller's client need not be the process's default one (set_as_default=False, or a
+    # second cluster): the executor must not reach for the default client's event loop.
+    distributed = require("distributed")
+    import distributed.client as client_module
+
+    def no_default_client():
+        raise ValueError("No clients found")
+
+    monkeypatch.setattr(client_module, "default_client", no_default_client)
+    with distributed.Client(dask_client.scheduler.address, set_as_default=False) as own:
+        with load_dask_backend().DaskExecutor(client=own, root_seed=3, warm=False) as ex:
+            on_dask = ex.map(_tasks_list())
+    assert _values(on_dask) == _values(SerialExecutor(root_seed=3, warm=False).map(_tasks_list()))
 
 
 def test_duplicate_keys_are_refused():
@@ -132,3 +149,20 @@ def test_every_back_end_runs_a_task_with_the_same_threads(dask_client, monkeypat
         on_dask = ex.map(tasks)[0].value
     assert serial == pool == on_dask == ("1", [1])
     assert make_executor(threads=2).workers == max(1, len(os.sched_getaffinity(0)) // 2)
+
+
+def test_dask_reports_a_task_that_keeps_killing_its_workers():
+    distributed = require("distributed")
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with distributed.LocalCluster(n_workers=1, processes=True, host="127.0.0.1",
+                                      threads_per_worker=1, dashboard_address=":0") as cluster:
+            with distributed.Client(cluster) as client:
+                ex = load_dask_backend().DaskExecutor(client=client, warm=False)
+                (out,) = ex.map([Task("killer", _tasks.die_always, (0,))])
+                client.wait_for_workers(1, timeout=60)
+                (after,) = ex.map([Task("fine", _tasks.fail_on, (3, -1))])
+    assert out.error.type == "KilledWorker" and out.key == "killer"
+    assert "died" in out.error.message
+    assert after.value == 9                    # the cluster goes on

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from .keras_objects import class_and_config, construct, keras_json
 
 EPSILON = 1e-7
 
@@ -99,25 +100,14 @@ def get(identifier: Any) -> Constraint | None:
     """``None``, a name (``"non_neg"``), a Keras config dict or a :class:`Constraint`."""
     if identifier is None or isinstance(identifier, Constraint):
         return identifier
-    name = None
-    config: dict[str, Any] = {}
-    if isinstance(identifier, str):
-        name = identifier
-    elif isinstance(identifier, dict) and "class_name" in identifier:
-        name, config = identifier["class_name"], dict(identifier.get("config") or {})
-    cls = _CLASSES.get(_NAMES.get(name, name)) if isinstance(name, str) else None
+    cls, config = class_and_config(identifier, _CLASSES, _NAMES)
     if cls is None:
         raise ConfigError(f"Unknown constraint {identifier!r:.200}. Expected None, one of "
                           f"{', '.join(sorted(_CLASSES))} (or {', '.join(sorted(_NAMES))}), "
                           "or a Keras config dict.")
-    try:
-        return cls(**config)
-    except TypeError as err:
-        raise ConfigError(f"Constraint {cls.__name__}: bad config {config!r} ({err}).") from None
+    return construct(cls, config, "Constraint")
 
 
 def serialize(constraint: Constraint | None) -> dict[str, Any] | None:
-    if constraint is None:
-        return None
-    return {"module": "keras.constraints", "class_name": type(constraint).__name__,
-            "config": constraint.get_config(), "registered_name": None}
+    """Keras's JSON form (None stays None)."""
+    return None if constraint is None else keras_json(constraint, "keras.constraints")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from .keras_objects import class_and_config, construct, keras_json
 
 
 def _fans(shape: tuple[int, ...], input_axes: Any = None,
@@ -367,30 +368,19 @@ def get(identifier: Any) -> Initializer:
     """Resolve a Keras name (``"glorot_uniform"``), class name, config dict or instance."""
     if isinstance(identifier, Initializer):
         return identifier
-    if isinstance(identifier, str):
-        cls_name = _NAMES.get(identifier, identifier)
-        if cls_name in _CLASSES:
-            return _CLASSES[cls_name]()
-    if isinstance(identifier, dict) and "class_name" in identifier:
-        name = identifier["class_name"]
-        cls = _CLASSES.get(_NAMES.get(name, name))
-        if cls is not None:
-            cfg = dict(identifier.get("config") or {})
-            unknown = set(cfg) - set(cls._fields)
-            if unknown:
-                raise ConfigError(f"Initializer {cls.__name__} got unknown config keys "
-                                  f"{sorted(unknown)}; it takes {list(cls._fields)}.")
-            try:
-                return cls(**cfg)
-            except TypeError as err:
-                raise ConfigError(f"Initializer {cls.__name__}: {err}") from None
-    raise ConfigError(
-        f"Unknown initializer {identifier!r:.200}. Expected one of: {', '.join(sorted(_NAMES))}, "
-        "a class name such as 'GlorotUniform', or a Keras config dict."
-    )
+    cls, config = class_and_config(identifier, _CLASSES, _NAMES)
+    if cls is None:
+        raise ConfigError(
+            f"Unknown initializer {identifier!r:.200}. Expected one of: {', '.join(sorted(_NAMES))}, "
+            "a class name such as 'GlorotUniform', or a Keras config dict."
+        )
+    unknown = set(config) - set(cls._fields)
+    if unknown:
+        raise ConfigError(f"Initializer {cls.__name__} got unknown config keys "
+                          f"{sorted(unknown)}; it takes {list(cls._fields)}.")
+    return construct(cls, config, "Initializer")
 
 
 def serialize(init: Initializer) -> dict[str, Any]:
     """Keras's JSON form of an initializer."""
-    return {"module": "keras.initializers", "class_name": type(init).__name__,
-            "config": init.get_config(), "registered_name": None}
+    return keras_json(init, "keras.initializers")

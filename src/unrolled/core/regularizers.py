@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from .keras_objects import class_and_config, construct, keras_json
 
 
 def _factor(value: Any, name: str, who: str) -> float:
@@ -170,27 +171,14 @@ def get(identifier: Any) -> Regularizer | None:
     """``None``, a name (``"l2"``), a Keras config dict or a :class:`Regularizer`."""
     if identifier is None or isinstance(identifier, Regularizer):
         return identifier
-    if isinstance(identifier, str):
-        name = _NAMES.get(identifier, identifier)
-        if name in _CLASSES:
-            return _CLASSES[name]()
-    if isinstance(identifier, dict) and "class_name" in identifier:
-        name = identifier["class_name"]
-        cls = _CLASSES.get(_NAMES.get(name, name))
-        if cls is not None:
-            config = dict(identifier.get("config") or {})
-            try:
-                return cls(**config)
-            except TypeError as err:
-                raise ConfigError(f"Regularizer {cls.__name__}: bad config {config!r} ({err}).") from None
-    raise ConfigError(f"Unknown regularizer {identifier!r:.200}. Expected None, 'l1', 'l2', "
-                      "'l1_l2', or a Keras config such as {'class_name': 'L2', 'config': "
-                      "{'l2': 0.01}}.")
+    cls, config = class_and_config(identifier, _CLASSES, _NAMES)
+    if cls is None:
+        raise ConfigError(f"Unknown regularizer {identifier!r:.200}. Expected None, 'l1', 'l2', "
+                          "'l1_l2', or a Keras config such as {'class_name': 'L2', 'config': "
+                          "{'l2': 0.01}}.")
+    return construct(cls, config, "Regularizer")
 
 
 def serialize(regularizer: Regularizer | None) -> dict[str, Any] | None:
     """Keras's JSON form (None stays None)."""
-    if regularizer is None:
-        return None
-    return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(), "registered_name": None}
+    return None if regularizer is None else keras_json(regularizer, "keras.regularizers")

@@ -60,14 +60,8 @@ def explain_lstm(units: int, timesteps: int, features: int) -> str:
     model = Sequential([lstm], name="sequential")
     F, U, T = features, units, timesteps
     out = [_summary(model), ""]
-    out.append("Per-gate weights (views into the packed Keras arrays kernel, recurrent_kernel, bias):")
-    for gate, meaning in zip("ifco", ["input gate", "forget gate", "cell candidate", "output gate"]):
-        k = getattr(lstm, f"kernel_{gate}").shape
-        r = getattr(lstm, f"recurrent_kernel_{gate}").shape
-        b = getattr(lstm, f"bias_{gate}").shape
-        out.append(f"  kernel_{gate} {k}   recurrent_kernel_{gate} {r}   bias_{gate} {b}   — {meaning}")
-    out.append(f"  packed: kernel {lstm.kernel.shape}, recurrent_kernel {lstm.recurrent_kernel.shape}, "
-               f"bias ({4 * U},)  (gate order i, f, c, o)")
+    out += _gate_lines(lstm, "ifco", ["input gate", "forget gate", "cell candidate", "output gate"],
+                       "gate order i, f, c, o")
     out.append("")
     out.append(
         f"Parameters: 4 × (features·units + units·units + units) = 4 × ({F}·{U} + {U}·{U} + {U}) "
@@ -104,7 +98,7 @@ def _compare(F: int, U: int) -> str:
             f"LSTM {n['LSTM']:,} parameters.")
 
 
-def _gate_lines(layer: GRU, gates: str, meanings: list[str], order: str) -> list[str]:
+def _gate_lines(layer: LSTM | GRU, gates: str, meanings: list[str], order: str) -> list[str]:
     out = ["Per-gate weights (views into the packed Keras arrays kernel, recurrent_kernel, bias):"]
     for gate, meaning in zip(gates, meanings):
         k = getattr(layer, f"kernel_{gate}").shape

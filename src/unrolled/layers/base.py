@@ -65,6 +65,8 @@ def parse_dtype(dtype: Any) -> np.dtype:
 
 def as_input_array(x: Any, dtype: np.dtype, who: str) -> np.ndarray:
     """Convert ``x`` to a ``dtype`` array, refusing non-numeric data with a clear message."""
+    if type(x) is np.ndarray and x.dtype == dtype:   # already what is asked: nothing to check
+        return x
     arr = np.asarray(x)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise InputShapeError(

@@ -18,10 +18,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..core import activations, initializers
 from ..errors import ConfigError, InputShapeError
 from ..random import make_rng
 from .base import Layer
+from .kernel_bias import KernelBiasActivation
 from .penalties import Penalized, activity_regularized
 
 
@@ -83,7 +83,7 @@ class Conv1DCache(NamedTuple):
 
 
 @activity_regularized
-class Conv1D(Penalized, Layer):
+class Conv1D(KernelBiasActivation, Penalized, Layer):
     """1-D convolution: (batch, steps, in) -> (batch, steps_out, filters).
 
     Parameters ``kernel_size·(in/groups)·filters + filters``. ``data_format=
@@ -120,10 +120,7 @@ class Conv1D(Penalized, Layer):
             raise ConfigError("Conv1D: strides > 1 together with dilation_rate > 1 is not "
                               f"supported (as in Keras); got strides={self.strides}, "
                               f"dilation_rate={self.dilation_rate}.")
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        self._init_kernel_bias(activation, use_bias, kernel_initializer, bias_initializer)
         self.in_channels: int | None = None
 
     @property
@@ -143,20 +140,9 @@ class Conv1D(Penalized, Layer):
             raise InputShapeError(f"Conv1D: the input channels ({channels}) must be divisible by "
                                   f"groups ({self.groups}).")
         self.in_channels = channels
-        rng = make_rng(getattr(self.kernel_initializer, "seed", None))
-        self.add_weight("kernel", (self.kernel_size, channels // self.groups, self.filters),
-                        self.kernel_initializer, rng)
-        if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer, rng)
+        self._add_kernel_and_bias((self.kernel_size, channels // self.groups, self.filters),
+                                  make_rng(getattr(self.kernel_initializer, "seed", None)))
         super().build(input_shape)
-
-    @property
-    def kernel(self) -> np.ndarray:
-        return self._weight("kernel")
-
-    @property
-    def bias(self) -> np.ndarray | None:
-        return self._weights.get("bias")
 
     def validate_input(self, shape):
         if len(shape) != 3:
@@ -201,10 +187,8 @@ class Conv1D(Penalized, Layer):
         for j, taps in enumerate(self._taps(steps_out)):
             for g in range(self.groups):
                 z[..., g * fo:(g + 1) * fo] += xp[:, taps, g * ci:(g + 1) * ci] @ self.kernel[j, :, g * fo:(g + 1) * fo]
-        if self.use_bias:
-            z += self.bias
-        y = self.activation(z)
-        cache = Conv1DCache(xp, z if self.activation.needs_input else None, y, left, length)
+        y, z_saved = self._add_bias_and_activate(z)
+        cache = Conv1DCache(xp, z_saved, y, left, length)
         return (y if self.data_format == "channels_last" else y.transpose(0, 2, 1)), cache
 
     def backward(self, dy, cache):
@@ -223,25 +207,19 @@ class Conv1D(Penalized, Layer):
         dx = dxp[:, left:left + length]
         if self.data_format == "channels_first":
             dx = dx.transpose(0, 2, 1)
-        grads = [d_kernel] + ([dz.sum(axis=(0, 1))] if self.use_bias else [])
-        return np.ascontiguousarray(dx), grads
+        return np.ascontiguousarray(dx), self._kernel_and_bias_grads(d_kernel, dz)
 
     def param_formula(self) -> str:
         k, c, f = self.kernel_size, (self.in_channels or 0) // self.groups, self.filters
-        n = k * c * f
-        if self.use_bias:
-            return (f"kernel_size·(in/groups)·filters + filters = {k}·{c}·{f} + {f} = {n + f}  "
-                    f"[kernel {n}, bias {f}]")
-        return f"kernel_size·(in/groups)·filters = {k}·{c}·{f} = {n}  [kernel {n}]"
+        return self._kernel_bias_formula("kernel_size·(in/groups)·filters", f"{k}·{c}·{f}",
+                                         k * c * f, "filters", f)
 
     def get_config(self):
         pen = self.penalty_config()
         return {**super().get_config(), "filters": self.filters, "kernel_size": [self.kernel_size],
                 "strides": [self.strides], "padding": self.padding, "data_format": self.data_format,
                 "dilation_rate": [self.dilation_rate], "groups": self.groups,
-                "activation": self.activation.name, "use_bias": self.use_bias,
-                "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer),
+                **self._kernel_bias_config(),
                 "kernel_regularizer": pen["kernel_regularizer"], "bias_regularizer": pen["bias_regularizer"],
                 "activity_regularizer": pen["activity_regularizer"],
                 "kernel_constraint": pen["kernel_constraint"], "bias_constraint": pen["bias_constraint"]}

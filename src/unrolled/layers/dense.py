@@ -5,10 +5,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..core import activations, initializers
 from ..errors import ConfigError, InputShapeError
 from ..random import make_rng
 from .base import Layer
+from .kernel_bias import KernelBiasActivation
 from .penalties import Penalized, activity_regularized
 
 
@@ -19,7 +19,7 @@ class DenseCache(NamedTuple):
 
 
 @activity_regularized
-class Dense(Penalized, Layer):
+class Dense(KernelBiasActivation, Penalized, Layer):
     """Fully connected layer on the last axis: (batch, ..., in) -> (batch, ..., units).
 
     Applied to (batch, timesteps, features) it acts on every timestep with the same
@@ -40,10 +40,7 @@ class Dense(Penalized, Layer):
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ConfigError(f"Dense: units must be a positive integer, got {units!r}.")
         self.units = int(units)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        self._init_kernel_bias(activation, use_bias, kernel_initializer, bias_initializer)
         self.seed = seed
         self.input_dim: int | None = None
 
@@ -51,19 +48,8 @@ class Dense(Penalized, Layer):
         if len(input_shape) < 2 or input_shape[-1] is None:
             raise InputShapeError(f"Dense needs a known last axis, got input shape {tuple(input_shape)}.")
         self.input_dim = int(input_shape[-1])
-        rng = make_rng(self.seed)
-        self.add_weight("kernel", (self.input_dim, self.units), self.kernel_initializer, rng)
-        if self.use_bias:
-            self.add_weight("bias", (self.units,), self.bias_initializer, rng)
+        self._add_kernel_and_bias((self.input_dim, self.units), make_rng(self.seed))
         super().build(input_shape)
-
-    @property
-    def kernel(self) -> np.ndarray:
-        return self._weight("kernel")
-
-    @property
-    def bias(self) -> np.ndarray | None:
-        return self._weights.get("bias")
 
     def validate_input(self, shape: tuple[int, ...]) -> None:
         if len(shape) < 2:
@@ -78,35 +64,26 @@ class Dense(Penalized, Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def forward(self, x: np.ndarray, training: bool = False, **kwargs: Any) -> tuple[np.ndarray, DenseCache]:
-        z = x @ self.kernel                      # (..., units)
-        if self.use_bias:
-            z += self.bias
-        y = self.activation(z)
-        return y, DenseCache(x, z if self.activation.needs_input else None, y)
+        y, z = self._add_bias_and_activate(x @ self.kernel)    # (..., units)
+        return y, DenseCache(x, z, y)
 
     def backward(self, dy: np.ndarray, cache: DenseCache) -> tuple[np.ndarray, list[np.ndarray]]:
         x, z, y = cache
         dz = self.activation.backward(z, y, dy)                  # (..., units)
         flat_dz = dz.reshape(-1, self.units)
         d_kernel = x.reshape(-1, self.input_dim).T @ flat_dz       # (in, units)
-        grads = [d_kernel] + ([flat_dz.sum(axis=0)] if self.use_bias else [])
-        return dz @ self.kernel.T, grads
+        return dz @ self.kernel.T, self._kernel_and_bias_grads(d_kernel, flat_dz)
 
     def param_formula(self) -> str:
         n, u = self.input_dim, self.units
-        if self.use_bias:
-            return f"inputs·units + units = {n}·{u} + {u} = {n * u + u}  [kernel {n * u}, bias {u}]"
-        return f"inputs·units = {n}·{u} = {n * u}  [kernel {n * u}]"
+        return self._kernel_bias_formula("inputs·units", f"{n}·{u}", n * u, "units", u)
 
     def get_config(self) -> dict[str, Any]:
         pen = self.penalty_config()
         return {
             **super().get_config(),
             "units": self.units,
-            "activation": self.activation.name,
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
+            **self._kernel_bias_config(),
             "kernel_regularizer": pen["kernel_regularizer"], "bias_regularizer": pen["bias_regularizer"],
             "kernel_constraint": pen["kernel_constraint"], "bias_constraint": pen["bias_constraint"],
             "quantization_config": None,

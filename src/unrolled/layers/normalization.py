@@ -57,6 +57,60 @@ class _Normalization(Penalized, Layer):
     _param_shape_built: tuple[int, ...]   # the gamma/beta shape, set in build
     axis_list: list[int]
 
+    def __init__(self, center: bool, scale: bool, beta_initializer: Any, gamma_initializer: Any,
+                 beta_regularizer: Any, gamma_regularizer: Any, beta_constraint: Any,
+                 gamma_constraint: Any, **kwargs: Any) -> None:
+        """The options of the affine part ``· gamma + beta`` both layers share."""
+        kwargs.update(beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
+                      beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
+        self._take_penalties(kwargs, ("gamma", "beta"))
+        super().__init__(**kwargs)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self._param_shape_built = ()
+
+    def _add_gamma_beta(self) -> None:
+        """Create ``gamma`` (if scale) then ``beta`` (if center), of ``_param_shape_built``."""
+        if self.scale:
+            self.add_weight("gamma", self._param_shape_built, self.gamma_initializer)
+        if self.center:
+            self.add_weight("beta", self._param_shape_built, self.beta_initializer)
+
+    def _affine_config(self, **after_scale: Any) -> dict[str, Any]:
+        """Config entries of the affine part: center, scale (then ``after_scale``, in
+        Keras's key order) and the two initializers."""
+        return {"center": self.center, "scale": self.scale, **after_scale,
+                "beta_initializer": initializers.serialize(self.beta_initializer),
+                "gamma_initializer": initializers.serialize(self.gamma_initializer)}
+
+    def _weight_penalty_config(self) -> dict[str, Any]:
+        """gamma's and beta's regularizers and constraints (these layers take no
+        activity_regularizer argument)."""
+        return {k: v for k, v in self.penalty_config().items() if k != "activity_regularizer"}
+
+    @staticmethod
+    def _standardize(x: np.ndarray, mean: np.ndarray, var: np.ndarray, epsilon: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """``x̂ = (x - μ)·r`` with ``r = 1/sqrt(σ² + epsilon)``, in x's dtype; returns (x̂, r)."""
+        t = x.dtype.type
+        r = (t(1) / np.sqrt(var + t(epsilon))).astype(x.dtype)
+        return (x - mean) * r, r
+
+    def _affine_grads(self, dy: np.ndarray, xhat: np.ndarray, reduce: tuple[int, ...]
+                      ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``g = dy·gamma`` (the gradient at x̂) and [dgamma, dbeta] (those that exist),
+        summed over the ``reduce`` axes."""
+        grads = []
+        pshape = self._param_shape_built
+        g = dy
+        if self.scale:
+            grads.append((dy * xhat).sum(axis=reduce).reshape(pshape))
+            g = dy * self._weights["gamma"].reshape(self._bshape(dy.ndim))
+        if self.center:
+            grads.append(dy.sum(axis=reduce).reshape(pshape))
+        return g, grads
+
     def _bshape(self, ndim: int) -> list[int]:
         """Shape that broadcasts a (param_shape) array against an ndim input."""
         shape = [1] * ndim
@@ -78,14 +132,7 @@ class _Normalization(Penalized, Layer):
     def _affine_backward(self, dy: np.ndarray, cache: NormCache, reduce: tuple[int, ...]
                          ) -> tuple[np.ndarray, list[np.ndarray]]:
         xhat, r, w, total = cache
-        grads = []
-        pshape = self._param_shape_built
-        g = dy
-        if self.scale:
-            grads.append((dy * xhat).sum(axis=reduce).reshape(pshape))
-            g = dy * self._weights["gamma"].reshape(self._bshape(dy.ndim))
-        if self.center:
-            grads.append(dy.sum(axis=reduce).reshape(pshape))
+        g, grads = self._affine_grads(dy, xhat, reduce)
         if total is None:                      # fixed statistics: y is affine in x
             return (g * r).astype(dy.dtype, copy=False), grads
         # Every position's output depends on the statistics, masked ones too, so the sums
@@ -122,10 +169,8 @@ class BatchNormalization(_Normalization):
         if renorm:
             raise ConfigError("BatchNormalization: renorm=True (batch renormalization) is not "
                               "supported by unrolled.")
-        kwargs.update(beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
-                      beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
-        self._take_penalties(kwargs, ("gamma", "beta"))
-        super().__init__(**kwargs)
+        super().__init__(center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                         gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
         who = "BatchNormalization"
         if isinstance(axis, (list, tuple)) and len(axis) == 1:
             axis = axis[0]            # Keras 2 files store the built axis as a list, e.g. [2]
@@ -135,14 +180,10 @@ class BatchNormalization(_Normalization):
         self.axis_list = [self.axis]
         self.momentum = _number(momentum, "momentum", who)
         self.epsilon = _number(epsilon, "epsilon", who, low=0.0)
-        self.center, self.scale = bool(center), bool(scale)
         self.synchronized = bool(synchronized)   # one device: nothing to synchronise
         self.renorm_clipping, self.renorm_momentum = renorm_clipping, renorm_momentum
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self._param_shape_built: tuple[int, ...] = ()
 
     def build(self, input_shape):
         ndim = len(input_shape)
@@ -154,10 +195,7 @@ class BatchNormalization(_Normalization):
             raise InputShapeError(f"BatchNormalization needs a known size on axis {self.axis}, "
                                   f"got input shape {tuple(input_shape)}.")
         self._param_shape_built = (int(n),)
-        if self.scale:
-            self.add_weight("gamma", (n,), self.gamma_initializer)
-        if self.center:
-            self.add_weight("beta", (n,), self.beta_initializer)
+        self._add_gamma_beta()
         self.add_weight("moving_mean", (n,), self.moving_mean_initializer)
         self.add_weight("moving_variance", (n,), self.moving_variance_initializer)
         super().build(input_shape)
@@ -220,8 +258,7 @@ class BatchNormalization(_Normalization):
             w, total = None, None
             mean = self.moving_mean.reshape(bshape)
             var = self.moving_variance.reshape(bshape)
-        r = (t(1) / np.sqrt(var + t(self.epsilon))).astype(x.dtype)
-        xhat = (x - mean) * r
+        xhat, r = self._standardize(x, mean, var, self.epsilon)
         return self._affine(xhat).astype(x.dtype, copy=False), NormCache(xhat, r, w, total)
 
     def backward(self, dy, cache):
@@ -236,12 +273,10 @@ class BatchNormalization(_Normalization):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
-                "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
-                "beta_initializer": initializers.serialize(self.beta_initializer),
-                "gamma_initializer": initializers.serialize(self.gamma_initializer),
+                "epsilon": self.epsilon, **self._affine_config(),
                 "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
                 "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
-                **{k: v for k, v in self.penalty_config().items() if k != "activity_regularizer"},
+                **self._weight_penalty_config(),
                 "synchronized": self.synchronized, "renorm": False,
                 "renorm_clipping": self.renorm_clipping, "renorm_momentum": self.renorm_momentum}
 
@@ -257,10 +292,8 @@ class LayerNormalization(_Normalization):
         if rms_scaling:
             raise ConfigError("LayerNormalization: rms_scaling=True (deprecated in Keras) is not "
                               "supported by unrolled.")
-        kwargs.update(beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
-                      beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
-        self._take_penalties(kwargs, ("gamma", "beta"))
-        super().__init__(**kwargs)
+        super().__init__(center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                         gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)
         who = "LayerNormalization"
         axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
         if not axes or any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes):
@@ -268,10 +301,6 @@ class LayerNormalization(_Normalization):
         self.axis = [int(a) for a in axes] if isinstance(axis, (list, tuple)) else int(axis)
         self.axis_list = [int(a) for a in axes]
         self.epsilon = _number(epsilon, "epsilon", who, low=0.0)
-        self.center, self.scale = bool(center), bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self._param_shape_built = ()
 
     def build(self, input_shape):
         ndim = len(input_shape)
@@ -283,10 +312,7 @@ class LayerNormalization(_Normalization):
             raise InputShapeError(f"LayerNormalization needs known sizes on axis {self.axis}, got "
                                   f"input shape {tuple(input_shape)}.")
         self._param_shape_built = tuple(int(d) for d in shape)
-        if self.scale:
-            self.add_weight("gamma", self._param_shape_built, self.gamma_initializer)
-        if self.center:
-            self.add_weight("beta", self._param_shape_built, self.beta_initializer)
+        self._add_gamma_beta()
         super().build(input_shape)
 
     def validate_input(self, shape):
@@ -305,8 +331,7 @@ class LayerNormalization(_Normalization):
         t = x.dtype.type
         mean = x.mean(axis=axes, keepdims=True)
         var = np.square(x - mean).mean(axis=axes, keepdims=True)
-        r = (t(1) / np.sqrt(var + t(self.epsilon))).astype(x.dtype)
-        xhat = (x - mean) * r
+        xhat, r = self._standardize(x, mean, var, self.epsilon)
         total = t(np.prod([x.shape[a] for a in axes]))
         return self._affine(xhat).astype(x.dtype, copy=False), NormCache(xhat, r, None, total)
 
@@ -314,13 +339,7 @@ class LayerNormalization(_Normalization):
         axes = tuple(self._axes(dy.ndim))
         xhat, r, _, total = cache
         reduce = tuple(a for a in range(dy.ndim) if a not in axes)
-        grads = []
-        g = dy
-        if self.scale:
-            grads.append((dy * xhat).sum(axis=reduce).reshape(self._param_shape_built))
-            g = dy * self._weights["gamma"].reshape(self._bshape(dy.ndim))
-        if self.center:
-            grads.append(dy.sum(axis=reduce).reshape(self._param_shape_built))
+        g, grads = self._affine_grads(dy, xhat, reduce)
         mean_g = g.mean(axis=axes, keepdims=True)
         mean_gx = (g * xhat).mean(axis=axes, keepdims=True)
         dx = r * (g - mean_g - xhat * mean_gx)
@@ -328,7 +347,4 @@ class LayerNormalization(_Normalization):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon,
-                "center": self.center, "scale": self.scale, "rms_scaling": False,
-                "beta_initializer": initializers.serialize(self.beta_initializer),
-                "gamma_initializer": initializers.serialize(self.gamma_initializer),
-                **{k: v for k, v in self.penalty_config().items() if k != "activity_regularizer"}}
+                **self._affine_config(rms_scaling=False), **self._weight_penalty_config()}

@@ -59,15 +59,27 @@ def find_blockers(config: Any, layer_classes: dict[str, Any],
     return list(dict.fromkeys(blockers))
 
 
-def _check_model(config: Any, where: str, layer_classes: dict[str, Any],
-                 model_kinds: dict[str, Any], out: list[Blocker]) -> None:
-    if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
-        out.append(Blocker(INVALID, where, "does not hold a serialized model "
-                                           "({'class_name': ..., 'config': {...}})"))
-        return
-    kind = config.get("class_name")
+def _class_name(item: Any, where: str, out: list[Blocker], config_required: bool,
+                not_serialized: str) -> str | None:
+    """The ``class_name`` of a serialized object ``{"class_name": str, "config": dict}``
+    (``config`` may be absent unless ``config_required``), or None after recording an
+    INVALID blocker: ``not_serialized`` when it is no such object."""
+    config = item.get("config", None if config_required else {}) if isinstance(item, dict) else None
+    if not isinstance(config, dict):
+        out.append(Blocker(INVALID, where, not_serialized))
+        return None
+    kind = item.get("class_name")
     if not isinstance(kind, str):
         out.append(Blocker(INVALID, where, f"its class_name {kind!r:.80} is not a string"))
+        return None
+    return kind
+
+
+def _check_model(config: Any, where: str, layer_classes: dict[str, Any],
+                 model_kinds: dict[str, Any], out: list[Blocker]) -> None:
+    kind = _class_name(config, where, out, True, "does not hold a serialized model "
+                                                 "({'class_name': ..., 'config': {...}})")
+    if kind is None:
         return
     name = config["config"].get("name")
     where = f"{where} {name!r:.80} ({kind})" if name else f"{where} ({kind})"
@@ -90,13 +102,9 @@ def _check_model(config: Any, where: str, layer_classes: dict[str, Any],
 
 def _check_layer(item: Any, where: str, layer_classes: dict[str, Any],
                  model_kinds: dict[str, Any], out: list[Blocker]) -> None:
-    if not isinstance(item, dict) or not isinstance(item.get("config", {}), dict):
-        out.append(Blocker(INVALID, where, "is not a layer config (a JSON object with "
-                                           "'class_name' and 'config')"))
-        return
-    kind = item.get("class_name")
-    if not isinstance(kind, str):
-        out.append(Blocker(INVALID, where, f"its class_name {kind!r:.80} is not a string"))
+    kind = _class_name(item, where, out, False, "is not a layer config (a JSON object with "
+                                                "'class_name' and 'config')")
+    if kind is None:
         return
     config = item.get("config") or {}
     name = config.get("name")

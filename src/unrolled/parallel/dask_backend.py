@@ -85,15 +85,16 @@ class DaskExecutor(Executor):
         futures = {fut: (i, task) for i, (fut, task) in enumerate(zip(submitted, tasks))}
         try:
             # with_results: results arrive in batches, not one round trip per future
-            for fut, result in as_completed(list(futures), with_results=True,
-                                            raise_errors=False):
+            # loop= of our client: without it as_completed takes the default client's,
+            # which is another cluster's (or none) when the caller's client is not default
+            for fut, result in as_completed(list(futures), loop=self.client.loop,
+                                            with_results=True, raise_errors=False):
                 i, task = futures.pop(fut)
                 fut.release()
-                if isinstance(result, Outcome):
+                if fut.status != "error":
                     yield result
-                else:   # KilledWorker, a lost connection: the exception is the result
-                    err = result if isinstance(result, BaseException) else RuntimeError(
-                        f"unexpected result {type(result).__name__}")
+                else:   # KilledWorker, a lost connection: result is (type, error, traceback)
+                    err = result[1] if isinstance(result, tuple) else result
                     yield Outcome(i, task.key, None,
                                   TaskError(task.key, type(err).__name__, str(err)), 0.0, "")
         except BaseException:

@@ -68,9 +68,24 @@ class CallbackList(Callback):
             cb.set_model(model)
 
     def _call(self, hook: str, *args: Any, logs: Logs | None = None) -> None:
-        logs = pythonify_logs(logs)
-        for cb in self.callbacks:
-            getattr(cb, hook)(*args, logs)
+        targets = self._targets(hook)
+        if targets:
+            logs = pythonify_logs(logs)
+            for cb in targets:
+                getattr(cb, hook)(*args, logs)
+
+    def _targets(self, hook: str) -> list[Callback]:
+        """The callbacks whose ``hook`` does something -- the base class's hooks do
+        nothing -- worked out once per hook (again if the list of callbacks changes), so
+        a ``fit`` step does not call History's empty batch hooks or copy logs for them."""
+        key = tuple(self.callbacks)
+        cache = self.__dict__.get("_hook_targets")
+        if cache is None or cache[0] != key:
+            cache = self.__dict__["_hook_targets"] = (key, {})
+        found = cache[1].get(hook)
+        if found is None:
+            found = cache[1][hook] = [cb for cb in key if _handles(cb, hook)]
+        return found
 
     def on_batch_begin(self, batch, logs=None): self._call("on_batch_begin", batch, logs=logs)
     def on_batch_end(self, batch, logs=None): self._call("on_batch_end", batch, logs=logs)
@@ -88,6 +103,20 @@ class CallbackList(Callback):
     def on_test_end(self, logs=None): self._call("on_test_end", logs=logs)
     def on_predict_begin(self, logs=None): self._call("on_predict_begin", logs=logs)
     def on_predict_end(self, logs=None): self._call("on_predict_end", logs=logs)
+
+
+# Hooks whose base implementation forwards to another one (Keras's aliases).
+_FORWARDS = {"on_train_batch_begin": "on_batch_begin", "on_train_batch_end": "on_batch_end"}
+
+
+def _handles(cb: Callback, hook: str) -> bool:
+    """Whether ``cb``'s ``hook`` (or the hook the base class forwards it to) is its own:
+    set on the instance (LambdaCallback) or overridden by its class."""
+    for name in (hook, _FORWARDS.get(hook)):
+        if name is not None and (name in vars(cb) or
+                                 getattr(type(cb), name, None) is not getattr(Callback, name)):
+            return True
+    return False
 
 
 class History(Callback):

@@ -470,6 +470,8 @@ class Trainer(CompileMixin):
                 steps=batches.num_batches)
             cbs.on_predict_begin()
         model.stop_predicting = False
+        if cbs is None and batches.size == batches.num_batches == 1:   # one batch: all of xs
+            return _fresh(model.forward_prepared(xs, False, keep_cache=False)[0], xs)
         parts = []
         for step, index in batches.epoch():
             if cbs is not None:

@@ -1,5 +1,5 @@
-"""Compiled (numba) LSTM time loops with per-gate recurrent dropout masks -- imported only
-by :mod:`.dropout`, at first use. float32, tanh / sigmoid (the activations of
+"""Compiled (numba) LSTM and GRU (reset_after) time loops with per-gate recurrent dropout
+masks -- imported only by :mod:`.dropout`, at first use. float32, tanh / sigmoid (the activations of
 :mod:`._numba_lstm`, whose ``tanh32`` and backward row this module reuses).
 
 One call runs all timesteps for batch rows ``b0:b1`` (rows are independent). Per step,
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._numba_lstm import _HALF, _backward_row, tanh32
+from ._numba_lstm import _HALF, _ONE, _backward_row, tanh32
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
@@ -105,3 +105,167 @@ def backward_block(acts, cs, UkT, r, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0,
         for j in range(H):
             dh0[b0 + rr, j] = dh[rr, j]
             dc0[b0 + rr, j] = dc[rr, j]
+
+
+# -- GRU, reset_after (Keras's default), recurrent masks r_z, r_r, r_h ------------------------
+@nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def gru_forward_block(xp, Uk, b_rec, r, h0, hs, acts, mhs, b0, b1):
+    """xp (T, B, 3H); Uk (3, H, H); b_rec (3H,) or (0,); r (3, B, H); h0 (B, H). Writes
+    hs (T+1, B, H), acts (T, B, 3H) = z, r, hh and mhs (T, B, H) = m_h::
+
+        m_g = (h ⊙ r_g) @ U_g + b_rec_g;  z, r = σ(xp_z + m_z), σ(xp_r + m_r)
+        hh = tanh(xp_h + r ⊙ m_h);         h' = z ⊙ h + (1 - z) ⊙ hh
+    """
+    T, G = xp.shape[0], xp.shape[2]
+    H = G // 3
+    n = b1 - b0
+    has_b = b_rec.shape[0] > 0
+    hm = np.empty((n, H), np.float32)
+    mg = np.empty((3, n, H), np.float32)
+    for rr in range(n):
+        for j in range(H):
+            hs[0, b0 + rr, j] = h0[b0 + rr, j]
+    for t in range(T):
+        for g in range(3):
+            for rr in range(n):
+                for j in range(H):
+                    hm[rr, j] = hs[t, b0 + rr, j] * r[g, b0 + rr, j]
+            np.dot(hm, Uk[g], mg[g])
+        if has_b:
+            for g in range(3):
+                for rr in range(n):
+                    for j in range(H):
+                        mg[g, rr, j] += b_rec[g * H + j]
+        for rr in range(n):
+            b = b0 + rr
+            xr = xp[t, b]
+            ar = acts[t, b]
+            for j in range(H):                                   # z
+                ar[j] = _HALF * tanh32(_HALF * (mg[0, rr, j] + xr[j])) + _HALF
+            for j in range(H):                                   # r
+                ar[H + j] = _HALF * tanh32(_HALF * (mg[1, rr, j] + xr[H + j])) + _HALF
+            for j in range(H):                                   # hh
+                mh = mg[2, rr, j]
+                mhs[t, b, j] = mh
+                ar[2 * H + j] = tanh32(xr[2 * H + j] + ar[H + j] * mh)
+            hp = hs[t, b]
+            hn = hs[t + 1, b]
+            for j in range(H):
+                z = ar[j]
+                hn[j] = z * hp[j] + (_ONE - z) * ar[2 * H + j]
+
+
+@nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def gru_backward_block(hs, acts, mhs, UkT, r, dh_seq, dh_last, dxp, dms, dh0, b0, b1):
+    """hs (T+1, B, H); acts (T, B, 3H); mhs (T, B, H); UkT (3, H, H) each U_gᵀ; r (3, B, H);
+    dh_seq (T, B, H) or (0, B, H); dh_last (B, H). Writes dxp (T, B, 3H) = dL/d xp,
+    dms (T, B, 3H) = dL/dm and dh0 (B, H)::
+
+        δz = z(1-z)·δh·(h - hh)   δp = (1 - hh²)·δh·(1 - z)   δr = r(1-r)·δp·m_h
+        δm = [δz, δr, δp·r]       δh_prev = δh·z + Σ_g (δm_g @ U_gᵀ) ⊙ r_g
+    """
+    T, G = acts.shape[0], acts.shape[2]
+    H = G // 3
+    n = b1 - b0
+    has_seq = dh_seq.shape[0] > 0
+    dh = np.empty((n, H), np.float32)
+    dmg = np.empty((n, H), np.float32)
+    back = np.empty((n, H), np.float32)
+    nxt = np.empty((n, H), np.float32)
+    for rr in range(n):
+        for j in range(H):
+            dh[rr, j] = dh_last[b0 + rr, j]
+    for t in range(T - 1, -1, -1):
+        for rr in range(n):
+            b = b0 + rr
+            a = acts[t, b]
+            d = dxp[t, b]
+            dm = dms[t, b]
+            hp = hs[t, b]
+            for j in range(H):
+                if has_seq:
+                    dh[rr, j] += dh_seq[t, b, j]
+                z = a[j]
+                rg = a[H + j]
+                hh = a[2 * H + j]
+                dhj = dh[rr, j]
+                dz = z * (_ONE - z) * dhj * (hp[j] - hh)
+                dp = (_ONE - hh * hh) * dhj * (_ONE - z)
+                dr = rg * (_ONE - rg) * dp * mhs[t, b, j]
+                d[j] = dz
+                d[H + j] = dr
+                d[2 * H + j] = dp
+                dm[j] = dz
+                dm[H + j] = dr
+                dm[2 * H + j] = dp * rg
+                nxt[rr, j] = dhj * z                              # z ⊙ h: undropped h
+        for g in range(3):                                        # Σ_g (δm_g @ U_gᵀ) ⊙ r_g
+            for rr in range(n):
+                for j in range(H):
+                    dmg[rr, j] = dms[t, b0 + rr, g * H + j]
+            np.dot(dmg, UkT[g], back)
+            for rr in range(n):
+                for j in range(H):
+                    nxt[rr, j] += back[rr, j] * r[g, b0 + rr, j]
+        for rr in range(n):
+            for j in range(H):
+                dh[rr, j] = nxt[rr, j]
+    for rr in range(n):
+        for j in range(H):
+            dh0[b0 + rr, j] = dh[rr, j]
+
+
+# -- SimpleRNN (tanh), one recurrent mask ------------------------------------------------------
+@nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def rnn_forward_block(xp, U, r, h0, hs, b0, b1):
+    """xp (T, B, H); U (H, H); r (B, H); h0 (B, H). Writes hs (T+1, B, H):
+    h' = tanh(xp + (h ⊙ r) @ U)."""
+    T, H = xp.shape[0], xp.shape[2]
+    n = b1 - b0
+    hm = np.empty((n, H), np.float32)
+    z = np.empty((n, H), np.float32)
+    for rr in range(n):
+        for j in range(H):
+            hs[0, b0 + rr, j] = h0[b0 + rr, j]
+    for t in range(T):
+        for rr in range(n):
+            for j in range(H):
+                hm[rr, j] = hs[t, b0 + rr, j] * r[b0 + rr, j]
+        np.dot(hm, U, z)
+        for rr in range(n):
+            xr = xp[t, b0 + rr]
+            hn = hs[t + 1, b0 + rr]
+            for j in range(H):
+                hn[j] = tanh32(z[rr, j] + xr[j])
+
+
+@nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def rnn_backward_block(hs, UT, r, dh_seq, dh_last, dz, dh0, b0, b1):
+    """hs (T+1, B, H); UT (H, H) = Uᵀ; r (B, H); dh_seq (T, B, H) or (0, B, H); dh_last
+    (B, H). Writes dz (T, B, H) = (1 - h²)·δh and dh0; δh_prev = (δz @ Uᵀ) ⊙ r."""
+    T, H = dz.shape[0], dz.shape[2]
+    n = b1 - b0
+    has_seq = dh_seq.shape[0] > 0
+    dh = np.empty((n, H), np.float32)
+    d = np.empty((n, H), np.float32)
+    for rr in range(n):
+        for j in range(H):
+            dh[rr, j] = dh_last[b0 + rr, j]
+    for t in range(T - 1, -1, -1):
+        for rr in range(n):
+            b = b0 + rr
+            hn = hs[t + 1, b]
+            for j in range(H):
+                g = dh[rr, j]
+                if has_seq:
+                    g += dh_seq[t, b, j]
+                v = (_ONE - hn[j] * hn[j]) * g
+                d[rr, j] = v
+                dz[t, b, j] = v
+        np.dot(d, UT, dh)
+        for rr in range(n):
+            for j in range(H):
+                dh[rr, j] *= r[b0 + rr, j]
+    for rr in range(n):
+        for j in range(H):
+            dh0[b0 + rr, j] = dh[rr, j]

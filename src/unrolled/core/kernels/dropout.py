@@ -14,8 +14,9 @@ What the reference path did per step, and what this kernel does instead:
   projection;
 * the weight gradients are GEMMs over all T·B rows, one per mask.
 
-The LSTM with tanh / sigmoid in float32 runs its time loops compiled
-(:mod:`._numba_dropout`, batch rows split over the cores as the plain LSTM's); everything
+The LSTM, the GRU (reset_after) and the SimpleRNN with tanh / sigmoid in float32 run their
+time loops
+compiled (:mod:`._numba_dropout`, batch rows split over the cores as the plain LSTM's); everything
 else -- and the slim install (no numba), and calls while the compiled module builds in
 the background -- runs NumPy loops, any float dtype and activation (the cell's own
 ``Activation`` objects); the GRU's loops are in :mod:`.dropout_gru`. Not here: masked
@@ -70,6 +71,14 @@ def _warm(mod: Any) -> None:
     mod.forward_block(xp, Uk, r, s, s, hs, hs.copy(), acts, 0, 1)
     mod.backward_block(acts, hs, Uk, r, np.zeros((1, 1, 1), f), s, s, acts.copy(),
                        s.copy(), s.copy(), 0, 1)
+    g3, Uk3, r3 = np.zeros((1, 1, 3), f), np.zeros((3, 1, 1), f), np.zeros((3, 1, 1), f)
+    for b_rec in (np.zeros(3, f), np.zeros(0, f)):
+        mod.gru_forward_block(g3, Uk3, b_rec, r3, s, hs.copy(), g3.copy(), s.copy()[None], 0, 1)
+    mod.rnn_forward_block(np.zeros((1, 1, 1), f), s, s, s, hs.copy(), 0, 1)
+    mod.rnn_backward_block(hs, s, s, np.zeros((1, 1, 1), f), s, np.zeros((1, 1, 1), f),
+                           s.copy(), 0, 1)
+    mod.gru_backward_block(hs, g3, s[None], Uk3, r3, np.zeros((1, 1, 1), f), s, g3.copy(),
+                           g3.copy(), s.copy(), 0, 1)
 
 
 COMPILED = loading.CompiledModule("._numba_dropout", "the numba dropout kernel needs", _warm)
@@ -77,8 +86,10 @@ COMPILED = loading.CompiledModule("._numba_dropout", "the numba dropout kernel n
 
 def compilable(cell: Any, dtype: Any) -> bool:
     """Whether calls of this cell and dtype run compiled loops once the module is built."""
-    return (type(cell) is LSTMCell and np.dtype(dtype) == np.float32
-            and cell.activation.name == "tanh" and cell.recurrent_activation.name == "sigmoid"
+    gated = type(cell) is LSTMCell or (type(cell) is GRUCell and cell.reset_after)
+    return ((gated or type(cell) is SimpleRNNCell) and np.dtype(dtype) == np.float32
+            and cell.activation.name == "tanh"
+            and (not gated or cell.recurrent_activation.name == "sigmoid")
             and loading.missing_reason() is None and COMPILED.state != "failed"
             and select.forced()[0] != "numpy")
 
@@ -111,8 +122,8 @@ def reasons(compiled: bool, cell: Any) -> tuple[str, ...]:
     """The reasons of a call that ran compiled (or NumPy) loops."""
     if compiled:
         return (REASON, COMPILED_REASON)
-    if type(cell) is not LSTMCell:
-        why = "compiled loops are for the LSTM"
+    if type(cell) not in CELLS or not getattr(cell, "reset_after", True):
+        why = "compiled loops are for the LSTM, the GRU with reset_after and the SimpleRNN"
     elif loading.missing_reason() is not None:
         why = loading.missing_reason()
     elif COMPILED.state == "failed":
@@ -221,9 +232,13 @@ class DropoutKernel:
         sig = getattr(w.cell, "recurrent_activation", None)
         keep_z = act.needs_input or (sig is not None and sig.needs_input)
         mod = None
-        r4 = self.masks.recurrent is not None and self.masks.recurrent.shape[0] == 4
-        if x.dtype == dtype and r4:
+        per_gate = r is not None and r.shape[0] == w.cell.n_gates
+        if x.dtype == dtype and per_gate:
             mod = compiled_loops(w.cell, dtype)
+        if mod is not None and isinstance(w.cell, GRUCell):
+            return self._forward_gru_compiled(mod, w, xt, xp, initial, call)
+        if mod is not None and not lstm:
+            return self._forward_rnn_compiled(mod, xt, xp, U, initial, call)
         if mod is not None:
             return self._forward_compiled(mod, xt, xp, U, initial, call)
         if isinstance(w.cell, GRUCell):
@@ -299,6 +314,72 @@ class DropoutKernel:
         return ScanResult(seq, final[0], final), DropoutSavedValues(
             xt, hs, cs, acts, None, None, self.masks, call.go_backwards, mod)
 
+    def _forward_gru_compiled(self, mod: Any, w: ScanWeights, xt: Array, xp: Array,
+                              initial: tuple[Array, ...] | None, call: ScanCall
+                              ) -> tuple[ScanResult, DropoutSavedValues]:
+        T, B, _ = xt.shape
+        U = w.params[0]
+        H = U.shape[0]
+        b_rec = w.params[1] if len(w.params) > 1 else np.zeros(0, np.float32)
+        r = np.ascontiguousarray(self.masks.recurrent, np.float32)
+        h0 = (np.zeros((B, H), np.float32) if initial is None
+              else np.ascontiguousarray(initial[0], np.float32))
+        hs = np.empty((T + 1, B, H), np.float32)
+        acts = np.empty((T, B, 3 * H), np.float32)
+        mhs = np.empty((T, B, H), np.float32)
+        ranges = lstm_numba.blocks(B, H, T)
+        with _blas_scope(ranges):
+            run_blocks(mod.gru_forward_block,
+                       (xp, _per_mask(U, 3), np.ascontiguousarray(b_rec, np.float32), r, h0, hs,
+                        acts, mhs), ranges)
+        seq = np.ascontiguousarray(np.swapaxes(hs[1:], 0, 1)) if call.return_sequences else None
+        final = (hs[T].copy(),)
+        return ScanResult(seq, final[0], final), DropoutSavedValues(
+            xt, hs, None, acts, mhs, None, self.masks, call.go_backwards, mod, True)
+
+    def _forward_rnn_compiled(self, mod: Any, xt: Array, xp: Array, U: Array,
+                              initial: tuple[Array, ...] | None, call: ScanCall
+                              ) -> tuple[ScanResult, DropoutSavedValues]:
+        T, B, _ = xt.shape
+        H = U.shape[0]
+        r = np.ascontiguousarray(self.masks.recurrent[0], np.float32)
+        h0 = (np.zeros((B, H), np.float32) if initial is None
+              else np.ascontiguousarray(initial[0], np.float32))
+        hs = np.empty((T + 1, B, H), np.float32)
+        ranges = lstm_numba.blocks(B, H, T)
+        with _blas_scope(ranges):
+            run_blocks(mod.rnn_forward_block, (xp, U, r, h0, hs), ranges)
+        seq = np.ascontiguousarray(np.swapaxes(hs[1:], 0, 1)) if call.return_sequences else None
+        final = (hs[T].copy(),)
+        return ScanResult(seq, final[0], final), DropoutSavedValues(
+            xt, hs, None, hs[1:], None, None, self.masks, call.go_backwards, mod)
+
+    def _backward_gru_compiled(self, w: ScanWeights, s: DropoutSavedValues,
+                               d_seq: Array | None, dh: Array) -> SequenceGrads:
+        T, B, GH = s.acts.shape
+        H = GH // 3
+        U = w.params[0]
+        r = np.ascontiguousarray(s.masks.recurrent, np.float32)
+        UkT = np.ascontiguousarray(_per_mask(U, 3).transpose(0, 2, 1))
+        seq = (np.zeros((0, B, H), np.float32) if d_seq is None
+               else np.ascontiguousarray(d_seq, np.float32))
+        dxp = np.empty((T, B, GH), np.float32)
+        dms = np.empty((T, B, GH), np.float32)
+        dh0 = np.empty((B, H), np.float32)
+        ranges = lstm_numba.blocks(B, H, T)
+        with _blas_scope(ranges):
+            run_blocks(s.compiled.gru_backward_block,
+                       (s.hs, s.acts, s.phis, UkT, r, seq, np.ascontiguousarray(dh, np.float32),
+                        dxp, dms, dh0), ranges)
+        rows = T * B
+        dU = np.empty_like(U)
+        for out, dmg, rg in zip(_blocks(dU, 3), _blocks(dms, 3), r):
+            out[...] = (s.hs[:-1] * rg[None]).reshape(rows, H).T @ dmg.reshape(rows, H)
+        d_recurrent: tuple[Array, ...] = (dU,)
+        if len(w.params) > 1:
+            d_recurrent += (dms.reshape(rows, GH).sum(axis=0),)
+        return self._input_side(w, s, dxp, d_recurrent, (dh0,))
+
     def backward(self, w: ScanWeights, saved: DropoutSavedValues, d_sequence: Array | None,
                  d_last: Array | None, d_final: tuple[Array | None, ...]) -> SequenceGrads:
         s = saved
@@ -319,12 +400,24 @@ class DropoutKernel:
             dc = d_final[1] if len(d_final) > 1 else None
             dc = np.zeros((B, H), dtype) if dc is None else np.array(dc, dtype)
         d_seq = None if d_sequence is None else np.swapaxes(d_sequence, 0, 1)  # (T, B, H)
+        if s.gru and s.compiled is not None:
+            return self._backward_gru_compiled(w, s, d_seq, dh)
         if s.gru:
             dz, dh, d_recurrent = dropout_gru.backward_loop(w.cell, w.params, s.hs, s.acts,
                                                             s.phis, s.zs, r, d_seq, dh)
             return self._input_side(w, s, dz, d_recurrent, (dh,))
         dz = np.empty((T, B, GH), dtype)
-        if s.compiled is not None:
+        if s.compiled is not None and not lstm:                               # SimpleRNN
+            dh0 = np.empty_like(dh)
+            seq = (np.zeros((0, B, H), dtype) if d_seq is None
+                   else np.ascontiguousarray(d_seq, dtype))
+            ranges = lstm_numba.blocks(B, H, T)
+            with _blas_scope(ranges):
+                run_blocks(s.compiled.rnn_backward_block,
+                           (s.hs, np.ascontiguousarray(U.T), np.ascontiguousarray(r[0], dtype),
+                            seq, dh, dz, dh0), ranges)
+            dh = dh0
+        elif s.compiled is not None:
             dh0, dc0 = np.empty_like(dh), np.empty_like(dc)
             seq = (np.zeros((0, B, H), dtype) if d_seq is None
                    else np.ascontiguousarray(d_seq, dtype))
