@@ -192,3 +192,14 @@ def test_global_model_of_many_series_forecasts_quantiles(tmp_path):
     assert q.shape == (3, 1, 1, 3) and (np.diff(q, axis=-1) > 0).all()
     np.testing.assert_allclose(q[..., 1], result.values, rtol=1e-6)
     assert forecast.evaluate(fc, path).quantiles.quantiles == [0.2, 0.5, 0.8]
+
+
+def test_a_model_equal_to_its_baseline_up_to_rounding_is_a_tie():
+    from unrolled.forecast.significance import margin
+
+    rng = np.random.default_rng(0)
+    true = rng.normal(size=(200, 1, 1))
+    base = true + rng.normal(size=true.shape)
+    m = margin(base + 1e-9, base, true)  # float32 rounding of the same forecasts
+    assert m.verdict == "tie"
+    assert margin(base * 0.5 + true * 0.5, base, true).verdict == "better"

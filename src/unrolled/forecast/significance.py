@@ -41,10 +41,13 @@ class Margin(NamedTuple):
 
     @property
     def verdict(self) -> str:
-        """``"better"``, ``"worse"`` or ``"tie"`` (the interval holds 0)."""
-        if self.high < 0:
+        """``"better"``, ``"worse"`` or ``"tie"`` (the interval holds 0, or the two
+        forecasts differ only by float rounding: by less than 1e-6 of the baseline's MAE,
+        as when the model was reset to the ridge baseline it is compared with)."""
+        tol = 1e-6 * abs(self.base_mae)
+        if self.high < -tol:
             return "better"
-        if self.low > 0:
+        if self.low > tol:
             return "worse"
         return "tie"
 
