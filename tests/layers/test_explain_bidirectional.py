@@ -1,11 +1,9 @@
 """``unrolled explain --bidirectional``: the counts it prints equal Keras's."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
+from unrolled.cli import main
 from unrolled.inspect.explain import explain
 
 from ..peers import require
@@ -22,9 +20,10 @@ def test_counts_equal_keras(kind, cls):
     assert f"forward_{kind}" in text and f"backward_{kind}" in text
 
 
-def test_cli_flag():
-    out = subprocess.run([sys.executable, "-m", "unrolled", "explain", "--bidirectional", "--units", "1",
-                          "--features", "2", "--merge-mode", "none"],
-                         capture_output=True, text=True, check=True).stdout
+def test_cli_flag(capsys):
+    # in-process: `python -m unrolled` itself is run by tests/test_cli_explain.py
+    assert main(["explain", "--bidirectional", "--units", "1", "--features", "2",
+                 "--merge-mode", "none"]) == 0
+    out = capsys.readouterr().out
     assert "2 × 16 = 32" in out and "two outputs [h→, h←]" in out
     assert "h_forward, c_forward, h_backward, c_backward" in out
