@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import F32, gemm_peak, interleaved, limit_threads, print_rows, summarize  # noqa: E402
+from harness import F32, gemm_peak, limit_threads, time_modes  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 os.environ.setdefault("UNROLLED_COMPILE", "wait")   # time the compiled kernels, not the build
@@ -222,12 +222,8 @@ def run_shape(name: str, shape, args, cell: str = "lstm") -> dict[str, Any]:
     work = flops(shape) * float(mask.mean()) * CELLS[cell][1] / 4
     out: dict[str, Any] = {"cell": cell, "shape": shape, "lengths": lengths.tolist(), "kernel": kernel.name,
                            "reason": kernel.reason, "skipped": skipped}
-    for mode, fns, peers, w in (("inference", infer_fns, {"onnxruntime", "torch"}, work),
-                                ("training step", train_fns, {"torch"}, 3 * work)):
-        samples = interleaved(fns, args.repeats, 0.02, args.budget)
-        rows, fastest = summarize(samples, w, peak, peers)
-        print_rows(mode, rows, fastest)
-        out[mode] = {"rows": rows, "fastest_peer": fastest}
+    out.update(time_modes([("inference", infer_fns, {"onnxruntime", "torch"}, work),
+                           ("training step", train_fns, {"torch"}, 3 * work)], args, peak))
     return out
 
 

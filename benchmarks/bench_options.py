@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from harness import F32, gemm_peak, interleaved, limit_threads, print_rows, summarize  # noqa: E402
+from harness import F32, gemm_peak, limit_threads, time_modes  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 try:
@@ -121,17 +121,6 @@ def check(name: str, got: Any, want: np.ndarray, label: str) -> None:
     err = float(np.max(np.abs(np.asarray(got, np.float64) - want)))
     if err > 1e-4:
         sys.exit(f"{label} disagrees with unrolled's reference at {name}: max |diff| {err:.3g}")
-
-
-def time_modes(modes: list[tuple[str, dict[str, Callable[[], Any]], set[str], float]],
-               args: Any, peak: float) -> dict[str, Any]:
-    out = {}
-    for mode, fns, peers, work in modes:
-        samples = interleaved(fns, args.repeats, 0.02, args.budget)
-        rows, fastest = summarize(samples, work, peak, peers)
-        print_rows(mode, rows, fastest)
-        out[mode] = {"rows": rows, "fastest_peer": fastest}
-    return out
 
 
 # -- the three options -----------------------------------------------------------------------

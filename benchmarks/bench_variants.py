@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import gemm_peak, interleaved, limit_threads, print_rows, summarize  # noqa: E402
+from harness import gemm_peak, limit_threads, time_modes  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 os.environ.setdefault("UNROLLED_COMPILE", "wait")   # time the compiled kernels, not the build
@@ -167,12 +167,8 @@ def run_one(variant: str, name: str, shape, args) -> dict[str, Any]:
     peak = gemm_peak(3)
     out: dict[str, Any] = {"variant": variant, "shape": shape, "kernel": kernel.name,
                            "reason": kernel.reason, "skipped": skipped}
-    for mode, fns, peers, w in (("inference", infer_fns, {"onnxruntime", "torch"}, flops(shape)),
-                                ("training step", train_fns, {"torch"}, 3 * flops(shape))):
-        samples = interleaved(fns, args.repeats, 0.02, args.budget)
-        rows, fastest = summarize(samples, w, peak, peers)
-        print_rows(mode, rows, fastest)
-        out[mode] = {"rows": rows, "fastest_peer": fastest}
+    out.update(time_modes([("inference", infer_fns, {"onnxruntime", "torch"}, flops(shape)),
+                           ("training step", train_fns, {"torch"}, 3 * flops(shape))], args, peak))
     return out
 
 

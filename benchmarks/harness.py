@@ -144,3 +144,16 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, target_s: float
         if r >= 2 and time.perf_counter() - start > budget_s:
             break
     return samples
+
+
+def time_modes(modes: list[tuple[str, dict[str, Callable[[], Any]], set[str], float]],
+               args: Any, peak: float) -> dict[str, Any]:
+    """Time each (mode, fns, peers, work) side by side, print its rows and return them
+    by mode (rows and the fastest peer)."""
+    out = {}
+    for mode, fns, peers, work in modes:
+        samples = interleaved(fns, args.repeats, 0.02, args.budget)
+        rows, fastest = summarize(samples, work, peak, peers)
+        print_rows(mode, rows, fastest)
+        out[mode] = {"rows": rows, "fastest_peer": fastest}
+    return out
