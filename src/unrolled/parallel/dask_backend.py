@@ -91,7 +91,9 @@ class DaskExecutor(Executor):
                                             with_results=True, raise_errors=False):
                 i, task = futures.pop(fut)
                 fut.release()
-                if fut.status != "error":
+                # Decided by what came back, not fut.status: right after a worker dies the
+                # status can still read other than "error" while the result is the error.
+                if isinstance(result, Outcome):
                     yield result
                 else:   # KilledWorker, a lost connection: result is (type, error, traceback)
                     err = result[1] if isinstance(result, tuple) else result
