@@ -45,8 +45,9 @@ from ._numba_lstm import (
     _HALF,
     _ONE,
     BLAS_SINGLE_THREAD_WORK,
-    SMALL_PRODUCT,
+    LOOP_ROWS,
 )
+from .runtime._numba_gemm import gemm
 
 # fastmath minus nnan/ninf: NaN must survive the clamp and the gate arithmetic.
 _FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -109,12 +110,13 @@ def tanh_array(x, out):
 # differs in its fastmath flags (no nnan/ninf, see _FM).
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")
 def _product(h, U, z, whole):
-    """z (n, G) = h (n, H) @ U (H, G), C-contiguous: a loop vectorised over G when tiny,
-    else BLAS: one call when ``whole`` (the caller limited BLAS to one thread), else in row
-    chunks small enough for OpenBLAS to stay on this thread (each chunk repacks U)."""
+    """z (n, G) = h (n, H) @ U (H, G), C-contiguous: a loop vectorised over G for a few
+    rows (``LOOP_ROWS``), else BLAS: one call when ``whole`` (the caller limited BLAS to
+    one thread), else in row chunks small enough for OpenBLAS to stay on this thread."""
     n, H = h.shape
     G = U.shape[1]
-    if H * G <= SMALL_PRODUCT:
+    rows = n if whole else max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
+    if min(rows, n) <= LOOP_ROWS:
         for r in range(n):
             zr = z[r]
             for j in range(G):
@@ -125,10 +127,9 @@ def _product(h, U, z, whole):
                 for j in range(G):
                     zr[j] += hk * Uk[j]
     else:
-        rows = n if whole else max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
         for r0 in range(0, n, rows):
             r1 = min(n, r0 + rows)
-            np.dot(h[r0:r1], U, z[r0:r1])
+            gemm(h[r0:r1], U, z[r0:r1])
 
 
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")

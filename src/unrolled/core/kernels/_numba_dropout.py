@@ -5,7 +5,7 @@ masks -- imported only by :mod:`.dropout`, at first use. float32, tanh / sigmoid
 One call runs all timesteps for batch rows ``b0:b1`` (rows are independent). Per step,
 with masks r (4, B, H) and the recurrent kernel cut per gate, Uk (4, H, H)::
 
-    z_g = (h_prev ⊙ r_g) @ U_g         # four BLAS sgemms (numba maps np.dot to BLAS)
+    z_g = (h_prev ⊙ r_g) @ U_g         # four BLAS sgemms (runtime._numba_gemm)
     z  += xp[t]                        # xp (T, B, 4H) = the masked input projection
     i, f, o = σ(z) = ½·tanh(½z) + ½;  g = tanh(z);  c = f·c_prev + i·g;  h = o·tanh(c)
 
@@ -22,6 +22,7 @@ import numba as nb
 import numpy as np
 
 from ._numba_lstm import _HALF, _ONE, _backward_row, tanh32
+from .runtime._numba_gemm import gemm
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
@@ -42,7 +43,7 @@ def forward_block(xp, Uk, r, h0, c0, hs, cs, acts, b0, b1):
             for rr in range(n):
                 for j in range(H):
                     hm[rr, j] = hs[t, b0 + rr, j] * r[g, b0 + rr, j]
-            np.dot(hm, Uk[g], zg[g])
+            gemm(hm, Uk[g], zg[g])
         for rr in range(n):
             b = b0 + rr
             xr = xp[t, b]
@@ -97,7 +98,7 @@ def backward_block(acts, cs, UkT, r, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0,
             for rr in range(n):
                 for j in range(H):
                     dzg[rr, j] = dz[t, b0 + rr, g * H + j]
-            np.dot(dzg, UkT[g], back)
+            gemm(dzg, UkT[g], back)
             for rr in range(n):
                 for j in range(H):
                     dh[rr, j] += back[rr, j] * r[g, b0 + rr, j]
@@ -130,7 +131,7 @@ def gru_forward_block(xp, Uk, b_rec, r, h0, hs, acts, mhs, b0, b1):
             for rr in range(n):
                 for j in range(H):
                     hm[rr, j] = hs[t, b0 + rr, j] * r[g, b0 + rr, j]
-            np.dot(hm, Uk[g], mg[g])
+            gemm(hm, Uk[g], mg[g])
         if has_b:
             for g in range(3):
                 for rr in range(n):
@@ -203,7 +204,7 @@ def gru_backward_block(hs, acts, mhs, UkT, r, dh_seq, dh_last, dxp, dms, dh0, b0
             for rr in range(n):
                 for j in range(H):
                     dmg[rr, j] = dms[t, b0 + rr, g * H + j]
-            np.dot(dmg, UkT[g], back)
+            gemm(dmg, UkT[g], back)
             for rr in range(n):
                 for j in range(H):
                     nxt[rr, j] += back[rr, j] * r[g, b0 + rr, j]
@@ -231,7 +232,7 @@ def rnn_forward_block(xp, U, r, h0, hs, b0, b1):
         for rr in range(n):
             for j in range(H):
                 hm[rr, j] = hs[t, b0 + rr, j] * r[b0 + rr, j]
-        np.dot(hm, U, z)
+        gemm(hm, U, z)
         for rr in range(n):
             xr = xp[t, b0 + rr]
             hn = hs[t + 1, b0 + rr]
@@ -262,7 +263,7 @@ def rnn_backward_block(hs, UT, r, dh_seq, dh_last, dz, dh0, b0, b1):
                 v = (_ONE - hn[j] * hn[j]) * g
                 d[rr, j] = v
                 dz[t, b, j] = v
-        np.dot(d, UT, dh)
+        gemm(d, UT, dh)
         for rr in range(n):
             for j in range(H):
                 dh[rr, j] *= r[b0 + rr, j]

@@ -3,7 +3,7 @@
 One call runs *all* timesteps for a block of batch rows ``b0:b1`` (rows of an LSTM are
 independent, so two blocks run on two cores with no per-step synchronisation). Per step:
 
-    z   = h_prev @ U'            # (nb, 4H) one BLAS sgemm (numba maps np.dot to BLAS)
+    z   = h_prev @ U'            # (nb, 4H) one BLAS sgemm (runtime._numba_gemm)
     z  += xp[t]                  # xp = x @ W + b, computed for all steps before the loop
     i, f, o = ½·tanh(½z) + ½     # σ(x) = ½·tanh(x/2) + ½: no exp, no libm call
     g       = tanh(z)            # so the four gates need one tanh each, vectorised
@@ -32,6 +32,7 @@ from numba.core import types
 from numba.extending import overload
 
 from ._numba_sync import load_acquire, store_release
+from .runtime._numba_gemm import gemm
 
 _f32 = np.float32
 _CLAMP = _f32(7.90531110763549805)
@@ -240,7 +241,6 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, w
     dt = acts.dtype
     has_seq = dh_seq.shape[0] > 0
     has_mask = mask.shape[0] > 0
-    rows = n if whole else max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
     dh = np.empty((n, H), dt)
     dc = np.empty((n, H), dt)
     dcc = np.empty(H, dt)                                    # dL/dc_t of one row
@@ -264,18 +264,14 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, w
             b = b0 + r
             _backward_row(acts[t, b], cs[t, b], cs[t + 1, b], dh[r], dc[r], dz[t, b], dcc, H)
         if k == n:
-            for r0 in range(0, n, rows):                     # dL/dh_prev = dz @ Uᵀ
-                r1 = min(n, r0 + rows)
-                np.dot(dz[t, b0 + r0:b0 + r1], UT, dh[r0:r1])
+            _row_product(dz[t, b0:b1], UT, dh, whole)         # dL/dh_prev = dz @ Uᵀ
             continue
         for r in range(n):                                   # masked rows: dz = 0
             if not mask[t, b0 + r]:
                 dz[t, b0 + r] = 0.0
         if k > 0:                                            # the active rows' dL/dh_prev
             _gather_rows(dz[t, b0:b1], idx, k, dg)
-            for r0 in range(0, k, rows):
-                r1 = min(k, r0 + rows)
-                np.dot(dg[r0:r1], UT, dhg[r0:r1])
+            _row_product(dg[:k], UT, dhg[:k], whole)
             for q in range(k):
                 dh[idx[q]] = dhg[q]
     for r in range(n):
@@ -290,18 +286,22 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, w
 # the layer's own arrays and does everything for its rows: projection, bias, zero state,
 # the loop; it keeps only what inference returns.
 
-# Below this many multiply-adds per row per step (units·4·units) a plain loop beats a BLAS
-# call (whose fixed cost is ~0.3 µs); it vectorises over the 4H output columns.
-SMALL_PRODUCT = 32 * 128
+# Up to this many rows a product is a plain loop (vectorised over the 4H output columns),
+# from more rows on one BLAS call: OpenBLAS packs its operands, which a vector-matrix
+# product does not repay. Measured single-threaded through NumPy's OpenBLAS 0.3.31, µs per
+# product, gemm / loop: (1, 128)·(128, 512) 20 / 5.0, (3, 32)·(32, 128) 1.17 / 0.70,
+# (4, 16)·(16, 64) 0.25 / 0.39, (16, 32)·(32, 128) 2.1 / 6.4, (8, 8)·(8, 32) 0.17 / 0.37.
+LOOP_ROWS = 3
 
 
 @nb.njit(inline="always", fastmath=True, error_model="numpy")
 def _row_product(h, U, z, whole):
     """z (n, 4H) = h (n, H) @ U (H, 4H): BLAS (in row chunks unless ``whole``), or a loop
-    when tiny."""
+    for a few rows (also when the chunks would be that small)."""
     n, H = h.shape
     G = U.shape[1]
-    if H * G <= SMALL_PRODUCT:
+    rows = n if whole else max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
+    if min(rows, n) <= LOOP_ROWS:
         for r in range(n):
             zr = z[r]
             for j in range(G):
@@ -312,10 +312,9 @@ def _row_product(h, U, z, whole):
                 for j in range(G):
                     zr[j] += hk * Uk[j]
     else:
-        rows = n if whole else max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
         for r0 in range(0, n, rows):
             r1 = min(n, r0 + rows)
-            np.dot(h[r0:r1], U, z[r0:r1])
+            gemm(h[r0:r1], U, z[r0:r1])
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
@@ -343,7 +342,7 @@ def infer_block(x, W, bias, U, h0, c0, backwards, mask, whole, seq, h_last, c_la
     rows = n * T if whole else max(1, BLAS_SINGLE_THREAD_WORK // (F * G))
     for r0 in range(0, n * T, rows):
         r1 = min(n * T, r0 + rows)
-        np.dot(xb[r0:r1], W, xp[r0:r1])
+        gemm(xb[r0:r1], W, xp[r0:r1])
     if bias.shape[0] > 0:
         for r in range(n * T):
             for j in range(G):
@@ -470,7 +469,7 @@ def infer_units_major(UT, xp, h0, c0, hs, cs, u0, flags, me, parties, t0):
                         return t
         hp = h0 if t == 0 else hs[(t - 1) % S]
         cp = c0 if t == 0 else cs[(t - 1) % 2]
-        np.dot(UT, hp, z)                                    # (4n, B) = Uᵀ rows @ hᵀ
+        gemm(UT, hp, z)                                    # (4n, B) = Uᵀ rows @ hᵀ
         gate_step_infer_t(z, xp[t], cp, cs[t % 2], hs[t % S][u0:u0 + n])
         store_release(flags, me, t + 1)                      # my half of h_t is written
     return T

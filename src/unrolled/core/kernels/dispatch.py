@@ -112,7 +112,13 @@ def environment_report() -> list[str]:
     if missing is None:
         from .runtime import loading  # noqa: PLC0415
 
+        from .runtime import gemm_symbols  # noqa: PLC0415
+
         lines.append(f"compile mode: {loading.compile_mode()} (UNROLLED_COMPILE=background|wait)")
+        gemm = gemm_symbols.find()
+        lines.append("matrix products in compiled loops: "
+                     + (gemm.source if gemm else "none found (the compiled kernels cannot run)")
+                     + " (UNROLLED_GEMM=scipy: SciPy's)")
         for compiled in loading.all_modules():
             lines.append(f"  {compiled.label}: {compiled.describe()}")
     name, source = forced()
