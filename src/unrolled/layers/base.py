@@ -29,6 +29,24 @@ from .node import is_symbolic, symbolic_call
 
 _name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
 
+# What a trainer works out once per model (which weights train, which are regularized or
+# constrained, which calls have activity penalties) depends on layer state. Every change
+# to that state made through the library (``trainable``, ``add_weight``/``build``,
+# ``activity_regularizer``, a regularizer or constraint set on a weight, a layer added to
+# a Sequential model) moves this counter on, so such caches know when to rebuild.
+_state_version = [0]
+
+
+def state_version() -> int:
+    """The current layer-state version (see :func:`state_changed`)."""
+    return _state_version[0]
+
+
+def state_changed() -> None:
+    """Note a change of the layer state trainers cache (see ``_state_version``); a layer
+    of your own that changes its ``regularizers`` after training started calls this."""
+    _state_version[0] += 1
+
 
 def unique_name(base: str) -> str:
     """Keras-style automatic names: ``lstm``, ``lstm_1``, ``lstm_2``, ..."""
@@ -136,11 +154,22 @@ class Layer:
         self._weights: dict[str, np.ndarray] = {}
         self.inbound_nodes: list[Any] = []   # one Node per symbolic call
 
+    @property
+    def trainable(self) -> bool:
+        """Whether the optimizer updates this layer's weights (Keras's ``trainable``)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        state_changed()
+
     # -- weights -------------------------------------------------------------------------
     def add_weight(self, name: str, shape: tuple[int, ...], initializer: Any,
                    rng: np.random.Generator | None = None) -> np.ndarray:
         value = initializers.get(initializer)(shape, self.dtype, rng if rng is not None else make_rng())
         self._weights[name] = np.ascontiguousarray(value, dtype=self.dtype)
+        state_changed()
         return self._weights[name]
 
     def _weight(self, name: str) -> np.ndarray:
@@ -209,6 +238,7 @@ class Layer:
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         self.build_input_shape = tuple(input_shape)
         self.built = True
+        state_changed()
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> Any:
         return tuple(input_shape)

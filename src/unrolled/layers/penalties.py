@@ -23,6 +23,7 @@ import numpy as np
 
 from ..core import constraints as constraints_mod
 from ..core import regularizers as regularizers_mod
+from .base import state_changed
 
 
 class ActivityCache(NamedTuple):
@@ -32,13 +33,54 @@ class ActivityCache(NamedTuple):
     outputs: list[np.ndarray]
 
 
+class _Watched(dict):
+    """Weight name -> regularizer (or constraint): a dict whose changes tell the trainers'
+    cached step plans to rebuild (:func:`~unrolled.layers.base.state_changed`)."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        state_changed()
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(key)
+        state_changed()
+
+    def _changing(name: str) -> Any:  # type: ignore[misc]
+        method = getattr(dict, name)
+
+        def changed(self: Any, *args: Any, **kwargs: Any) -> Any:
+            out = method(self, *args, **kwargs)
+            state_changed()
+            return out
+        changed.__name__ = name
+        return changed
+
+    update = _changing("update")
+    pop = _changing("pop")
+    popitem = _changing("popitem")
+    setdefault = _changing("setdefault")
+    clear = _changing("clear")
+    __ior__ = _changing("__ior__")
+    del _changing
+
+
 class Penalized:
     """Mixin: weight regularizers, constraints and the activity regularizer."""
 
     _penalty_prefixes: dict[str, str]
     _weight_regularizers: dict[str, Any]
     _weight_constraints: dict[str, Any]
-    activity_regularizer: Any = None
+    _activity_regularizer: Any = None
+
+    @property
+    def activity_regularizer(self) -> Any:
+        """Keras's ``activity_regularizer`` (None: none); settable, e.g. ``"l2"``."""
+        return self._activity_regularizer
+
+    @activity_regularizer.setter
+    def activity_regularizer(self, value: Any) -> None:
+        self._activity_regularizer = regularizers_mod.get(value)
+        state_changed()
 
     def _take_penalties(self, kwargs: dict[str, Any], weights: Any) -> None:
         """Pop ``<p>_regularizer`` / ``<p>_constraint`` for each option prefix ``p`` and
@@ -47,10 +89,10 @@ class Penalized:
         (``{"recurrent": "recurrent_kernel"}``: Keras's ``recurrent_regularizer``)."""
         prefixes = dict(weights) if isinstance(weights, dict) else {w: w for w in weights}
         self._penalty_prefixes = prefixes
-        self._weight_regularizers = {
-            w: regularizers_mod.get(kwargs.pop(f"{p}_regularizer", None)) for p, w in prefixes.items()}
-        self._weight_constraints = {
-            w: constraints_mod.get(kwargs.pop(f"{p}_constraint", None)) for p, w in prefixes.items()}
+        self._weight_regularizers = _Watched(
+            (w, regularizers_mod.get(kwargs.pop(f"{p}_regularizer", None))) for p, w in prefixes.items())
+        self._weight_constraints = _Watched(
+            (w, constraints_mod.get(kwargs.pop(f"{p}_constraint", None))) for p, w in prefixes.items())
         self.activity_regularizer = regularizers_mod.get(kwargs.pop("activity_regularizer", None))
 
     @property

@@ -331,6 +331,8 @@ class Graph:
     def backward(self, d_outputs: list[Any], cache: GraphCache) -> tuple[list[Any], dict[int, list[Any]]]:
         """Gradients of the model inputs (one per input; None where none flows, e.g. an
         integer input) and, per layer id, the gradients of its ``trainable_weights``."""
+        if self.chain:
+            return self._backward_chain(d_outputs, cache)
         grads: dict[int, list[Any]] = {}
         d: dict[int, Any] = {}
         for t, g in zip(self.outputs, d_outputs):
@@ -366,13 +368,30 @@ class Graph:
                         d[i] = dxi if i not in d else d[i] + dxi
         return [d.get(id(t)) for t in self.inputs], grads
 
+    def _backward_chain(self, d_outputs: list[Any], cache: GraphCache
+                        ) -> tuple[list[Any], dict[int, list[Any]]]:
+        """:meth:`backward` for a plain chain (see :meth:`_is_plain_chain`): each call's
+        input gradient is the previous call's output gradient, nothing to look up."""
+        grads: dict[int, list[Any]] = {}
+        last = self.calls[-1]
+        dy: Any = d_outputs[0] if last.single else list(d_outputs)
+        for node, node_cache in zip(reversed(self.calls), reversed(cache.calls)):
+            if dy is None or (not node.single and all(g is None for g in dy)):
+                return [None], grads
+            layer = node.layer
+            dy, g = layer.backward(dy, node_cache)
+            if g and layer.trainable:
+                key = id(layer)
+                grads[key] = list(g) if key not in grads else [a + b for a, b in zip(grads[key], g)]
+        return [dy], grads
+
     def flat_grads(self, grads: dict[int, list[Any]], layers: list[Any]) -> list[np.ndarray]:
         """One gradient per trainable weight of ``layers``, in order (zeros for a layer
         that no gradient reached)."""
         out: list[np.ndarray] = []
         for layer in layers:
-            weights = layer.trainable_weights
-            out.extend(grads.get(id(layer)) or [np.zeros_like(w) for w in weights])
+            g = grads.get(id(layer))
+            out.extend(g or [np.zeros_like(w) for w in layer.trainable_weights])
         return out
 
     def activity_penalty(self, cache: GraphCache) -> float:

@@ -13,7 +13,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import ConfigError, InputShapeError
-from ..layers.base import Layer, as_input_array, dtype_policy
+from ..layers.base import Layer, as_input_array, dtype_policy, state_changed
 from ..layers.input_layer import InputLayer
 from ..layers.node import SymbolicTensor
 from .graph import Graph
@@ -55,6 +55,7 @@ class Sequential(Model):
         self._layers.append(layer)
         self.built = False
         self._graph = None
+        state_changed()          # the model's layers changed: trainers' step plans rebuild
         if self.input_layer is not None:
             self.build()
 
@@ -155,7 +156,7 @@ class Sequential(Model):
         first = self._layers[0]
         if getattr(first, "input_dtype_kind", "float") == "int":
             x = first.indices(x)   # integer inputs (Embedding): checked, never cast to float
-        else:
+        elif type(x) is not np.ndarray or x.dtype != first.dtype:   # else: nothing to convert
             x = as_input_array(x, first.dtype, f"Model {self.name!r}")
         expected = self.input_batch_shape
         if expected is not None:

@@ -226,14 +226,21 @@ class CompileMixin:
                 + [name for name, _, _ in self._compiled_metrics or []])
 
     def reset_metrics(self) -> None:
-        for m in self.metrics:
-            m.reset_state()
+        if not self.compiled:
+            return
+        self._loss_tracker.reset_state()
+        if self._outputs:
+            for tracker in self._output_trackers():
+                tracker.reset_state()
+        for _, metric, _ in self._compiled_metrics or ():
+            metric.reset_state()
 
     def get_metrics_result(self) -> dict[str, float]:
         logs = {"loss": float(self._loss_tracker.result())}
-        for tracker in self._output_trackers():
-            logs[tracker.name] = float(tracker.result())
-        for name, metric, _ in self._compiled_metrics or []:
+        if self._outputs:
+            for tracker in self._output_trackers():
+                logs[tracker.name] = float(tracker.result())
+        for name, metric, _ in self._compiled_metrics or ():
             logs[name] = float(metric.result())
         return logs
 
@@ -241,6 +248,8 @@ class CompileMixin:
         """Keras's order: the losses and (one output) the metrics in compile order, then
         the other keys sorted -- with several outputs the per-output metric names carry
         an output prefix that Keras does not match, so they come sorted."""
+        if len(logs) == 1:                     # the loss alone
+            return next(iter(logs.values()))
         order = self.metrics_names if self.n_outputs == 1 else ["loss"] + [t.name for t in self._output_trackers()]
         names = [n for n in order if n in logs]
         values = [logs[n] for n in names] + [logs[k] for k in sorted(logs) if k not in names]

@@ -75,6 +75,10 @@ class Mean(Metric):
     default_name = "mean"
 
     def reset_state(self) -> None:
+        if "count" in self.__dict__:          # zeroed in place: cheaper than new arrays
+            self.total[()] = 0
+            self.count[()] = 0
+            return
         self.total = np.zeros((), self.dtype)
         self.count = np.zeros((), self.dtype)
 
@@ -87,9 +91,11 @@ class Mean(Metric):
         if type(values) is float and type(sample_weight) is int:
             # A number standing for ``sample_weight`` samples (``fit``'s running loss):
             # the same float32 products and sums as below, without the array machinery.
-            v, w = self.dtype.type(values), self.dtype.type(sample_weight)
-            self.total += v * w
-            self.count += w
+            # Scalar arithmetic in the dtype rounds exactly as the 0-d arrays' ufuncs.
+            t = self.dtype.type
+            v, w = t(values), t(sample_weight)
+            self.total[()] = self.total[()] + v * w
+            self.count[()] = self.count[()] + w
             return
         values = np.asarray(values, dtype=self.dtype)
         if sample_weight is not None:
@@ -112,7 +118,8 @@ class Mean(Metric):
             self.count += self.dtype.type(values.shape[0] if values.ndim else 1)
 
     def result(self) -> float:
-        return float(self.total / self.count) if self.count != 0 else 0.0
+        count = self.count[()]
+        return float(self.total[()] / count) if count != 0 else 0.0
 
 
 class MeanMetricWrapper(Mean):

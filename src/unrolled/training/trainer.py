@@ -35,8 +35,11 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from ..errors import ConfigError, InputShapeError
+from ..layers.base import state_version
 from .batching import BatchIterator, class_weight_to_sample_weights, unpack_data
+from .callback_base import pythonify_logs
 from .compiling import CompileMixin
+from .step_plan import StepPlan
 
 if TYPE_CHECKING:
     from .callbacks import Callback, CallbackList, History
@@ -90,6 +93,20 @@ class Trainer(CompileMixin):
         self.model = model
         self.output_names = list(getattr(model, "output_keys", None) or model.output_names)
         self.n_outputs = len(self.output_names)
+        self._plan: StepPlan | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_plan"] = None          # rebuilt where it is used (versions are per process)
+        return state
+
+    def step_plan(self) -> StepPlan:
+        """What a training step of this model needs (see :mod:`.step_plan`), rebuilt
+        whenever the layers' state changed since it was made."""
+        plan = self._plan
+        if plan is None or plan.version != state_version():
+            plan = self._plan = StepPlan(self.model)
+        return plan
 
     @property
     def trainable_weights(self) -> list[np.ndarray]:
@@ -134,23 +151,16 @@ class Trainer(CompileMixin):
             dys.append(dy)
         return total, dys, values
 
-    def _regularization(self) -> tuple[float, dict[int, np.ndarray]]:
-        """Weight penalties, each regularized weight once, and their gradients by weight id."""
-        pairs = self.model.regularized_weights() if hasattr(self.model, "regularized_weights") else []
-        penalty, grads = 0.0, {}
-        for w, reg in pairs:
-            penalty += float(reg(w))
-            grads[id(w)] = reg.gradient(w).astype(w.dtype, copy=False)
-        return penalty, grads
-
     def _update_metrics(self, y: np.ndarray, y_pred: np.ndarray, loss: float,
                         sample_weight: Any, mask: Any = None) -> dict[str, float]:
         self._loss_tracker.update_state(loss, sample_weight=len(y_pred))
         if self._compiled_metrics is None:
             self._build_metrics(y, y_pred)
+        if not self._compiled_metrics:
+            return self.get_metrics_result()
         if mask is not None and sample_weight is not None:
             sample_weight = self._mask_weighted(sample_weight, mask)
-        for _, metric, weighted in self._compiled_metrics or []:
+        for _, metric, weighted in self._compiled_metrics:
             weights = sample_weight if weighted else None
             if mask is not None and getattr(metric, "applies_mask", False):
                 metric.update_state(y, y_pred, sample_weight=weights, mask=mask)
@@ -196,10 +206,11 @@ class Trainer(CompileMixin):
     def _step(self, xs: list[np.ndarray], ys: list[Any], sample_weight: Any,
               training: bool) -> dict[str, float]:
         model = self.model
+        plan = self.step_plan()
         y_pred, cache = model.forward_prepared(xs, training)
         masks = list(getattr(cache, "output_masks", None) or [getattr(cache, "output_mask", None)])
-        penalty, reg_grads = self._regularization()
-        activity = model.activity_penalty(cache) if hasattr(model, "activity_penalty") else 0.0
+        penalty, reg_grads = plan.regularization()
+        activity = plan.activity_penalty(cache)
         if self.n_outputs == 1:
             y, mask = ys[0], masks[0]
             loss, dy = self._loss_and_grad(y, y_pred, sample_weight, mask)
@@ -213,15 +224,13 @@ class Trainer(CompileMixin):
                 loss = loss + penalty + activity
             d_out = model._pack_outputs(dys)
         if training:
-            weights = self.trainable_weights
+            weights = plan.trainable_weights()
             if weights:
                 _, grads = model.backward(d_out, cache)
                 if reg_grads:
-                    grads = [g + reg_grads[id(w)] if id(w) in reg_grads else g
-                             for g, w in zip(grads, weights)]
+                    grads = plan.add_regularization(grads, weights, reg_grads)
                 self.optimizer.apply(grads, weights)
-                if hasattr(model, "apply_constraints"):
-                    model.apply_constraints()       # Keras: right after the update
+                plan.apply_constraints()          # Keras: right after the update
             else:
                 warnings.warn("The model does not have any trainable weights.", stacklevel=5)
         if self.n_outputs == 1:
@@ -230,6 +239,9 @@ class Trainer(CompileMixin):
 
     def _stop_if_weights_diverged(self, epoch: int, step: int) -> None:
         """After an update (and the callbacks): NaN/inf weights stop training, saying so."""
+        plan = self._plan
+        if plan is not None and plan.valid() and plan.weights_finite():
+            return
         from .callbacks import nonfinite_weights
 
         bad = nonfinite_weights(self.model)
@@ -411,8 +423,6 @@ class Trainer(CompileMixin):
     # -- evaluate / predict ------------------------------------------------------------
     def _evaluate(self, x: np.ndarray, y: np.ndarray, sample_weight: Any, batch_size: int | None,
                   steps: int | None, callbacks: CallbackList) -> dict[str, Any]:
-        from .callbacks import pythonify_logs
-
         batches = BatchIterator(len(x[0]), batch_size, False, steps)
         self.model.stop_evaluating = False
         callbacks.on_test_begin()
@@ -495,8 +505,6 @@ class Trainer(CompileMixin):
     def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
                        class_weight: dict[int, float] | None = None, return_dict: bool = False) -> Any:
         """One gradient step on one batch; returns that batch's loss (and metrics), as Keras."""
-        from .callbacks import pythonify_logs
-
         self._assert_compiled("train_on_batch")
         if class_weight is not None:
             if sample_weight is not None:
@@ -507,14 +515,15 @@ class Trainer(CompileMixin):
         if y is None:
             raise InputShapeError("train_on_batch needs targets y.")
         self.reset_metrics()
-        logs = pythonify_logs(self._train_step(x, y, sample_weight))
+        logs = self._train_step(x, y, sample_weight)
+        if len(logs) == 1 and not return_dict:   # the loss alone (a Python float already)
+            return next(iter(logs.values()))
+        logs = pythonify_logs(logs)
         return logs if return_dict else self._flatten_in_order(logs)
 
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
                       return_dict: bool = False) -> Any:
         """Loss (and metrics) of one batch, without updating the weights."""
-        from .callbacks import pythonify_logs
-
         self._assert_compiled("test_on_batch")
         x, y, sample_weight = self._arrays(x, y, sample_weight, "test_on_batch")
         if y is None:
