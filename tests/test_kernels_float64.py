@@ -121,3 +121,36 @@ def test_float64_fast_backward_matches_finite_differences(name, cls, options, ke
             numeric[idx] = (up - down) / (2 * eps)
         assert np.abs(numeric).max() > 1e-3          # not a vacuous comparison
         np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_the_compiled_float64_tanh_is_within_a_few_ulp_of_numpys():
+    """The gate loops' vectorisable float64 tanh (``_numba_float64.tanh64``): series below
+    |x| = 0.3, exp-based above; both sides of the switch, tiny, huge, ±inf and NaN, under
+    both fastmath settings the kernels use (the cells' keeps NaN)."""
+    nb = require("numba")
+    require("scipy")
+    from unrolled.core.kernels._numba_cells import _FM  # noqa: PLC0415
+    from unrolled.core.kernels._numba_float64 import tanh64  # noqa: PLC0415
+
+    def apply(flags):
+        @nb.njit(fastmath=flags, error_model="numpy")
+        def run(x, out):
+            for k in range(x.size):
+                out[k] = tanh64(x[k])
+        return run
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-25, 25, 200_000), rng.uniform(-0.6, 0.6, 200_000),
+                        rng.standard_normal(1000) * 1e-7,
+                        [0.0, -0.0, 0.3, -0.3, np.nextafter(0.3, 0), np.nextafter(-0.3, 0), 19.0,
+                         19.1, 40.0, 1e300, -1e300, np.inf, -np.inf, 5e-324]])
+    expected = np.tanh(x)
+    for flags in (True, _FM):
+        got = np.empty_like(x)
+        apply(flags)(x, got)
+        ulps = np.abs(got - expected) / np.spacing(np.abs(expected))
+        assert ulps.max() <= 4, (flags, x[np.argmax(ulps)], ulps.max())
+        assert np.all(np.sign(got) == np.sign(expected))
+    nan = np.empty(1)
+    apply(_FM)(np.array([np.nan]), nan)
+    assert np.isnan(nan[0])

@@ -22,8 +22,6 @@ step (see :mod:`.cells_numba`), for steps too big for the row-chunked products h
 """
 from __future__ import annotations
 
-import math
-
 import numba as nb
 import numpy as np
 from numba.core import types
@@ -47,6 +45,7 @@ from ._numba_lstm import (
     BLAS_SINGLE_THREAD_WORK,
     LOOP_ROWS,
 )
+from ._numba_float64 import tanh64
 from .runtime._numba_gemm import gemm
 
 # fastmath minus nnan/ninf: NaN must survive the clamp and the gate arithmetic.
@@ -79,7 +78,7 @@ def sigmoid32(x):
 
 
 def tanh_(x):
-    """tanh at x's precision: :func:`tanh32` for float32, libm's for float64. (Python
+    """tanh at x's precision: :func:`tanh32` for float32, ``tanh64`` for float64. (Python
     body: only under ``NUMBA_DISABLE_JIT=1``; compiled code takes the overload.)"""
     return tanh32(x) if isinstance(x, np.float32) else np.tanh(x)
 
@@ -88,7 +87,7 @@ def tanh_(x):
 def _tanh_overload(x):
     if x == types.float32:
         return lambda x: tanh32(x)
-    return lambda x: math.tanh(x)
+    return lambda x: tanh64(x)
 
 
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy", cache=True)

@@ -12,8 +12,8 @@ independent, so two blocks run on two cores with no per-step synchronisation). P
 ``tanh`` is a float32 rational approximation (Eigen's ``ptanh_float``, |error| < 2e-7 in
 [-9, 9], exactly ±1 beyond), inlined so the gate loop vectorises — libm's scalar tanh
 costs more per step than ONNX Runtime's whole step. The same loops compile for float64
-too (``tanh_`` dispatches on the type: libm's tanh there; allocations follow the inputs'
-dtype).
+too (``tanh_`` dispatches on the type: :func:`._numba_float64.tanh64` there, which
+vectorises as well; allocations follow the inputs' dtype).
 
 Masks: a (T, B) bool step mask; a masked row skips the step (h, c carried over; in
 backward dL/dz = 0 and dL/dh, dL/dc pass through), and each step's product runs over the
@@ -24,13 +24,12 @@ weight-gradient GEMMs, and ``dh_prev = dz[t] @ Uᵀ`` per step (one sgemm).
 """
 from __future__ import annotations
 
-import math
-
 import numba as nb
 import numpy as np
 from numba.core import types
 from numba.extending import overload
 
+from ._numba_float64 import tanh64
 from ._numba_sync import load_acquire, store_release
 from .runtime._numba_gemm import gemm
 
@@ -71,7 +70,7 @@ def tanh32(x):
 
 
 def tanh_(x):
-    """tanh at x's precision: :func:`tanh32` for float32, libm's tanh for float64 (the
+    """tanh at x's precision: :func:`tanh32` for float32, ``tanh64`` for float64 (the
     float64 kernels are checked against the float64 reference to ~1e-12). This Python
     body runs only under ``NUMBA_DISABLE_JIT=1``; compiled code takes the overload."""
     return tanh32(x) if isinstance(x, np.float32) else np.tanh(x)
@@ -81,7 +80,7 @@ def tanh_(x):
 def _tanh_overload(x):
     if x == types.float32:
         return lambda x: tanh32(x)
-    return lambda x: math.tanh(x)
+    return lambda x: tanh64(x)
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
