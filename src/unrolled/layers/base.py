@@ -102,7 +102,9 @@ def _symbolic_aware(call: Any) -> Any:
         return call
 
     def __call__(self: "Layer", x: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if not args and is_symbolic(x, kwargs):
+        # An array with no keyword arguments (``layer(x)``, the common call) cannot hold a
+        # symbolic tensor: skip the walk (~1.5 µs of a ~15 µs tiny LSTM call).
+        if not args and (kwargs or type(x) is not np.ndarray) and is_symbolic(x, kwargs):
             return symbolic_call(self, x, kwargs)
         return call(self, x, *args, **kwargs)
 
