@@ -74,6 +74,11 @@ class CallbackList(Callback):
             for cb in targets:
                 getattr(cb, hook)(*args, logs)
 
+    def handles(self, hook: str) -> bool:
+        """Whether any callback's ``hook`` does something (``fit`` skips the batch hooks,
+        and the per-batch logs they would receive, when none does)."""
+        return bool(self._targets(hook))
+
     def _targets(self, hook: str) -> list[Callback]:
         """The callbacks whose ``hook`` does something -- the base class's hooks do
         nothing -- worked out once per hook (again if the list of callbacks changes), so

@@ -87,6 +87,7 @@ class Optimizer:
         self._accumulators: list[Array] = []
         self._slots: list[Array] = []                     # in Keras's creation order
         self._slot_names: list[str] = []                  # "momentum/3": slot of variable 3
+        self._flat: dict[str, Array] = {}                 # slot name -> all variables' slots
 
     # -- learning rate and step count ---------------------------------------------------
     @property
@@ -131,14 +132,43 @@ class Optimizer:
     def _add_slots(self, variables: Sequence[Array], names: Sequence[str],
                    fill: float = 0.0) -> tuple[list[Array], ...]:
         """Zero (or ``fill``) arrays like each variable, one list per name, created in
-        Keras's interleaved order (``for v in variables: for name in names``)."""
+        Keras's interleaved order (``for v in variables: for name in names``).
+
+        When all variables share one dtype, each name's arrays are views into one flat
+        array (``self._flat[name]``), so an update rule can run once over all of them."""
         out: tuple[list[Array], ...] = tuple([] for _ in names)
+        flat = {}
+        if variables and len({v.dtype for v in variables}) == 1:
+            size = sum(int(v.size) for v in variables)
+            flat = {name: np.full(size, fill, dtype=variables[0].dtype) for name in names}
+            self._flat.update(flat)
+        offset = 0
         for k, v in enumerate(variables):
             for name, lst in zip(names, out):
-                lst.append(np.full(v.shape, fill, dtype=v.dtype))
+                if flat:
+                    lst.append(flat[name][offset:offset + v.size].reshape(v.shape))
+                else:
+                    lst.append(np.full(v.shape, fill, dtype=v.dtype))
                 self._slots.append(lst[-1])
                 self._slot_names.append(f"{name}/{k}")
+            offset += int(v.size)
         return out
+
+    def _flat_grads(self, gs: list[Array]) -> Array:
+        """The gradients end to end in one reused array (the layout of ``self._flat``)."""
+        buf = self._flat.get("_grads")
+        if buf is None:
+            buf = self._flat["_grads"] = np.empty(sum(int(g.size) for g in gs), gs[0].dtype)
+        np.concatenate([g.reshape(-1) for g in gs], out=buf)
+        return buf
+
+    def _apply_flat(self, ws: list[Array], update: Array) -> None:
+        """``w -= update`` for each variable, ``update`` flat in the order of ``ws``."""
+        offset = 0
+        for w in ws:
+            n = w.size
+            w -= update[offset:offset + n].reshape(w.shape)
+            offset += n
 
     def _build_slots(self, variables: Sequence[Array]) -> None:
         raise NotImplementedError
@@ -261,8 +291,15 @@ class Optimizer:
         if self.weight_decay is not None:
             for w in ws:                                  # torch backend: w *= 1 - wd * lr
                 w *= w.dtype.type(1) - w.dtype.type(self.weight_decay) * lr.astype(w.dtype)
+        if len(ws) == len(self._variables) and self._update_all(gs, ws, lr):
+            return
         for i, g, w in zip(idx, gs, ws):
             self._update(i, g, w, lr.astype(w.dtype))
+
+    def _update_all(self, gs: list[Array], ws: list[Array], lr: np.floating) -> bool:
+        """The update of every variable at once, on the flat slots (same numbers as
+        ``_update`` one variable at a time); False where it does not apply."""
+        return False
 
     def _clip(self, gs: list[Array]) -> list[Array]:
         if self.clipnorm and self.clipnorm > 0:

@@ -27,16 +27,22 @@ from .schedules import LearningRateSchedule
 Array = np.ndarray
 
 
-def _axpy(y: Array, alpha: float, x: Array) -> None:
+def _axpy(y: Array, alpha: float, x: Array, buf: Array | None = None) -> None:
     """``y += alpha * x`` in place, rounded once, as torch's fused ``add_(x, alpha=)``.
 
     Keras's torch backend does its ``+ (1 - beta) * g`` and ``- lr * g`` this way, and
     an FMA rounds differently from ``y + (alpha * x)``. For float32 the float64
     product is exact, so computing in float64 and rounding back reproduces the FMA.
+    ``buf``: a float64 array of ``y``'s shape to compute in (else one is made).
     """
     a = y.dtype.type(alpha)                               # torch rounds alpha to the dtype first
     if y.dtype == np.float32:
-        y[...] = y.astype(np.float64) + np.float64(a) * x.astype(np.float64)
+        if buf is None:
+            y[...] = y.astype(np.float64) + np.float64(a) * x.astype(np.float64)
+        else:                                             # the same float64 operations
+            np.multiply(x, np.float64(a), out=buf)
+            np.add(y, buf, out=buf)
+            y[...] = buf
     else:
         y += a * x
 
@@ -114,6 +120,34 @@ class Adam(Optimizer):
             np.maximum(self._v_hat[i], v, out=self._v_hat[i])
             v = self._v_hat[i]
         w -= (m * alpha) / (np.sqrt(v) + t(self.epsilon))
+
+    def _update_all(self, gs: list[Array], ws: list[Array], lr: np.floating) -> bool:
+        # ``_update`` once over all variables: their slots are one flat array each, the
+        # gradients are put end to end, and every operation is elementwise, so each
+        # number is the one ``_update`` gives (a subclass's own ``_update`` is kept).
+        flat = self._flat
+        if "momentum" not in flat or type(self)._update is not Adam._update:
+            return False
+        t = ws[0].dtype.type
+        if any(w.dtype != ws[0].dtype for w in ws):
+            return False
+        step = t(self.iterations + 1)
+        b1_t, b2_t = np.power(t(self.beta_1), step), np.power(t(self.beta_2), step)
+        alpha = lr.astype(ws[0].dtype) * np.sqrt(t(1) - b2_t) / (t(1) - b1_t)
+        g = self._flat_grads(gs)
+        buf = flat.get("_f64")
+        if buf is None and g.dtype == np.float32:
+            buf = flat["_f64"] = np.empty(g.shape, np.float64)
+        m, v = flat["momentum"], flat["velocity"]
+        m *= t(self.beta_1)
+        _axpy(m, 1 - self.beta_1, g, buf)
+        v *= t(self.beta_2)
+        _axpy(v, 1 - self.beta_2, g * g, buf)
+        if self.amsgrad:
+            np.maximum(flat["velocity_hat"], v, out=flat["velocity_hat"])
+            v = flat["velocity_hat"]
+        self._apply_flat(ws, (m * alpha) / (np.sqrt(v) + t(self.epsilon)))
+        return True
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

@@ -152,11 +152,13 @@ class StepPlan:
             layer.apply_constraints()
 
     def weights_finite(self) -> bool:
-        """True if no weight holds NaN or infinity; False means "look closer" (a float64
-        sum that overflows says False too), never a false True."""
+        """True if no weight holds NaN or infinity: each weight's sum is finite (a NaN or
+        an infinity makes it NaN or infinite). False means "look closer" (a sum can also
+        overflow), never a false True."""
         if not self.fixed_weights:
             return False
-        total = 0.0
-        for w in self.all_weights:
-            total += np.add.reduce(w, axis=None, dtype=np.float64)
-        return math.isfinite(total)
+        ws = self.all_weights
+        if not ws:
+            return True
+        flat = np.concatenate([w.reshape(-1) for w in ws]) if len(ws) > 1 else ws[0]
+        return math.isfinite(np.add.reduce(flat, axis=None))

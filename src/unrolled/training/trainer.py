@@ -152,12 +152,12 @@ class Trainer(CompileMixin):
         return total, dys, values
 
     def _update_metrics(self, y: np.ndarray, y_pred: np.ndarray, loss: float,
-                        sample_weight: Any, mask: Any = None) -> dict[str, float]:
+                        sample_weight: Any, mask: Any = None) -> None:
         self._loss_tracker.update_state(loss, sample_weight=len(y_pred))
         if self._compiled_metrics is None:
             self._build_metrics(y, y_pred)
         if not self._compiled_metrics:
-            return self.get_metrics_result()
+            return
         if mask is not None and sample_weight is not None:
             sample_weight = self._mask_weighted(sample_weight, mask)
         for _, metric, weighted in self._compiled_metrics:
@@ -166,10 +166,9 @@ class Trainer(CompileMixin):
                 metric.update_state(y, y_pred, sample_weight=weights, mask=mask)
             else:
                 metric.update_state(y, y_pred, sample_weight=weights)
-        return self.get_metrics_result()
 
     def _update_metrics_multi(self, ys: list[Any], preds: list[Any], total: float,
-                              values: list[float], sample_weight: Any, masks: list[Any]) -> dict[str, float]:
+                              values: list[float], sample_weight: Any, masks: list[Any]) -> None:
         n = len(preds[0])
         self._loss_tracker.update_state(total, sample_weight=n)
         if self._compiled_metrics is None:
@@ -190,7 +189,6 @@ class Trainer(CompileMixin):
                 metric.update_state(ys[k], preds[k], sample_weight=weights, mask=masks[k])
             else:
                 metric.update_state(ys[k], preds[k], sample_weight=weights)
-        return self.get_metrics_result()
 
     def _mask_weighted(self, sample_weight: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """The sample weights Keras's weighted metrics see under a mask: its loss multiplies
@@ -204,7 +202,9 @@ class Trainer(CompileMixin):
         return sample_weight * w
 
     def _step(self, xs: list[np.ndarray], ys: list[Any], sample_weight: Any,
-              training: bool) -> dict[str, float]:
+              training: bool, results: bool = True) -> dict[str, float] | None:
+        """One batch: forward, loss, (training) backward and update, metrics. Returns
+        the running results as logs, or None with ``results=False`` (nothing reads them)."""
         model = self.model
         plan = self.step_plan()
         y_pred, cache = model.forward_prepared(xs, training)
@@ -234,8 +234,10 @@ class Trainer(CompileMixin):
             else:
                 warnings.warn("The model does not have any trainable weights.", stacklevel=5)
         if self.n_outputs == 1:
-            return self._update_metrics(ys[0], y_pred, loss, sample_weight, masks[0])
-        return self._update_metrics_multi(ys, preds, loss, values, sample_weight, masks)
+            self._update_metrics(ys[0], y_pred, loss, sample_weight, masks[0])
+        else:
+            self._update_metrics_multi(ys, preds, loss, values, sample_weight, masks)
+        return self.get_metrics_result() if results else None
 
     def _stop_if_weights_diverged(self, epoch: int, step: int) -> None:
         """After an update (and the callbacks): NaN/inf weights stop training, saying so."""
@@ -254,10 +256,10 @@ class Trainer(CompileMixin):
                 "the learning rate or set clipnorm.", RuntimeWarning, stacklevel=4)
 
     def _train_step(self, xs: list[np.ndarray], ys: list[Any], sample_weight: Any) -> dict[str, float]:
-        return self._step(xs, ys, sample_weight, training=True)
+        return self._step(xs, ys, sample_weight, training=True)  # type: ignore[return-value]
 
     def _test_step(self, xs: list[np.ndarray], ys: list[Any], sample_weight: Any) -> dict[str, float]:
-        return self._step(xs, ys, sample_weight, training=False)
+        return self._step(xs, ys, sample_weight, training=False)  # type: ignore[return-value]
 
     # -- inputs ------------------------------------------------------------------------
     def _arrays(self, x: Any, y: Any, sample_weight: Any, who: str
@@ -389,16 +391,22 @@ class Trainer(CompileMixin):
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
             cbs.on_epoch_begin(epoch)
-            logs: dict[str, Any] = {}
+            logs: dict[str, Any] | None = {}
+            # Without a batch hook that does something, a step updates the running means
+            # but makes no logs; the epoch's logs are read once after its last step.
+            begin, end = cbs.handles("on_train_batch_begin"), cbs.handles("on_train_batch_end")
             for step, index in batches.epoch():
-                cbs.on_train_batch_begin(step)
-                logs = self._train_step(_take(x, index), _take(y, index), _take(sample_weight, index))
-                cbs.on_train_batch_end(step, logs)
+                if begin:
+                    cbs.on_train_batch_begin(step)
+                logs = self._step(_take(x, index), _take(y, index), _take(sample_weight, index),
+                                  training=True, results=end)
+                if end:
+                    cbs.on_train_batch_end(step, logs)
                 if not self.model.stop_training:
                     self._stop_if_weights_diverged(epoch, step)
                 if self.model.stop_training:
                     break
-            epoch_logs = dict(logs)
+            epoch_logs = dict(self.get_metrics_result() if logs is None else logs)
             if val is not None and self._should_validate(epoch, validation_freq):
                 val_logs = self._evaluate(*val, batch_size=validation_batch_size or batches.batch_size,
                                           steps=validation_steps, callbacks=cbs)
