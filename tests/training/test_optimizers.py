@@ -246,23 +246,24 @@ def test_bad_arguments():
         opt.set_variables([np.zeros(()), np.zeros(()), np.zeros(4), np.zeros((2, 3))])
 
 
-class _OneAtATime(O.Adam):
-    """Adam without the all-variables update: ``_update`` for each variable in turn."""
-
-    def _update_all(self, gs, ws, lr):
-        return False
+def _one_at_a_time(cls):
+    """``cls`` without the all-variables update: ``_update`` for each variable in turn."""
+    return type(f"OneAtATime{cls.__name__}", (cls,), {"_update_all": lambda self, gs, ws, lr: False})
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"amsgrad": True}, {"weight_decay": 0.1, "clipnorm": 1.0},
-                                    {"dtype": "float64"}])
-def test_adam_all_variables_at_once_is_bit_identical_to_one_at_a_time(kwargs):
-    """Adam updates every variable in one pass over flat slots; each number must be the
-    one the per-variable rule gives (and the slots stay the arrays `variables` lists)."""
+@pytest.mark.parametrize("name,kwargs", [
+    ("Adam", {}), ("Adam", {"amsgrad": True}), ("Adam", {"weight_decay": 0.1, "clipnorm": 1.0}),
+    ("Adam", {"dtype": "float64"}), ("AdamW", {}), ("RMSprop", {}),
+    ("RMSprop", {"centered": True, "momentum": 0.5}), ("RMSprop", {"momentum": 0.9, "dtype": "float64"})])
+def test_all_variables_at_once_is_bit_identical_to_one_at_a_time(name, kwargs):
+    """Adam and RMSprop update every variable in one pass over flat slots; each number
+    must be the one the per-variable rule gives (the slots stay what `variables` lists)."""
     kwargs = dict(kwargs)
     dtype = kwargs.pop("dtype", "float32")
     w0, grads = problem(3, 12)
     w0 = [w.astype(dtype) for w in w0]
-    fused, single = O.Adam(0.05, **kwargs), _OneAtATime(0.05, **kwargs)
+    cls = getattr(O, name)
+    fused, single = cls(0.05, **kwargs), _one_at_a_time(cls)(0.05, **kwargs)
     a, b = [w.copy() for w in w0], [w.copy() for w in w0]
     for k, g in enumerate(grads):
         g = [x.astype(dtype) for x in g]
@@ -273,7 +274,7 @@ def test_adam_all_variables_at_once_is_bit_identical_to_one_at_a_time(kwargs):
             single.set_variables(state)
             fused.set_variables(state)
     assert "_grads" in fused._flat and "_grads" not in single._flat     # each path ran
-    assert not any(np.shares_memory(v, fused._flat["momentum"]) for v in a)
+    assert not any(np.shares_memory(v, slot) for v in a for slot in fused._flat.values())
     for p, q in zip(a + fused.variables, b + single.variables):
         assert p.dtype == q.dtype
         np.testing.assert_array_equal(p, q)
@@ -281,7 +282,7 @@ def test_adam_all_variables_at_once_is_bit_identical_to_one_at_a_time(kwargs):
 
 def test_adam_with_a_missing_gradient_updates_the_others_one_at_a_time():
     w0, grads = problem(4, 3)
-    fused, single = O.Adam(0.05), _OneAtATime(0.05)
+    fused, single = O.Adam(0.05), _one_at_a_time(O.Adam)(0.05)
     a, b = [w.copy() for w in w0], [w.copy() for w in w0]
     for g in grads:
         g = [None] + g[1:]

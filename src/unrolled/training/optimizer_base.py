@@ -162,6 +162,20 @@ class Optimizer:
         np.concatenate([g.reshape(-1) for g in gs], out=buf)
         return buf
 
+    def _float64_buffer(self, g: Array) -> Array | None:
+        """A reused float64 array like the flat gradients (for ``_axpy``; None unless float32)."""
+        buf = self._flat.get("_float64")
+        if buf is None and g.dtype == np.float32:
+            buf = self._flat["_float64"] = np.empty(g.shape, np.float64)
+        return buf
+
+    def _flat_ready(self, ws: list[Array], slot: str, update: Any) -> bool:
+        """Whether the all-variables update applies: the flat ``slot`` exists, every
+        variable has one dtype, and ``update`` (the class's per-variable rule) is not a
+        subclass's own."""
+        return (slot in self._flat and getattr(type(self), "_update") is update
+                and all(w.dtype == ws[0].dtype for w in ws))
+
     def _apply_flat(self, ws: list[Array], update: Array) -> None:
         """``w -= update`` for each variable, ``update`` flat in the order of ``ws``."""
         offset = 0

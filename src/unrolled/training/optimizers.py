@@ -125,19 +125,14 @@ class Adam(Optimizer):
         # ``_update`` once over all variables: their slots are one flat array each, the
         # gradients are put end to end, and every operation is elementwise, so each
         # number is the one ``_update`` gives (a subclass's own ``_update`` is kept).
-        flat = self._flat
-        if "momentum" not in flat or type(self)._update is not Adam._update:
+        if not self._flat_ready(ws, "momentum", Adam._update):
             return False
-        t = ws[0].dtype.type
-        if any(w.dtype != ws[0].dtype for w in ws):
-            return False
+        flat, t = self._flat, ws[0].dtype.type
         step = t(self.iterations + 1)
         b1_t, b2_t = np.power(t(self.beta_1), step), np.power(t(self.beta_2), step)
         alpha = lr.astype(ws[0].dtype) * np.sqrt(t(1) - b2_t) / (t(1) - b1_t)
         g = self._flat_grads(gs)
-        buf = flat.get("_f64")
-        if buf is None and g.dtype == np.float32:
-            buf = flat["_f64"] = np.empty(g.shape, np.float64)
+        buf = self._float64_buffer(g)
         m, v = flat["momentum"], flat["velocity"]
         m *= t(self.beta_1)
         _axpy(m, 1 - self.beta_1, g, buf)
@@ -209,6 +204,32 @@ class RMSprop(Optimizer):
             w -= mom
         else:
             w -= increment
+
+    def _update_all(self, gs: list[Array], ws: list[Array], lr: np.floating) -> bool:
+        # ``_update`` once over all variables on the flat slots (see Adam._update_all).
+        if not self._flat_ready(ws, "velocity", RMSprop._update):
+            return False
+        flat, t = self._flat, ws[0].dtype.type
+        lr = lr.astype(ws[0].dtype)
+        g = self._flat_grads(gs)
+        buf = self._float64_buffer(g)
+        v = flat["velocity"]
+        v *= t(self.rho)
+        _axpy(v, 1 - self.rho, g * g, buf)
+        denominator = v + t(self.epsilon)
+        if self.centered:
+            a = flat["average_gradient"]
+            a *= t(self.rho)
+            _axpy(a, 1 - self.rho, g, buf)
+            denominator -= a * a
+        increment = (g * lr) / np.sqrt(denominator)
+        if self.momentum > 0:
+            mom = flat["momentum"]
+            mom *= t(self.momentum)
+            mom += increment
+            increment = mom
+        self._apply_flat(ws, increment)
+        return True
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
