@@ -116,7 +116,8 @@ class Sequential(Model):
         return list(y) if self._returns_list() else [y]
 
     def _returns_list(self) -> bool:
-        self.graph()
+        if self._graph is None:
+            self.graph()
         return self._several_outputs
 
     def _pack_inputs(self, xs: list[Any]) -> Any:

@@ -10,6 +10,11 @@ One training step on a batch ``x`` (batch, timesteps, features), ``y`` (batch, .
     loss          += regularization penalties (each regularized weight once)
     _, grads       = model.backward(dy, cache)                          # one per trainable weight
     optimizer.apply(grads, model.trainable_weights)                     # in place
+    model.apply_constraints()                                           # Keras: after the update
+
+What the model has of these (trainable weights, regularized weights, activity penalties,
+constraints) is worked out once, in a :class:`~unrolled.training.step_plan.StepPlan`
+kept until the layers change, so a step of a plain model does only the work above.
 
 With several outputs each output's loss is computed as above, logged unweighted as
 ``<output>_loss``, multiplied by its ``loss_weights`` entry and summed into ``loss``.
@@ -275,7 +280,8 @@ class Trainer(CompileMixin):
         ys = None
         if y is not None:
             ys = []
-            for k, yk in enumerate(self._split_targets(y, who)):
+            targets = [y] if type(y) is np.ndarray and self.n_outputs == 1 else self._split_targets(y, who)
+            for k, yk in enumerate(targets):
                 if yk is None:
                     ys.append(None)
                     continue
