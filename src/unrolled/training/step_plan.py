@@ -9,6 +9,7 @@ most models have none of them. A plan lists what this model has:
 * ``weights``: the trainable weights (the optimizer's variables), in the model's order;
 * ``regularized``: ``(weight, regularizer, its positions in weights)``, each weight once,
   in the order of ``model.regularized_weights()`` (the penalties add up in that order);
+* ``regularizes``: whether there is any (or the regularizers must be asked afresh);
 * ``activity``: whether any call can add an activity penalty (else the walk is skipped);
 * ``constrained``: the layers whose ``apply_constraints()`` can change a weight;
 * ``all_weights``: every weight of the top-level layers (the divergence check).
@@ -92,6 +93,7 @@ class StepPlan:
             _tracked(la, ("regularizers",)) for la in layers)
         self.weights: list[np.ndarray] = list(model.trainable_weights)
         self.regularized = self._regularized() if self.fixed_regularizers else []
+        self.regularizes = bool(self.regularized) or not self.fixed_regularizers
         self.activity = hasattr(model, "activity_penalty") and any(
             _activity_possible(la) for la in getattr(model, "layers", layers))
         seen: set[int] = set()
@@ -110,10 +112,7 @@ class StepPlan:
         pairs = self.model.regularized_weights() if hasattr(self.model, "regularized_weights") else []
         return [(w, reg, [k for k, v in enumerate(self.weights) if v is w]) for w, reg in pairs]
 
-    # -- what a step calls -------------------------------------------------------------
-    def trainable_weights(self) -> list[np.ndarray]:
-        return self.weights if self.fixed_weights else self.model.trainable_weights
-
+    # -- what a step calls (``regularizes``, ``activity``, ``constrained``: whether to) ----
     def regularization(self) -> tuple[float, Any]:
         """The weight penalties' sum and their gradients: ``[(positions, gradient)]``
         (a dict by weight id when the regularizers are asked afresh)."""
@@ -143,9 +142,6 @@ class StepPlan:
             for k in positions:
                 grads[k] = grads[k] + g
         return grads
-
-    def activity_penalty(self, cache: Any) -> float:
-        return self.model.activity_penalty(cache) if self.activity else 0.0
 
     def apply_constraints(self) -> None:
         for layer in self.constrained:

@@ -214,8 +214,8 @@ class Trainer(CompileMixin):
         plan = self.step_plan()
         y_pred, cache = model.forward_prepared(xs, training)
         masks = list(getattr(cache, "output_masks", None) or [getattr(cache, "output_mask", None)])
-        penalty, reg_grads = plan.regularization()
-        activity = plan.activity_penalty(cache)
+        penalty, reg_grads = plan.regularization() if plan.regularizes else (0.0, None)
+        activity = model.activity_penalty(cache) if plan.activity else 0.0
         if self.n_outputs == 1:
             y, mask = ys[0], masks[0]
             loss, dy = self._loss_and_grad(y, y_pred, sample_weight, mask)
@@ -229,13 +229,14 @@ class Trainer(CompileMixin):
                 loss = loss + penalty + activity
             d_out = model._pack_outputs(dys)
         if training:
-            weights = plan.trainable_weights()
+            weights = plan.weights if plan.fixed_weights else model.trainable_weights
             if weights:
                 _, grads = model.backward(d_out, cache)
                 if reg_grads:
                     grads = plan.add_regularization(grads, weights, reg_grads)
                 self.optimizer.apply(grads, weights)
-                plan.apply_constraints()          # Keras: right after the update
+                if plan.constrained:
+                    plan.apply_constraints()      # Keras: right after the update
             else:
                 warnings.warn("The model does not have any trainable weights.", stacklevel=5)
         if self.n_outputs == 1:
@@ -543,7 +544,10 @@ class Trainer(CompileMixin):
         if y is None:
             raise InputShapeError("test_on_batch needs targets y.")
         self.reset_metrics()
-        logs = pythonify_logs(self._test_step(x, y, sample_weight))
+        logs = self._test_step(x, y, sample_weight)
+        if len(logs) == 1 and not return_dict:   # the loss alone (a Python float already)
+            return next(iter(logs.values()))
+        logs = pythonify_logs(logs)
         return logs if return_dict else self._flatten_in_order(logs)
 
     # -- state -------------------------------------------------------------------------
