@@ -422,8 +422,9 @@ class Trainer(CompileMixin):
             training_logs = epoch_logs
             if self.model.stop_training:
                 break
-        if epochs > 0 and self.trainable_weights:
-            self.optimizer.finalize_variable_values(self.trainable_weights)
+        weights = self.trainable_weights if epochs > 0 else []
+        if weights:
+            self.optimizer.finalize_variable_values(weights)
         cbs.on_train_end(logs=training_logs)
         return self.model.history
 
@@ -441,15 +442,19 @@ class Trainer(CompileMixin):
         batches = BatchIterator(len(x[0]), batch_size, False, steps)
         self.model.stop_evaluating = False
         callbacks.on_test_begin()
-        logs: dict[str, Any] = {}
+        logs: dict[str, Any] | None = {}
         self.reset_metrics()
-        for step, index in batches.epoch():
-            callbacks.on_test_batch_begin(step)
-            logs = self._test_step(_take(x, index), _take(y, index), _take(sample_weight, index))
-            callbacks.on_test_batch_end(step, logs)
+        begin, end = callbacks.handles("on_test_batch_begin"), callbacks.handles("on_test_batch_end")
+        for step, index in batches.epoch():       # per-batch logs only for a hook that reads them
+            if begin:
+                callbacks.on_test_batch_begin(step)
+            logs = self._step(_take(x, index), _take(y, index), _take(sample_weight, index),
+                              training=False, results=end)
+            if end:
+                callbacks.on_test_batch_end(step, logs)
             if self.model.stop_evaluating:
                 break
-        logs = pythonify_logs(logs)
+        logs = pythonify_logs(self.get_metrics_result() if logs is None else logs)
         callbacks.on_test_end(logs)
         return logs
 
