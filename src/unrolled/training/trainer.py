@@ -286,9 +286,10 @@ class Trainer(CompileMixin):
                 if yk is None:
                     ys.append(None)
                     continue
-                yk = np.asarray(yk)
-                if yk.dtype.kind == "f" or yk.dtype == bool:
-                    yk = yk.astype(dtype, copy=False)
+                if type(yk) is not np.ndarray:
+                    yk = np.asarray(yk)
+                if yk.dtype != dtype and (yk.dtype.kind == "f" or yk.dtype == bool):
+                    yk = yk.astype(dtype)
                 if yk.ndim == 0 or len(yk) != n:
                     what = "y" if self.n_outputs == 1 else f"y for output {self.output_names[k]!r}"
                     raise InputShapeError(
