@@ -198,3 +198,40 @@ def test_a_copied_model_trains_on_as_the_original():
     assert copy.train_on_batch(x, y) == ours.train_on_batch(x, y)
     for p, q in zip(copy.get_weights(), ours.get_weights()):
         np.testing.assert_array_equal(p, q)
+
+
+class _Seen(unrolled.callbacks.Callback):
+    """Reads every batch's logs (so fit and evaluate make them each batch)."""
+
+    def __init__(self):
+        super().__init__()
+        self.train, self.test = [], []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.train.append(dict(logs))
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.test.append(dict(logs))
+
+
+def test_logs_made_only_at_the_end_equal_those_made_every_batch():
+    """Without a batch hook, fit and evaluate read the running means once at the end;
+    with one, every batch gets them. The epoch logs are the last batch's either way."""
+    x, y = _data()
+    runs = []
+    for hooks in (False, True):
+        model = _model()
+        model.compile(optimizer=O.Adam(0.05), loss="mse", metrics=["mae"], weighted_metrics=["mse"])
+        seen = _Seen()
+        history = model.fit(x, y, batch_size=2, epochs=2, validation_split=0.34, verbose=0, shuffle=False,
+                            sample_weight=np.linspace(0.5, 1.5, 6).astype("float32"),
+                            callbacks=[seen] if hooks else None)
+        evaluated = model.evaluate(x, y, batch_size=4, verbose=0, return_dict=True,
+                                   callbacks=[seen] if hooks else None)
+        assert evaluated == model.get_metrics_result()      # the running means at the end
+        runs.append((history.history, evaluated, seen))
+    (h0, e0, unseen), (h1, e1, seen) = runs
+    assert not unseen.train and len(seen.train) == 4 and len(seen.test) == 4 + 2   # val + evaluate
+    assert seen.train[-1] == {k: h1[k][-1] for k in seen.train[-1]}
+    assert seen.test[-1] == e1
+    assert h0 == h1 and e0 == e1                  # bit for bit
