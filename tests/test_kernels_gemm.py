@@ -164,3 +164,23 @@ def test_kernels_on_both_sides_of_the_row_loop_match_the_reference(monkeypatch, 
         results[kernel] = [inferred, y, dx, *grads]
     for fast, ref in zip(results["numba"], results["reference"]):
         np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_without_numpys_openblas_the_loops_fall_back_to_scipys_blas(monkeypatch):
+    """NumPy linked to another BLAS (MKL, Accelerate) or an OpenBLAS without the Fortran
+    symbols: SciPy's cython_blas, as numba itself would use; none at all: None (the
+    compiled kernels are then not used)."""
+    require("numba")
+    require("scipy")
+    gemm_symbols.find.cache_clear()
+    try:
+        monkeypatch.setattr(gemm_symbols, "_numpy_openblas", lambda: None)
+        assert gemm_symbols.find().source.startswith("SciPy's BLAS")
+        gemm_symbols.find.cache_clear()
+        monkeypatch.setattr(gemm_symbols, "_numpy_openblas", lambda: ("/nonexistent/lib.so", "0"))
+        assert gemm_symbols.find().source.startswith("SciPy's BLAS")
+        gemm_symbols.find.cache_clear()
+        monkeypatch.setattr(gemm_symbols, "_from_scipy", lambda: None)
+        assert gemm_symbols.find() is None
+    finally:
+        gemm_symbols.find.cache_clear()

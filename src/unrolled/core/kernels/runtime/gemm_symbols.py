@@ -49,7 +49,11 @@ def _numpy_openblas() -> tuple[str, str] | None:
         return None
     numpy_dir = os.path.realpath(os.path.dirname(np.__file__))
     homes = (numpy_dir, numpy_dir + ".libs")        # numpy/.libs, numpy/.dylibs, numpy.libs
-    for lib in threadpool_info():
+    try:
+        libraries = threadpool_info()
+    except Exception:  # noqa: BLE001 - an odd library it cannot inspect: use SciPy's BLAS
+        return None
+    for lib in libraries:
         path = os.path.realpath(lib.get("filepath") or "")
         if lib.get("internal_api") == "openblas" and path.startswith(homes):
             return path, str(lib.get("version"))
