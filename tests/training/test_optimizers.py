@@ -254,10 +254,13 @@ def _one_at_a_time(cls):
 @pytest.mark.parametrize("name,kwargs", [
     ("Adam", {}), ("Adam", {"amsgrad": True}), ("Adam", {"weight_decay": 0.1, "clipnorm": 1.0}),
     ("Adam", {"dtype": "float64"}), ("AdamW", {}), ("RMSprop", {}),
-    ("RMSprop", {"centered": True, "momentum": 0.5}), ("RMSprop", {"momentum": 0.9, "dtype": "float64"})])
+    ("RMSprop", {"centered": True, "momentum": 0.5}), ("RMSprop", {"momentum": 0.9, "dtype": "float64"}),
+    ("SGD", {"momentum": 0.9}), ("SGD", {"momentum": 0.5, "clipvalue": 0.5, "dtype": "float64"}),
+    ("Adagrad", {}), ("Adagrad", {"initial_accumulator_value": 0.5, "dtype": "float64"})])
 def test_all_variables_at_once_is_bit_identical_to_one_at_a_time(name, kwargs):
-    """Adam and RMSprop update every variable in one pass over flat slots; each number
-    must be the one the per-variable rule gives (the slots stay what `variables` lists)."""
+    """Adam, RMSprop, SGD (momentum) and Adagrad update every variable in one pass over
+    flat slots; each number must be the one the per-variable rule gives (the slots stay
+    what `variables` lists)."""
     kwargs = dict(kwargs)
     dtype = kwargs.pop("dtype", "float32")
     w0, grads = problem(3, 12)

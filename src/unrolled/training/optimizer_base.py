@@ -176,12 +176,17 @@ class Optimizer:
         return (slot in self._flat and getattr(type(self), "_update") is update
                 and all(w.dtype == ws[0].dtype for w in ws))
 
-    def _apply_flat(self, ws: list[Array], update: Array) -> None:
-        """``w -= update`` for each variable, ``update`` flat in the order of ``ws``."""
+    def _apply_flat(self, ws: list[Array], update: Array, add: bool = False) -> None:
+        """``w -= update`` (``add``: ``w += update``) for each variable, ``update`` flat
+        in the order of ``ws``."""
         offset = 0
         for w in ws:
             n = w.size
-            w -= update[offset:offset + n].reshape(w.shape)
+            part = update[offset:offset + n].reshape(w.shape)
+            if add:
+                w += part
+            else:
+                w -= part
             offset += n
 
     def _build_slots(self, variables: Sequence[Array]) -> None:

@@ -78,6 +78,19 @@ class SGD(Optimizer):
         else:
             w += m
 
+    def _update_all(self, gs: list[Array], ws: list[Array], lr: np.floating) -> bool:
+        # With plain momentum, ``_update`` once over all variables on the flat slots
+        # (see Adam._update_all); without momentum or with Nesterov's, one at a time.
+        if self.nesterov or not self._flat_ready(ws, "momentum", SGD._update):
+            return False
+        lr = lr.astype(ws[0].dtype)
+        g = self._flat_grads(gs)
+        m = self._flat["momentum"]
+        m *= ws[0].dtype.type(self.momentum)
+        _axpy(m, -lr, g, self._float64_buffer(g))
+        self._apply_flat(ws, m, add=True)
+        return True
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
@@ -255,6 +268,17 @@ class Adagrad(Optimizer):
         acc = self._acc[i]
         acc += g * g
         w -= (g * lr) / np.sqrt(acc + w.dtype.type(self.epsilon))
+
+    def _update_all(self, gs: list[Array], ws: list[Array], lr: np.floating) -> bool:
+        # ``_update`` once over all variables on the flat slots (see Adam._update_all).
+        if not self._flat_ready(ws, "accumulator", Adagrad._update):
+            return False
+        lr = lr.astype(ws[0].dtype)
+        g = self._flat_grads(gs)
+        acc = self._flat["accumulator"]
+        acc += g * g
+        self._apply_flat(ws, (g * lr) / np.sqrt(acc + ws[0].dtype.type(self.epsilon)))
+        return True
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
