@@ -54,9 +54,7 @@ def run(args: argparse.Namespace) -> int:
     for line in dispatch.environment_report():
         print(f"  {line}")
     if args.load and lstm_numba.missing_reason() is None:
-        from ..core.kernels.runtime import loading
-
-        for compiled in loading.all_modules():
+        for compiled in dispatch.compiled_modules():
             compiled.load()
             print(f"  {compiled.label} loaded in {compiled.seconds:.2f} s "
                   "(compiled on first use, then from the disk cache)")

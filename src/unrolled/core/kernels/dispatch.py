@@ -119,7 +119,7 @@ def environment_report() -> list[str]:
         lines.append("matrix products in compiled loops: "
                      + (gemm.source if gemm else "none found (the compiled kernels cannot run)")
                      + " (UNROLLED_GEMM=scipy: SciPy's)")
-        for compiled in loading.all_modules():
+        for compiled in compiled_modules():
             lines.append(f"  {compiled.label}: {compiled.describe()}")
     name, source = forced()
     lines.append(f"kernel override: {name} (from {source})" if name else
@@ -140,3 +140,13 @@ def environment_report() -> list[str]:
         if os.environ.get(var):
             lines.append(f"{var}={os.environ[var]}")
     return lines
+
+
+def compiled_modules() -> list[Any]:
+    """Every compiled-kernel module (``runtime.loading.CompiledModule``, float64 variants
+    included), for reports and ahead-of-time builds: the kernel modules are imported here
+    so that each has registered its own."""
+    from . import cells_numba, cells_train, dropout  # noqa: F401, PLC0415 - they register
+    from .runtime import loading  # noqa: PLC0415
+
+    return loading.registered()

@@ -9,9 +9,9 @@ import sys
 
 def main(argv: list[str]) -> int:
     """Build the modules named in ``argv`` (e.g. ``._numba_cells``) first, then the rest."""
-    from . import loading  # noqa: PLC0415
+    from ..dispatch import compiled_modules  # noqa: PLC0415 - an entry point, imported by none
 
-    modules = loading.all_modules()      # float32 first, then the float64 variants
+    modules = compiled_modules()         # float32 first, then the float64 variants
     modules.sort(key=lambda m: (m.module not in argv, bool(m.variant)))
     for compiled in modules:
         compiled.load()

@@ -170,11 +170,10 @@ def _bump() -> None:
 _instances: list["CompiledModule"] = []
 
 
-def all_modules() -> list["CompiledModule"]:
-    """Every compiled-kernel module (and float64 variant), for reports and ahead-of-time
-    builds; the kernels' modules are imported so that each has registered itself."""
-    from .. import cells_numba, cells_train, dropout, lstm_numba  # noqa: F401, PLC0415
-
+def registered() -> list["CompiledModule"]:
+    """The compiled-kernel modules (and float64 variants) registered so far: each kernel
+    module registers its own when imported (:func:`..dispatch.compiled_modules` imports
+    them all first, so this runtime layer never imports the kernels above it)."""
     return list(_instances)
 
 
