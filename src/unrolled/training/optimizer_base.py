@@ -271,7 +271,7 @@ class Optimizer:
             variables = list(variables)
             if not self.built:
                 self.build(variables)
-            shapes = [tuple(v.shape) for v in variables]
+            shapes = [v.shape for v in variables]               # tuples already
             if shapes != self._shapes:
                 raise InputShapeError(f"Optimizer '{self.name}' was built for variables of shapes "
                                       f"{self._shapes}, got {shapes}; create a new optimizer for "
@@ -282,7 +282,9 @@ class Optimizer:
         if not idx:
             raise ConfigError("No gradients provided for any variable.")
         ws = [variables[i] for i in idx]
-        gs = [np.asarray(grads[i]).astype(variables[i].dtype, copy=False) for i in idx]
+        gs = [g if type(g) is np.ndarray and g.dtype == w.dtype else
+              np.asarray(g).astype(w.dtype, copy=False)
+              for g, w in ((grads[i], variables[i]) for i in idx)]
         for w, g in zip(ws, gs):
             if g.shape != w.shape:
                 raise InputShapeError(
@@ -302,7 +304,7 @@ class Optimizer:
                 self._accumulators[i] += g
         if self.use_ema:
             self._update_ema(variables)
-        self._iterations += 1
+        self._iterations[()] = self._iterations[()] + 1   # in place (``variables`` holds it)
 
     def _step(self, idx: list[int], gs: list[Array], ws: list[Array]) -> None:
         gs = self._clip(gs)
