@@ -14,6 +14,9 @@ step's matrix product. :func:`tanh64` is plain arithmetic on the same double pre
 
 Measured against NumPy's tanh on 2·10⁶ points over [−25, 25] and near 0: at most a few
 units in the last place (``tests/test_kernels_float64.py``). NaN in, NaN out; ±inf give ±1.
+
+The loops inline :func:`tanh64`, and numba's disk cache keys a function on its own file
+only: after editing this file, delete ``core/kernels/__pycache__/*.nbi``/``*.nbc``.
 """
 from __future__ import annotations
 
