@@ -261,11 +261,13 @@ class Trainer(CompileMixin):
                 "add callbacks.TerminateOnNaN() to restore the last finite ones, and lower "
                 "the learning rate or set clipnorm.", RuntimeWarning, stacklevel=4)
 
-    def _train_step(self, xs: list[np.ndarray], ys: list[Any], sample_weight: Any) -> dict[str, float]:
-        return self._step(xs, ys, sample_weight, training=True)  # type: ignore[return-value]
+    def _train_step(self, xs: list[np.ndarray], ys: list[Any], sample_weight: Any,
+                    results: bool = True) -> dict[str, float]:
+        return self._step(xs, ys, sample_weight, True, results)  # type: ignore[return-value]
 
-    def _test_step(self, xs: list[np.ndarray], ys: list[Any], sample_weight: Any) -> dict[str, float]:
-        return self._step(xs, ys, sample_weight, training=False)  # type: ignore[return-value]
+    def _test_step(self, xs: list[np.ndarray], ys: list[Any], sample_weight: Any,
+                   results: bool = True) -> dict[str, float]:
+        return self._step(xs, ys, sample_weight, False, results)  # type: ignore[return-value]
 
     # -- inputs ------------------------------------------------------------------------
     def _arrays(self, x: Any, y: Any, sample_weight: Any, who: str
@@ -406,8 +408,8 @@ class Trainer(CompileMixin):
             for step, index in batches.epoch():
                 if begin:
                     cbs.on_train_batch_begin(step)
-                logs = self._step(_take(x, index), _take(y, index), _take(sample_weight, index),
-                                  training=True, results=end)
+                logs = self._train_step(_take(x, index), _take(y, index),
+                                        _take(sample_weight, index), results=end)
                 if end:
                     cbs.on_train_batch_end(step, logs)
                 if not self.model.stop_training:
@@ -449,8 +451,8 @@ class Trainer(CompileMixin):
         for step, index in batches.epoch():       # per-batch logs only for a hook that reads them
             if begin:
                 callbacks.on_test_batch_begin(step)
-            logs = self._step(_take(x, index), _take(y, index), _take(sample_weight, index),
-                              training=False, results=end)
+            logs = self._test_step(_take(x, index), _take(y, index), _take(sample_weight, index),
+                                   results=end)
             if end:
                 callbacks.on_test_batch_end(step, logs)
             if self.model.stop_evaluating:
