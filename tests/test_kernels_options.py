@@ -134,13 +134,48 @@ def test_dropout_kernel_finite_differences(cls_name, extra):
         np.testing.assert_allclose(g, numeric_gradient(loss, w), rtol=1e-6, atol=1e-8)
 
 
-def test_dropout_kernel_not_for_masks():
-    """Masked calls keep the reference scan, and say so."""
-    x = np.ones((2, 3, 2), "float32")
-    lstm = LSTM(2, recurrent_dropout=0.5)
-    lstm(x, training=True, mask=np.array([[1, 1, 0], [1, 0, 0]], bool))
-    assert lstm.kernel_choice.name == "reference"
-    assert "with a mask" in lstm.kernel_choice.reason
+@pytest.mark.parametrize("loops", ["auto", "numpy"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cls_name,options", DROPOUT_CASES)
+def test_masked_calls_run_the_dropout_kernel_and_match_the_reference(monkeypatch, cls_name,
+                                                                    options, dtype, loops):
+    """A mask (holes, masked from the start, a fully masked sample, right padding) with
+    recurrent dropout: the dropout kernel runs each group of samples with as many unmasked
+    steps on those samples' dropout masks (kernels/masked.py), and equals the reference
+    scan's masked loop over the masked cell: outputs, dx, weight and state gradients."""
+    if loops == "numpy":
+        monkeypatch.setenv("UNROLLED_KERNEL", "numpy")
+    monkeypatch.setattr(lstm_numba, "MIN_TOTAL_WORK", 0)
+    rng = np.random.default_rng(13)
+    B, T, F = 5, 6, 3
+    layer = CLASSES[cls_name](4, dtype=dtype, seed=6, **options)
+    layer.build((None, T, F))
+    layer.set_weights(random_weights(layer, rng))
+    x = nonzero_uniform(rng, (B, T, F), 0.2, 1.0, dtype)
+    initial = [nonzero_uniform(rng, (B, 4), dtype=dtype) for _ in range(layer.n_carry)]
+    mask = np.ones((B, T), bool)
+    mask[0, [1, 4]] = False                  # holes
+    mask[1, :2] = False                      # masked from the start
+    mask[2] = False                          # nothing runs
+    mask[3, 3:] = False                      # right padding (as many steps as sample 0)
+    masks = layer.draw_dropout_masks(B)
+    y = layer.forward(x, training=True, dropout_masks=masks, initial_state=initial, mask=mask)[0]
+    cot = [nonzero_uniform(rng, o.shape, dtype=dtype) for o in _list(y)]
+    ours = _train(layer, x, cot, dropout_masks=masks, initial_state=initial, mask=mask)
+    compiled = _compiled_loops_expected(cls_name, options, dtype, loops)
+    assert layer.kernel_choice.name == ("numba" if compiled else "numpy"), layer.kernel_choice
+    assert "recurrent_dropout in training: the dropout kernel" in layer.kernel_choice.reason
+    assert "samples grouped by their count" in layer.kernel_choice.reason
+    monkeypatch.delenv("UNROLLED_KERNEL", raising=False)
+    with force("reference"):
+        theirs = _train(layer, x, cot, dropout_masks=masks, initial_state=initial, mask=mask)
+        assert layer.kernel_choice.name == "reference"
+    atol = 1e-5 if dtype == "float32" else 1e-12
+    _assert_close(ours[0], theirs[0], atol)
+    _assert_close([ours[1]], [theirs[1]], atol)
+    _assert_close(ours[2], theirs[2], atol)
+    _assert_close(list(ours[3]), list(theirs[3]), atol)
+    assert all(np.abs(g).max() > 0 for g in ours[2])
 
 
 # -- Bidirectional -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ import numpy as np
 from ..core.kernels import dropout as dropout_kernel
 from ..core.kernels import select as kernel_select
 from ..core.kernels.interface import ScanCall, ScanResult, ScanWeights, SequenceKernel
+from ..core.kernels.masked import MaskedKernel
 from ..core.kernels.reference import REFERENCE
 from ..core.kernels.select import Choice
 from ..core.recurrent_dropout import (DropoutMasks, apply_input_masks, draw, input_mask_grads,
@@ -341,7 +342,8 @@ class Recurrent(Penalized, Layer):
     def _forward_dropout(self, x: np.ndarray, initial: Any, mask: Any, masks: DropoutMasks
                          ) -> tuple[Any, RecurrentCache]:
         """Training with dropout. With recurrent masks: the dropout kernel
-        (:mod:`unrolled.core.kernels.dropout`: LSTM, SimpleRNN, no mask), else the reference
+        (:mod:`unrolled.core.kernels.dropout`: LSTM, GRU, SimpleRNN; a masked call through
+        :class:`~unrolled.core.kernels.masked.MaskedKernel`), else the reference
         scan over the cell wrapped with its masks; input masks alone: on x, any kernel."""
         for what, m, width in (("input", masks.inputs, self.features),
                                ("recurrent", masks.recurrent, self.units)):
@@ -354,11 +356,15 @@ class Recurrent(Penalized, Layer):
         fast, name, reasons = (self._dropout_choice(mask is not None)
                                if masks.recurrent is not None else (False, "", ()))
         if fast:   # the dropout kernel takes the real x, kernel and masks
-            kernel = dropout_kernel.DropoutKernel(masks)
-            result, saved = kernel.forward(w, x, initial, None, self._scan_call(), True)
-            compiled = saved.compiled is not None
-            self.__dict__["kernel_choice"] = Choice(kernel, "numba" if compiled else "numpy",
-                                                    dropout_kernel.reasons(compiled, self.cell))
+            kernel: Any = dropout_kernel.DropoutKernel(masks)
+            extra: tuple[str, ...] = ()
+            if mask is not None:   # each group of samples with as many unmasked steps
+                kernel, extra = MaskedKernel(kernel), (kernel_select.MASKED_REASON,)
+            result, saved = kernel.forward(w, x, initial, mask, self._scan_call(), True)
+            compiled = dropout_kernel.compiled_loops(self.cell, self.dtype, start=False) is not None
+            self.__dict__["kernel_choice"] = Choice(
+                kernel, "numba" if compiled else "numpy",
+                dropout_kernel.reasons(compiled, self.cell) + extra)
             self._remember(result)
             return self._outputs(result), RecurrentCache(kernel, saved, x.shape[0])
         if masks.inputs is not None:

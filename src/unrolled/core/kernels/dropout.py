@@ -19,9 +19,9 @@ time loops
 compiled (:mod:`._numba_dropout`, batch rows split over the cores as the plain LSTM's); everything
 else -- and the slim install (no numba), and calls while the compiled module builds in
 the background -- runs NumPy loops, any float dtype and activation (the cell's own
-``Activation`` objects); the GRU's loops are in :mod:`.dropout_gru`. Not here: masked
-(padded) calls -- they stay on the reference scan, which :mod:`unrolled.layers.recurrent`
-says in the choice's reasons.
+``Activation`` objects); the GRU's loops are in :mod:`.dropout_gru`. Masked (padded)
+calls run through :class:`.masked.MaskedKernel`: one unmasked call per group of samples
+with as many unmasked steps, on those samples' masks (:meth:`DropoutKernel.for_rows`).
 
 Equations (LSTM; SimpleRNN is ``h = φ(z)``), masks m (input, K_in of them), r (recurrent,
 K of them), gate block g of width H::
@@ -138,14 +138,13 @@ def reasons(compiled: bool, cell: Any) -> tuple[str, ...]:
 
 
 def eligible(cell: Any, masked: bool) -> str | None:
-    """Why the dropout kernel cannot run this call (None: it can)."""
+    """Why the dropout kernel cannot run this call (None: it can). A masked call runs
+    through :class:`.masked.MaskedKernel`: each group of samples with the same number of
+    unmasked steps is one unmasked call with those samples' dropout masks."""
     if type(cell) not in CELLS:
         name = type(cell).__name__.removesuffix("Cell")
         return (f"recurrent_dropout in training with a {name} runs on the reference scan "
                 "(core/scan.py; the dropout kernel has the LSTM, GRU and SimpleRNN)")
-    if masked:
-        return ("recurrent_dropout in training with a mask runs on the reference scan "
-                "(core/scan.py)")
     return None
 
 
@@ -207,6 +206,13 @@ class DropoutKernel:
 
     def __repr__(self) -> str:
         return "DropoutKernel()"
+
+    def for_rows(self, rows: Array) -> "DropoutKernel":
+        """The kernel for the samples ``rows`` of the batch (their masks): what
+        :class:`.masked.MaskedKernel` runs on each group of samples of a masked call."""
+        def take(m: Array | None) -> Array | None:
+            return None if m is None else np.ascontiguousarray(m[:, rows])
+        return DropoutKernel(DropoutMasks(take(self.masks.inputs), take(self.masks.recurrent)))
 
     def infer(self, w: ScanWeights, x: Array, initial: tuple[Array, ...] | None,
               mask: Array | None, call: ScanCall) -> ScanResult:

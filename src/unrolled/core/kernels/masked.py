@@ -31,6 +31,7 @@ class _Group(NamedTuple):
     rows: Array            # (Bg,) sample indices
     n: int                 # unmasked steps of each of them
     saved: Any             # the wrapped kernel's saved values for this group
+    kernel: Any            # the kernel that ran it (the wrapped one, or its per-rows copy)
 
 
 class MaskedSaved(NamedTuple):
@@ -90,15 +91,18 @@ class MaskedKernel:
             xg = x[rows][m[rows]].reshape(len(rows), int(n), F)        # (Bg, n, F)
             init_g = None if initial is None else tuple(np.ascontiguousarray(s[rows])
                                                         for s in initial)
+            # A kernel with per-sample state of its own (the dropout kernel's masks) runs
+            # each group on that state's rows.
+            inner = self.inner.for_rows(rows) if hasattr(self.inner, "for_rows") else self.inner
             if training is None:
-                res, saved = self.inner.infer(w, xg, init_g, None, inner_call), None
+                res, saved = inner.infer(w, xg, init_g, None, inner_call), None
             else:
-                res, saved = self.inner.forward(w, xg, init_g, None, inner_call, training)
+                res, saved = inner.forward(w, xg, init_g, None, inner_call, training)
             for store, f in zip(final, res.final):
                 store[rows] = f
             if want_seq:
                 seq_c[rows, :n] = res.sequence
-            groups.append(_Group(rows, int(n), saved))
+            groups.append(_Group(rows, int(n), saved, inner))
         shown = _shown_step(m, call.zero_output_for_mask)             # (B, T) index or -1
         if want_seq:
             b = np.arange(B)[:, None]
@@ -142,7 +146,7 @@ class MaskedKernel:
             if d_out is not None:
                 d_seq_g = _compact_grad(d_out[g.rows], shown[g.rows], g.n)   # (Bg, n, H)
             d_fin_g = tuple(None if d is None else d[g.rows] for d in d_final)
-            grads = self.inner.backward(w, g.saved, d_seq_g, None, d_fin_g)
+            grads = g.kernel.backward(w, g.saved, d_seq_g, None, d_fin_g)
             sub = dx[g.rows]
             sub[m[g.rows]] = grads.dx.reshape(-1, saved.features)
             dx[g.rows] = sub
