@@ -148,9 +148,9 @@ class StepPlan:
             layer.apply_constraints()
 
     def weights_finite(self) -> bool:
-        """True if no weight holds NaN or infinity: each weight's sum is finite (a NaN or
-        an infinity makes it NaN or infinite). False means "look closer" (a sum can also
-        overflow), never a false True."""
+        """True if no weight holds NaN or infinity: the sum of all their entries is
+        finite (a NaN or an infinity makes it NaN or infinite). False means "look closer"
+        (the sum can also overflow), never a false True."""
         if not self.fixed_weights:
             return False
         ws = self.all_weights
