@@ -294,3 +294,23 @@ def test_adam_with_a_missing_gradient_updates_the_others_one_at_a_time():
     for p, q in zip(a + fused.variables, b + single.variables):
         np.testing.assert_array_equal(p, q)
     np.testing.assert_array_equal(a[0], w0[0])
+
+
+@pytest.mark.parametrize("copy", ["deepcopy", "pickle"])
+def test_a_copied_optimizer_continues_like_the_original(copy):
+    """Slot views into the flat arrays do not survive copying; the copy must go on with
+    the same numbers (one variable at a time) and report its own state."""
+    import copy as copy_module
+    import pickle
+
+    w0, grads = problem(5, 6)
+    opt, weights = O.Adam(0.05), [w.copy() for w in w0]
+    for g in grads[:3]:
+        opt.apply(g, weights)
+    twin = (copy_module.deepcopy(opt) if copy == "deepcopy" else pickle.loads(pickle.dumps(opt)))
+    twin_weights = [w.copy() for w in weights]
+    for g in grads[3:]:
+        opt.apply(g, weights)
+        twin.apply(g, twin_weights)
+    for p, q in zip(weights + opt.variables, twin_weights + twin.variables):
+        np.testing.assert_array_equal(p, q)

@@ -89,6 +89,13 @@ class Optimizer:
         self._slot_names: list[str] = []                  # "momentum/3": slot of variable 3
         self._flat: dict[str, Array] = {}                 # slot name -> all variables' slots
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy (pickle, deepcopy) gets each slot as an array of its own: views do not
+        # survive copying, so the copy updates one variable at a time.
+        state = dict(self.__dict__)
+        state["_flat"] = {}
+        return state
+
     # -- learning rate and step count ---------------------------------------------------
     @property
     def iterations(self) -> int:
