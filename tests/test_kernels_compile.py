@@ -143,3 +143,21 @@ def test_a_forked_child_does_not_inherit_a_half_done_build(background):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     wait_for(lambda: background.ready)
+
+
+def test_a_fork_during_the_warm_up_leaves_the_child_a_cold_module(monkeypatch):
+    """The race behind a flaky fork test: the parent's build thread had imported the
+    module (``_mod`` set) but not finished warming it up (state still "building") when the
+    process forked; the child has no build thread, so it must start that module cold."""
+    monkeypatch.setattr(loading, "_instances", [])
+    monkeypatch.setattr(loading, "_build_lock", loading._build_lock)
+    monkeypatch.setattr(loading, "_builder", None)
+    warming = loading.CompiledModule("._numba_lstm", "test")
+    warming._mod, warming.state, warming.started = object(), "building", 1.0
+    ready = loading.CompiledModule("._numba_cells", "test")
+    module = object()
+    ready._mod, ready.state = module, "ready"
+    loading._after_fork_in_child()          # what os.register_at_fork runs in the child
+    assert (warming.state, warming._mod, warming.started) == ("cold", None, None)
+    assert (ready.state, ready._mod) == ("ready", module)
+    assert warming._lock.acquire(timeout=1) and ready._lock.acquire(timeout=1)

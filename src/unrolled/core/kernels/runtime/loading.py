@@ -313,7 +313,8 @@ def _after_fork_in_child() -> None:
     _builder = None
     for module in _instances:
         module._lock = threading.RLock()
-        if module._mod is None:
+        if module.state != "ready":   # also a module imported but still warming up (the
+            module._mod = None        # parent's build thread had set _mod): redo it here
             module.state, module.started, module.how = "cold", None, ""
 
 
