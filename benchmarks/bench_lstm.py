@@ -519,6 +519,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="skip first-call latency, peak memory and import-time subprocesses")
     p.add_argument("--max-reference-work", type=float, default=1e9,
                    help="skip the reference kernel above this B·T·H² (it is slow)")
+    p.add_argument("--settle", type=float, default=None,
+                   help=f"seconds of pause before each sample (default {SETTLE_S}, --quick 0): "
+                        "0 times calls back to back")
     args = p.parse_args(argv)
     args.kernels = [k for k in args.kernels.split(",") if k]
     args.peers = [k for k in args.peers.split(",") if k]
@@ -528,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     args.repeats = args.repeats or (3 if args.quick else 21)
     args.budget = args.budget or (5.0 if args.quick else 40.0)
     args.sample_s = 0.002 if args.quick else 0.02
-    args.settle_s = 0.0 if args.quick else SETTLE_S
+    args.settle_s = args.settle if args.settle is not None else (0.0 if args.quick else SETTLE_S)
     shapes: dict[str, tuple[int, int, int, int]] = {}
     for text in args.shape or list(SHAPES):
         if text in SHAPES:
