@@ -25,6 +25,33 @@ from ._numba_lstm import _HALF, _ONE, _backward_row, tanh32
 from .runtime._numba_gemm import gemm
 
 
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _dropped_products(h_t, r, Uk, b0, n, hm, out):
+    """out[g] (n, H) = (h ⊙ r_g) @ U_g for each mask g: h_t (B, H) this step's h, r
+    (K, B, H), Uk (K, H, H); hm (n, H) scratch. Rows b0:b0+n."""
+    H = hm.shape[1]
+    for g in range(Uk.shape[0]):
+        for rr in range(n):
+            for j in range(H):
+                hm[rr, j] = h_t[b0 + rr, j] * r[g, b0 + rr, j]
+        gemm(hm, Uk[g], out[g])
+
+
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _add_dropped_back(d_t, UkT, r, b0, n, dg, back, acc):
+    """acc (n, H) += Σ_g (d_g @ U_gᵀ) ⊙ r_g: d_t (B, K·H) this step's gradients of the
+    per-mask products' outputs, UkT (K, H, H) each U_gᵀ; dg, back (n, H) scratch."""
+    H = dg.shape[1]
+    for g in range(UkT.shape[0]):
+        for rr in range(n):
+            for j in range(H):
+                dg[rr, j] = d_t[b0 + rr, g * H + j]
+        gemm(dg, UkT[g], back)
+        for rr in range(n):
+            for j in range(H):
+                acc[rr, j] += back[rr, j] * r[g, b0 + rr, j]
+
+
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
 def forward_block(xp, Uk, r, h0, c0, hs, cs, acts, b0, b1):
     """xp (T, B, 4H); Uk (4, H, H); r (4, B, H); h0, c0 (B, H). Writes hs, cs (T+1, B, H)
@@ -39,11 +66,7 @@ def forward_block(xp, Uk, r, h0, c0, hs, cs, acts, b0, b1):
             hs[0, b0 + rr, j] = h0[b0 + rr, j]
             cs[0, b0 + rr, j] = c0[b0 + rr, j]
     for t in range(T):
-        for g in range(4):
-            for rr in range(n):
-                for j in range(H):
-                    hm[rr, j] = hs[t, b0 + rr, j] * r[g, b0 + rr, j]
-            gemm(hm, Uk[g], zg[g])
+        _dropped_products(hs[t], r, Uk, b0, n, hm, zg)
         for rr in range(n):
             b = b0 + rr
             xr = xp[t, b]
@@ -94,14 +117,7 @@ def backward_block(acts, cs, UkT, r, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0,
         for rr in range(n):
             for j in range(H):
                 dh[rr, j] = 0.0
-        for g in range(4):                                       # Σ_g (dz_g @ U_gᵀ) ⊙ r_g
-            for rr in range(n):
-                for j in range(H):
-                    dzg[rr, j] = dz[t, b0 + rr, g * H + j]
-            gemm(dzg, UkT[g], back)
-            for rr in range(n):
-                for j in range(H):
-                    dh[rr, j] += back[rr, j] * r[g, b0 + rr, j]
+        _add_dropped_back(dz[t], UkT, r, b0, n, dzg, back, dh)  # Σ_g (dz_g @ U_gᵀ) ⊙ r_g
     for rr in range(n):
         for j in range(H):
             dh0[b0 + rr, j] = dh[rr, j]
@@ -127,11 +143,7 @@ def gru_forward_block(xp, Uk, b_rec, r, h0, hs, acts, mhs, b0, b1):
         for j in range(H):
             hs[0, b0 + rr, j] = h0[b0 + rr, j]
     for t in range(T):
-        for g in range(3):
-            for rr in range(n):
-                for j in range(H):
-                    hm[rr, j] = hs[t, b0 + rr, j] * r[g, b0 + rr, j]
-            gemm(hm, Uk[g], mg[g])
+        _dropped_products(hs[t], r, Uk, b0, n, hm, mg)
         if has_b:
             for g in range(3):
                 for rr in range(n):
@@ -200,14 +212,7 @@ def gru_backward_block(hs, acts, mhs, UkT, r, dh_seq, dh_last, dxp, dms, dh0, b0
                 dm[H + j] = dr
                 dm[2 * H + j] = dp * rg
                 nxt[rr, j] = dhj * z                              # z ⊙ h: undropped h
-        for g in range(3):                                        # Σ_g (δm_g @ U_gᵀ) ⊙ r_g
-            for rr in range(n):
-                for j in range(H):
-                    dmg[rr, j] = dms[t, b0 + rr, g * H + j]
-            gemm(dmg, UkT[g], back)
-            for rr in range(n):
-                for j in range(H):
-                    nxt[rr, j] += back[rr, j] * r[g, b0 + rr, j]
+        _add_dropped_back(dms[t], UkT, r, b0, n, dmg, back, nxt)  # Σ_g (δm_g @ U_gᵀ) ⊙ r_g
         for rr in range(n):
             for j in range(H):
                 dh[rr, j] = nxt[rr, j]
