@@ -240,6 +240,29 @@ class Model(Layer):
         flat = graph.flat_grads(grads, self._weight_layers()) if self.trainable else []
         return self._pack_inputs(d_in), flat
 
+    def chain_layers(self) -> list[Layer] | None:
+        """The layers, in call order, if running the model is calling them one after the
+        other on one array, each layer once, the last one's output being the model's
+        output as is, and their weight gradients being ``backward``'s list in order (a
+        plain chain, see :meth:`Graph.forward`; no masks). None otherwise. A training step
+        can then call ``layer.forward`` / ``layer.backward`` itself, which are what
+        :meth:`forward_prepared` and :meth:`backward` call for such a model."""
+        graph = self.graph()
+        if not graph.chain or not graph.calls or not all(node.single for node in graph.calls):
+            return None
+        layers = [node.layer for node in graph.calls]
+        called = {id(layer) for layer in layers}
+        if len(called) != len(layers):
+            return None                                    # a layer called twice
+        # ``backward`` lists the trainable weights of ``_weight_layers()`` in that order
+        # (an InputLayer has none): the same list, layer by layer in call order.
+        owners = [la for la in self._weight_layers() if la.trainable_weights]
+        with_weights = [la for la in layers if la.trainable_weights]
+        if len(owners) != len(with_weights) or any(a is not b for a, b in zip(owners, with_weights)):
+            return None
+        probe = np.empty(0)
+        return layers if self._pack_outputs([probe]) is probe else None
+
     def activity_penalty(self, cache: Any) -> float:
         return self.graph().activity_penalty(cache) if isinstance(cache, GraphCache) else 0.0
 

@@ -12,7 +12,11 @@ most models have none of them. A plan lists what this model has:
 * ``regularizes``: whether there is any (or the regularizers must be asked afresh);
 * ``activity``: whether any call can add an activity penalty (else the walk is skipped);
 * ``constrained``: the layers whose ``apply_constraints()`` can change a weight;
-* ``all_weights``: every weight of the top-level layers (the divergence check).
+* ``all_weights``: every weight of the top-level layers (the divergence check);
+* ``chain``: the layers, in call order, when the model is a plain chain (see
+  ``model.chain_layers()``): a step calls their ``forward`` and ``backward`` itself, and
+  checks each layer's input shape (``validate_input``) only for an input shape it has
+  not seen pass (``checked``).
 
 A plan is valid while :func:`~unrolled.layers.base.state_version` is the one it was built
 at: the library's setters move it on (``trainable``, a new weight, ``activity_regularizer``,
@@ -104,6 +108,15 @@ class StepPlan:
                     seen.add(id(la))
                     self.constrained.append(la)
         self.all_weights = [w for la in getattr(model, "layers", []) for w in la.weights]
+        # The divergence check reads all weights end to end in one buffer of their own.
+        self._flat_views = [w.reshape(-1) for w in self.all_weights]
+        self._flat = (np.empty(sum(v.size for v in self._flat_views), np.result_type(*self._flat_views))
+                      if len(self._flat_views) > 1 and all(
+                          np.may_share_memory(v, w) for v, w in zip(self._flat_views, self.all_weights))
+                      else None)
+        chain = model.chain_layers() if self.fixed_weights and hasattr(model, "chain_layers") else None
+        self.chain: list[Any] | None = chain
+        self.checked: tuple[int, ...] | None = None     # an input shape the chain accepted
 
     def valid(self) -> bool:
         return self.version == state_version()
@@ -156,5 +169,8 @@ class StepPlan:
         ws = self.all_weights
         if not ws:
             return True
-        flat = np.concatenate([w.reshape(-1) for w in ws]) if len(ws) > 1 else ws[0]
+        if self._flat is not None:
+            flat = np.concatenate(self._flat_views, out=self._flat)
+        else:
+            flat = np.concatenate([w.reshape(-1) for w in ws]) if len(ws) > 1 else ws[0]
         return math.isfinite(np.add.reduce(flat, axis=None))

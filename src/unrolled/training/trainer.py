@@ -99,10 +99,13 @@ class Trainer(CompileMixin):
         self.output_names = list(getattr(model, "output_keys", None) or model.output_names)
         self.n_outputs = len(self.output_names)
         self._plan: StepPlan | None = None
+        # (x shape, x dtype, y shape, y dtype, layer-state version, optimizer) of arrays _arrays took
+        # as they were: the same again are taken without a second look.
+        self._accepted: tuple[Any, ...] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_plan"] = None          # rebuilt where it is used (versions are per process)
+        state["_plan"] = state["_accepted"] = None   # versions are per process
         return state
 
     def step_plan(self) -> StepPlan:
@@ -212,6 +215,11 @@ class Trainer(CompileMixin):
         the running results as logs, or None with ``results=False`` (nothing reads them)."""
         model = self.model
         plan = self.step_plan()
+        if (plan.chain is not None and self.n_outputs == 1 and not plan.activity
+                and (plan.weights or not training)):
+            y, y_pred, loss = self._chain_step(plan, xs[0], ys[0], sample_weight, training)
+            self._update_metrics(y, y_pred, loss, sample_weight)
+            return self.get_metrics_result() if results else None
         y_pred, cache = model.forward_prepared(xs, training)
         masks = list(getattr(cache, "output_masks", None) or [getattr(cache, "output_mask", None)])
         penalty, reg_grads = plan.regularization() if plan.regularizes else (0.0, None)
@@ -245,6 +253,47 @@ class Trainer(CompileMixin):
             self._update_metrics_multi(ys, preds, loss, values, sample_weight, masks)
         return self.get_metrics_result() if results else None
 
+    def _chain_step(self, plan: StepPlan, x: np.ndarray, y: Any, sample_weight: Any,
+                    training: bool) -> tuple[Any, np.ndarray, float]:
+        """:meth:`_step` of a plain chain of layers (``plan.chain``; one output, no masks,
+        no activity penalty): the calls ``model.forward_prepared`` and ``model.backward``
+        make for it, without their bookkeeping. Returns ``(y, y_pred, loss)``."""
+        chain = plan.chain
+        caches = []
+        h = x
+        check = x.shape != plan.checked      # every shape is checked once per plan
+        for layer in chain:                  # type: ignore[union-attr]
+            if check:
+                layer.validate_input(h.shape)
+            h, cache = layer.forward(h, training=training)
+            caches.append(cache)
+        if check:
+            plan.checked = x.shape
+        penalty, reg_grads = plan.regularization() if plan.regularizes else (0.0, None)
+        loss, dy = self._loss_and_grad(y, h, sample_weight)
+        if penalty:
+            loss = loss + penalty + 0.0        # as _step adds the (zero) activity penalty
+        if training:
+            # Model.backward's list: per layer in call order, its gradients, or zeros for
+            # a layer no gradient reaches (an earlier layer's input gradient was None).
+            per_layer: list[Any] = [None] * len(caches)
+            for k in range(len(caches) - 1, -1, -1):
+                if dy is None:
+                    break
+                layer = chain[k]             # type: ignore[index]
+                dy, g = layer.backward(dy, caches[k])
+                if g and layer.trainable:
+                    per_layer[k] = g
+            grads: list[Any] = []
+            for layer, g in zip(chain, per_layer):   # type: ignore[arg-type]
+                grads.extend(g if g is not None else [np.zeros_like(w) for w in layer.trainable_weights])
+            if reg_grads:
+                grads = plan.add_regularization(grads, plan.weights, reg_grads)
+            self.optimizer.apply(grads, plan.weights)
+            if plan.constrained:
+                plan.apply_constraints()      # Keras: right after the update
+        return y, h, loss
+
     def _stop_if_weights_diverged(self, epoch: int, step: int) -> None:
         """After an update (and the callbacks): NaN/inf weights stop training, saying so."""
         plan = self._plan
@@ -274,6 +323,10 @@ class Trainer(CompileMixin):
                 ) -> tuple[list[np.ndarray], list[Any] | None, Any]:
         """Convert and check ``x`` (one array per model input), ``y`` (one per output)
         and the sample weights; build the model and the optimizer if needed."""
+        if (type(x) is np.ndarray and type(y) is np.ndarray and sample_weight is None
+                and self._accepted == (x.shape, x.dtype, y.shape, y.dtype, state_version(),
+                                       self.optimizer)):
+            return [x], [y], None          # arrays like the last ones, which needed nothing
         if x is None:
             raise InputShapeError(f"{who} needs input data x, got None.")
         xs = self.model.prepare_inputs(x)  # dtype conversion, shape checks, build
@@ -317,6 +370,11 @@ class Trainer(CompileMixin):
             raise InputShapeError(f"{who} got 0 samples (x has shape {first.shape}).")
         if self.optimizer is not None and not self.optimizer.built and self.trainable_weights:
             self.optimizer.build(self.trainable_weights)
+        if (len(xs) == 1 and xs[0] is x and ys is not None and len(ys) == 1 and ys[0] is y
+                and sample_weight is None):
+            # Taken as they were, checked, the model and the optimizer built: the same
+            # shapes and dtypes need no look again while the layers stay as they are.
+            self._accepted = (x.shape, x.dtype, y.shape, y.dtype, state_version(), self.optimizer)
         return xs, ys, sample_weight
 
     def _split_targets(self, y: Any, who: str) -> list[Any]:
