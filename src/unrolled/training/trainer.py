@@ -455,6 +455,8 @@ class Trainer(CompileMixin):
             epochs=epochs, steps=batches.num_batches)
         self.model.stop_training = False
         training_logs: dict[str, Any] = {}
+        one = len(x) == 1 and len(y) == 1 and sample_weight is None    # one array each
+        x0, y0 = x[0], y[0]
         cbs.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
@@ -466,8 +468,11 @@ class Trainer(CompileMixin):
             for step, index in batches.epoch():
                 if begin:
                     cbs.on_train_batch_begin(step)
-                logs = self._train_step(_take(x, index), _take(y, index),
-                                        _take(sample_weight, index), results=end)
+                if one:
+                    logs = self._train_step([x0[index]], [y0[index]], None, results=end)
+                else:
+                    logs = self._train_step(_take(x, index), _take(y, index),
+                                            _take(sample_weight, index), results=end)
                 if end:
                     cbs.on_train_batch_end(step, logs)
                 if not self.model.stop_training:
@@ -483,7 +488,9 @@ class Trainer(CompileMixin):
             training_logs = epoch_logs
             if self.model.stop_training:
                 break
-        weights = self.trainable_weights if epochs > 0 else []
+        plan = self._plan                 # the trainable weights, as the last step saw them
+        weights = ([] if epochs <= 0 else plan.weights if plan is not None and plan.valid()
+                   and plan.fixed_weights else self.trainable_weights)
         if weights:
             self.optimizer.finalize_variable_values(weights)
         cbs.on_train_end(logs=training_logs)
