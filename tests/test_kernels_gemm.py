@@ -131,41 +131,6 @@ def test_kernels_on_scipys_blas_match_the_reference():
     assert done.stdout.strip().endswith("ok")
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
-@pytest.mark.parametrize("batch", [3, 4, 8, 9])
-def test_kernels_on_both_sides_of_the_row_loop_match_the_reference(monkeypatch, cell, batch):
-    """Up to LOOP_ROWS rows a step's product is a loop, from LOOP_ROWS + 1 on a BLAS call:
-    two batch blocks (1–5 rows each) with a mask that leaves 0..all rows active per step,
-    inference and training, every gradient."""
-    require("numba")
-    require("scipy")
-    from tests.reference import random_weights  # noqa: PLC0415
-    from unrolled.core.kernels import force, lstm_numba  # noqa: PLC0415
-    from unrolled.core.kernels._numba_lstm import LOOP_ROWS  # noqa: PLC0415
-    from unrolled.layers import GRU, LSTM, SimpleRNN  # noqa: PLC0415
-
-    assert LOOP_ROWS == 3
-    monkeypatch.setenv("UNROLLED_NUM_THREADS", "2")
-    monkeypatch.setattr(lstm_numba, "MIN_TOTAL_WORK", 0)
-    T, F, H = 7, 5, 24
-    rng = np.random.default_rng(batch)
-    layer = {"lstm": LSTM, "gru": GRU, "simple_rnn": SimpleRNN}[cell](H, return_sequences=True)
-    layer.build((None, T, F))
-    layer.set_weights(random_weights(layer, rng))
-    x = rng.standard_normal((batch, T, F)).astype(np.float32)
-    mask = rng.random((batch, T)) < 0.75
-    dy = rng.standard_normal((batch, T, H)).astype(np.float32)
-    results = {}
-    for kernel in ("reference", "numba"):
-        with force(kernel):
-            inferred = layer(x, mask=mask)
-            y, cache = layer.forward(x, training=True, mask=mask)
-            dx, grads = layer.backward(dy, cache)
-        results[kernel] = [inferred, y, dx, *grads]
-    for fast, ref in zip(results["numba"], results["reference"]):
-        np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-5)
-
-
 def test_without_numpys_openblas_the_loops_fall_back_to_scipys_blas(monkeypatch):
     """NumPy linked to another BLAS (MKL, Accelerate) or an OpenBLAS without the Fortran
     symbols: SciPy's cython_blas, as numba itself would use; none at all: None (the

@@ -43,10 +43,10 @@ from ._numba_lstm import (
     _HALF,
     _ONE,
     BLAS_SINGLE_THREAD_WORK,
-    LOOP_ROWS,
 )
 from ._numba_float64 import tanh64
 from .runtime._numba_gemm import gemm
+from .runtime._numba_panels import pack, panel_product
 
 # fastmath minus nnan/ninf: NaN must survive the clamp and the gate arithmetic.
 _FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -103,15 +103,21 @@ def tanh_array(x, out):
         out[k] = tanh32(x[k])
 
 
-# _product repeats _numba_lstm._row_product on purpose: inline="always" bakes an imported
-# helper into this module's cached machine code, and numba invalidates that disk cache by
-# *this* file only — a later edit to _numba_lstm.py would leave stale code here. It also
-# differs in its fastmath flags (no nnan/ninf, see _FM).
+# Up to this many rows the input projection is a plain loop (vectorised over the output
+# columns): a BLAS call costs more than the product (e.g. batch 1, one timestep).
+LOOP_ROWS = 3
+
+
+# Helpers are kept in this file rather than imported from _numba_lstm on purpose:
+# inline="always" bakes an imported helper into this module's cached machine code, and
+# numba invalidates that disk cache by *this* file only — a later edit to _numba_lstm.py
+# would leave stale code here. They also differ in their fastmath flags (no nnan/ninf).
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")
 def _product(h, U, z, whole):
-    """z (n, G) = h (n, H) @ U (H, G), C-contiguous: a loop vectorised over G for a few
-    rows (``LOOP_ROWS``), else BLAS: one call when ``whole`` (the caller limited BLAS to
-    one thread), else in row chunks small enough for OpenBLAS to stay on this thread."""
+    """The input projection z (n, G) = h (n, H) @ U (H, G), C-contiguous: a loop
+    vectorised over G for a few rows (``LOOP_ROWS``), else BLAS: one call when ``whole``
+    (the caller limited BLAS to one thread), else in row chunks small enough for OpenBLAS
+    to stay on this thread. (The per-step products run on packed panels instead.)"""
     n, H = h.shape
     G = U.shape[1]
     rows = n if whole else max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
@@ -160,11 +166,11 @@ def _active_rows(step_mask, b0, n, idx):
 
 
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")
-def _active_product(h, idx, k, n, hg, U, m, whole):
-    """m[:k] = h[idx[:k]] @ U: the active rows' recurrent product (all rows in place when
-    k == n, else gathered through hg)."""
+def _active_product(h, idx, k, n, hg, U, Up, m):
+    """m[:k] = h[idx[:k]] @ U (Up = pack(U)): the active rows' recurrent product (all
+    rows in place when k == n, else gathered through hg)."""
     if k == n:
-        _product(h, U, m, whole)
+        panel_product(h, U, Up, m)
     elif k > 0:
         W = h.shape[1]
         for q in range(k):
@@ -172,7 +178,7 @@ def _active_product(h, idx, k, n, hg, U, m, whole):
             d = hg[q]
             for j in range(W):
                 d[j] = s[j]
-        _product(hg[:k], U, m[:k], whole)
+        panel_product(hg[:k], U, Up, m[:k])
 
 
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")
@@ -194,7 +200,8 @@ def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, mask, w
     bias_rec (3H,) recurrent bias (reset_after only) or (0,); h0 (B, H) or (0, H) for
     zeros; backwards: timesteps T-1..0; mask (T, B) bool in the input's time order, True =
     run the step (a masked step carries h over; products run over the active rows only),
-    or (0, 0); whole: BLAS is single-threaded for the call (see :func:`_product`). Writes
+    or (0, 0); whole: BLAS is single-threaded for the call (the projection in one sgemm,
+    see :func:`_product`). Writes
     h_last (B, H) and, when seq is (B, T, H) (not (0, T, H)), every h
     in processing order. float32 or float64 (x's dtype; every array alike).
     """
@@ -215,10 +222,11 @@ def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, mask, w
             br[j] = bias_rec[j]
     if reset_after:
         m = np.empty((n, G), dt)
+        Up = pack(U)
         for t in range(T):
             tx = T - 1 - t if backwards else t
             k = _active_rows(mask[tx], b0, n, idx) if has_mask else n
-            _active_product(h, idx, k, n, hg, U, m, whole)           # (k, 3H)
+            _active_product(h, idx, k, n, hg, U, Up, m)              # (k, 3H)
             for q in range(k):
                 mr = m[q]
                 r = idx[q]
@@ -235,6 +243,8 @@ def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, mask, w
     else:
         Uzr = np.ascontiguousarray(U[:, :2 * H])
         Uh = np.ascontiguousarray(U[:, 2 * H:])
+        Uzrp = pack(Uzr)
+        Uhp = pack(Uh)
         m = np.empty((n, 2 * H), dt)
         zs = np.empty((n, H), dt)
         rh = np.empty((n, H), dt)                               # compact: row q of the active
@@ -242,7 +252,7 @@ def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, mask, w
         for t in range(T):
             tx = T - 1 - t if backwards else t
             k = _active_rows(mask[tx], b0, n, idx) if has_mask else n
-            _active_product(h, idx, k, n, hg, Uzr, m, whole)         # (k, 2H)
+            _active_product(h, idx, k, n, hg, Uzr, Uzrp, m)          # (k, 2H)
             for q in range(k):
                 mr = m[q]
                 r = idx[q]
@@ -254,7 +264,7 @@ def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, mask, w
                     zr[j] = sigmoid_(xr[j] + mr[j])
                     rhr[j] = sigmoid_(xr[H + j] + mr[H + j]) * hr[j]
             if k > 0:
-                _product(rh[:k], Uh, mh[:k], whole)                  # (r·h) @ U_h
+                panel_product(rh[:k], Uh, Uhp, mh[:k])               # (r·h) @ U_h
             for q in range(k):
                 r = idx[q]
                 xr = xp[r * T + tx]
@@ -287,10 +297,11 @@ def rnn_infer_block(x, W, bias, U, h0, backwards, mask, whole, seq, h_last, b0, 
     hg = np.empty((n, H), dt)
     idx = np.arange(n)
     m = np.empty((n, H), dt)
+    Up = pack(U)
     for t in range(T):
         tx = T - 1 - t if backwards else t
         k = _active_rows(mask[tx], b0, n, idx) if has_mask else n
-        _active_product(h, idx, k, n, hg, U, m, whole)
+        _active_product(h, idx, k, n, hg, U, Up, m)
         for q in range(k):
             mr = m[q]
             r = idx[q]

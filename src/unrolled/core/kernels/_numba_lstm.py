@@ -3,7 +3,7 @@
 One call runs *all* timesteps for a block of batch rows ``b0:b1`` (rows of an LSTM are
 independent, so two blocks run on two cores with no per-step synchronisation). Per step:
 
-    z   = h_prev @ U'            # (nb, 4H) one BLAS sgemm (runtime._numba_gemm)
+    z   = h_prev @ U'            # (nb, 4H) on U packed once per call (runtime._numba_panels)
     z  += xp[t]                  # xp = x @ W + b, computed for all steps before the loop
     i, f, o = ½·tanh(½z) + ½     # σ(x) = ½·tanh(x/2) + ½: no exp, no libm call
     g       = tanh(z)            # so the four gates need one tanh each, vectorised
@@ -20,7 +20,7 @@ backward dL/dz = 0 and dL/dh, dL/dc pass through), and each step's product runs 
 active rows only, gathered into a contiguous buffer.
 
 Backward runs the same loop in reverse, writing ``dz`` (T, B, 4H) for the caller's big
-weight-gradient GEMMs, and ``dh_prev = dz[t] @ Uᵀ`` per step (one sgemm).
+weight-gradient GEMMs, and ``dh_prev = dz[t] @ Uᵀ`` per step (Uᵀ packed likewise).
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from numba.extending import overload
 from ._numba_float64 import tanh64
 from ._numba_sync import load_acquire, store_release
 from .runtime._numba_gemm import gemm
+from .runtime._numba_panels import pack, panel_product
 
 _f32 = np.float32
 _CLAMP = _f32(7.90531110763549805)
@@ -42,13 +43,11 @@ _B0, _B2 = _f32(4.89352518554385e-03), _f32(2.26843463243900e-03)
 _B4, _B6 = _f32(1.18534705686654e-04), _f32(1.19825839466702e-06)
 _HALF, _ONE = _f32(0.5), _f32(1.0)
 # OpenBLAS runs an sgemm on the calling thread when m·n·k <= 65536·4. Bigger calls wake
-# its thread pool every step, which measured far slower here (and oversubscribes the
-# cores our batch blocks already use), so each per-step product is cut into row chunks
-# below that size — which also lands in OpenBLAS's small-matrix kernels.
-# But each chunk's sgemm repacks all of U: with 4-row chunks at H=128 the packing costs as
-# much as the product (measured: 100 steps of (32, 128)·(128, 512) took 5x longer in 4-row
-# chunks than as one call per step on one thread). So when the caller has limited BLAS to
-# one thread for the call (``whole``, see lstm_numba), a step's product is one call.
+# its thread pool, which oversubscribes the cores our batch blocks already use, so
+# ``infer_block``'s input projection is cut into row chunks below that size — unless the
+# caller has limited BLAS to one thread for the call (``whole``, see lstm_numba): each
+# chunk's sgemm repacks all of W, which costs as much as the product for a chunk of a
+# few rows. (The per-step products do not use BLAS: see runtime._numba_panels.)
 BLAS_SINGLE_THREAD_WORK = 65536 * 4
 
 
@@ -129,7 +128,7 @@ def _gather_rows(src, idx, k, dst):
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask, whole, b0, b1):
+def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask, b0, b1):
     """LSTM forward for batch rows ``b0:b1``, every timestep.
 
     xp (T, B, 4H) input projection x @ W + b; U (H, 4H) recurrent kernel;
@@ -137,8 +136,7 @@ def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask, whole, b0, 
     cs likewise for c; acts (T, B, 4H) activated gates i, f, g, o or (0, B, 4H) to skip;
     h_last, c_last (B, H) the final state. mask (T, B) bool in processing order, True =
     run the step (a masked step carries h and c over; its acts are left unwritten), or
-    (0, 0) for none. Each step's product runs over the active rows only. whole: BLAS is
-    single-threaded during the call, so a product is one sgemm (not row chunks).
+    (0, 0) for none. Each step's product runs over the active rows only.
     float32 or float64 (the dtype of xp; every array alike).
     """
     T, G = xp.shape[0], xp.shape[2]
@@ -154,6 +152,7 @@ def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask, whole, b0, 
     z = np.empty((n, G), dt)
     hg = np.empty((n, H), dt)                                # active rows' h, gathered
     idx = np.arange(n)
+    Up = pack(U)
     for r in range(n):
         for j in range(H):
             h[r, j] = h0[b0 + r, j]
@@ -161,10 +160,10 @@ def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask, whole, b0, 
     for t in range(T):
         k = _active_rows(mask[t], b0, n, idx) if has_mask else n
         if k == n:
-            _row_product(h, U, z, whole)                     # (n, 4H) recurrent product
+            panel_product(h, U, Up, z)                       # (n, 4H) recurrent product
         elif k > 0:
             _gather_rows(h, idx, k, hg)
-            _row_product(hg[:k], U, z[:k], whole)            # (k, 4H)
+            panel_product(hg[:k], U, Up, z[:k])              # (k, 4H)
         for q in range(k):
             r = idx[q]
             b = b0 + r
@@ -223,7 +222,7 @@ def _backward_row(a, cp, cn, dhr, dcr, d, dcc, H):
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, whole, b0, b1):
+def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, b0, b1):
     """LSTM backward for batch rows ``b0:b1``.
 
     acts (T, B, 4H) activated gates; cs (T+1, B, H) cell states (cs[0] = c0);
@@ -232,7 +231,6 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, w
     dc_last (B, H) dL/d final state. Writes dz (T, B, 4H) = dL/d pre-activations and
     dh0, dc0 (B, H) = dL/d initial state. mask (T, B) as in :func:`forward_block` (or
     (0, 0)): at a masked step dz is zero and dL/dh, dL/dc pass through unchanged.
-    whole: as in :func:`forward_block`.
     """
     T, G = acts.shape[0], acts.shape[2]
     H = G // 4
@@ -246,6 +244,7 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, w
     dg = np.empty((n, G), dt)                                # active rows' dz, gathered
     dhg = np.empty((n, H), dt)
     idx = np.arange(n)
+    UTp = pack(UT)
     for r in range(n):
         for j in range(H):
             dh[r, j] = dh_last[b0 + r, j]
@@ -263,14 +262,14 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, w
             b = b0 + r
             _backward_row(acts[t, b], cs[t, b], cs[t + 1, b], dh[r], dc[r], dz[t, b], dcc, H)
         if k == n:
-            _row_product(dz[t, b0:b1], UT, dh, whole)         # dL/dh_prev = dz @ Uᵀ
+            panel_product(dz[t, b0:b1], UT, UTp, dh)          # dL/dh_prev = dz @ Uᵀ
             continue
         for r in range(n):                                   # masked rows: dz = 0
             if not mask[t, b0 + r]:
                 dz[t, b0 + r] = 0.0
         if k > 0:                                            # the active rows' dL/dh_prev
             _gather_rows(dz[t, b0:b1], idx, k, dg)
-            _row_product(dg[:k], UT, dhg[:k], whole)
+            panel_product(dg[:k], UT, UTp, dhg[:k])
             for q in range(k):
                 dh[idx[q]] = dhg[q]
     for r in range(n):
@@ -285,37 +284,6 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, w
 # the layer's own arrays and does everything for its rows: projection, bias, zero state,
 # the loop; it keeps only what inference returns.
 
-# Up to this many rows a product is a plain loop (vectorised over the 4H output columns),
-# from more rows on one BLAS call: OpenBLAS packs its operands, which a vector-matrix
-# product does not repay. Measured single-threaded through NumPy's OpenBLAS 0.3.31, µs per
-# product, gemm / loop: (1, 128)·(128, 512) 20 / 5.0, (3, 32)·(32, 128) 1.17 / 0.70,
-# (4, 16)·(16, 64) 0.25 / 0.39, (16, 32)·(32, 128) 2.1 / 6.4, (8, 8)·(8, 32) 0.17 / 0.37.
-LOOP_ROWS = 3
-
-
-@nb.njit(inline="always", fastmath=True, error_model="numpy")
-def _row_product(h, U, z, whole):
-    """z (n, 4H) = h (n, H) @ U (H, 4H): BLAS (in row chunks unless ``whole``), or a loop
-    for a few rows (also when the chunks would be that small)."""
-    n, H = h.shape
-    G = U.shape[1]
-    rows = n if whole else max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
-    if min(rows, n) <= LOOP_ROWS:
-        for r in range(n):
-            zr = z[r]
-            for j in range(G):
-                zr[j] = 0.0
-            for k in range(H):
-                hk = h[r, k]
-                Uk = U[k]
-                for j in range(G):
-                    zr[j] += hk * Uk[j]
-    else:
-        for r0 in range(0, n, rows):
-            r1 = min(n, r0 + rows)
-            gemm(h[r0:r1], U, z[r0:r1])
-
-
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
 def infer_block(x, W, bias, U, h0, c0, backwards, mask, whole, seq, h_last, c_last, b0, b1):
     """LSTM inference for batch rows ``b0:b1`` straight from the layer's arrays.
@@ -324,7 +292,7 @@ def infer_block(x, W, bias, U, h0, c0, backwards, mask, whole, seq, h_last, c_la
     (4H,) or (0,) for none; U (H, 4H); h0, c0 (B, H), or (0, H) to start from zeros;
     backwards: process timesteps T-1..0; mask (T, B) bool in the input's time order, True
     = run the step (a masked step carries h and c over), or (0, 0) for none; whole: BLAS
-    is single-threaded during the call (products in one sgemm, see above). Writes
+    is single-threaded during the call (the projection in one sgemm, see above). Writes
     h_last, c_last (B, H) and, when seq has shape (B, T, H) (not (0, T, H)), every h
     (carried over at a masked step) in processing order. float32 or float64 (x's dtype).
     """
@@ -348,6 +316,7 @@ def infer_block(x, W, bias, U, h0, c0, backwards, mask, whole, seq, h_last, c_la
                 xp[r, j] += bias[j]
     h = np.zeros((n, H), dt)
     c = np.zeros((n, H), dt)
+    Up = pack(U)
     if h0.shape[0] > 0:
         for r in range(n):
             for j in range(H):
@@ -360,10 +329,10 @@ def infer_block(x, W, bias, U, h0, c0, backwards, mask, whole, seq, h_last, c_la
         tx = T - 1 - t if backwards else t
         k = _active_rows(mask[tx], b0, n, idx) if has_mask else n
         if k == n:
-            _row_product(h, U, z, whole)                      # (n, 4H)
+            panel_product(h, U, Up, z)                        # (n, 4H)
         elif k > 0:
             _gather_rows(h, idx, k, hg)
-            _row_product(hg[:k], U, z[:k], whole)             # (k, 4H)
+            panel_product(hg[:k], U, Up, z[:k])               # (k, 4H)
         for q in range(k):
             r = idx[q]
             _gates_in_place(z[q], xp[r * T + tx], c[r], h[r], H)

@@ -58,9 +58,9 @@ def _warm(mod: ModuleType, f: type = np.float32) -> None:
     hs = np.zeros((2, 1, 1), f)
     acts = np.zeros((1, 1, 4), f)
     m = np.ones((1, 1), bool)
-    mod.forward_block(xp, U, s, s, hs, hs.copy(), acts, s.copy(), s.copy(), m, False, 0, 1)
+    mod.forward_block(xp, U, s, s, hs, hs.copy(), acts, s.copy(), s.copy(), m, 0, 1)
     mod.backward_block(acts, hs, np.zeros((4, 1), f), np.zeros((1, 1, 1), f), s, s,
-                       acts.copy(), s.copy(), s.copy(), m, False, 0, 1)
+                       acts.copy(), s.copy(), s.copy(), m, 0, 1)
     e2, w = np.zeros((0, 1), f), np.zeros((1, 4), f)
     mod.infer_block(np.zeros((1, 1, 1), f), w, _no_bias(f), w, e2, e2, False, m, False,
                     np.zeros((0, 1, 1), f), s.copy(), s.copy(), 0, 1)
@@ -108,7 +108,7 @@ def numba_forward_loop(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask=None) -
         _large_forward(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask)
         return
     _run(impl().forward_block, (xp, U, h0, c0, hs, cs, acts, h_last, c_last,
-                                NO_MASK if mask is None else mask, blas_threads.limited()),
+                                NO_MASK if mask is None else mask),
          blocks(B, G // 4, T))
 
 
@@ -118,7 +118,7 @@ def numba_backward_loop(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, ma
         _large_backward(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask)
         return
     _run(impl().backward_block, (acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0,
-                                 NO_MASK if mask is None else mask, blas_threads.limited()),
+                                 NO_MASK if mask is None else mask),
          blocks(B, G // 4, T))
 
 
@@ -159,10 +159,7 @@ def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequenc
     seq = np.empty((B, T, H) if return_sequences else (0, T, H), dt)
     fn = impl().infer_block
     ranges = [(0, B)] if T * B * H * 4 * H < MIN_TOTAL_WORK else blocks(B, H, T)
-    # A block's step product above OpenBLAS's single-thread size: limit BLAS to one thread
-    # for the call and run each product whole (row chunks repack U every call).
-    rows = max(b1 - b0 for b0, b1 in ranges)
-    whole = rows * H * 4 * H > BLAS_SINGLE_THREAD_WORK and blas_threads.available()
+    whole = _whole_projection(max(b1 - b0 for b0, b1 in ranges) * T, x.shape[2], 4 * H)
     args = (x, kernel, _no_bias(dt) if bias is None else bias, recurrent, h0, c0,
             go_backwards, NO_MASK if mask is None else mask.raw, whole, seq, h_last, c_last)
     with blas_threads.single_threaded() if whole else contextlib.nullcontext():
@@ -173,6 +170,19 @@ def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequenc
 # OpenBLAS runs an sgemm on the calling thread up to this many multiply-adds (m·n·k), as
 # _numba_lstm.BLAS_SINGLE_THREAD_WORK.
 BLAS_SINGLE_THREAD_WORK = 65536 * 4
+# Below this many rows per chunk, a block's input projection in chunks that OpenBLAS runs
+# on the calling thread would spend as much on repacking W for every chunk as on the
+# product: the call then limits BLAS to one thread instead (~13 µs) and runs it whole.
+MIN_CHUNK_ROWS = 16
+
+
+def _whole_projection(rows: int, features: int, columns: int) -> bool:
+    """Whether a compiled inference call projects a block's (rows, features) inputs in
+    one sgemm under a one-thread BLAS limit (else in row chunks; see MIN_CHUNK_ROWS)."""
+    work = features * columns
+    return (rows * work > BLAS_SINGLE_THREAD_WORK
+            and BLAS_SINGLE_THREAD_WORK // work < MIN_CHUNK_ROWS
+            and blas_threads.available())
 
 
 def splits_units(units: int) -> bool:

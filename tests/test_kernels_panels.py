@@ -1,0 +1,142 @@
+"""The recurrent step's product on packed panels (``runtime._numba_panels``) against NumPy,
+and every cell's compiled loops across the panel tiles' edges against the reference."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.peers import require
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    """pack + panel_product inside compiled functions (as the kernels call them, inlined)."""
+    nb = require("numba")
+    require("scipy")
+    from unrolled.core.kernels.runtime._numba_panels import pack, panel_product  # noqa: PLC0415
+
+    @nb.njit
+    def product(h, U, z):
+        panel_product(h, U, pack(U), z)
+
+    @nb.njit
+    def rows_product(h, U, z, r0, r1):
+        panel_product(h[r0:r1], U, pack(U), z[r0:r1])
+
+    @nb.njit
+    def packed(U):
+        return pack(U)
+
+    return product, rows_product, packed
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nhg", [(16, 128, 512), (1, 1, 4), (2, 3, 5), (6, 1, 16), (7, 5, 40),
+                                 (13, 33, 130), (5, 64, 256), (12, 7, 8), (1, 200, 17)])
+def test_panel_product_matches_numpy(compiled, dtype, nhg):
+    """Rows on both sides of the 6-row tile, panels of 16 (float32) or 8 (float64) columns
+    and the columns past the last full panel."""
+    product, _, _ = compiled
+    n, H, G = nhg
+    rng = np.random.default_rng(0)
+    h = rng.standard_normal((n, H)).astype(dtype)
+    U = rng.standard_normal((H, G)).astype(dtype)
+    z = np.full((n, G), np.nan, dtype)
+    product(h, U, z)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(z, h @ U, rtol=tol, atol=tol * H)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_panel_product_writes_only_its_rows_and_reads_strided_rows(compiled, dtype):
+    """A row range of a bigger array (a batch block, the gathered active rows): the rows
+    outside it are left alone; and rows that are not adjacent in memory (a column slice,
+    row stride > H) are read at their stride."""
+    product, rows_product, _ = compiled
+    rng = np.random.default_rng(1)
+    h = rng.standard_normal((10, 9)).astype(dtype)
+    U = rng.standard_normal((9, 40)).astype(dtype)
+    z = np.full((10, 40), 7.0, dtype)
+    rows_product(h, U, z, 3, 10)
+    expected = np.full((10, 40), 7.0, dtype)
+    expected[3:10] = h[3:10] @ U
+    np.testing.assert_allclose(z, expected, rtol=1e-5)
+    wide = rng.standard_normal((8, 20)).astype(dtype)
+    out = np.zeros((8, 40), dtype)
+    product(wide[:, :9], U, out)
+    np.testing.assert_allclose(out, wide[:, :9] @ U, rtol=1e-5, atol=1e-5)
+
+
+def test_pack_lays_out_full_panels(compiled):
+    """Panel p holds columns p·w .. p·w + w - 1 of every row, w = two 256-bit vectors."""
+    _, _, packed = compiled
+    U = np.arange(3 * 37, dtype=np.float32).reshape(3, 37)
+    up = packed(U)
+    assert up.shape == (2, 3, 16)
+    np.testing.assert_array_equal(up[1, 2], U[2, 16:32])
+    assert packed(U.astype(np.float64)).shape == (4, 3, 8)
+
+
+def test_panel_product_refuses_rows_that_are_not_contiguous(compiled):
+    product, _, _ = compiled
+    h = np.ones((4, 6), np.float32)[:, ::2]
+    with pytest.raises(ValueError, match="rows must be contiguous"):
+        product(h, np.ones((3, 16), np.float32), np.zeros((4, 16), np.float32))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
+@pytest.mark.parametrize("batch,units", [(3, 24), (8, 24), (14, 24), (15, 5), (26, 9)])
+def test_kernels_across_the_panel_tiles_match_the_reference(monkeypatch, cell, batch, units):
+    """Two batch blocks (1–13 rows each) with a mask that leaves 0..all rows active per
+    step, so the products run on every tile height (1–6 rows) and on the columns past the
+    last full panel (units 5 and 9; GRU's 3·24); inference and training, every gradient."""
+    require("numba")
+    require("scipy")
+    from tests.reference import random_weights  # noqa: PLC0415
+    from unrolled.core.kernels import force, lstm_numba  # noqa: PLC0415
+    from unrolled.layers import GRU, LSTM, SimpleRNN  # noqa: PLC0415
+
+    monkeypatch.setenv("UNROLLED_NUM_THREADS", "2")
+    monkeypatch.setattr(lstm_numba, "MIN_TOTAL_WORK", 0)
+    T, F = 7, 5
+    rng = np.random.default_rng(batch)
+    layer = {"lstm": LSTM, "gru": GRU, "simple_rnn": SimpleRNN}[cell](units,
+                                                                     return_sequences=True)
+    layer.build((None, T, F))
+    layer.set_weights(random_weights(layer, rng))
+    x = rng.standard_normal((batch, T, F)).astype(np.float32)
+    mask = rng.random((batch, T)) < 0.75
+    dy = rng.standard_normal((batch, T, units)).astype(np.float32)
+    results = {}
+    for kernel in ("reference", "numba"):
+        with force(kernel):
+            inferred = layer(x, mask=mask)
+            plain = layer(x)
+            y, cache = layer.forward(x, training=True, mask=mask)
+            dx, grads = layer.backward(dy, cache)
+        results[kernel] = [inferred, plain, y, dx, *grads]
+    for fast, ref in zip(results["numba"], results["reference"]):
+        np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_gru_reset_before_runs_on_panels(monkeypatch):
+    """GRU(reset_after=False) multiplies two packed blocks per step (U_zr, then U_h on r·h)."""
+    require("numba")
+    require("scipy")
+    from tests.reference import random_weights  # noqa: PLC0415
+    from unrolled.core.kernels import force, lstm_numba  # noqa: PLC0415
+    from unrolled.layers import GRU  # noqa: PLC0415
+
+    monkeypatch.setenv("UNROLLED_NUM_THREADS", "2")
+    monkeypatch.setattr(lstm_numba, "MIN_TOTAL_WORK", 0)
+    rng = np.random.default_rng(3)
+    layer = GRU(20, reset_after=False, return_sequences=True)
+    layer.build((None, 6, 3))
+    layer.set_weights(random_weights(layer, rng))
+    x = rng.standard_normal((11, 6, 3)).astype(np.float32)
+    mask = rng.random((11, 6)) < 0.7
+    with force("reference"):
+        expected = layer(x, mask=mask)
+    with force("numba"):
+        got = layer(x, mask=mask)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
