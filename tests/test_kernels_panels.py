@@ -13,7 +13,11 @@ def compiled():
     """pack + panel_product inside compiled functions (as the kernels call them, inlined)."""
     nb = require("numba")
     require("scipy")
-    from unrolled.core.kernels.runtime._numba_panels import pack, panel_product  # noqa: PLC0415
+    from unrolled.core.kernels.runtime._numba_panels import (  # noqa: PLC0415
+        pack,
+        pack_each,
+        panel_product,
+    )
 
     @nb.njit
     def product(h, U, z):
@@ -27,6 +31,11 @@ def compiled():
     def packed(U):
         return pack(U)
 
+    @nb.njit
+    def packed_each(Us):
+        return pack_each(Us)
+
+    packed.each = packed_each
     return product, rows_product, packed
 
 
@@ -75,6 +84,10 @@ def test_pack_lays_out_full_panels(compiled):
     assert up.shape == (2, 3, 16)
     np.testing.assert_array_equal(up[1, 2], U[2, 16:32])
     assert packed(U.astype(np.float64)).shape == (4, 3, 8)
+    stack = np.stack([U, 2 * U])                   # the dropout loops' per-gate blocks
+    each = packed.each(stack)
+    assert each.shape == (2, 2, 3, 16)
+    np.testing.assert_array_equal(each[1, 0, 1], 2 * U[1, :16])
 
 
 def test_panel_product_refuses_rows_that_are_not_contiguous(compiled):

@@ -5,12 +5,12 @@ masks -- imported only by :mod:`.dropout`, at first use. float32, tanh / sigmoid
 One call runs all timesteps for batch rows ``b0:b1`` (rows are independent). Per step,
 with masks r (4, B, H) and the recurrent kernel cut per gate, Uk (4, H, H)::
 
-    z_g = (h_prev ⊙ r_g) @ U_g         # four BLAS sgemms (runtime._numba_gemm)
+    z_g = (h_prev ⊙ r_g) @ U_g         # four products on packed U_g (runtime._numba_panels)
     z  += xp[t]                        # xp (T, B, 4H) = the masked input projection
     i, f, o = σ(z) = ½·tanh(½z) + ½;  g = tanh(z);  c = f·c_prev + i·g;  h = o·tanh(c)
 
 Backward writes dz (T, B, 4H) for the caller's weight-gradient GEMMs and carries
-``dh_prev = Σ_g (dz_g @ U_gᵀ) ⊙ r_g`` (four sgemms per step).
+``dh_prev = Σ_g (dz_g @ U_gᵀ) ⊙ r_g`` (four products per step).
 
 numba's disk cache of this module does not notice edits to the ``_numba_lstm`` functions
 it inlines: after changing ``tanh32`` or ``_backward_row`` there, clear the cache
@@ -22,31 +22,32 @@ import numba as nb
 import numpy as np
 
 from ._numba_lstm import _HALF, _ONE, _backward_row, tanh32
-from .runtime._numba_gemm import gemm
+from .runtime._numba_panels import pack, pack_each, panel_product
 
 
 @nb.njit(inline="always", fastmath=True, error_model="numpy")
-def _dropped_products(h_t, r, Uk, b0, n, hm, out):
+def _dropped_products(h_t, r, Uk, Ukp, b0, n, hm, out):
     """out[g] (n, H) = (h ⊙ r_g) @ U_g for each mask g: h_t (B, H) this step's h, r
-    (K, B, H), Uk (K, H, H); hm (n, H) scratch. Rows b0:b0+n."""
+    (K, B, H), Uk (K, H, H), Ukp = pack_each(Uk); hm (n, H) scratch. Rows b0:b0+n."""
     H = hm.shape[1]
     for g in range(Uk.shape[0]):
         for rr in range(n):
             for j in range(H):
                 hm[rr, j] = h_t[b0 + rr, j] * r[g, b0 + rr, j]
-        gemm(hm, Uk[g], out[g])
+        panel_product(hm, Uk[g], Ukp[g], out[g])
 
 
 @nb.njit(inline="always", fastmath=True, error_model="numpy")
-def _add_dropped_back(d_t, UkT, r, b0, n, dg, back, acc):
+def _add_dropped_back(d_t, UkT, UkTp, r, b0, n, dg, back, acc):
     """acc (n, H) += Σ_g (d_g @ U_gᵀ) ⊙ r_g: d_t (B, K·H) this step's gradients of the
-    per-mask products' outputs, UkT (K, H, H) each U_gᵀ; dg, back (n, H) scratch."""
+    per-mask products' outputs, UkT (K, H, H) each U_gᵀ, UkTp = pack_each(UkT); dg,
+    back (n, H) scratch."""
     H = dg.shape[1]
     for g in range(UkT.shape[0]):
         for rr in range(n):
             for j in range(H):
                 dg[rr, j] = d_t[b0 + rr, g * H + j]
-        gemm(dg, UkT[g], back)
+        panel_product(dg, UkT[g], UkTp[g], back)
         for rr in range(n):
             for j in range(H):
                 acc[rr, j] += back[rr, j] * r[g, b0 + rr, j]
@@ -65,8 +66,9 @@ def forward_block(xp, Uk, r, h0, c0, hs, cs, acts, b0, b1):
         for j in range(H):
             hs[0, b0 + rr, j] = h0[b0 + rr, j]
             cs[0, b0 + rr, j] = c0[b0 + rr, j]
+    Ukp = pack_each(Uk)
     for t in range(T):
-        _dropped_products(hs[t], r, Uk, b0, n, hm, zg)
+        _dropped_products(hs[t], r, Uk, Ukp, b0, n, hm, zg)
         for rr in range(n):
             b = b0 + rr
             xr = xp[t, b]
@@ -106,6 +108,7 @@ def backward_block(acts, cs, UkT, r, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0,
         for j in range(H):
             dh[rr, j] = dh_last[b0 + rr, j]
             dc[rr, j] = dc_last[b0 + rr, j]
+    UkTp = pack_each(UkT)
     for t in range(T - 1, -1, -1):
         for rr in range(n):
             b = b0 + rr
@@ -117,7 +120,7 @@ def backward_block(acts, cs, UkT, r, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0,
         for rr in range(n):
             for j in range(H):
                 dh[rr, j] = 0.0
-        _add_dropped_back(dz[t], UkT, r, b0, n, dzg, back, dh)  # Σ_g (dz_g @ U_gᵀ) ⊙ r_g
+        _add_dropped_back(dz[t], UkT, UkTp, r, b0, n, dzg, back, dh)  # Σ_g (dz_g @ U_gᵀ) ⊙ r_g
     for rr in range(n):
         for j in range(H):
             dh0[b0 + rr, j] = dh[rr, j]
@@ -142,8 +145,9 @@ def gru_forward_block(xp, Uk, b_rec, r, h0, hs, acts, mhs, b0, b1):
     for rr in range(n):
         for j in range(H):
             hs[0, b0 + rr, j] = h0[b0 + rr, j]
+    Ukp = pack_each(Uk)
     for t in range(T):
-        _dropped_products(hs[t], r, Uk, b0, n, hm, mg)
+        _dropped_products(hs[t], r, Uk, Ukp, b0, n, hm, mg)
         if has_b:
             for g in range(3):
                 for rr in range(n):
@@ -188,6 +192,7 @@ def gru_backward_block(hs, acts, mhs, UkT, r, dh_seq, dh_last, dxp, dms, dh0, b0
     for rr in range(n):
         for j in range(H):
             dh[rr, j] = dh_last[b0 + rr, j]
+    UkTp = pack_each(UkT)
     for t in range(T - 1, -1, -1):
         for rr in range(n):
             b = b0 + rr
@@ -212,7 +217,7 @@ def gru_backward_block(hs, acts, mhs, UkT, r, dh_seq, dh_last, dxp, dms, dh0, b0
                 dm[H + j] = dr
                 dm[2 * H + j] = dp * rg
                 nxt[rr, j] = dhj * z                              # z ⊙ h: undropped h
-        _add_dropped_back(dms[t], UkT, r, b0, n, dmg, back, nxt)  # Σ_g (δm_g @ U_gᵀ) ⊙ r_g
+        _add_dropped_back(dms[t], UkT, UkTp, r, b0, n, dmg, back, nxt)  # Σ_g (δm_g @ U_gᵀ) ⊙ r_g
         for rr in range(n):
             for j in range(H):
                 dh[rr, j] = nxt[rr, j]
@@ -233,11 +238,12 @@ def rnn_forward_block(xp, U, r, h0, hs, b0, b1):
     for rr in range(n):
         for j in range(H):
             hs[0, b0 + rr, j] = h0[b0 + rr, j]
+    Up = pack(U)
     for t in range(T):
         for rr in range(n):
             for j in range(H):
                 hm[rr, j] = hs[t, b0 + rr, j] * r[b0 + rr, j]
-        gemm(hm, U, z)
+        panel_product(hm, U, Up, z)
         for rr in range(n):
             xr = xp[t, b0 + rr]
             hn = hs[t + 1, b0 + rr]
@@ -257,6 +263,7 @@ def rnn_backward_block(hs, UT, r, dh_seq, dh_last, dz, dh0, b0, b1):
     for rr in range(n):
         for j in range(H):
             dh[rr, j] = dh_last[b0 + rr, j]
+    UTp = pack(UT)
     for t in range(T - 1, -1, -1):
         for rr in range(n):
             b = b0 + rr
@@ -268,7 +275,7 @@ def rnn_backward_block(hs, UT, r, dh_seq, dh_last, dz, dh0, b0, b1):
                 v = (_ONE - hn[j] * hn[j]) * g
                 d[rr, j] = v
                 dz[t, b, j] = v
-        gemm(d, UT, dh)
+        panel_product(d, UT, UTp, dh)
         for rr in range(n):
             for j in range(H):
                 dh[rr, j] *= r[b0 + rr, j]

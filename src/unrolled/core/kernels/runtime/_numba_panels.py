@@ -147,6 +147,17 @@ def _pack_jit(U):
     return up
 
 
+@nb.njit(inline="always")
+def _pack_each_jit(Us):
+    """Us (K, H, G) -> each U's panels, (K, G // w, H, w)."""
+    K, H, G = Us.shape
+    w = panel_width(Us)
+    out = np.empty((K, G // w, H, w), Us.dtype)
+    for g in range(K):
+        out[g] = _pack_jit(Us[g])
+    return out
+
+
 @nb.njit(inline="always", fastmath=True, error_model="numpy")
 def _panel_product_jit(h, U, up, z):
     """z (n, G) = h (n, H) @ U (H, G), with ``up = pack(U)``; h and z with contiguous rows
@@ -179,6 +190,10 @@ def _pack_numpy(U):
     return U
 
 
+def _pack_each_numpy(Us):
+    return Us
+
+
 def _panel_product_numpy(h, U, up, z):
     """z = h @ U by NumPy: the stand-in under ``NUMBA_DISABLE_JIT=1``, where the
     intrinsics cannot run as Python."""
@@ -186,6 +201,6 @@ def _panel_product_numpy(h, U, up, z):
 
 
 if nb.config.DISABLE_JIT:
-    pack, panel_product = _pack_numpy, _panel_product_numpy
+    pack, pack_each, panel_product = _pack_numpy, _pack_each_numpy, _panel_product_numpy
 else:
-    pack, panel_product = _pack_jit, _panel_product_jit
+    pack, pack_each, panel_product = _pack_jit, _pack_each_jit, _panel_product_jit
