@@ -159,18 +159,15 @@ def _prepare(x: np.ndarray, h0: np.ndarray | None, H: int) -> tuple[np.ndarray, 
     return x, h0
 
 
-def _plan(B: int, H: int, gates: int, T: int) -> tuple[list[tuple[int, int]], bool]:
+def _plan(B: int, H: int, gates: int, T: int, F: int) -> tuple[list[tuple[int, int]], bool]:
     """The batch blocks, and whether to run the call with BLAS limited to one thread and
-    each product whole (a block's step product above OpenBLAS's single-thread size: row
-    chunks would repack U every call, see _numba_lstm)."""
+    each block's input projection in one sgemm (see lstm_numba.whole_projection)."""
     if T * B * H * gates * H < lstm_numba.MIN_TOTAL_WORK:   # the common small case
         ranges = [(0, B)]
     else:
         ranges = _blocks(B, H, gates, T)
     rows = max(b1 - b0 for b0, b1 in ranges)
-    whole = (rows * H * gates * H > lstm_numba.BLAS_SINGLE_THREAD_WORK
-             and blas_threads.available())
-    return ranges, whole
+    return ranges, lstm_numba.whole_projection(rows * T, F, gates * H)
 
 
 def _run(fn: Callable[..., None], args: tuple[Any, ...], ranges: list[tuple[int, int]],
@@ -197,7 +194,7 @@ def gru_infer(cell: Any, x: np.ndarray, kernel: np.ndarray, input_bias: np.ndarr
     h_last = np.empty((B, H), dt)
     seq = np.empty((B, T, H) if return_sequences else (0, T, H), dt)
     fn = impl().gru_infer_block
-    ranges, whole = _plan(B, H, 3, T)
+    ranges, whole = _plan(B, H, 3, T, x.shape[2])
     _run(fn, (x, _c(kernel, dt), bias, U, bias_rec, h0, reset_after, bool(go_backwards),
               NO_MASK if mask is None else mask.raw, whole, seq, h_last), ranges, whole)
     return (seq if return_sequences else None), h_last
@@ -218,7 +215,7 @@ def rnn_infer(cell: Any, x: np.ndarray, kernel: np.ndarray, input_bias: np.ndarr
     h_last = np.empty((B, H), dt)
     seq = np.empty((B, T, H) if return_sequences else (0, T, H), dt)
     fn = impl().rnn_infer_block
-    ranges, whole = _plan(B, H, 1, T)
+    ranges, whole = _plan(B, H, 1, T, x.shape[2])
     _run(fn, (x, _c(kernel, dt), bias, U, h0, bool(go_backwards),
               NO_MASK if mask is None else mask.raw, whole, seq, h_last), ranges, whole)
     return (seq if return_sequences else None), h_last

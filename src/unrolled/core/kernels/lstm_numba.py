@@ -77,8 +77,8 @@ def _warm(mod: ModuleType, f: type = np.float32) -> None:
 
 
 # Below MIN_TOTAL_WORK multiply-adds in all, handing a block to another thread (~20 µs)
-# is not worth it. Each block's per-step products are cut into row chunks that OpenBLAS
-# runs on the calling thread (see _numba_lstm), so blocks never oversubscribe the cores.
+# is not worth it. Each block's per-step products run on this thread's own packed panels
+# (runtime._numba_panels), so blocks never oversubscribe the cores.
 MIN_TOTAL_WORK = 2_000_000
 
 
@@ -92,9 +92,9 @@ def blocks(batch: int, units: int, timesteps: int) -> list[tuple[int, int]]:
     return [(edges[k], edges[k + 1]) for k in range(n)]
 
 
-# Above this many multiply-adds per step (B·H·4H) a step is GEMM-bound. A block's product
-# would then be cut into row chunks too small for OpenBLAS to run well (see _numba_lstm),
-# while NumPy's 2-thread sgemm reaches ~170 GFLOP/s on (128, 512)·(512, 2048) here.
+# Above this many multiply-adds per step (B·H·4H) a step is GEMM-bound: packed panels and
+# OpenBLAS run even on one thread at (64, 512)·(512, 2048), while NumPy's 2-thread sgemm
+# reaches ~170 GFLOP/s on (128, 512)·(512, 2048) here.
 LARGE_STEP_WORK = 64 * 256 * 1024
 
 
@@ -159,7 +159,7 @@ def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequenc
     seq = np.empty((B, T, H) if return_sequences else (0, T, H), dt)
     fn = impl().infer_block
     ranges = [(0, B)] if T * B * H * 4 * H < MIN_TOTAL_WORK else blocks(B, H, T)
-    whole = _whole_projection(max(b1 - b0 for b0, b1 in ranges) * T, x.shape[2], 4 * H)
+    whole = whole_projection(max(b1 - b0 for b0, b1 in ranges) * T, x.shape[2], 4 * H)
     args = (x, kernel, _no_bias(dt) if bias is None else bias, recurrent, h0, c0,
             go_backwards, NO_MASK if mask is None else mask.raw, whole, seq, h_last, c_last)
     with blas_threads.single_threaded() if whole else contextlib.nullcontext():
@@ -176,7 +176,7 @@ BLAS_SINGLE_THREAD_WORK = 65536 * 4
 MIN_CHUNK_ROWS = 16
 
 
-def _whole_projection(rows: int, features: int, columns: int) -> bool:
+def whole_projection(rows: int, features: int, columns: int) -> bool:
     """Whether a compiled inference call projects a block's (rows, features) inputs in
     one sgemm under a one-thread BLAS limit (else in row chunks; see MIN_CHUNK_ROWS)."""
     work = features * columns
