@@ -206,14 +206,18 @@ class MeanSquaredError(_Pointwise):
         # -(1/size / n) * (2 e), and 2 e and 2 c are exact, so it is e * (-2 c) here.
         if y_pred.ndim == 0 or y_pred.size == 0:
             return None
-        t = y_pred.dtype.type
         e = y_true - y_pred                                           # (batch, ..., n)
-        n = t(e.shape[-1])
-        divisor = t(e.size // e.shape[-1])                            # the values' count
-        values = np.add.reduce(e * e, axis=-1) / n
-        loss = np.add.reduce(values, axis=None) / divisor
-        grad = e * (t(-2) * (t(1) / divisor / n))
-        return float(loss), grad
+        key = (e.shape, e.dtype)
+        scalars = self.__dict__.get("_scalars")
+        if scalars is None or scalars[0] != key:                      # worked out per shape
+            t = e.dtype.type
+            n = t(e.shape[-1])
+            divisor = t(e.size // e.shape[-1])                        # the values' count
+            scalars = self.__dict__["_scalars"] = (key, n, divisor, t(-2) * (t(1) / divisor / n))
+        _, n, divisor, factor = scalars
+        values = np.add.reduce(e * e, -1) / n
+        loss = np.add.reduce(values, None) / divisor
+        return float(loss), e * factor
 
 
 class MeanAbsoluteError(_Pointwise):
