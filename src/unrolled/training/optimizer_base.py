@@ -88,12 +88,13 @@ class Optimizer:
         self._slots: list[Array] = []                     # in Keras's creation order
         self._slot_names: list[str] = []                  # "momentum/3": slot of variable 3
         self._flat: dict[str, Array] = {}                 # slot name -> all variables' slots
+        self._buffers: dict[str, tuple[Array, list[Array]]] = {}   # see _flat_buffer
 
     def __getstate__(self) -> dict[str, Any]:
         # A copy (pickle, deepcopy) gets each slot as an array of its own: views do not
         # survive copying, so the copy updates one variable at a time.
         state = dict(self.__dict__)
-        state["_flat"] = {}
+        state["_flat"], state["_buffers"] = {}, {}
         return state
 
     # -- learning rate and step count ---------------------------------------------------
@@ -161,12 +162,26 @@ class Optimizer:
             offset += int(v.size)
         return out
 
+    def _flat_buffer(self, name: str, dtype: Any) -> tuple[Array, list[Array]]:
+        """A reused flat array ``name`` in the layout of ``self._flat`` (the variables end
+        to end) and its views shaped like each variable, made on first use."""
+        got = self._buffers.get(name)
+        if got is None:
+            sizes = [int(np.prod(shape, dtype=np.int64)) for shape in self._shapes]
+            buf = np.empty(sum(sizes), dtype)
+            views, offset = [], 0
+            for shape, n in zip(self._shapes, sizes):
+                views.append(buf[offset:offset + n].reshape(shape))
+                offset += n
+            got = self._buffers[name] = (buf, views)
+            self._flat[name] = buf
+        return got
+
     def _flat_grads(self, gs: list[Array]) -> Array:
         """The gradients end to end in one reused array (the layout of ``self._flat``)."""
-        buf = self._flat.get("_grads")
-        if buf is None:
-            buf = self._flat["_grads"] = np.empty(sum(int(g.size) for g in gs), gs[0].dtype)
-        np.concatenate([g.reshape(-1) for g in gs], out=buf)
+        buf, views = self._flat_buffer("_grads", gs[0].dtype)
+        for view, g in zip(views, gs):
+            view[...] = g
         return buf
 
     def _float64_buffer(self, g: Array) -> Array | None:
@@ -183,9 +198,16 @@ class Optimizer:
         return (slot in self._flat and getattr(type(self), "_update") is update
                 and all(w.dtype == ws[0].dtype for w in ws))
 
-    def _apply_flat(self, ws: list[Array], update: Array, add: bool = False) -> None:
+    def _apply_flat(self, ws: list[Array], update: Array | list[Array], add: bool = False) -> None:
         """``w -= update`` (``add``: ``w += update``) for each variable, ``update`` flat
-        in the order of ``ws``."""
+        in the order of ``ws``, or already one array per variable."""
+        if isinstance(update, list):
+            for w, part in zip(ws, update):
+                if add:
+                    w += part
+                else:
+                    w -= part
+            return
         offset = 0
         for w in ws:
             n = w.size

@@ -88,7 +88,7 @@ class SGD(Optimizer):
         m = self._flat["momentum"]
         m *= ws[0].dtype.type(self.momentum)
         _axpy(m, -lr, g, self._float64_buffer(g))
-        self._apply_flat(ws, m, add=True)
+        self._apply_flat(ws, self._m, add=True)          # the slots' views, per variable
         return True
 
     def get_config(self) -> dict[str, Any]:
@@ -154,7 +154,14 @@ class Adam(Optimizer):
         if self.amsgrad:
             np.maximum(flat["velocity_hat"], v, out=flat["velocity_hat"])
             v = flat["velocity_hat"]
-        self._apply_flat(ws, (m * alpha) / (np.sqrt(v) + t(self.epsilon)))
+        # (m * alpha) / (sqrt(v) + epsilon), the same operations into reused arrays
+        update, parts = self._flat_buffer("_update", g.dtype)
+        denominator = self._flat_buffer("_denominator", g.dtype)[0]
+        np.multiply(m, alpha, out=update)
+        np.sqrt(v, out=denominator)
+        np.add(denominator, t(self.epsilon), out=denominator)
+        np.divide(update, denominator, out=update)
+        self._apply_flat(ws, parts)
         return True
 
     def get_config(self) -> dict[str, Any]:
@@ -229,19 +236,23 @@ class RMSprop(Optimizer):
         v = flat["velocity"]
         v *= t(self.rho)
         _axpy(v, 1 - self.rho, g * g, buf)
-        denominator = v + t(self.epsilon)
+        denominator = self._flat_buffer("_denominator", g.dtype)[0]
+        np.add(v, t(self.epsilon), out=denominator)
         if self.centered:
             a = flat["average_gradient"]
             a *= t(self.rho)
             _axpy(a, 1 - self.rho, g, buf)
             denominator -= a * a
-        increment = (g * lr) / np.sqrt(denominator)
+        increment, parts = self._flat_buffer("_update", g.dtype)
+        np.multiply(g, lr, out=increment)                 # (g * lr) / sqrt(denominator)
+        np.sqrt(denominator, out=denominator)
+        np.divide(increment, denominator, out=increment)
         if self.momentum > 0:
             mom = flat["momentum"]
             mom *= t(self.momentum)
             mom += increment
-            increment = mom
-        self._apply_flat(ws, increment)
+            parts = self._mom                             # the slots' views, per variable
+        self._apply_flat(ws, parts)
         return True
 
     def get_config(self) -> dict[str, Any]:
@@ -277,7 +288,13 @@ class Adagrad(Optimizer):
         g = self._flat_grads(gs)
         acc = self._flat["accumulator"]
         acc += g * g
-        self._apply_flat(ws, (g * lr) / np.sqrt(acc + ws[0].dtype.type(self.epsilon)))
+        update, parts = self._flat_buffer("_update", g.dtype)       # (g * lr) / sqrt(acc + eps)
+        denominator = self._flat_buffer("_denominator", g.dtype)[0]
+        np.multiply(g, lr, out=update)
+        np.add(acc, ws[0].dtype.type(self.epsilon), out=denominator)
+        np.sqrt(denominator, out=denominator)
+        np.divide(update, denominator, out=update)
+        self._apply_flat(ws, parts)
         return True
 
     def get_config(self) -> dict[str, Any]:
