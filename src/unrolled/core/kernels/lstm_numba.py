@@ -102,6 +102,23 @@ def is_large(batch: int, units: int) -> bool:
     return batch * units * 4 * units > LARGE_STEP_WORK
 
 
+# Large inference still runs in batch blocks (``infer_block``, packed panels: 85-88 GFLOP/s
+# per thread at (64, 576)·(576, 2048) against OpenBLAS's 68-77) when every thread gets at
+# least a full panel tile of rows and a block's panels of [U; W] fit in half the L3 cache
+# (each thread streams them every step). Otherwise (a few rows, or huge layers) the units
+# are split between the threads (``_large_infer``).
+PANEL_TILE_ROWS = 6                  # runtime._numba_panels.TILE_ROWS (no numba import here)
+MAX_PANEL_BYTES = 16 << 20
+
+
+def infers_in_blocks(batch: int, units: int, features: int, itemsize: int = 4) -> bool:
+    """Whether inference runs batch blocks on packed panels (see above)."""
+    if not is_large(batch, units):
+        return True
+    return (batch >= PANEL_TILE_ROWS * max(1, num_threads())
+            and (units + features) * 4 * units * itemsize <= MAX_PANEL_BYTES)
+
+
 def numba_forward_loop(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask=None) -> None:
     T, B, G = xp.shape
     if is_large(B, G // 4):
@@ -139,7 +156,7 @@ def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequenc
     B, T, F = x.shape
     H = recurrent.shape[0]
     dt = x.dtype
-    if is_large(B, H):
+    if not infers_in_blocks(B, H, F, dt.itemsize):
         if mask is not None or dt != _F32:   # per-step sgemm + compiled gate pass
             seq, h_last, c_last, _ = lstm_forward(NUMBA_LOOPS, x, kernel, bias, recurrent,
                                                   h0, c0, go_backwards, False,
