@@ -153,3 +153,36 @@ def test_gru_reset_before_runs_on_panels(monkeypatch):
     with force("numba"):
         got = layer(x, mask=mask)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("panel_bytes", [16 << 20, 0], ids=["blocks", "units-split"])
+def test_large_inference_runs_batch_blocks_when_every_thread_gets_a_tile(monkeypatch,
+                                                                        panel_bytes):
+    """A large step with ≥ 6 rows per thread runs the batch blocks on packed panels; with
+    panels too big for the cache (forced: 0 bytes) the units-split path. Both against the
+    reference, with a mask and float64 too."""
+    require("numba")
+    require("threadpoolctl")
+    from tests.reference import random_weights  # noqa: PLC0415
+    from unrolled.core.kernels import force, lstm_numba  # noqa: PLC0415
+    from unrolled.layers import LSTM  # noqa: PLC0415
+
+    monkeypatch.setenv("UNROLLED_NUM_THREADS", "2")
+    monkeypatch.setattr(lstm_numba, "LARGE_STEP_WORK", 0)
+    monkeypatch.setattr(lstm_numba, "MAX_PANEL_BYTES", panel_bytes)
+    B, T, F, H = 13, 6, 5, 20
+    assert lstm_numba.infers_in_blocks(B, H, F) == bool(panel_bytes)
+    assert not lstm_numba.infers_in_blocks(11, H, F)          # < 6 rows for one thread
+    rng = np.random.default_rng(7)
+    for dtype in (np.float32, np.float64):
+        layer = LSTM(H, return_sequences=True, dtype=dtype)
+        layer.build((None, T, F))
+        layer.set_weights([w.astype(dtype) for w in random_weights(layer, rng)])
+        x = rng.standard_normal((B, T, F)).astype(dtype)
+        for mask in (None, rng.random((B, T)) < 0.7):
+            with force("reference"):
+                want = layer(x, mask=mask)
+            with force("numba"):
+                got = layer(x, mask=mask)
+            tol = 1e-5 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol)

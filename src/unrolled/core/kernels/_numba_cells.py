@@ -42,7 +42,6 @@ from ._numba_lstm import (
     _CLAMP,
     _HALF,
     _ONE,
-    BLAS_SINGLE_THREAD_WORK,
 )
 from ._numba_float64 import tanh64
 from .runtime._numba_gemm import gemm
@@ -101,6 +100,16 @@ def tanh_array(x, out):
     """Elementwise :func:`tanh32` over a flat float32 array (used by tests)."""
     for k in range(x.size):
         out[k] = tanh32(x[k])
+
+
+# OpenBLAS runs an sgemm on the calling thread when m·n·k <= 65536·4. Bigger calls wake
+# its thread pool, which oversubscribes the cores our batch blocks already use, so the
+# input projection (:func:`_project`) is cut into row chunks below that size, unless the
+# caller has limited BLAS to one thread for the call (``whole``, see
+# lstm_numba.whole_projection): each chunk's sgemm repacks all of W, which costs as much
+# as the product for a chunk of a few rows. (The per-step products do not use BLAS: see
+# runtime._numba_panels.)
+BLAS_SINGLE_THREAD_WORK = 65536 * 4
 
 
 # Up to this many rows the input projection is a plain loop (vectorised over the output

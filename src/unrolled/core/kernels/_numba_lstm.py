@@ -42,13 +42,6 @@ _A11, _A13 = _f32(2.00018790482477e-13), _f32(-2.76076847742355e-16)
 _B0, _B2 = _f32(4.89352518554385e-03), _f32(2.26843463243900e-03)
 _B4, _B6 = _f32(1.18534705686654e-04), _f32(1.19825839466702e-06)
 _HALF, _ONE = _f32(0.5), _f32(1.0)
-# OpenBLAS runs an sgemm on the calling thread when m·n·k <= 65536·4. Bigger calls wake
-# its thread pool, which oversubscribes the cores our batch blocks already use, so
-# ``infer_block``'s input projection is cut into row chunks below that size — unless the
-# caller has limited BLAS to one thread for the call (``whole``, see lstm_numba): each
-# chunk's sgemm repacks all of W, which costs as much as the product for a chunk of a
-# few rows. (The per-step products do not use BLAS: see runtime._numba_panels.)
-BLAS_SINGLE_THREAD_WORK = 65536 * 4
 
 
 @nb.njit(inline="always", fastmath=True, error_model="numpy", cache=True)
@@ -285,16 +278,21 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, b
 # the loop; it keeps only what inference returns.
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def infer_block(x, W, bias, U, h0, c0, backwards, mask, whole, seq, h_last, c_last, b0, b1):
+def infer_block(x, W, bias, U, h0, c0, backwards, mask, seq, h_last, c_last, b0, b1):
     """LSTM inference for batch rows ``b0:b1`` straight from the layer's arrays.
 
     x (B, T, F) C-contiguous input, batch-major as the caller gave it; W (F, 4H); bias
     (4H,) or (0,) for none; U (H, 4H); h0, c0 (B, H), or (0, H) to start from zeros;
     backwards: process timesteps T-1..0; mask (T, B) bool in the input's time order, True
-    = run the step (a masked step carries h and c over), or (0, 0) for none; whole: BLAS
-    is single-threaded during the call (the projection in one sgemm, see above). Writes
+    = run the step (a masked step carries h and c over), or (0, 0) for none. Writes
     h_last, c_last (B, H) and, when seq has shape (B, T, H) (not (0, T, H)), every h
     (carried over at a masked step) in processing order. float32 or float64 (x's dtype).
+
+    The input projection rides in each step's product: z = [h_prev | x_t] @ [U; W], on
+    the panels of [U; W] (H + F, 4H). That is the same work as one projection GEMM up
+    front, minus writing and re-reading its (n·T, 4H) result (3.2 MB per 16-row block at
+    (32, 100, 16, 128), beyond L2), and leaves no BLAS call in the loop: 6-9 % faster at
+    medium, long and demo sizes on one thread (benchmarks/README.md, session 7).
     """
     T, F = x.shape[1], x.shape[2]
     G = U.shape[1]
@@ -303,45 +301,45 @@ def infer_block(x, W, bias, U, h0, c0, backwards, mask, whole, seq, h_last, c_la
     dt = x.dtype
     keep_seq = seq.shape[0] > 0
     has_mask = mask.shape[0] > 0
-    # Projection of all this block's timesteps: (n·T, F) @ (F, 4H), row r·T + t.
-    xb = x[b0:b1].reshape(n * T, F)
-    xp = np.empty((n * T, G), dt)
-    rows = n * T if whole else max(1, BLAS_SINGLE_THREAD_WORK // (F * G))
-    for r0 in range(0, n * T, rows):
-        r1 = min(n * T, r0 + rows)
-        gemm(xb[r0:r1], W, xp[r0:r1])
+    UW = np.empty((H + F, G), dt)
+    UW[:H] = U
+    UW[H:] = W
+    UWp = pack(UW)
+    b = np.zeros(G, dt)
     if bias.shape[0] > 0:
-        for r in range(n * T):
-            for j in range(G):
-                xp[r, j] += bias[j]
-    h = np.zeros((n, H), dt)
+        b[:] = bias
+    hx = np.zeros((n, H + F), dt)                            # [h | x_t] of every row
     c = np.zeros((n, H), dt)
-    Up = pack(U)
     if h0.shape[0] > 0:
         for r in range(n):
             for j in range(H):
-                h[r, j] = h0[b0 + r, j]
+                hx[r, j] = h0[b0 + r, j]
                 c[r, j] = c0[b0 + r, j]
     z = np.empty((n, G), dt)
-    hg = np.empty((n, H), dt)                                # active rows' h, gathered
+    hxg = np.empty((n, H + F), dt)                           # active rows, gathered
     idx = np.arange(n)
     for t in range(T):
         tx = T - 1 - t if backwards else t
+        for r in range(n):
+            xr = x[b0 + r, tx]
+            hr = hx[r]
+            for j in range(F):
+                hr[H + j] = xr[j]
         k = _active_rows(mask[tx], b0, n, idx) if has_mask else n
         if k == n:
-            panel_product(h, U, Up, z)                        # (n, 4H)
+            panel_product(hx, UW, UWp, z)                     # (n, 4H)
         elif k > 0:
-            _gather_rows(h, idx, k, hg)
-            panel_product(hg[:k], U, Up, z[:k])               # (k, 4H)
+            _gather_rows(hx, idx, k, hxg)
+            panel_product(hxg[:k], UW, UWp, z[:k])            # (k, 4H)
         for q in range(k):
             r = idx[q]
-            _gates_in_place(z[q], xp[r * T + tx], c[r], h[r], H)
+            _gates_in_place(z[q], b, c[r], hx[r, :H], H)
         if keep_seq:
             for r in range(n):
-                seq[b0 + r, t] = h[r]
+                seq[b0 + r, t] = hx[r, :H]
     for r in range(n):
         for j in range(H):
-            h_last[b0 + r, j] = h[r, j]
+            h_last[b0 + r, j] = hx[r, j]
             c_last[b0 + r, j] = c[r, j]
 
 

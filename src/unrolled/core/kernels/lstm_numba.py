@@ -62,9 +62,9 @@ def _warm(mod: ModuleType, f: type = np.float32) -> None:
     mod.backward_block(acts, hs, np.zeros((4, 1), f), np.zeros((1, 1, 1), f), s, s,
                        acts.copy(), s.copy(), s.copy(), m, 0, 1)
     e2, w = np.zeros((0, 1), f), np.zeros((1, 4), f)
-    mod.infer_block(np.zeros((1, 1, 1), f), w, _no_bias(f), w, e2, e2, False, m, False,
+    mod.infer_block(np.zeros((1, 1, 1), f), w, _no_bias(f), w, e2, e2, False, m,
                     np.zeros((0, 1, 1), f), s.copy(), s.copy(), 0, 1)
-    mod.infer_block(np.zeros((1, 1, 1), f), w, np.zeros(4, f), w, s, s, True, m, True,
+    mod.infer_block(np.zeros((1, 1, 1), f), w, np.zeros(4, f), w, s, s, True, m,
                     np.zeros((1, 1, 1), f), s.copy(), s.copy(), 0, 1)
     mod.gate_step_infer(np.zeros((1, 4), f), np.zeros((1, 4), f), s, s.copy(), s.copy())
     if f is np.float32:   # float32 only: the units-major large inference, the test helper
@@ -100,6 +100,23 @@ LARGE_STEP_WORK = 64 * 256 * 1024
 
 def is_large(batch: int, units: int) -> bool:
     return batch * units * 4 * units > LARGE_STEP_WORK
+
+
+# Large inference still runs in batch blocks (``infer_block``, packed panels: 85-88 GFLOP/s
+# per thread at (64, 576)·(576, 2048) against OpenBLAS's 68-77) when every thread gets at
+# least a full panel tile of rows and a block's panels of [U; W] fit in half the L3 cache
+# (each thread streams them every step). Otherwise (a few rows, or huge layers) the units
+# are split between the threads (``_large_infer``).
+PANEL_TILE_ROWS = 6                  # runtime._numba_panels.TILE_ROWS (no numba import here)
+MAX_PANEL_BYTES = 16 << 20
+
+
+def infers_in_blocks(batch: int, units: int, features: int, itemsize: int = 4) -> bool:
+    """Whether inference runs batch blocks on packed panels (see above)."""
+    if not is_large(batch, units):
+        return True
+    return (batch >= PANEL_TILE_ROWS * max(1, num_threads())
+            and (units + features) * 4 * units * itemsize <= MAX_PANEL_BYTES)
 
 
 def numba_forward_loop(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask=None) -> None:
@@ -139,7 +156,7 @@ def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequenc
     B, T, F = x.shape
     H = recurrent.shape[0]
     dt = x.dtype
-    if is_large(B, H):
+    if not infers_in_blocks(B, H, F, dt.itemsize):
         if mask is not None or dt != _F32:   # per-step sgemm + compiled gate pass
             seq, h_last, c_last, _ = lstm_forward(NUMBA_LOOPS, x, kernel, bias, recurrent,
                                                   h0, c0, go_backwards, False,
@@ -159,18 +176,17 @@ def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequenc
     seq = np.empty((B, T, H) if return_sequences else (0, T, H), dt)
     fn = impl().infer_block
     ranges = [(0, B)] if T * B * H * 4 * H < MIN_TOTAL_WORK else blocks(B, H, T)
-    whole = whole_projection(max(b1 - b0 for b0, b1 in ranges) * T, x.shape[2], 4 * H)
     args = (x, kernel, _no_bias(dt) if bias is None else bias, recurrent, h0, c0,
-            go_backwards, NO_MASK if mask is None else mask.raw, whole, seq, h_last, c_last)
-    with blas_threads.single_threaded() if whole else contextlib.nullcontext():
-        _run(fn, args, ranges)
+            go_backwards, NO_MASK if mask is None else mask.raw, seq, h_last, c_last)
+    _run(fn, args, ranges)   # no BLAS inside (the projection rides in the step products)
     return (seq if return_sequences else None), h_last, c_last
 
 
 # OpenBLAS runs an sgemm on the calling thread up to this many multiply-adds (m·n·k), as
-# _numba_lstm.BLAS_SINGLE_THREAD_WORK.
+# _numba_cells.BLAS_SINGLE_THREAD_WORK.
 BLAS_SINGLE_THREAD_WORK = 65536 * 4
-# Below this many rows per chunk, a block's input projection in chunks that OpenBLAS runs
+# Below this many rows per chunk, a GRU/SimpleRNN block's input projection (LSTM inference
+# has none: it rides in the step products) in chunks that OpenBLAS runs
 # on the calling thread would spend as much on repacking W for every chunk as on the
 # product: the call then limits BLAS to one thread instead (~13 µs) and runs it whole.
 MIN_CHUNK_ROWS = 16

@@ -60,6 +60,7 @@ class KernelRequest(NamedTuple):
     timesteps: int
     training: bool
     masked: bool = False
+    features: int = 0               # input features per step (0: not known yet)
 
 
 class Choice(NamedTuple):
@@ -233,8 +234,12 @@ def _not_ready(modules: list[loading.CompiledModule]) -> str | None:
 def _lstm_reasons(req: KernelRequest) -> tuple[str, ...]:
     units = int(req.units or 1)
     step_work = req.batch * units * 4 * units
+    features = int(req.features or units)
     if step_work > NUMBA_MAX_STEP_WORK:
-        if not req.training and lstm_numba.splits_units(units):
+        if not req.training and lstm_numba.infers_in_blocks(req.batch, units, features):
+            how = ("batch blocks, one per thread, each step's product on [U; W] packed into "
+                   "panels once per call")
+        elif not req.training and lstm_numba.splits_units(units):
             how = ("units-major, the units split over two threads: per step each runs a "
                    "single-threaded sgemm and its gate pass")
         else:
@@ -275,7 +280,7 @@ def request_for(layer: Any, batch: int, timesteps: int, training: bool,
         getattr(getattr(cell, "activation", None), "name", None),
         getattr(getattr(cell, "recurrent_activation", None), "name", None),
         int(getattr(layer, "units", 1) or 1), int(batch), int(timesteps), bool(training),
-        bool(masked))
+        bool(masked), int(getattr(layer, "features", 0) or 0))
 
 
 def memo_key(layer: Any, batch: int, training: bool, masked: bool) -> tuple[Any, ...]:
