@@ -196,6 +196,25 @@ def test_bad_arrays_after_good_ones_are_still_refused():
     assert all(_same_arrays)
 
 
+@pytest.mark.parametrize("dtype", ["int64", "int32", "float32"])
+def test_integer_ids_are_checked_every_call(dtype):
+    """Embedding checks the values of its ids (range, integers), not only their shape:
+    ids of the shape and dtype of accepted ones but out of range are still refused (the
+    input check is never skipped for integer ids)."""
+    model = unrolled.Sequential([unrolled.Input((T,), dtype=dtype), Embedding(7, F), LSTM(2)])
+    model.compile(optimizer="adam", loss="mse")
+    ids = np.random.default_rng(4).integers(0, 7, size=(5, T)).astype(dtype)
+    y = np.zeros((5, 2), "float32")
+    model.train_on_batch(ids, y)
+    model.train_on_batch(ids, y)
+    bad = ids.copy()
+    bad[1, 2] = 7
+    with pytest.raises(InputShapeError, match="out of range"):
+        model.train_on_batch(bad, y)
+    with pytest.raises(InputShapeError, match="out of range"):
+        model.test_on_batch(bad, y)
+
+
 def test_recompiling_the_same_trainer_with_a_new_optimizer():
     """``compile_from_config`` recompiles the trainer in place: the new optimizer is built
     and used from the first step, as on a fresh model."""

@@ -370,10 +370,11 @@ class Trainer(CompileMixin):
             raise InputShapeError(f"{who} got 0 samples (x has shape {first.shape}).")
         if self.optimizer is not None and not self.optimizer.built and self.trainable_weights:
             self.optimizer.build(self.trainable_weights)
-        if (len(xs) == 1 and xs[0] is x and ys is not None and len(ys) == 1 and ys[0] is y
-                and sample_weight is None):
-            # Taken as they were, checked, the model and the optimizer built: the same
-            # shapes and dtypes need no look again while the layers stay as they are.
+        if (len(xs) == 1 and xs[0] is x and x.dtype.kind == "f" and ys is not None
+                and len(ys) == 1 and ys[0] is y and sample_weight is None):
+            # Floats taken as they were, checked, the model and the optimizer built: the
+            # same shapes and dtypes need no look again while the layers stay as they are.
+            # (Integer ids are never skipped: Embedding checks their values every call.)
             self._accepted = (x.shape, x.dtype, y.shape, y.dtype, state_version(), self.optimizer)
         return xs, ys, sample_weight
 
