@@ -280,3 +280,23 @@ def test_freezing_the_whole_model_after_steps():
         model.train_on_batch(x, y)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_model_class_with_its_own_forward_is_run_through_it():
+    """A subclass that changes ``forward_prepared`` (here: doubles the output) is not
+    bypassed by the chain step."""
+    class Doubled(unrolled.Sequential):
+        def forward_prepared(self, arrays, training=False, keep_cache=True, masks=None):
+            out, cache = super().forward_prepared(arrays, training, keep_cache, masks)
+            return out * 2, cache
+
+    ours = Doubled([unrolled.Input((T, F)), LSTM(H), Dense(2)])
+    plain = _sequential()
+    ours.set_weights(plain.get_weights())
+    x, y = _data()
+    for model in (ours, plain):
+        model.compile(optimizer="sgd", loss="mse")
+    logged = M.Mean(name="loss")
+    logged.update_state(L.MeanSquaredError()(y, 2 * plain.predict(x, verbose=0)), sample_weight=len(x))
+    assert ours.test_on_batch(x, y) == logged.result()
+    assert ours._trainer.step_plan().chain is None

@@ -114,7 +114,10 @@ class StepPlan:
                       if len(self._flat_views) > 1 and all(
                           np.may_share_memory(v, w) for v, w in zip(self._flat_views, self.all_weights))
                       else None)
-        chain = model.chain_layers() if self.fixed_weights and hasattr(model, "chain_layers") else None
+        # A model class with its own forward_prepared/backward is run through them.
+        chain = (model.chain_layers() if self.fixed_weights and hasattr(model, "chain_layers")
+                 and all(_ours(model, a) for a in ("forward_prepared", "backward", "chain_layers"))
+                 else None)
         self.chain: list[Any] | None = chain
         self.checked: tuple[int, ...] | None = None     # an input shape the chain accepted
 
