@@ -10,6 +10,8 @@ The model protocol the trainer uses::
     model.forward_prepared(xs, training, keep_cache)     the same on prepare_inputs' arrays
                                                          (each entry point converts x once)
     model.backward(dy, cache)    -> (d_inputs, grads)    grads: one per trainable weight
+    model.chain_layers()         -> layers or None       a plain chain: a training step may
+                                                         call their forward/backward itself
     model.output_names, model.layers, model.trainable_weights, get/set_weights
 
 A model is also a layer (same protocol as :class:`unrolled.layers.Layer`), so a model can

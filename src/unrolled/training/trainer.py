@@ -14,7 +14,11 @@ One training step on a batch ``x`` (batch, timesteps, features), ``y`` (batch, .
 
 What the model has of these (trainable weights, regularized weights, activity penalties,
 constraints) is worked out once, in a :class:`~unrolled.training.step_plan.StepPlan`
-kept until the layers change, so a step of a plain model does only the work above.
+kept until the layers change, so a step of a plain model does only the work above. For a
+plain chain of layers (``plan.chain``: a usual Sequential, one output, no masks) the step
+calls each layer's ``forward``/``backward`` itself -- what ``forward_prepared``/``backward``
+would call -- and checks each input shape once. ``train_on_batch``/``test_on_batch`` take
+float arrays of the shapes and dtypes they last accepted as they are.
 
 With several outputs each output's loss is computed as above, logged unweighted as
 ``<output>_loss``, multiplied by its ``loss_weights`` entry and summed into ``loss``.
