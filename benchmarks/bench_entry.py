@@ -4,6 +4,7 @@ wraps and beside the peers' equivalents, all in one run on the same weights.
     python benchmarks/bench_entry.py                        # tiny, small, demo, medium
     python benchmarks/bench_entry.py --shape demo --json out.json
     python benchmarks/bench_entry.py --quick --shape tiny   # smoke run
+    python benchmarks/bench_entry.py --quick --overhead --clock cpu --threads 1   # + stubbed
     python benchmarks/bench_entry.py --cold-start           # + `unrolled demo`, empty numba cache
     python benchmarks/bench_entry.py --cold-start-only      # only that
 
@@ -24,7 +25,11 @@ and the ratio to the fastest peer of the group (of medians, and paired per round
   ``layer.backward`` + ``Adam.apply``, what the entry points wrap), ``train_on_batch``,
   and one step of ``fit`` (a ``fit`` over 8 batches, per step); PyTorch's step
   (``zero_grad``, forward, ``mse_loss``, ``backward``, ``step``); Keras's
-  ``train_on_batch`` and a ``fit`` step (8 batches, per step).
+  ``train_on_batch`` and a ``fit`` step (8 batches, per step);
+* with ``--overhead``, **training, layer calls stubbed**: the three unrolled training rows
+  again, the LSTM's ``forward``/``backward`` returning saved results and ``apply`` doing
+  nothing, so that only the entry points' own work is timed (the "+µs over layer step"
+  column without the kernels' noise).
 
 Before timing, every inference row's output is compared with unrolled's reference
 kernel and the first training step's loss of unrolled, PyTorch and Keras with each other;
@@ -119,6 +124,44 @@ def unrolled_rows(weights: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> tu
             return layer(x)
 
     return infer, many, train, reference
+
+
+def stubbed_training_rows(weights: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> dict[str, Callable]:
+    """The training rows with the LSTM's ``forward``/``backward`` (set on the instance)
+    returning results saved once and the optimizers' ``apply`` doing nothing: what is left
+    is the entry points' own Python (input checks, loss, bookkeeping, callbacks), which
+    a busy machine disturbs far less than the kernels (``--overhead``)."""
+    B, T, F = x.shape
+    H = weights[1].shape[0]
+    xs, ys = np.concatenate([x] * MANY), np.concatenate([y] * MANY)
+
+    def stubbed() -> Any:
+        m = unrolled.Sequential([unrolled.Input((T, F)), LSTM(H)])
+        m.set_weights(weights)
+        m.compile(optimizer=unrolled.optimizers.Adam(1e-3, epsilon=1e-7), loss="mse")
+        layer = m.layers[0]
+        out, cache = layer.forward(x, training=True)
+        d_in, grads = layer.backward(out - y, cache)
+        layer.forward = lambda h, training=False, **kw: (out, cache)
+        layer.backward = lambda dy, c: (d_in, grads)
+        m.optimizer.apply = lambda g, variables=None: None
+        return m
+
+    step_model, tob_model, fit_model = stubbed(), stubbed(), stubbed()
+    step_layer, opt = step_model.layers[0], step_model.optimizer
+
+    def layer_step() -> float:                      # as unrolled_rows' layer step
+        out, cache = step_layer.forward(x, training=True)
+        err = out - y
+        dy = err * F32(2.0 / err.size)
+        _, grads = step_layer.backward(dy, cache)
+        opt.apply(grads, step_layer.trainable_weights)
+        return float(np.mean(err * err))
+
+    return {"unrolled layer step": layer_step,
+            "unrolled train_on_batch": lambda: tob_model.train_on_batch(x, y),
+            "unrolled fit step": lambda: fit_model.fit(xs, ys, batch_size=B, epochs=1,
+                                                        shuffle=False, verbose=0)}
 
 
 # -- peers ------------------------------------------------------------------------------------
@@ -256,9 +299,13 @@ def bench_shape(name: str, shape: tuple[int, int, int, int], args: argparse.Name
         return result
 
     peers = {r for r in list(infer) + list(many) + list(train) if _is_peer(r)}
-    for group, fns, per in (("one batch, inference", infer, {}),
-                            (f"{MANY} batches, inference", many, {}),
-                            ("training step", train, {"unrolled fit step": MANY, "keras fit step": MANY})):
+    groups = [("one batch, inference", infer, {}),
+              (f"{MANY} batches, inference", many, {}),
+              ("training step", train, {"unrolled fit step": MANY, "keras fit step": MANY})]
+    if args.overhead:
+        groups.append(("training, layer calls stubbed", stubbed_training_rows(weights, x, y),
+                       {"unrolled fit step": MANY}))
+    for group, fns, per in groups:
         samples = interleaved(fns, args.repeats, args.sample_s, args.budget, args.settle_s,
                               clock=time.process_time if args.clock == "cpu" else time.perf_counter)
         samples = {n: [s / per.get(n, 1) for s in v] for n, v in samples.items()}
@@ -358,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
                         "not inflate; with more threads it adds up every thread's work)")
     p.add_argument("--batches", type=int, default=MANY,
                    help=f"batches of the many-batch predict and of the fit rows (default {MANY})")
+    p.add_argument("--overhead", action="store_true",
+                   help="also time the training rows with the layer's forward/backward and the "
+                        "optimizer's update stubbed: the entry points' own cost, little "
+                        "disturbed by other processes")
     p.add_argument("--cold-start", action="store_true",
                    help="also time `unrolled demo` from a fresh process with an empty numba cache")
     p.add_argument("--cold-start-only", action="store_true", help="time only the cold start")

@@ -2,7 +2,8 @@
 
 No timing is asserted: only that ``benchmarks/bench_entry.py --quick`` checks every row
 against the reference kernel (and the first training losses with each other), times each
-group and writes its JSON.
+group (with ``--overhead``, the training rows with the layer calls stubbed too) and writes
+its JSON.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def test_entry_benchmark_quick_tiny(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "bench_entry.py"), "--quick", "--shape", "tiny",
-         "--repeats", "2", "--budget", "1", "--peers", "onnxruntime,torch", "--json", str(out)],
+         "--repeats", "2", "--budget", "1", "--peers", "onnxruntime,torch", "--overhead",
+         "--json", str(out)],
         capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     tiny = json.loads(out.read_text())["shapes"]["tiny"]
@@ -32,3 +34,6 @@ def test_entry_benchmark_quick_tiny(tmp_path):
     assert {"unrolled layer step", "unrolled train_on_batch", "unrolled fit step", "torch step"} <= set(train)
     assert "over_wrapped_us" in one["unrolled predict"] and one["unrolled predict"]["median_ms"] > 0
     assert tiny["8 batches, inference"]["rows"]["unrolled predict"]["ratio_to_fastest_peer"] > 0
+    stubbed = tiny["training, layer calls stubbed"]["rows"]      # --overhead
+    assert set(stubbed) == {"unrolled layer step", "unrolled train_on_batch", "unrolled fit step"}
+    assert "over_wrapped_us" in stubbed["unrolled train_on_batch"]
