@@ -140,9 +140,11 @@ def test_dropout_kernel_finite_differences(cls_name, extra):
 def test_masked_calls_run_the_dropout_kernel_and_match_the_reference(monkeypatch, cls_name,
                                                                     options, dtype, loops):
     """A mask (holes, masked from the start, a fully masked sample, right padding) with
-    recurrent dropout: the dropout kernel runs each group of samples with as many unmasked
-    steps on those samples' dropout masks (kernels/masked.py), and equals the reference
-    scan's masked loop over the masked cell: outputs, dx, weight and state gradients."""
+    recurrent dropout: on the compiled loops all samples run in one call, each held after
+    its own number of unmasked steps; on the NumPy loops each group of samples with as many
+    unmasked steps runs on those samples' dropout masks (kernels/masked.py). Either equals
+    the reference scan's masked loop over the masked cell: outputs, dx, weight and state
+    gradients."""
     if loops == "numpy":
         monkeypatch.setenv("UNROLLED_KERNEL", "numpy")
     monkeypatch.setattr(lstm_numba, "MIN_TOTAL_WORK", 0)
@@ -165,7 +167,9 @@ def test_masked_calls_run_the_dropout_kernel_and_match_the_reference(monkeypatch
     compiled = _compiled_loops_expected(cls_name, options, dtype, loops)
     assert layer.kernel_choice.name == ("numba" if compiled else "numpy"), layer.kernel_choice
     assert "recurrent_dropout in training: the dropout kernel" in layer.kernel_choice.reason
-    assert "samples grouped by their count" in layer.kernel_choice.reason
+    held = "each held after its own count" in layer.kernel_choice.reason
+    assert held == compiled, layer.kernel_choice.reason
+    assert held or "samples grouped by their count" in layer.kernel_choice.reason
     monkeypatch.delenv("UNROLLED_KERNEL", raising=False)
     with force("reference"):
         theirs = _train(layer, x, cot, dropout_masks=masks, initial_state=initial, mask=mask)

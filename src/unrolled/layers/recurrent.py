@@ -366,9 +366,12 @@ class Recurrent(Penalized, Layer):
         if fast:   # the dropout kernel takes the real x, kernel and masks
             kernel: Any = dropout_kernel.DropoutKernel(masks)
             extra: tuple[str, ...] = ()
-            if mask is not None:   # each group of samples with as many unmasked steps
-                kernel, extra = MaskedKernel(kernel), (kernel_select.MASKED_REASON,)
+            if mask is not None:   # one call with rows held, or one per group of samples
+                kernel = MaskedKernel(kernel)
             result, saved = kernel.forward(w, x, initial, mask, self._scan_call(), True)
+            if mask is not None:
+                extra = (kernel_select.MASKED_HELD_REASON if saved.held
+                         else kernel_select.MASKED_REASON,)
             compiled = dropout_kernel.compiled_loops(self.cell, self.dtype, start=False) is not None
             self.__dict__["kernel_choice"] = Choice(
                 kernel, "numba" if compiled else "numpy",

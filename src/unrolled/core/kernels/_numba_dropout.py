@@ -12,6 +12,11 @@ with masks r (4, B, H) and the recurrent kernel cut per gate, Uk (4, H, H)::
 Backward writes dz (T, B, 4H) for the caller's weight-gradient GEMMs and carries
 ``dh_prev = Σ_g (dz_g @ U_gᵀ) ⊙ r_g`` (four products per step).
 
+Held rows: every block takes ``lengths`` (B,) int64, or (0,) for none. A row stops at
+step ``lengths[b]``: from there on its state is held (h, c copied forward, dz = 0) and in
+backward dL/dh and dL/dc pass through those steps unchanged. ``MaskedKernel`` runs a
+masked call as one such call, each sample's unmasked steps gathered to the front.
+
 numba's disk cache of this module does not notice edits to the ``_numba_lstm`` functions
 it inlines: after changing ``tanh32`` or ``_backward_row`` there, clear the cache
 (``__pycache__/_numba_dropout*.nbi|nbc``) -- the tests against the reference would fail.
@@ -54,9 +59,10 @@ def _add_dropped_back(d_t, UkT, UkTp, r, b0, n, dg, back, acc):
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def forward_block(xp, Uk, r, h0, c0, hs, cs, acts, b0, b1):
-    """xp (T, B, 4H); Uk (4, H, H); r (4, B, H); h0, c0 (B, H). Writes hs, cs (T+1, B, H)
-    (index 0: the initial state) and acts (T, B, 4H) the activated gates i, f, g, o."""
+def forward_block(xp, Uk, r, h0, c0, hs, cs, acts, lengths, b0, b1):
+    """xp (T, B, 4H); Uk (4, H, H); r (4, B, H); h0, c0 (B, H); lengths (B,) or (0,) (see
+    the module docstring). Writes hs, cs (T+1, B, H) (index 0: the initial state) and acts
+    (T, B, 4H) the activated gates i, f, g, o (zeros at a held step)."""
     T, G = xp.shape[0], xp.shape[2]
     H = G // 4
     n = b1 - b0
@@ -67,12 +73,18 @@ def forward_block(xp, Uk, r, h0, c0, hs, cs, acts, b0, b1):
             hs[0, b0 + rr, j] = h0[b0 + rr, j]
             cs[0, b0 + rr, j] = c0[b0 + rr, j]
     Ukp = pack_each(Uk)
+    held = lengths.shape[0] > 0
     for t in range(T):
         _dropped_products(hs[t], r, Uk, Ukp, b0, n, hm, zg)
         for rr in range(n):
             b = b0 + rr
-            xr = xp[t, b]
             ar = acts[t, b]
+            if held and t >= lengths[b]:
+                hs[t + 1, b] = hs[t, b]
+                cs[t + 1, b] = cs[t, b]
+                ar[:] = 0.0
+                continue
+            xr = xp[t, b]
             for j in range(H):                                   # i
                 ar[j] = _HALF * tanh32(_HALF * (zg[0, rr, j] + xr[j])) + _HALF
             for j in range(H):                                   # f
@@ -91,10 +103,10 @@ def forward_block(xp, Uk, r, h0, c0, hs, cs, acts, b0, b1):
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def backward_block(acts, cs, UkT, r, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0, b1):
+def backward_block(acts, cs, UkT, r, dh_seq, dh_last, dc_last, dz, dh0, dc0, lengths, b0, b1):
     """acts (T, B, 4H); cs (T+1, B, H); UkT (4, H, H) each gate's U_gᵀ; r (4, B, H);
-    dh_seq (T, B, H) or (0, B, H); dh_last, dc_last (B, H). Writes dz (T, B, 4H) and
-    dh0, dc0 (B, H)."""
+    dh_seq (T, B, H) or (0, B, H); dh_last, dc_last (B, H); lengths as in forward. Writes
+    dz (T, B, 4H) and dh0, dc0 (B, H)."""
     T, G = acts.shape[0], acts.shape[2]
     H = G // 4
     n = b1 - b0
@@ -109,6 +121,7 @@ def backward_block(acts, cs, UkT, r, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0,
             dh[rr, j] = dh_last[b0 + rr, j]
             dc[rr, j] = dc_last[b0 + rr, j]
     UkTp = pack_each(UkT)
+    held = lengths.shape[0] > 0
     for t in range(T - 1, -1, -1):
         for rr in range(n):
             b = b0 + rr
@@ -116,10 +129,12 @@ def backward_block(acts, cs, UkT, r, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0,
             if has_seq:
                 for j in range(H):
                     dhr[j] += dh_seq[t, b, j]
-            _backward_row(acts[t, b], cs[t, b], cs[t + 1, b], dhr, dc[rr], dz[t, b], dcc, H)
-        for rr in range(n):
-            for j in range(H):
-                dh[rr, j] = 0.0
+            if held and t >= lengths[b]:
+                dz[t, b] = 0.0                                   # dh, dc pass through
+            else:
+                _backward_row(acts[t, b], cs[t, b], cs[t + 1, b], dhr, dc[rr], dz[t, b], dcc, H)
+                for j in range(H):
+                    dhr[j] = 0.0
         _add_dropped_back(dz[t], UkT, UkTp, r, b0, n, dzg, back, dh)  # Σ_g (dz_g @ U_gᵀ) ⊙ r_g
     for rr in range(n):
         for j in range(H):
@@ -129,9 +144,10 @@ def backward_block(acts, cs, UkT, r, dh_seq, dh_last, dc_last, dz, dh0, dc0, b0,
 
 # -- GRU, reset_after (Keras's default), recurrent masks r_z, r_r, r_h ------------------------
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def gru_forward_block(xp, Uk, b_rec, r, h0, hs, acts, mhs, b0, b1):
-    """xp (T, B, 3H); Uk (3, H, H); b_rec (3H,) or (0,); r (3, B, H); h0 (B, H). Writes
-    hs (T+1, B, H), acts (T, B, 3H) = z, r, hh and mhs (T, B, H) = m_h::
+def gru_forward_block(xp, Uk, b_rec, r, h0, hs, acts, mhs, lengths, b0, b1):
+    """xp (T, B, 3H); Uk (3, H, H); b_rec (3H,) or (0,); r (3, B, H); h0 (B, H); lengths
+    (B,) or (0,). Writes hs (T+1, B, H), acts (T, B, 3H) = z, r, hh and mhs (T, B, H) =
+    m_h (zeros at a held step)::
 
         m_g = (h ⊙ r_g) @ U_g + b_rec_g;  z, r = σ(xp_z + m_z), σ(xp_r + m_r)
         hh = tanh(xp_h + r ⊙ m_h);         h' = z ⊙ h + (1 - z) ⊙ hh
@@ -146,6 +162,7 @@ def gru_forward_block(xp, Uk, b_rec, r, h0, hs, acts, mhs, b0, b1):
         for j in range(H):
             hs[0, b0 + rr, j] = h0[b0 + rr, j]
     Ukp = pack_each(Uk)
+    held = lengths.shape[0] > 0
     for t in range(T):
         _dropped_products(hs[t], r, Uk, Ukp, b0, n, hm, mg)
         if has_b:
@@ -155,8 +172,13 @@ def gru_forward_block(xp, Uk, b_rec, r, h0, hs, acts, mhs, b0, b1):
                         mg[g, rr, j] += b_rec[g * H + j]
         for rr in range(n):
             b = b0 + rr
-            xr = xp[t, b]
             ar = acts[t, b]
+            if held and t >= lengths[b]:
+                hs[t + 1, b] = hs[t, b]
+                ar[:] = 0.0
+                mhs[t, b] = 0.0
+                continue
+            xr = xp[t, b]
             for j in range(H):                                   # z
                 ar[j] = _HALF * tanh32(_HALF * (mg[0, rr, j] + xr[j])) + _HALF
             for j in range(H):                                   # r
@@ -173,9 +195,11 @@ def gru_forward_block(xp, Uk, b_rec, r, h0, hs, acts, mhs, b0, b1):
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def gru_backward_block(hs, acts, mhs, UkT, r, dh_seq, dh_last, dxp, dms, dh0, b0, b1):
+def gru_backward_block(hs, acts, mhs, UkT, r, dh_seq, dh_last, dxp, dms, dh0, lengths, b0,
+                       b1):
     """hs (T+1, B, H); acts (T, B, 3H); mhs (T, B, H); UkT (3, H, H) each U_gᵀ; r (3, B, H);
-    dh_seq (T, B, H) or (0, B, H); dh_last (B, H). Writes dxp (T, B, 3H) = dL/d xp,
+    dh_seq (T, B, H) or (0, B, H); dh_last (B, H); lengths (B,) or (0,). Writes dxp
+    (T, B, 3H) = dL/d xp,
     dms (T, B, 3H) = dL/dm and dh0 (B, H)::
 
         δz = z(1-z)·δh·(h - hh)   δp = (1 - hh²)·δh·(1 - z)   δr = r(1-r)·δp·m_h
@@ -193,6 +217,7 @@ def gru_backward_block(hs, acts, mhs, UkT, r, dh_seq, dh_last, dxp, dms, dh0, b0
         for j in range(H):
             dh[rr, j] = dh_last[b0 + rr, j]
     UkTp = pack_each(UkT)
+    held = lengths.shape[0] > 0
     for t in range(T - 1, -1, -1):
         for rr in range(n):
             b = b0 + rr
@@ -200,6 +225,14 @@ def gru_backward_block(hs, acts, mhs, UkT, r, dh_seq, dh_last, dxp, dms, dh0, b0
             d = dxp[t, b]
             dm = dms[t, b]
             hp = hs[t, b]
+            if held and t >= lengths[b]:                         # dh passes through
+                d[:] = 0.0
+                dm[:] = 0.0
+                for j in range(H):
+                    if has_seq:
+                        dh[rr, j] += dh_seq[t, b, j]
+                    nxt[rr, j] = dh[rr, j]
+                continue
             for j in range(H):
                 if has_seq:
                     dh[rr, j] += dh_seq[t, b, j]
@@ -228,9 +261,9 @@ def gru_backward_block(hs, acts, mhs, UkT, r, dh_seq, dh_last, dxp, dms, dh0, b0
 
 # -- SimpleRNN (tanh), one recurrent mask ------------------------------------------------------
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def rnn_forward_block(xp, U, r, h0, hs, b0, b1):
-    """xp (T, B, H); U (H, H); r (B, H); h0 (B, H). Writes hs (T+1, B, H):
-    h' = tanh(xp + (h ⊙ r) @ U)."""
+def rnn_forward_block(xp, U, r, h0, hs, lengths, b0, b1):
+    """xp (T, B, H); U (H, H); r (B, H); h0 (B, H); lengths (B,) or (0,). Writes hs
+    (T+1, B, H): h' = tanh(xp + (h ⊙ r) @ U) (h held at a held step)."""
     T, H = xp.shape[0], xp.shape[2]
     n = b1 - b0
     hm = np.empty((n, H), np.float32)
@@ -239,12 +272,16 @@ def rnn_forward_block(xp, U, r, h0, hs, b0, b1):
         for j in range(H):
             hs[0, b0 + rr, j] = h0[b0 + rr, j]
     Up = pack(U)
+    held = lengths.shape[0] > 0
     for t in range(T):
         for rr in range(n):
             for j in range(H):
                 hm[rr, j] = hs[t, b0 + rr, j] * r[b0 + rr, j]
         panel_product(hm, U, Up, z)
         for rr in range(n):
+            if held and t >= lengths[b0 + rr]:
+                hs[t + 1, b0 + rr] = hs[t, b0 + rr]
+                continue
             xr = xp[t, b0 + rr]
             hn = hs[t + 1, b0 + rr]
             for j in range(H):
@@ -252,9 +289,10 @@ def rnn_forward_block(xp, U, r, h0, hs, b0, b1):
 
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
-def rnn_backward_block(hs, UT, r, dh_seq, dh_last, dz, dh0, b0, b1):
+def rnn_backward_block(hs, UT, r, dh_seq, dh_last, dz, dh0, lengths, b0, b1):
     """hs (T+1, B, H); UT (H, H) = Uᵀ; r (B, H); dh_seq (T, B, H) or (0, B, H); dh_last
-    (B, H). Writes dz (T, B, H) = (1 - h²)·δh and dh0; δh_prev = (δz @ Uᵀ) ⊙ r."""
+    (B, H); lengths (B,) or (0,). Writes dz (T, B, H) = (1 - h²)·δh and dh0; δh_prev =
+    (δz @ Uᵀ) ⊙ r (δh itself at a held step)."""
     T, H = dz.shape[0], dz.shape[2]
     n = b1 - b0
     has_seq = dh_seq.shape[0] > 0
@@ -264,21 +302,31 @@ def rnn_backward_block(hs, UT, r, dh_seq, dh_last, dz, dh0, b0, b1):
         for j in range(H):
             dh[rr, j] = dh_last[b0 + rr, j]
     UTp = pack(UT)
+    held = lengths.shape[0] > 0
+    keep = np.empty((n, H), np.float32)                      # held rows' dh
     for t in range(T - 1, -1, -1):
         for rr in range(n):
             b = b0 + rr
             hn = hs[t + 1, b]
+            hold = held and t >= lengths[b]
             for j in range(H):
                 g = dh[rr, j]
                 if has_seq:
                     g += dh_seq[t, b, j]
                 v = (_ONE - hn[j] * hn[j]) * g
+                if hold:
+                    keep[rr, j] = g
+                    v = 0.0
                 d[rr, j] = v
                 dz[t, b, j] = v
         panel_product(d, UT, UTp, dh)
         for rr in range(n):
-            for j in range(H):
-                dh[rr, j] *= r[b0 + rr, j]
+            if held and t >= lengths[b0 + rr]:
+                for j in range(H):
+                    dh[rr, j] = keep[rr, j]
+            else:
+                for j in range(H):
+                    dh[rr, j] *= r[b0 + rr, j]
     for rr in range(n):
         for j in range(H):
             dh0[b0 + rr, j] = dh[rr, j]

@@ -116,7 +116,9 @@ def environment_report() -> list[str]:
 
         lines.append(f"compile mode: {loading.compile_mode()} (UNROLLED_COMPILE=background|wait)")
         gemm = gemm_symbols.find()
-        lines.append("matrix products in compiled loops: "
+        lines.append("recurrent step products in compiled loops: packed panels "
+                     "(core/kernels/runtime/_numba_panels.py)")
+        lines.append("other matrix products in compiled loops: "
                      + (gemm.source if gemm else "none found (the compiled kernels cannot run)")
                      + " (UNROLLED_GEMM=scipy: SciPy's)")
         for compiled in compiled_modules():

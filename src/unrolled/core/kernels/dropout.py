@@ -62,23 +62,30 @@ COMPILED_REASON = "time loops compiled (kernels/_numba_dropout.py)"
 NUMPY_REASON = "time loops in NumPy"
 
 
+# "No held rows" for the compiled loops (a read-only placeholder: numba needs an array).
+_NO_LENGTHS = np.zeros(0, np.int64)
+_NO_LENGTHS.flags.writeable = False
+
+
 def _warm(mod: Any) -> None:
     """Compile (or load from the disk cache) the float32 signatures on tiny inputs."""
     f = np.float32
     xp, acts = np.zeros((1, 1, 4), f), np.zeros((1, 1, 4), f)
     Uk, r, s = np.zeros((4, 1, 1), f), np.zeros((4, 1, 1), f), np.zeros((1, 1), f)
     hs = np.zeros((2, 1, 1), f)
-    mod.forward_block(xp, Uk, r, s, s, hs, hs.copy(), acts, 0, 1)
-    mod.backward_block(acts, hs, Uk, r, np.zeros((1, 1, 1), f), s, s, acts.copy(),
-                       s.copy(), s.copy(), 0, 1)
+    for lengths in (_NO_LENGTHS, np.ones(1, np.int64)):
+        mod.forward_block(xp, Uk, r, s, s, hs, hs.copy(), acts, lengths, 0, 1)
+        mod.backward_block(acts, hs, Uk, r, np.zeros((1, 1, 1), f), s, s, acts.copy(),
+                           s.copy(), s.copy(), lengths, 0, 1)
     g3, Uk3, r3 = np.zeros((1, 1, 3), f), np.zeros((3, 1, 1), f), np.zeros((3, 1, 1), f)
     for b_rec in (np.zeros(3, f), np.zeros(0, f)):
-        mod.gru_forward_block(g3, Uk3, b_rec, r3, s, hs.copy(), g3.copy(), s.copy()[None], 0, 1)
-    mod.rnn_forward_block(np.zeros((1, 1, 1), f), s, s, s, hs.copy(), 0, 1)
+        mod.gru_forward_block(g3, Uk3, b_rec, r3, s, hs.copy(), g3.copy(), s.copy()[None],
+                              _NO_LENGTHS, 0, 1)
+    mod.rnn_forward_block(np.zeros((1, 1, 1), f), s, s, s, hs.copy(), _NO_LENGTHS, 0, 1)
     mod.rnn_backward_block(hs, s, s, np.zeros((1, 1, 1), f), s, np.zeros((1, 1, 1), f),
-                           s.copy(), 0, 1)
+                           s.copy(), _NO_LENGTHS, 0, 1)
     mod.gru_backward_block(hs, g3, s[None], Uk3, r3, np.zeros((1, 1, 1), f), s, g3.copy(),
-                           g3.copy(), s.copy(), 0, 1)
+                           g3.copy(), s.copy(), _NO_LENGTHS, 0, 1)
 
 
 COMPILED = loading.CompiledModule("._numba_dropout", "the numba dropout kernel needs", _warm)
@@ -161,6 +168,7 @@ class DropoutSavedValues(NamedTuple):
     go_backwards: bool
     compiled: Any = None          # the numba module that ran the loops (None: NumPy)
     gru: bool = False             # GRU: phis holds m_h (reset_after), zs the pre-activations
+    lengths: Array = None         # (B,) int64 steps each row runs (then held), or (0,)
 
 
 def _blas_scope(ranges: list[tuple[int, int]]) -> Any:
@@ -218,9 +226,26 @@ class DropoutKernel:
               mask: Array | None, call: ScanCall) -> ScanResult:
         return self.forward(w, x, initial, mask, call, False)[0]
 
+    def _compiled_for(self, w: ScanWeights, x: Array) -> Any:
+        """The compiled loops' module for this call, or None (NumPy loops): float32 (x and
+        weights alike), tanh/sigmoid, one recurrent mask per gate."""
+        r = self.masks.recurrent
+        if r is None or r.shape[0] != w.cell.n_gates:
+            return None
+        dtype = np.result_type(x, w.params[0])
+        return compiled_loops(w.cell, dtype) if x.dtype == dtype else None
+
+    def takes_lengths(self, w: ScanWeights, x: Array) -> bool:
+        """Whether this call runs on the compiled loops, which can hold rows after their
+        own number of steps (``forward(..., lengths=)``): then :class:`.masked.MaskedKernel`
+        runs a masked call as one call instead of one per group of samples."""
+        return self._compiled_for(w, x) is not None
+
     def forward(self, w: ScanWeights, x: Array, initial: tuple[Array, ...] | None,
-                mask: Array | None, call: ScanCall, training: bool
-                ) -> tuple[ScanResult, DropoutSavedValues]:
+                mask: Array | None, call: ScanCall, training: bool,
+                lengths: Array | None = None) -> tuple[ScanResult, DropoutSavedValues]:
+        """``lengths`` (B,): row b runs its first lengths[b] steps, then holds its state
+        (compiled loops only, see :meth:`takes_lengths`)."""
         if mask is not None:
             raise ValueError("the dropout kernel takes no mask (see eligible())")
         lstm = isinstance(w.cell, LSTMCell)
@@ -237,16 +262,16 @@ class DropoutKernel:
         act = w.cell.activation
         sig = getattr(w.cell, "recurrent_activation", None)
         keep_z = act.needs_input or (sig is not None and sig.needs_input)
-        mod = None
-        per_gate = r is not None and r.shape[0] == w.cell.n_gates
-        if x.dtype == dtype and per_gate:
-            mod = compiled_loops(w.cell, dtype)
+        mod = self._compiled_for(w, x)
+        if lengths is not None and mod is None:
+            raise ValueError("held rows (lengths=) need the compiled loops (see takes_lengths)")
+        held = _NO_LENGTHS if lengths is None else np.ascontiguousarray(lengths, np.int64)
         if mod is not None and isinstance(w.cell, GRUCell):
-            return self._forward_gru_compiled(mod, w, xt, xp, initial, call)
+            return self._forward_gru_compiled(mod, w, xt, xp, initial, call, held)
         if mod is not None and not lstm:
-            return self._forward_rnn_compiled(mod, xt, xp, U, initial, call)
+            return self._forward_rnn_compiled(mod, xt, xp, U, initial, call, held)
         if mod is not None:
-            return self._forward_compiled(mod, xt, xp, U, initial, call)
+            return self._forward_compiled(mod, xt, xp, U, initial, call, held)
         if isinstance(w.cell, GRUCell):
             h0 = np.zeros((B, H), dtype) if initial is None else np.asarray(initial[0], dtype)
             hs, acts, mhs, pres = dropout_gru.forward_loop(w.cell, w.params, xp, h0, r)
@@ -300,7 +325,7 @@ class DropoutKernel:
                                           call.go_backwards)
 
     def _forward_compiled(self, mod: Any, xt: Array, xp: Array, U: Array,
-                          initial: tuple[Array, ...] | None, call: ScanCall
+                          initial: tuple[Array, ...] | None, call: ScanCall, held: Array
                           ) -> tuple[ScanResult, DropoutSavedValues]:
         T, B, _ = xt.shape
         H = U.shape[0]
@@ -314,14 +339,15 @@ class DropoutKernel:
         acts = np.empty((T, B, 4 * H), np.float32)
         ranges = lstm_numba.blocks(B, H, T)
         with _blas_scope(ranges):
-            run_blocks(mod.forward_block, (xp, _per_mask(U, 4), r, h0, c0, hs, cs, acts), ranges)
+            run_blocks(mod.forward_block, (xp, _per_mask(U, 4), r, h0, c0, hs, cs, acts, held),
+                       ranges)
         seq = np.ascontiguousarray(np.swapaxes(hs[1:], 0, 1)) if call.return_sequences else None
         final = (hs[T].copy(), cs[T].copy())
         return ScanResult(seq, final[0], final), DropoutSavedValues(
-            xt, hs, cs, acts, None, None, self.masks, call.go_backwards, mod)
+            xt, hs, cs, acts, None, None, self.masks, call.go_backwards, mod, False, held)
 
     def _forward_gru_compiled(self, mod: Any, w: ScanWeights, xt: Array, xp: Array,
-                              initial: tuple[Array, ...] | None, call: ScanCall
+                              initial: tuple[Array, ...] | None, call: ScanCall, held: Array
                               ) -> tuple[ScanResult, DropoutSavedValues]:
         T, B, _ = xt.shape
         U = w.params[0]
@@ -337,14 +363,14 @@ class DropoutKernel:
         with _blas_scope(ranges):
             run_blocks(mod.gru_forward_block,
                        (xp, _per_mask(U, 3), np.ascontiguousarray(b_rec, np.float32), r, h0, hs,
-                        acts, mhs), ranges)
+                        acts, mhs, held), ranges)
         seq = np.ascontiguousarray(np.swapaxes(hs[1:], 0, 1)) if call.return_sequences else None
         final = (hs[T].copy(),)
         return ScanResult(seq, final[0], final), DropoutSavedValues(
-            xt, hs, None, acts, mhs, None, self.masks, call.go_backwards, mod, True)
+            xt, hs, None, acts, mhs, None, self.masks, call.go_backwards, mod, True, held)
 
     def _forward_rnn_compiled(self, mod: Any, xt: Array, xp: Array, U: Array,
-                              initial: tuple[Array, ...] | None, call: ScanCall
+                              initial: tuple[Array, ...] | None, call: ScanCall, held: Array
                               ) -> tuple[ScanResult, DropoutSavedValues]:
         T, B, _ = xt.shape
         H = U.shape[0]
@@ -354,11 +380,11 @@ class DropoutKernel:
         hs = np.empty((T + 1, B, H), np.float32)
         ranges = lstm_numba.blocks(B, H, T)
         with _blas_scope(ranges):
-            run_blocks(mod.rnn_forward_block, (xp, U, r, h0, hs), ranges)
+            run_blocks(mod.rnn_forward_block, (xp, U, r, h0, hs, held), ranges)
         seq = np.ascontiguousarray(np.swapaxes(hs[1:], 0, 1)) if call.return_sequences else None
         final = (hs[T].copy(),)
         return ScanResult(seq, final[0], final), DropoutSavedValues(
-            xt, hs, None, hs[1:], None, None, self.masks, call.go_backwards, mod)
+            xt, hs, None, hs[1:], None, None, self.masks, call.go_backwards, mod, False, held)
 
     def _backward_gru_compiled(self, w: ScanWeights, s: DropoutSavedValues,
                                d_seq: Array | None, dh: Array) -> SequenceGrads:
@@ -376,7 +402,7 @@ class DropoutKernel:
         with _blas_scope(ranges):
             run_blocks(s.compiled.gru_backward_block,
                        (s.hs, s.acts, s.phis, UkT, r, seq, np.ascontiguousarray(dh, np.float32),
-                        dxp, dms, dh0), ranges)
+                        dxp, dms, dh0, s.lengths), ranges)
         rows = T * B
         dU = np.empty_like(U)
         for out, dmg, rg in zip(_blocks(dU, 3), _blocks(dms, 3), r):
@@ -421,7 +447,7 @@ class DropoutKernel:
             with _blas_scope(ranges):
                 run_blocks(s.compiled.rnn_backward_block,
                            (s.hs, np.ascontiguousarray(U.T), np.ascontiguousarray(r[0], dtype),
-                            seq, dh, dz, dh0), ranges)
+                            seq, dh, dz, dh0, s.lengths), ranges)
             dh = dh0
         elif s.compiled is not None:
             dh0, dc0 = np.empty_like(dh), np.empty_like(dc)
@@ -431,7 +457,7 @@ class DropoutKernel:
             with _blas_scope(ranges):
                 run_blocks(s.compiled.backward_block,
                            (s.acts, s.cs, UkT, np.ascontiguousarray(r, dtype), seq, dh, dc, dz,
-                            dh0, dc0), ranges)
+                            dh0, dc0, s.lengths), ranges)
             dh, dc = dh0, dc0
         for t in range(T - 1 if s.compiled is None else -1, -1, -1):
             if d_seq is not None:

@@ -5,7 +5,9 @@ step, so each sample's final state is what the cell computes over *its unmasked 
 alone, in order*. :class:`MaskedKernel` therefore gathers each sample's unmasked steps to
 the front, groups the samples by how many they have (n), runs the wrapped kernel once per
 group on (rows, n, features) -- one call when all samples have the same count -- and
-scatters back:
+scatters back. A kernel that can hold a row's state after the row's own number of steps
+(``takes_lengths``: the compiled recurrent-dropout loops) runs all samples in one call
+instead, on (B, max n, features), each row held after its count:
 
 * output at step t = h after the last unmasked step ≤ t (zeros before the first), or zeros
   at every masked step with ``zero_output_for_mask``: a gather from the group's sequence;
@@ -29,9 +31,10 @@ Array = np.ndarray
 
 class _Group(NamedTuple):
     rows: Array            # (Bg,) sample indices
-    n: int                 # unmasked steps of each of them
+    n: int                 # unmasked steps of each of them (of the longest, when held)
     saved: Any             # the wrapped kernel's saved values for this group
     kernel: Any            # the kernel that ran it (the wrapped one, or its per-rows copy)
+    steps: Array | None = None   # held: (B, n) each sample's unmasked steps, then others
 
 
 class MaskedSaved(NamedTuple):
@@ -43,6 +46,11 @@ class MaskedSaved(NamedTuple):
     features: int
     dtype: np.dtype
     call: ScanCall
+
+    @property
+    def held(self) -> bool:
+        """Whether all samples ran in one call, each held after its count."""
+        return any(g.steps is not None for g in self.groups)
 
 
 class MaskedKernel:
@@ -84,7 +92,21 @@ class MaskedKernel:
         seq_c = np.zeros((B, T, H), x.dtype) if want_seq else None   # h_k, compact, per sample
         inner_call = ScanCall(False, want_seq, False)
         groups = []
-        for n in np.unique(counts):
+        takes_lengths = getattr(self.inner, "takes_lengths", None)
+        held = takes_lengths is not None and counts.max() > 0 and takes_lengths(w, x)
+        if held:
+            n = int(counts.max())
+            # Each sample's unmasked steps first, in order (a stable sort of "masked").
+            steps = np.argsort(~m, axis=1, kind="stable")[:, :n]     # (B, n)
+            xc = x[np.arange(B)[:, None], steps]
+            xc[np.arange(n)[None] >= counts[:, None]] = 0   # held steps: never NaN · 0
+            res, saved_c = self.inner.forward(w, xc, initial, None, inner_call,
+                                              bool(training), lengths=counts)
+            final = [np.array(f) for f in res.final]
+            if want_seq:
+                seq_c[:, :n] = res.sequence
+            groups.append(_Group(np.arange(B), n, saved_c, self.inner, steps))
+        for n in ([] if held else np.unique(counts)):
             if n == 0:
                 continue                  # nothing runs: state = initial, outputs = zeros
             rows = np.flatnonzero(counts == n)
@@ -147,9 +169,12 @@ class MaskedKernel:
                 d_seq_g = _compact_grad(d_out[g.rows], shown[g.rows], g.n)   # (Bg, n, H)
             d_fin_g = tuple(None if d is None else d[g.rows] for d in d_final)
             grads = g.kernel.backward(w, g.saved, d_seq_g, None, d_fin_g)
-            sub = dx[g.rows]
-            sub[m[g.rows]] = grads.dx.reshape(-1, saved.features)
-            dx[g.rows] = sub
+            if g.steps is not None:        # held rows: dx is zero past each count
+                dx[np.arange(B)[:, None], g.steps] = grads.dx
+            else:
+                sub = dx[g.rows]
+                sub[m[g.rows]] = grads.dx.reshape(-1, saved.features)
+                dx[g.rows] = sub
             for store, d in zip(d_initial, grads.d_initial):
                 store[g.rows] = d
             total = grads if total is None else _add_grads(total, grads)

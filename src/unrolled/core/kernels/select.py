@@ -155,6 +155,8 @@ def _ineligible(req: KernelRequest, family: _Family | None) -> str | None:
 
 MASKED_REASON = ("masked: each sample's unmasked steps run together, samples grouped by "
                  "their count, one kernel call per group (kernels/masked.py)")
+MASKED_HELD_REASON = ("masked: each sample's unmasked steps run together, all samples in "
+                      "one call, each held after its own count (kernels/masked.py)")
 MASK_IN_LOOP_REASON = ("masked: the time loop skips each sample's masked steps (state "
                        "carried over, the step's product over the active rows only)")
 
