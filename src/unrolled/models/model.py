@@ -249,6 +249,8 @@ class Model(Layer):
         plain chain, see :meth:`Graph.forward`; no masks). None otherwise. A training step
         can then call ``layer.forward`` / ``layer.backward`` itself, which are what
         :meth:`forward_prepared` and :meth:`backward` call for such a model."""
+        if not self.built:                     # no graph yet (a step plan asked too early)
+            return None
         graph = self.graph()
         if not graph.chain or not graph.calls or not all(node.single for node in graph.calls):
             return None
