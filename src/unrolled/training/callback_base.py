@@ -26,7 +26,9 @@ def pythonify_logs(logs: Logs | None) -> Logs:
     """Keras's ``pythonify_logs``: a new dict, keys sorted, nested dicts flattened, values
     converted to ``float`` where possible."""
     out: Logs = {}
-    for key, value in sorted((logs or {}).items()):
+    if not logs:                       # None or {} (most hooks' logs): a new empty dict
+        return out
+    for key, value in sorted(logs.items()):
         if isinstance(value, dict):
             out.update(pythonify_logs(value))
             continue

@@ -83,6 +83,9 @@ class CallbackList(Callback):
         """The callbacks whose ``hook`` does something -- the base class's hooks do
         nothing -- worked out once per hook (again if the list of callbacks changes), so
         a ``fit`` step does not call History's empty batch hooks or copy logs for them."""
+        if len(self.callbacks) == 1:     # one callback (fit's History alone): asking it
+            cb = self.callbacks[0]       # costs what a cache lookup would
+            return [cb] if _handles(cb, hook) else []
         key = tuple(self.callbacks)
         cache = self.__dict__.get("_hook_targets")
         if cache is None or cache[0] != key:
@@ -117,11 +120,11 @@ _FORWARDS = {"on_train_batch_begin": "on_batch_begin", "on_train_batch_end": "on
 def _handles(cb: Callback, hook: str) -> bool:
     """Whether ``cb``'s ``hook`` (or the hook the base class forwards it to) is its own:
     set on the instance (LambdaCallback) or overridden by its class."""
-    for name in (hook, _FORWARDS.get(hook)):
-        if name is not None and (name in vars(cb) or
-                                 getattr(type(cb), name, None) is not getattr(Callback, name)):
-            return True
-    return False
+    own, cls = vars(cb), type(cb)
+    if hook in own or getattr(cls, hook, None) is not getattr(Callback, hook):
+        return True
+    name = _FORWARDS.get(hook)
+    return name is not None and (name in own or getattr(cls, name, None) is not getattr(Callback, name))
 
 
 class History(Callback):
