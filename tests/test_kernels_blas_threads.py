@@ -243,13 +243,25 @@ with force("numba"):
 with force("reference"):
     want = layer(x)
 np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+lstm_numba.LARGE_STEP_WORK = 1 << 60                # the batch blocks (packed panels' stand-in)
+mask = np.ones((3, 4), bool)
+mask[1, 2:] = False
+dy = np.ones((3, 4, 6), np.float32)
+results = {}
+for kernel in ("numba", "reference"):
+    with force(kernel):
+        y, cache = layer.forward(x, training=True, mask=mask)
+        results[kernel] = [layer(x), y, *layer.backward(dy, cache)[1]]
+for a, b in zip(*results.values()):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 print("ok", lstm_numba.splits_units(6))
 """
 
 
 def test_kernels_run_under_numba_disable_jit():
     """numba's debugging mode (``NUMBA_DISABLE_JIT=1``) runs the kernels as Python, the
-    large path's acquire/release flags included: same numbers, no hang."""
+    large path's acquire/release flags and the batch blocks (NumPy products in place of the
+    packed panels' intrinsics) included: same numbers, no hang."""
     import os
     import subprocess
     import sys
