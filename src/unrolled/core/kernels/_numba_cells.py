@@ -178,16 +178,17 @@ def _active_rows(step_mask, b0, n, idx):
 def _active_product(h, idx, k, n, hg, U, Up, m):
     """m[:k] = h[idx[:k]] @ U (Up = pack(U)): the active rows' recurrent product (all
     rows in place when k == n, else gathered through hg)."""
-    if k == n:
-        panel_product(h, U, Up, m)
-    elif k > 0:
+    src = h
+    if k < n:
         W = h.shape[1]
         for q in range(k):
             s = h[idx[q]]
             d = hg[q]
             for j in range(W):
                 d[j] = s[j]
-        panel_product(hg[:k], U, Up, m[:k])
+        src = hg
+    if k > 0:      # (one call site: each inlines the panels' tiles, compile time)
+        panel_product(src[:k], U, Up, m[:k])
 
 
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")
