@@ -17,8 +17,9 @@ time loop, keeping only what inference returns. Per step (Keras gate order z, r,
 :mod:`._numba_lstm` (Eigen's ``ptanh_float``), here with a NaN-preserving clamp and
 fastmath flags *without* ``nnan``/``ninf``, so a NaN in the input comes out as NaN.
 
-The large-step gate passes (``gru_gates_*``, ``rnn_gates``) run after a NumPy sgemm per
-step (see :mod:`.cells_numba`), for steps too big for the row-chunked products here.
+Each step's recurrent product runs on U packed into panels once per call
+(:mod:`.runtime._numba_panels`). The large-step gate passes (``gru_gates_*``,
+``rnn_gates``) run after a NumPy sgemm per step (see :mod:`.cells_numba`).
 """
 from __future__ import annotations
 
