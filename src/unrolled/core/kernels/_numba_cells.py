@@ -17,8 +17,9 @@ time loop, keeping only what inference returns. Per step (Keras gate order z, r,
 :mod:`._numba_lstm` (Eigen's ``ptanh_float``), here with a NaN-preserving clamp and
 fastmath flags *without* ``nnan``/``ninf``, so a NaN in the input comes out as NaN.
 
-The large-step gate passes (``gru_gates_*``, ``rnn_gates``) run after a NumPy sgemm per
-step (see :mod:`.cells_numba`), for steps too big for the row-chunked products here.
+Each step's recurrent product runs on U packed into panels once per call
+(:mod:`.runtime._numba_panels`). The large-step gate passes (``gru_gates_*``,
+``rnn_gates``) run after a NumPy sgemm per step (see :mod:`.cells_numba`).
 """
 from __future__ import annotations
 
@@ -178,16 +179,17 @@ def _active_rows(step_mask, b0, n, idx):
 def _active_product(h, idx, k, n, hg, U, Up, m):
     """m[:k] = h[idx[:k]] @ U (Up = pack(U)): the active rows' recurrent product (all
     rows in place when k == n, else gathered through hg)."""
-    if k == n:
-        panel_product(h, U, Up, m)
-    elif k > 0:
+    src = h
+    if k < n:
         W = h.shape[1]
         for q in range(k):
             s = h[idx[q]]
             d = hg[q]
             for j in range(W):
                 d[j] = s[j]
-        panel_product(hg[:k], U, Up, m[:k])
+        src = hg
+    if k > 0:      # (one call site: each inlines the panels' tiles, compile time)
+        panel_product(src[:k], U, Up, m[:k])
 
 
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")

@@ -152,11 +152,12 @@ def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask, b0, b1):
             c[r, j] = c0[b0 + r, j]
     for t in range(T):
         k = _active_rows(mask[t], b0, n, idx) if has_mask else n
-        if k == n:
-            panel_product(h, U, Up, z)                       # (n, 4H) recurrent product
-        elif k > 0:
+        src = h
+        if k < n:
             _gather_rows(h, idx, k, hg)
-            panel_product(hg[:k], U, Up, z[:k])              # (k, 4H)
+            src = hg
+        if k > 0:      # (one call site: each inlines the panels' tiles, compile time)
+            panel_product(src[:k], U, Up, z[:k])             # (k, 4H) recurrent product
         for q in range(k):
             r = idx[q]
             b = b0 + r
@@ -254,15 +255,18 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, b
             r = idx[q]
             b = b0 + r
             _backward_row(acts[t, b], cs[t, b], cs[t + 1, b], dh[r], dc[r], dz[t, b], dcc, H)
-        if k == n:
-            panel_product(dz[t, b0:b1], UT, UTp, dh)          # dL/dh_prev = dz @ Uᵀ
-            continue
-        for r in range(n):                                   # masked rows: dz = 0
-            if not mask[t, b0 + r]:
-                dz[t, b0 + r] = 0.0
-        if k > 0:                                            # the active rows' dL/dh_prev
+        src = dz[t, b0:b1]
+        dst = dh
+        if k < n:
+            for r in range(n):                               # masked rows: dz = 0
+                if not mask[t, b0 + r]:
+                    dz[t, b0 + r] = 0.0
             _gather_rows(dz[t, b0:b1], idx, k, dg)
-            panel_product(dg[:k], UT, UTp, dhg[:k])
+            src = dg
+            dst = dhg
+        if k > 0:
+            panel_product(src[:k], UT, UTp, dst[:k])          # dL/dh_prev = dz @ Uᵀ
+        if k < n:                                            # the active rows' dL/dh_prev
             for q in range(k):
                 dh[idx[q]] = dhg[q]
     for r in range(n):
@@ -326,11 +330,12 @@ def infer_block(x, W, bias, U, h0, c0, backwards, mask, seq, h_last, c_last, b0,
             for j in range(F):
                 hr[H + j] = xr[j]
         k = _active_rows(mask[tx], b0, n, idx) if has_mask else n
-        if k == n:
-            panel_product(hx, UW, UWp, z)                     # (n, 4H)
-        elif k > 0:
+        src = hx
+        if k < n:
             _gather_rows(hx, idx, k, hxg)
-            panel_product(hxg[:k], UW, UWp, z[:k])            # (k, 4H)
+            src = hxg
+        if k > 0:
+            panel_product(src[:k], UW, UWp, z[:k])            # (k, 4H)
         for q in range(k):
             r = idx[q]
             _gates_in_place(z[q], b, c[r], hx[r, :H], H)
