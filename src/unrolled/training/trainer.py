@@ -460,7 +460,7 @@ class Trainer(CompileMixin):
             epochs=epochs, steps=batches.num_batches)
         self.model.stop_training = False
         training_logs: dict[str, Any] = {}
-        one = len(x) == 1 and len(y) == 1 and sample_weight is None    # one array each
+        one = len(x) == 1 and len(y) == 1 and y[0] is not None and sample_weight is None
         x0, y0 = x[0], y[0]
         cbs.on_train_begin()
         for epoch in range(initial_epoch, epochs):
