@@ -116,11 +116,12 @@ def test_masked_batch_one_and_one_step(cls):
 @pytest.mark.parametrize("cls,extra", [(LSTM, {}), (GRU, {}), (GRU, {"reset_after": False}),
                                        (SimpleRNN, {})], ids=["lstm", "gru", "gru-before", "rnn"])
 def test_whole_products_under_single_threaded_blas(monkeypatch, cls, extra):
-    """Above OpenBLAS's single-thread size a GRU/SimpleRNN inference call limits BLAS to
-    one thread and runs each block's input projection whole (not in row chunks): forced
-    here at a small size, with and without a mask, against the reference. LSTM inference
-    calls no BLAS at all (its projection rides in the step products), so it sets no
-    limit."""
+    """Above OpenBLAS's single-thread size an inference call that runs BLAS (GRU and
+    SimpleRNN projections; an LSTM call too short to pack its weights, rows × timesteps <
+    PACK_MIN_ROWS) limits BLAS to one thread and runs each product whole (not in row
+    chunks): forced here at a small size, with and without a mask, against the
+    reference. A long enough LSTM call makes no BLAS call at all (its projection rides in
+    the packed step products), so it sets no limit."""
     require("numba")
     require("threadpoolctl")
     monkeypatch.setattr(lstm_numba, "BLAS_SINGLE_THREAD_WORK", 0)
@@ -137,7 +138,13 @@ def test_whole_products_under_single_threaded_blas(monkeypatch, cls, extra):
             want = layer(x, mask=mask)
         with force("numba"):
             np.testing.assert_allclose(layer(x, mask=mask), want, rtol=0, atol=1e-5)
+    assert len(entered) >= 2                       # both calls ran whole products
     if cls is LSTM:
+        entered.clear()
+        monkeypatch.setattr(lstm_numba, "PACK_MIN_ROWS", 0)
+        for mask in (None, any_mask(rng)):
+            with force("reference"):
+                want = layer(x, mask=mask)
+            with force("numba"):
+                np.testing.assert_allclose(layer(x, mask=mask), want, rtol=0, atol=1e-5)
         assert entered == []
-    else:
-        assert len(entered) >= 2                   # both calls ran whole projections

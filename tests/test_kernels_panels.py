@@ -97,12 +97,16 @@ def test_panel_product_refuses_rows_that_are_not_contiguous(compiled):
         product(h, np.ones((3, 16), np.float32), np.zeros((4, 16), np.float32))
 
 
+@pytest.mark.parametrize("T", [7, 40], ids=["in-place", "packed"])
 @pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
 @pytest.mark.parametrize("batch,units", [(3, 24), (8, 24), (14, 24), (15, 5), (26, 9)])
-def test_kernels_across_the_panel_tiles_match_the_reference(monkeypatch, cell, batch, units):
+def test_kernels_across_the_panel_tiles_match_the_reference(monkeypatch, cell, batch, units,
+                                                            T):
     """Two batch blocks (1–13 rows each) with a mask that leaves 0..all rows active per
     step, so the products run on every tile height (1–6 rows) and on the columns past the
-    last full panel (units 5 and 9; GRU's 3·24); inference and training, every gradient."""
+    last full panel (units 5 and 9; GRU's 3·24); inference and training, every gradient.
+    At T = 40 most blocks reach PACK_MIN_ROWS row-steps and pack their weights; at T = 7
+    they multiply on the weights in place."""
     require("numba")
     require("scipy")
     from tests.reference import random_weights  # noqa: PLC0415
@@ -111,7 +115,7 @@ def test_kernels_across_the_panel_tiles_match_the_reference(monkeypatch, cell, b
 
     monkeypatch.setenv("UNROLLED_NUM_THREADS", "2")
     monkeypatch.setattr(lstm_numba, "MIN_TOTAL_WORK", 0)
-    T, F = 7, 5
+    F = 5
     rng = np.random.default_rng(batch)
     layer = {"lstm": LSTM, "gru": GRU, "simple_rnn": SimpleRNN}[cell](units,
                                                                      return_sequences=True)
@@ -128,8 +132,10 @@ def test_kernels_across_the_panel_tiles_match_the_reference(monkeypatch, cell, b
             y, cache = layer.forward(x, training=True, mask=mask)
             dx, grads = layer.backward(dy, cache)
         results[kernel] = [inferred, plain, y, dx, *grads]
+    # float32 rounding, relative to each result's scale (gradients reach ~100 at T = 40;
+    # both float32 paths are ~1e-6 of that from a float64 run)
     for fast, ref in zip(results["numba"], results["reference"]):
-        np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-5 * max(1, np.abs(ref).max()))
 
 
 def test_gru_reset_before_runs_on_panels(monkeypatch):
@@ -186,3 +192,42 @@ def test_large_inference_runs_batch_blocks_when_every_thread_gets_a_tile(monkeyp
                 got = layer(x, mask=mask)
             tol = 1e-5 if dtype == np.float32 else 1e-12
             np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("T", [6, 40], ids=["in-place", "packed"])
+@pytest.mark.parametrize("cls_name", ["LSTM", "GRU", "SimpleRNN"])
+def test_recurrent_dropout_loops_on_both_product_paths(monkeypatch, cls_name, T):
+    """The compiled recurrent-dropout loops (masked: all samples in one call, each held
+    after its count) with their weights packed (14 rows × 40 steps per block) and in
+    place, against the reference scan with the same dropout masks: outputs and every
+    gradient."""
+    require("numba")
+    require("scipy")
+    from tests.reference import random_weights  # noqa: PLC0415
+    from unrolled.core.kernels import force, lstm_numba  # noqa: PLC0415
+    from unrolled.layers import GRU, LSTM, SimpleRNN  # noqa: PLC0415
+
+    monkeypatch.setenv("UNROLLED_NUM_THREADS", "2")
+    monkeypatch.setattr(lstm_numba, "MIN_TOTAL_WORK", 0)
+    B, F, H = 28, 3, 16
+    rng = np.random.default_rng(T)
+    layer = {"LSTM": LSTM, "GRU": GRU, "SimpleRNN": SimpleRNN}[cls_name](
+        H, recurrent_dropout=0.3, dropout=0.2, return_sequences=True, seed=4)
+    layer.build((None, T, F))
+    layer.set_weights(random_weights(layer, rng))
+    x = rng.standard_normal((B, T, F)).astype(np.float32)
+    lengths = rng.integers(0, T + 1, B)
+    mask = np.arange(T)[None] < lengths[:, None]
+    mask[0, 1] = False                                           # a hole
+    masks = layer.draw_dropout_masks(B)
+    dy = rng.standard_normal((B, T, H)).astype(np.float32)
+    results = {}
+    for kernel in ("numba", "reference"):
+        with force(kernel):
+            y, cache = layer.forward(x, training=True, mask=mask, dropout_masks=masks)
+            dx, grads = layer.backward(dy, cache)
+        if kernel == "numba":
+            assert "each held after its own count" in layer.kernel_choice.reason
+        results[kernel] = [y, dx, *grads]
+    for fast, ref in zip(results["numba"], results["reference"]):
+        np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-5 * max(1, np.abs(ref).max()))

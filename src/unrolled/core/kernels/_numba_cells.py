@@ -46,7 +46,7 @@ from ._numba_lstm import (
 )
 from ._numba_float64 import tanh64
 from .runtime._numba_gemm import gemm
-from .runtime._numba_panels import pack, panel_product
+from .runtime._numba_panels import panels, step_product
 
 # fastmath minus nnan/ninf: NaN must survive the clamp and the gate arithmetic.
 _FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -177,7 +177,7 @@ def _active_rows(step_mask, b0, n, idx):
 
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")
 def _active_product(h, idx, k, n, hg, U, Up, m):
-    """m[:k] = h[idx[:k]] @ U (Up = pack(U)): the active rows' recurrent product (all
+    """m[:k] = h[idx[:k]] @ U (Up = panels(U, ...)): the active rows' recurrent product (all
     rows in place when k == n, else gathered through hg)."""
     src = h
     if k < n:
@@ -189,7 +189,7 @@ def _active_product(h, idx, k, n, hg, U, Up, m):
                 d[j] = s[j]
         src = hg
     if k > 0:      # (one call site: each inlines the panels' tiles, compile time)
-        panel_product(src[:k], U, Up, m[:k])
+        step_product(src[:k], U, Up, m[:k])
 
 
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")
@@ -233,7 +233,7 @@ def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, mask, w
             br[j] = bias_rec[j]
     if reset_after:
         m = np.empty((n, G), dt)
-        Up = pack(U)
+        Up = panels(U, n * T)
         for t in range(T):
             tx = T - 1 - t if backwards else t
             k = _active_rows(mask[tx], b0, n, idx) if has_mask else n
@@ -254,8 +254,8 @@ def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, mask, w
     else:
         Uzr = np.ascontiguousarray(U[:, :2 * H])
         Uh = np.ascontiguousarray(U[:, 2 * H:])
-        Uzrp = pack(Uzr)
-        Uhp = pack(Uh)
+        Uzrp = panels(Uzr, n * T)
+        Uhp = panels(Uh, n * T)
         m = np.empty((n, 2 * H), dt)
         zs = np.empty((n, H), dt)
         rh = np.empty((n, H), dt)                               # compact: row q of the active
@@ -275,7 +275,7 @@ def gru_infer_block(x, W, bias, U, bias_rec, h0, reset_after, backwards, mask, w
                     zr[j] = sigmoid_(xr[j] + mr[j])
                     rhr[j] = sigmoid_(xr[H + j] + mr[H + j]) * hr[j]
             if k > 0:
-                panel_product(rh[:k], Uh, Uhp, mh[:k])               # (r·h) @ U_h
+                step_product(rh[:k], Uh, Uhp, mh[:k])               # (r·h) @ U_h
             for q in range(k):
                 r = idx[q]
                 xr = xp[r * T + tx]
@@ -308,7 +308,7 @@ def rnn_infer_block(x, W, bias, U, h0, backwards, mask, whole, seq, h_last, b0, 
     hg = np.empty((n, H), dt)
     idx = np.arange(n)
     m = np.empty((n, H), dt)
-    Up = pack(U)
+    Up = panels(U, n * T)
     for t in range(T):
         tx = T - 1 - t if backwards else t
         k = _active_rows(mask[tx], b0, n, idx) if has_mask else n

@@ -27,32 +27,32 @@ import numba as nb
 import numpy as np
 
 from ._numba_lstm import _HALF, _ONE, _backward_row, tanh32
-from .runtime._numba_panels import pack, pack_each, panel_product
+from .runtime._numba_panels import panels, panels_each, step_product
 
 
 @nb.njit(inline="always", fastmath=True, error_model="numpy")
 def _dropped_products(h_t, r, Uk, Ukp, b0, n, hm, out):
     """out[g] (n, H) = (h ⊙ r_g) @ U_g for each mask g: h_t (B, H) this step's h, r
-    (K, B, H), Uk (K, H, H), Ukp = pack_each(Uk); hm (n, H) scratch. Rows b0:b0+n."""
+    (K, B, H), Uk (K, H, H), Ukp = panels_each(Uk, n * T); hm (n, H) scratch. Rows b0:b0+n."""
     H = hm.shape[1]
     for g in range(Uk.shape[0]):
         for rr in range(n):
             for j in range(H):
                 hm[rr, j] = h_t[b0 + rr, j] * r[g, b0 + rr, j]
-        panel_product(hm, Uk[g], Ukp[g], out[g])
+        step_product(hm, Uk[g], Ukp[g], out[g])
 
 
 @nb.njit(inline="always", fastmath=True, error_model="numpy")
 def _add_dropped_back(d_t, UkT, UkTp, r, b0, n, dg, back, acc):
     """acc (n, H) += Σ_g (d_g @ U_gᵀ) ⊙ r_g: d_t (B, K·H) this step's gradients of the
-    per-mask products' outputs, UkT (K, H, H) each U_gᵀ, UkTp = pack_each(UkT); dg,
+    per-mask products' outputs, UkT (K, H, H) each U_gᵀ, UkTp = panels_each(UkT, n * T); dg,
     back (n, H) scratch."""
     H = dg.shape[1]
     for g in range(UkT.shape[0]):
         for rr in range(n):
             for j in range(H):
                 dg[rr, j] = d_t[b0 + rr, g * H + j]
-        panel_product(dg, UkT[g], UkTp[g], back)
+        step_product(dg, UkT[g], UkTp[g], back)
         for rr in range(n):
             for j in range(H):
                 acc[rr, j] += back[rr, j] * r[g, b0 + rr, j]
@@ -72,7 +72,7 @@ def forward_block(xp, Uk, r, h0, c0, hs, cs, acts, lengths, b0, b1):
         for j in range(H):
             hs[0, b0 + rr, j] = h0[b0 + rr, j]
             cs[0, b0 + rr, j] = c0[b0 + rr, j]
-    Ukp = pack_each(Uk)
+    Ukp = panels_each(Uk, n * T)
     held = lengths.shape[0] > 0
     for t in range(T):
         _dropped_products(hs[t], r, Uk, Ukp, b0, n, hm, zg)
@@ -120,7 +120,7 @@ def backward_block(acts, cs, UkT, r, dh_seq, dh_last, dc_last, dz, dh0, dc0, len
         for j in range(H):
             dh[rr, j] = dh_last[b0 + rr, j]
             dc[rr, j] = dc_last[b0 + rr, j]
-    UkTp = pack_each(UkT)
+    UkTp = panels_each(UkT, n * T)
     held = lengths.shape[0] > 0
     for t in range(T - 1, -1, -1):
         for rr in range(n):
@@ -161,7 +161,7 @@ def gru_forward_block(xp, Uk, b_rec, r, h0, hs, acts, mhs, lengths, b0, b1):
     for rr in range(n):
         for j in range(H):
             hs[0, b0 + rr, j] = h0[b0 + rr, j]
-    Ukp = pack_each(Uk)
+    Ukp = panels_each(Uk, n * T)
     held = lengths.shape[0] > 0
     for t in range(T):
         _dropped_products(hs[t], r, Uk, Ukp, b0, n, hm, mg)
@@ -216,7 +216,7 @@ def gru_backward_block(hs, acts, mhs, UkT, r, dh_seq, dh_last, dxp, dms, dh0, le
     for rr in range(n):
         for j in range(H):
             dh[rr, j] = dh_last[b0 + rr, j]
-    UkTp = pack_each(UkT)
+    UkTp = panels_each(UkT, n * T)
     held = lengths.shape[0] > 0
     for t in range(T - 1, -1, -1):
         for rr in range(n):
@@ -271,13 +271,13 @@ def rnn_forward_block(xp, U, r, h0, hs, lengths, b0, b1):
     for rr in range(n):
         for j in range(H):
             hs[0, b0 + rr, j] = h0[b0 + rr, j]
-    Up = pack(U)
+    Up = panels(U, n * T)
     held = lengths.shape[0] > 0
     for t in range(T):
         for rr in range(n):
             for j in range(H):
                 hm[rr, j] = hs[t, b0 + rr, j] * r[b0 + rr, j]
-        panel_product(hm, U, Up, z)
+        step_product(hm, U, Up, z)
         for rr in range(n):
             if held and t >= lengths[b0 + rr]:
                 hs[t + 1, b0 + rr] = hs[t, b0 + rr]
@@ -301,7 +301,7 @@ def rnn_backward_block(hs, UT, r, dh_seq, dh_last, dz, dh0, lengths, b0, b1):
     for rr in range(n):
         for j in range(H):
             dh[rr, j] = dh_last[b0 + rr, j]
-    UTp = pack(UT)
+    UTp = panels(UT, n * T)
     held = lengths.shape[0] > 0
     keep = np.empty((n, H), np.float32)                      # held rows' dh
     for t in range(T - 1, -1, -1):
@@ -319,7 +319,7 @@ def rnn_backward_block(hs, UT, r, dh_seq, dh_last, dz, dh0, lengths, b0, b1):
                     v = 0.0
                 d[rr, j] = v
                 dz[t, b, j] = v
-        panel_product(d, UT, UTp, dh)
+        step_product(d, UT, UTp, dh)
         for rr in range(n):
             if held and t >= lengths[b0 + rr]:
                 for j in range(H):

@@ -32,7 +32,14 @@ from numba.extending import overload
 from ._numba_float64 import tanh64
 from ._numba_sync import load_acquire, store_release
 from .runtime._numba_gemm import gemm
-from .runtime._numba_panels import pack, panel_product
+from .runtime._numba_panels import (
+    BLAS_SINGLE_THREAD_WORK,
+    _row_product,
+    pack,
+    panel_product,
+    panels,
+    step_product,
+)
 
 _f32 = np.float32
 _CLAMP = _f32(7.90531110763549805)
@@ -145,7 +152,7 @@ def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask, b0, b1):
     z = np.empty((n, G), dt)
     hg = np.empty((n, H), dt)                                # active rows' h, gathered
     idx = np.arange(n)
-    Up = pack(U)
+    Up = panels(U, n * T)
     for r in range(n):
         for j in range(H):
             h[r, j] = h0[b0 + r, j]
@@ -157,7 +164,7 @@ def forward_block(xp, U, h0, c0, hs, cs, acts, h_last, c_last, mask, b0, b1):
             _gather_rows(h, idx, k, hg)
             src = hg
         if k > 0:      # (one call site: each inlines the panels' tiles, compile time)
-            panel_product(src[:k], U, Up, z[:k])             # (k, 4H) recurrent product
+            step_product(src[:k], U, Up, z[:k])              # (k, 4H) recurrent product
         for q in range(k):
             r = idx[q]
             b = b0 + r
@@ -238,7 +245,7 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, b
     dg = np.empty((n, G), dt)                                # active rows' dz, gathered
     dhg = np.empty((n, H), dt)
     idx = np.arange(n)
-    UTp = pack(UT)
+    UTp = panels(UT, n * T)
     for r in range(n):
         for j in range(H):
             dh[r, j] = dh_last[b0 + r, j]
@@ -265,7 +272,7 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, b
             src = dg
             dst = dhg
         if k > 0:
-            panel_product(src[:k], UT, UTp, dst[:k])          # dL/dh_prev = dz @ Uᵀ
+            step_product(src[:k], UT, UTp, dst[:k])           # dL/dh_prev = dz @ Uᵀ
         if k < n:                                            # the active rows' dL/dh_prev
             for q in range(k):
                 dh[idx[q]] = dhg[q]
@@ -280,6 +287,71 @@ def backward_block(acts, cs, UT, dh_seq, dh_last, dc_last, dz, dh0, dc0, mask, b
 # dozen buffers, numba unboxing 11 arrays) cost more than the loop. ``infer_block`` takes
 # the layer's own arrays and does everything for its rows: projection, bias, zero state,
 # the loop; it keeps only what inference returns.
+
+@nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
+def infer_block_inplace(x, W, bias, U, h0, c0, backwards, mask, whole, seq, h_last, c_last,
+                        b0, b1):
+    """:func:`infer_block` for calls of fewer than PACK_MIN_ROWS row-steps (rows ×
+    timesteps, e.g. one timestep of a stateful stream), where copying [U; W] into panels
+    would cost more than the products: the projection up front, and each step's product
+    on U in place (a loop for a few rows, else BLAS).
+
+    x (B, T, F) C-contiguous input, batch-major as the caller gave it; W (F, 4H); bias
+    (4H,) or (0,) for none; U (H, 4H); h0, c0 (B, H), or (0, H) to start from zeros;
+    backwards: process timesteps T-1..0; mask (T, B) bool in the input's time order, True
+    = run the step (a masked step carries h and c over), or (0, 0) for none; whole: BLAS
+    is single-threaded during the call (the projection and each step's product in one
+    sgemm, else in row chunks OpenBLAS runs on this thread). Writes h_last, c_last (B, H) and, when seq has shape
+    (B, T, H) (not (0, T, H)), every h (carried over at a masked step) in processing
+    order. float32 or float64 (x's dtype).
+    """
+    T, F = x.shape[1], x.shape[2]
+    G = U.shape[1]
+    H = G // 4
+    n = b1 - b0
+    dt = x.dtype
+    keep_seq = seq.shape[0] > 0
+    has_mask = mask.shape[0] > 0
+    # Projection of all this block's timesteps: (n·T, F) @ (F, 4H), row r·T + t.
+    xb = x[b0:b1].reshape(n * T, F)
+    xp = np.empty((n * T, G), dt)
+    rows = n * T if whole else max(1, BLAS_SINGLE_THREAD_WORK // (F * G))
+    for r0 in range(0, n * T, rows):
+        r1 = min(n * T, r0 + rows)
+        gemm(xb[r0:r1], W, xp[r0:r1])
+    if bias.shape[0] > 0:
+        for r in range(n * T):
+            for j in range(G):
+                xp[r, j] += bias[j]
+    h = np.zeros((n, H), dt)
+    c = np.zeros((n, H), dt)
+    if h0.shape[0] > 0:
+        for r in range(n):
+            for j in range(H):
+                h[r, j] = h0[b0 + r, j]
+                c[r, j] = c0[b0 + r, j]
+    z = np.empty((n, G), dt)
+    hg = np.empty((n, H), dt)                                # active rows' h, gathered
+    idx = np.arange(n)
+    for t in range(T):
+        tx = T - 1 - t if backwards else t
+        k = _active_rows(mask[tx], b0, n, idx) if has_mask else n
+        if k == n:
+            _row_product(h, U, z, whole)                      # (n, 4H)
+        elif k > 0:
+            _gather_rows(h, idx, k, hg)
+            _row_product(hg[:k], U, z[:k], whole)             # (k, 4H)
+        for q in range(k):
+            r = idx[q]
+            _gates_in_place(z[q], xp[r * T + tx], c[r], h[r], H)
+        if keep_seq:
+            for r in range(n):
+                seq[b0 + r, t] = h[r]
+    for r in range(n):
+        for j in range(H):
+            h_last[b0 + r, j] = h[r, j]
+            c_last[b0 + r, j] = c[r, j]
+
 
 @nb.njit(nogil=True, fastmath=True, error_model="numpy", cache=True)
 def infer_block(x, W, bias, U, h0, c0, backwards, mask, seq, h_last, c_last, b0, b1):

@@ -28,6 +28,7 @@ from .lstm_fast import Loops, lstm_forward, run_in_turn
 from .runtime import blas as blas_threads
 from .runtime import loading
 from .runtime.buffers import scratch
+from .runtime.panel_sizes import PACK_MIN_ROWS, TILE_ROWS
 from .runtime.threads import num_threads
 from .runtime.threads import run_blocks as _run
 from .runtime.threads import run_jobs as _run_jobs
@@ -66,6 +67,10 @@ def _warm(mod: ModuleType, f: type = np.float32) -> None:
                     np.zeros((0, 1, 1), f), s.copy(), s.copy(), 0, 1)
     mod.infer_block(np.zeros((1, 1, 1), f), w, np.zeros(4, f), w, s, s, True, m,
                     np.zeros((1, 1, 1), f), s.copy(), s.copy(), 0, 1)
+    mod.infer_block_inplace(np.zeros((1, 1, 1), f), w, _no_bias(f), w, e2, e2, False, m,
+                            False, np.zeros((0, 1, 1), f), s.copy(), s.copy(), 0, 1)
+    mod.infer_block_inplace(np.zeros((1, 1, 1), f), w, np.zeros(4, f), w, s, s, True, m,
+                            True, np.zeros((1, 1, 1), f), s.copy(), s.copy(), 0, 1)
     mod.gate_step_infer(np.zeros((1, 4), f), np.zeros((1, 4), f), s, s.copy(), s.copy())
     if f is np.float32:   # float32 only: the units-major large inference, the test helper
         mod.tanh_array(np.zeros(1, f), np.zeros(1, f))
@@ -107,7 +112,6 @@ def is_large(batch: int, units: int) -> bool:
 # least a full panel tile of rows and a block's panels of [U; W] fit in half the L3 cache
 # (each thread streams them every step). Otherwise (a few rows, or huge layers) the units
 # are split between the threads (``_large_infer``).
-PANEL_TILE_ROWS = 6                  # runtime._numba_panels.TILE_ROWS (no numba import here)
 MAX_PANEL_BYTES = 16 << 20
 
 
@@ -115,7 +119,7 @@ def infers_in_blocks(batch: int, units: int, features: int, itemsize: int = 4) -
     """Whether inference runs batch blocks on packed panels (see above)."""
     if not is_large(batch, units):
         return True
-    return (batch >= PANEL_TILE_ROWS * max(1, num_threads())
+    return (batch >= TILE_ROWS * max(1, num_threads())
             and (units + features) * 4 * units * itemsize <= MAX_PANEL_BYTES)
 
 
@@ -176,9 +180,20 @@ def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequenc
     seq = np.empty((B, T, H) if return_sequences else (0, T, H), dt)
     fn = impl().infer_block
     ranges = [(0, B)] if T * B * H * 4 * H < MIN_TOTAL_WORK else blocks(B, H, T)
+    rows = max(b1 - b0 for b0, b1 in ranges) * T
     args = (x, kernel, _no_bias(dt) if bias is None else bias, recurrent, h0, c0,
-            go_backwards, NO_MASK if mask is None else mask.raw, seq, h_last, c_last)
-    _run(fn, args, ranges)   # no BLAS inside (the projection rides in the step products)
+            go_backwards, NO_MASK if mask is None else mask.raw)
+    outs = (seq, h_last, c_last)
+    if rows >= PACK_MIN_ROWS:   # no BLAS inside (the projection rides in the step products)
+        _run(fn, args + outs, ranges)
+    else:                       # too short to repay packing: products on U in place
+        # In one sgemm each under a one-thread BLAS limit once a block's step product
+        # exceeds OpenBLAS's single-thread size (row chunks would repack U every call).
+        block = max(b1 - b0 for b0, b1 in ranges)
+        whole = ((block * H * 4 * H > BLAS_SINGLE_THREAD_WORK and blas_threads.available())
+                 or whole_projection(rows, F, 4 * H))
+        with blas_threads.single_threaded() if whole else contextlib.nullcontext():
+            _run(impl().infer_block_inplace, args + (whole,) + outs, ranges)
     return (seq if return_sequences else None), h_last, c_last
 
 

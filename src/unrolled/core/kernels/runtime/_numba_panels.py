@@ -28,18 +28,26 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-TILE_ROWS = 6           # rows per register tile: 6 × 2 vector sums + 2 loads + 1 broadcast ≤ 16 ymm
+from ._numba_gemm import gemm
+from .panel_sizes import PACK_MIN_ROWS, TILE_ROWS
+
 # A tile of 1–3 rows has too few sums to hide the FMA latency (each sum waits ~4 cycles
 # for its previous FMA): its k terms are split round-robin over this many sets of sums,
 # added up at the end. Measured at (1, 128)·(128, 512): 5.0 µs with one set, see below.
 _SPLITS = {1: 4, 2: 2, 3: 2}
 _VECTOR_BYTES = 32      # AVX2; on wider or narrower hardware LLVM splits or joins the vectors
+# In-place products of calls below PACK_MIN_ROWS (see _row_product): a loop up to this many
+# rows (OpenBLAS's call costs more than the product), and OpenBLAS row chunks of at most
+# this many multiply-adds, which it runs on the calling thread.
+LOOP_ROWS = 3
+BLAS_SINGLE_THREAD_WORK = 65536 * 4
 
 
 def _tile_intrinsic(rows: int):
     """An intrinsic ``tile(h, r0, up, p, z)``: z[r0:r0+rows, p·2V:(p+1)·2V] =
     h[r0:r0+rows] @ U's panel p, for h (n, H) and z (n, G) with contiguous rows, up the
-    packed panels (P, H, 2V); all float32 or all float64."""
+    panels (P, H, 2V) with contiguous panel rows (packed, or a strided view of U: any
+    panel and row strides); all float32 or all float64."""
 
     @intrinsic
     def tile(typingctx, h, r0, up, p, z):
@@ -66,6 +74,9 @@ def _tile_intrinsic(rows: int):
             itemsize = const(4 if dtype == types.float32 else 8)
             h_stride = builder.sdiv(cgutils.unpack_tuple(builder, h_arr.strides, 2)[0], itemsize)
             z_stride = builder.sdiv(cgutils.unpack_tuple(builder, z_arr.strides, 2)[0], itemsize)
+            up_strides = cgutils.unpack_tuple(builder, up_arr.strides, 3)
+            panel_stride = builder.sdiv(up_strides[0], itemsize)
+            k_stride = builder.sdiv(up_strides[1], itemsize)
             depth = cgutils.unpack_tuple(builder, h_arr.shape, 2)[1]
             fma = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(vec, [vec, vec, vec]),
@@ -84,13 +95,12 @@ def _tile_intrinsic(rows: int):
             h_rows = [builder.gep(h_arr.data, [builder.mul(builder.add(first_row, const(r)),
                                                            h_stride)])
                       for r in range(rows)]
-            panel_data = builder.gep(up_arr.data, [builder.mul(panel, builder.mul(
-                depth, const(2 * width)))])
+            panel_data = builder.gep(up_arr.data, [builder.mul(panel, panel_stride)])
             splat = ir.Constant(ir.VectorType(i32, width), [0] * width)
 
             def accumulate(k, row_sums):
                 """row_sums += h[rows, k] ⊗ panel row k."""
-                u_k = builder.gep(panel_data, [builder.mul(k, const(2 * width))])
+                u_k = builder.gep(panel_data, [builder.mul(k, k_stride)])
                 halves = [builder.load(builder.bitcast(builder.gep(u_k, [const(q * width)]),
                                                        vec.as_pointer()), align=4)
                           for q in (0, 1)]
@@ -170,6 +180,52 @@ def _pack_jit(U):
 
 
 @nb.njit(inline="always")
+def _panels_jit(U, rows):
+    """U packed for a loop of ``rows`` row-steps (rows × timesteps): a copy when there
+    are at least PACK_MIN_ROWS of them, else no panels (0, H, w): such a call (a few
+    steps, e.g. one timestep of a stateful stream) would spend more on the copy than on
+    its products, which then read U in place (:func:`step_product`)."""
+    if rows >= PACK_MIN_ROWS:
+        return _pack_jit(U)
+    return np.empty((0, U.shape[0], panel_width(U)), U.dtype)
+
+
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _row_product(h, U, z, whole):
+    """z = h @ U on U in place: a loop vectorised over G for up to LOOP_ROWS rows, else
+    BLAS: one call when ``whole`` (the caller limited BLAS to one thread), else in row
+    chunks that OpenBLAS runs on the calling thread (the caller's batch blocks already
+    use the cores)."""
+    n, H = h.shape
+    G = U.shape[1]
+    rows = n if whole else max(1, BLAS_SINGLE_THREAD_WORK // max(1, H * G))
+    if min(rows, n) <= LOOP_ROWS:
+        for r in range(n):
+            zr = z[r]
+            for j in range(G):
+                zr[j] = 0.0
+            for k in range(H):
+                hk = h[r, k]
+                Uk = U[k]
+                for j in range(G):
+                    zr[j] += hk * Uk[j]
+    else:
+        for r0 in range(0, n, rows):
+            r1 = min(n, r0 + rows)
+            gemm(h[r0:r1], U, z[r0:r1])
+
+
+@nb.njit(inline="always", fastmath=True, error_model="numpy")
+def _step_product_jit(h, U, up, z):
+    """z (n, G) = h @ U with ``up = panels(U, ...)``: on the panels, or on U in place
+    when the call packed none."""
+    if up.shape[0] > 0:
+        _panel_product_jit(h, U, up, z)
+    else:
+        _row_product(h, U, z, False)
+
+
+@nb.njit(inline="always")
 def _pack_each_jit(Us):
     """Us (K, H, G) -> each U's panels, (K, G // w, H, w)."""
     K, H, G = Us.shape
@@ -180,16 +236,26 @@ def _pack_each_jit(Us):
     return out
 
 
+@nb.njit(inline="always")
+def _panels_each_jit(Us, rows):
+    """:func:`_panels_jit` of each U of a stack (K, H, G): (K, G // w, H, w) or
+    (K, 0, H, w)."""
+    if rows >= PACK_MIN_ROWS:
+        return _pack_each_jit(Us)
+    return np.empty((Us.shape[0], 0, Us.shape[1], panel_width(Us)), Us.dtype)
+
+
 @nb.njit(inline="always", fastmath=True, error_model="numpy")
 def _panel_product_jit(h, U, up, z):
-    """z (n, G) = h (n, H) @ U (H, G), with ``up = pack(U)``; h and z with contiguous rows
-    (a ValueError otherwise)."""
+    """z (n, G) = h (n, H) @ U (H, G), with ``up = panels(U, ...)`` (or ``pack(U)``); h
+    and z with contiguous rows (a ValueError otherwise)."""
     n, H = h.shape
     G = U.shape[1]
     if n == 0:
         return
     size = h.itemsize
-    if (H > 1 and h.strides[1] != size) or z.strides[1] != size:
+    if ((H > 1 and h.strides[1] != size) or z.strides[1] != size
+            or (up.shape[0] > 0 and up.strides[2] != size)):
         raise ValueError("panel_product: rows must be contiguous")
     for p in range(up.shape[0]):
         for r0 in range(0, n, TILE_ROWS):
@@ -212,7 +278,19 @@ def _pack_numpy(U):
     return U
 
 
+def _panels_numpy(U, rows):
+    return U
+
+
+def _step_product_numpy(h, U, up, z):
+    np.matmul(h, U, out=z)
+
+
 def _pack_each_numpy(Us):
+    return Us
+
+
+def _panels_each_numpy(Us, rows):
     return Us
 
 
@@ -224,5 +302,9 @@ def _panel_product_numpy(h, U, up, z):
 
 if nb.config.DISABLE_JIT:
     pack, pack_each, panel_product = _pack_numpy, _pack_each_numpy, _panel_product_numpy
+    panels, step_product = _panels_numpy, _step_product_numpy
+    panels_each = _panels_each_numpy
 else:
     pack, pack_each, panel_product = _pack_jit, _pack_each_jit, _panel_product_jit
+    panels, step_product = _panels_jit, _step_product_jit
+    panels_each = _panels_each_jit
