@@ -117,14 +117,15 @@ def test_masked_batch_one_and_one_step(cls):
                                        (SimpleRNN, {})], ids=["lstm", "gru", "gru-before", "rnn"])
 def test_whole_products_under_single_threaded_blas(monkeypatch, cls, extra):
     """Above OpenBLAS's single-thread size an inference call that runs BLAS (GRU and
-    SimpleRNN projections; an LSTM call too short to pack its weights, rows × timesteps <
-    PACK_MIN_ROWS) limits BLAS to one thread and runs each product whole (not in row
-    chunks): forced here at a small size, with and without a mask, against the
-    reference. A long enough LSTM call makes no BLAS call at all (its projection rides in
+    SimpleRNN projections; an LSTM call too short to pack its weights, see
+    runtime/panel_sizes.py; forced here) limits BLAS to one thread and runs each product
+    whole (not in row chunks): forced here at a small size, with and without a mask,
+    against the reference. A long enough LSTM call makes no BLAS call at all (its projection rides in
     the packed step products), so it sets no limit."""
     require("numba")
     require("threadpoolctl")
     monkeypatch.setattr(lstm_numba, "BLAS_SINGLE_THREAD_WORK", 0)
+    monkeypatch.setattr(lstm_numba, "packs", lambda rows, elements: False)
     entered = []
     limit = blas.single_threaded
     monkeypatch.setattr(blas, "single_threaded", lambda: entered.append(1) or limit())
@@ -141,7 +142,7 @@ def test_whole_products_under_single_threaded_blas(monkeypatch, cls, extra):
     assert len(entered) >= 2                       # both calls ran whole products
     if cls is LSTM:
         entered.clear()
-        monkeypatch.setattr(lstm_numba, "PACK_MIN_ROWS", 0)
+        monkeypatch.setattr(lstm_numba, "packs", lambda rows, elements: True)
         for mask in (None, any_mask(rng)):
             with force("reference"):
                 want = layer(x, mask=mask)

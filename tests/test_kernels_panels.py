@@ -97,16 +97,16 @@ def test_panel_product_refuses_rows_that_are_not_contiguous(compiled):
         product(h, np.ones((3, 16), np.float32), np.zeros((4, 16), np.float32))
 
 
-@pytest.mark.parametrize("T", [7, 40], ids=["in-place", "packed"])
 @pytest.mark.parametrize("cell", ["lstm", "gru", "simple_rnn"])
-@pytest.mark.parametrize("batch,units", [(3, 24), (8, 24), (14, 24), (15, 5), (26, 9)])
+@pytest.mark.parametrize("batch,units,T", [(3, 24, 7), (8, 24, 7), (14, 24, 40), (15, 5, 7),
+                                           (26, 9, 40), (9, 72, 3), (5, 80, 4), (4, 130, 3)])
 def test_kernels_across_the_panel_tiles_match_the_reference(monkeypatch, cell, batch, units,
                                                             T):
     """Two batch blocks (1–13 rows each) with a mask that leaves 0..all rows active per
     step, so the products run on every tile height (1–6 rows) and on the columns past the
-    last full panel (units 5 and 9; GRU's 3·24); inference and training, every gradient.
-    At T = 40 most blocks reach PACK_MIN_ROWS row-steps and pack their weights; at T = 7
-    they multiply on the weights in place."""
+    last full panel (units 5, 9, 130; GRU's 3·24); inference and training, every gradient.
+    Small weights are always packed; 72–130 units over 3–4 steps (fewer row-steps than
+    PACK_MIN_ROWS, more weights than PACK_ALWAYS_ELEMENTS) multiply on them in place."""
     require("numba")
     require("scipy")
     from tests.reference import random_weights  # noqa: PLC0415
@@ -194,13 +194,13 @@ def test_large_inference_runs_batch_blocks_when_every_thread_gets_a_tile(monkeyp
             np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("T", [6, 40], ids=["in-place", "packed"])
+@pytest.mark.parametrize("B,T,H", [(28, 40, 16), (8, 6, 136)], ids=["packed", "in-place"])
 @pytest.mark.parametrize("cls_name", ["LSTM", "GRU", "SimpleRNN"])
-def test_recurrent_dropout_loops_on_both_product_paths(monkeypatch, cls_name, T):
+def test_recurrent_dropout_loops_on_both_product_paths(monkeypatch, cls_name, B, T, H):
     """The compiled recurrent-dropout loops (masked: all samples in one call, each held
     after its count) with their weights packed (14 rows × 40 steps per block) and in
-    place, against the reference scan with the same dropout masks: outputs and every
-    gradient."""
+    place (4 rows × 6 steps of 136 units), against the reference scan with the same
+    dropout masks: outputs and every gradient."""
     require("numba")
     require("scipy")
     from tests.reference import random_weights  # noqa: PLC0415
@@ -209,7 +209,7 @@ def test_recurrent_dropout_loops_on_both_product_paths(monkeypatch, cls_name, T)
 
     monkeypatch.setenv("UNROLLED_NUM_THREADS", "2")
     monkeypatch.setattr(lstm_numba, "MIN_TOTAL_WORK", 0)
-    B, F, H = 28, 3, 16
+    F = 3
     rng = np.random.default_rng(T)
     layer = {"LSTM": LSTM, "GRU": GRU, "SimpleRNN": SimpleRNN}[cls_name](
         H, recurrent_dropout=0.3, dropout=0.2, return_sequences=True, seed=4)

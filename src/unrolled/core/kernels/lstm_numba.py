@@ -28,7 +28,7 @@ from .lstm_fast import Loops, lstm_forward, run_in_turn
 from .runtime import blas as blas_threads
 from .runtime import loading
 from .runtime.buffers import scratch
-from .runtime.panel_sizes import PACK_MIN_ROWS, TILE_ROWS
+from .runtime.panel_sizes import TILE_ROWS, packs
 from .runtime.threads import num_threads
 from .runtime.threads import run_blocks as _run
 from .runtime.threads import run_jobs as _run_jobs
@@ -184,7 +184,7 @@ def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequenc
     args = (x, kernel, _no_bias(dt) if bias is None else bias, recurrent, h0, c0,
             go_backwards, NO_MASK if mask is None else mask.raw)
     outs = (seq, h_last, c_last)
-    if rows >= PACK_MIN_ROWS:   # no BLAS inside (the projection rides in the step products)
+    if packs(rows, (H + F) * 4 * H):   # no BLAS inside (the projection rides in the products)
         _run(fn, args + outs, ranges)
     else:                       # too short to repay packing: products on U in place
         # In one sgemm each under a one-thread BLAS limit once a block's step product

@@ -29,7 +29,7 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from ._numba_gemm import gemm
-from .panel_sizes import PACK_MIN_ROWS, TILE_ROWS
+from .panel_sizes import PACK_ALWAYS_ELEMENTS, PACK_MIN_ROWS, TILE_ROWS
 
 # A tile of 1–3 rows has too few sums to hide the FMA latency (each sum waits ~4 cycles
 # for its previous FMA): its k terms are split round-robin over this many sets of sums,
@@ -181,11 +181,11 @@ def _pack_jit(U):
 
 @nb.njit(inline="always")
 def _panels_jit(U, rows):
-    """U packed for a loop of ``rows`` row-steps (rows × timesteps): a copy when there
-    are at least PACK_MIN_ROWS of them, else no panels (0, H, w): such a call (a few
-    steps, e.g. one timestep of a stateful stream) would spend more on the copy than on
-    its products, which then read U in place (:func:`step_product`)."""
-    if rows >= PACK_MIN_ROWS:
+    """U packed for a loop of ``rows`` row-steps (rows × timesteps): a copy when
+    ``panel_sizes.packs`` says so, else no panels (0, H, w): such a call (a few steps of
+    big weights, e.g. one timestep of a stateful stream) would spend more on the copy than
+    on its products, which then read U in place (:func:`step_product`)."""
+    if rows >= PACK_MIN_ROWS or U.size <= PACK_ALWAYS_ELEMENTS:
         return _pack_jit(U)
     return np.empty((0, U.shape[0], panel_width(U)), U.dtype)
 
@@ -240,7 +240,7 @@ def _pack_each_jit(Us):
 def _panels_each_jit(Us, rows):
     """:func:`_panels_jit` of each U of a stack (K, H, G): (K, G // w, H, w) or
     (K, 0, H, w)."""
-    if rows >= PACK_MIN_ROWS:
+    if rows >= PACK_MIN_ROWS or Us[0].size <= PACK_ALWAYS_ELEMENTS:
         return _pack_each_jit(Us)
     return np.empty((Us.shape[0], 0, Us.shape[1], panel_width(Us)), Us.dtype)
 
