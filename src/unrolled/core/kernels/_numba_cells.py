@@ -45,8 +45,7 @@ from ._numba_lstm import (
     _ONE,
 )
 from ._numba_float64 import tanh64
-from .runtime._numba_gemm import gemm
-from .runtime._numba_panels import panels, step_product
+from .runtime._numba_panels import _row_product, panels, step_product
 
 # fastmath minus nnan/ninf: NaN must survive the clamp and the gate arithmetic.
 _FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -103,50 +102,6 @@ def tanh_array(x, out):
         out[k] = tanh32(x[k])
 
 
-# OpenBLAS runs an sgemm on the calling thread when m·n·k <= 65536·4. Bigger calls wake
-# its thread pool, which oversubscribes the cores our batch blocks already use, so the
-# input projection (:func:`_project`) is cut into row chunks below that size, unless the
-# caller has limited BLAS to one thread for the call (``whole``, see
-# lstm_numba.whole_projection): each chunk's sgemm repacks all of W, which costs as much
-# as the product for a chunk of a few rows. (The per-step products do not use BLAS: see
-# runtime._numba_panels.)
-BLAS_SINGLE_THREAD_WORK = 65536 * 4
-
-
-# Up to this many rows the input projection is a plain loop (vectorised over the output
-# columns): a BLAS call costs more than the product (e.g. batch 1, one timestep).
-LOOP_ROWS = 3
-
-
-# Helpers are kept in this file rather than imported from _numba_lstm on purpose:
-# inline="always" bakes an imported helper into this module's cached machine code, and
-# numba invalidates that disk cache by *this* file only — a later edit to _numba_lstm.py
-# would leave stale code here. They also differ in their fastmath flags (no nnan/ninf).
-@nb.njit(inline="always", fastmath=_FM, error_model="numpy")
-def _product(h, U, z, whole):
-    """The input projection z (n, G) = h (n, H) @ U (H, G), C-contiguous: a loop
-    vectorised over G for a few rows (``LOOP_ROWS``), else BLAS: one call when ``whole``
-    (the caller limited BLAS to one thread), else in row chunks small enough for OpenBLAS
-    to stay on this thread. (The per-step products run on packed panels instead.)"""
-    n, H = h.shape
-    G = U.shape[1]
-    rows = n if whole else max(1, BLAS_SINGLE_THREAD_WORK // (H * G))
-    if min(rows, n) <= LOOP_ROWS:
-        for r in range(n):
-            zr = z[r]
-            for j in range(G):
-                zr[j] = 0.0
-            for k in range(H):
-                hk = h[r, k]
-                Uk = U[k]
-                for j in range(G):
-                    zr[j] += hk * Uk[j]
-    else:
-        for r0 in range(0, n, rows):
-            r1 = min(n, r0 + rows)
-            gemm(h[r0:r1], U, z[r0:r1])
-
-
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")
 def _project(x, W, bias, b0, b1, whole):
     """(n·T, G) = x[b0:b1] (n, T, F) @ W (F, G) + bias (G,) or (0,); row r·T + t."""
@@ -155,7 +110,7 @@ def _project(x, W, bias, b0, b1, whole):
     n = b1 - b0
     xb = x[b0:b1].reshape(n * T, F)
     xp = np.empty((n * T, G), x.dtype)
-    _product(xb, W, xp, whole)
+    _row_product(xb, W, xp, whole)   # a loop for a few rows, else BLAS (see there)
     if bias.shape[0] > 0:
         for r in range(n * T):
             for j in range(G):
@@ -166,7 +121,8 @@ def _project(x, W, bias, b0, b1, whole):
 @nb.njit(inline="always", fastmath=_FM, error_model="numpy")
 def _active_rows(step_mask, b0, n, idx):
     """Rows r (batch row b0 + r) whose step runs (step_mask (B,) bool): idx[:k], returns k.
-    (A copy of ``_numba_lstm._active_rows``: see the note above ``_product``.)"""
+    (A copy of ``_numba_lstm._active_rows``: that module's fastmath flags assume no NaN,
+    this one keeps NaN, see _FM.)"""
     k = 0
     for r in range(n):
         if step_mask[b0 + r]:

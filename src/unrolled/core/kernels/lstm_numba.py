@@ -198,7 +198,7 @@ def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequenc
 
 
 # OpenBLAS runs an sgemm on the calling thread up to this many multiply-adds (m·n·k), as
-# _numba_cells.BLAS_SINGLE_THREAD_WORK.
+# runtime._numba_panels.BLAS_SINGLE_THREAD_WORK.
 BLAS_SINGLE_THREAD_WORK = 65536 * 4
 # Below this many rows per chunk, a GRU/SimpleRNN block's input projection (LSTM inference
 # has none: it rides in the step products) in chunks that OpenBLAS runs
