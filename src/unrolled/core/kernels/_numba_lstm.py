@@ -301,9 +301,9 @@ def infer_block_inplace(x, W, bias, U, h0, c0, backwards, mask, whole, seq, h_la
     backwards: process timesteps T-1..0; mask (T, B) bool in the input's time order, True
     = run the step (a masked step carries h and c over), or (0, 0) for none; whole: BLAS
     is single-threaded during the call (the projection and each step's product in one
-    sgemm, else in row chunks OpenBLAS runs on this thread). Writes h_last, c_last (B, H) and, when seq has shape
-    (B, T, H) (not (0, T, H)), every h (carried over at a masked step) in processing
-    order. float32 or float64 (x's dtype).
+    sgemm, else in row chunks OpenBLAS runs on this thread). Writes h_last, c_last
+    (B, H) and, when seq has shape (B, T, H) (not (0, T, H)), every h (carried over at a
+    masked step) in processing order. float32 or float64 (x's dtype).
     """
     T, F = x.shape[1], x.shape[2]
     G = U.shape[1]

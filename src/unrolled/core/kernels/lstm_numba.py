@@ -197,9 +197,8 @@ def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequenc
     return (seq if return_sequences else None), h_last, c_last
 
 
-# OpenBLAS runs an sgemm on the calling thread up to this many multiply-adds (m·n·k), as
-# runtime._numba_panels.BLAS_SINGLE_THREAD_WORK.
-BLAS_SINGLE_THREAD_WORK = 65536 * 4
+# OpenBLAS runs an sgemm on the calling thread up to this many multiply-adds (m·n·k).
+BLAS_SINGLE_THREAD_WORK = blas_threads.SINGLE_THREAD_WORK
 # Below this many rows per chunk, a GRU/SimpleRNN block's input projection (LSTM inference
 # has none: it rides in the step products) in chunks that OpenBLAS runs
 # on the calling thread would spend as much on repacking W for every chunk as on the

@@ -29,6 +29,7 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from ._numba_gemm import gemm
+from .blas import SINGLE_THREAD_WORK as BLAS_SINGLE_THREAD_WORK
 from .panel_sizes import PACK_ALWAYS_ELEMENTS, PACK_MIN_ROWS, TILE_ROWS
 
 # A tile of 1–3 rows has too few sums to hide the FMA latency (each sum waits ~4 cycles
@@ -37,10 +38,9 @@ from .panel_sizes import PACK_ALWAYS_ELEMENTS, PACK_MIN_ROWS, TILE_ROWS
 _SPLITS = {1: 4, 2: 2, 3: 2}
 _VECTOR_BYTES = 32      # AVX2; on wider or narrower hardware LLVM splits or joins the vectors
 # In-place products of calls below PACK_MIN_ROWS (see _row_product): a loop up to this many
-# rows (OpenBLAS's call costs more than the product), and OpenBLAS row chunks of at most
-# this many multiply-adds, which it runs on the calling thread.
+# rows (OpenBLAS's call costs more than the product), else OpenBLAS row chunks of at most
+# blas.SINGLE_THREAD_WORK multiply-adds, which it runs on the calling thread.
 LOOP_ROWS = 3
-BLAS_SINGLE_THREAD_WORK = 65536 * 4
 
 
 def _tile_intrinsic(rows: int):

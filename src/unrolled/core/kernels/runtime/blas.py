@@ -26,6 +26,10 @@ import importlib.util
 import threading
 from typing import Any, Iterator
 
+# OpenBLAS runs an sgemm on the calling thread up to this many multiply-adds (m·n·k);
+# bigger calls wake its thread pool (which oversubscribes cores our blocks already use).
+SINGLE_THREAD_WORK = 65536 * 4
+
 _lock = threading.Lock()
 _controller: Any = None
 _limiter: Any = None
