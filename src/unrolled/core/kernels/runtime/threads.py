@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import queue
 import threading
 from typing import Any, Callable, Iterator
 
 _lock = threading.Lock()
-_pool: Any = None
-_pool_size = 0
+_pool: "_Workers | None" = None
 _local = threading.local()
 
 
@@ -56,27 +56,75 @@ def _cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-_workers: list[int] = []        # the pool's threads (native ids), as they start
-_placed: tuple[int, int] | None = None   # (caller's CPU, workers) the last placement was for
+class _Pending:
+    """One :func:`run_jobs` call's jobs in the pool: how many are left, their errors."""
+
+    def __init__(self, n: int) -> None:
+        self.left, self.errors = n, []
+        self.lock, self.done = threading.Lock(), threading.Event()
+
+    def finish(self, error: BaseException | None) -> None:
+        with self.lock:
+            if error is not None:
+                self.errors.append(error)
+            self.left -= 1
+            if self.left == 0:
+                self.done.set()
+
+
+class _Workers:
+    """``n`` daemon threads taking jobs from one queue, all started (and their thread ids
+    known, for :func:`_keep_workers_off`) before the constructor returns."""
+
+    def __init__(self, n: int) -> None:
+        self.size = n
+        self.ids: list[int] = []
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.placed: int | None = None       # the caller's CPU the workers were kept off
+        started = threading.Barrier(n + 1)
+        for i in range(n):
+            threading.Thread(target=self._work, args=(started,), daemon=True,
+                             name=f"unrolled-kernel-{i}").start()
+        started.wait()
+
+    def _work(self, started: threading.Barrier) -> None:
+        with _lock:
+            self.ids.append(threading.get_native_id())
+        started.wait()
+        while True:
+            item = self.queue.get()
+            if item is None:           # replaced by a bigger pool
+                return
+            job, pending = item
+            try:
+                job()
+            except BaseException as err:  # noqa: BLE001 - handed to the caller
+                pending.finish(err)
+            else:
+                pending.finish(None)
+
+    def stop(self) -> None:
+        """Let the workers finish what is queued, then exit."""
+        for _ in range(self.size):
+            self.queue.put(None)
+
+
+def _pool_for(n: int) -> _Workers:
+    global _pool
+    with _lock:
+        pool = _pool
+        if pool is not None and pool.size >= n:
+            return pool
+    new = _Workers(n)                  # outside the lock: its threads take it to start
+    with _lock:
+        old, _pool = _pool, new
+    if old is not None:
+        old.stop()
+    return new
+
+
 _placing = True                 # False once placement failed here (no libc, EPERM, not Linux)
 _getcpu: Any = None
-
-
-def _note_worker() -> None:
-    with _lock:
-        _workers.append(threading.get_native_id())
-
-
-def _pool_for(n: int) -> Any:
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - keep import light
-
-    global _pool, _pool_size
-    with _lock:
-        if _pool is None or _pool_size < n:
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="unrolled-kernel",
-                                       initializer=_note_worker)
-            _pool_size = n
-        return _pool
 
 
 def _current_cpu() -> int | None:
@@ -96,40 +144,37 @@ def _current_cpu() -> int | None:
     return cpu if cpu >= 0 else None
 
 
-def _keep_workers_off() -> None:
+def _keep_workers_off(pool: _Workers) -> None:
     """Let the pool's workers run on every CPU the calling thread may use except the one
-    it runs on now (see the module's docstring). Redone only when that CPU or the number
-    of workers changed, so a call usually pays one ``sched_getcpu`` (~0.3 µs)."""
-    global _placed, _placing
+    it runs on now (see the module's docstring). Redone only when that CPU changed, so a
+    call usually pays one ``sched_getcpu`` (~0.3 µs)."""
+    global _placing
     if not _placing or not hasattr(os, "sched_setaffinity"):
         return
     cpu = _current_cpu()
     if cpu is None:
         _placing = False
         return
-    with _lock:
-        workers = list(_workers)
-    if _placed == (cpu, len(workers)):
+    if pool.placed == cpu:
         return
     allowed = os.sched_getaffinity(0)
     others = allowed - {cpu}
-    mask = others if len(others) >= len(workers) else allowed
+    mask = others if len(others) >= pool.size else allowed
     try:
-        for tid in workers:
+        for tid in pool.ids:
             os.sched_setaffinity(tid, mask)
-    except OSError:          # a sandbox that refuses it: leave the scheduler alone
+    except OSError:                # a sandbox that refuses it: leave the scheduler be
         _placing = False
         return
-    _placed = (cpu, len(workers))
+    pool.placed = cpu
 
 
 def _after_fork_in_child() -> None:
     """A forked child has none of the parent's threads: a fresh pool on first use (the old
     one would queue jobs for workers that do not exist and wait forever)."""
-    global _lock, _pool, _pool_size, _placed
+    global _lock, _pool
     _lock = threading.Lock()
-    _pool, _pool_size, _placed = None, 0, None
-    _workers.clear()
+    _pool = None
 
 
 if hasattr(os, "register_at_fork"):
@@ -147,19 +192,21 @@ def run_blocks(fn: Callable[..., None], args: tuple[Any, ...], ranges: list[tupl
 def run_jobs(jobs: list[Callable[[], None]]) -> None:
     """Run jobs at once, the first in this thread, the rest in the pool; wait for all,
     then raise the first real error (not a barrier broken because of it)."""
+    if len(jobs) == 1:
+        jobs[0]()
+        return
     pool = _pool_for(len(jobs) - 1)
-    _keep_workers_off()
-    futures = [pool.submit(job) for job in jobs[1:]]
+    _keep_workers_off(pool)
+    pending = _Pending(len(jobs) - 1)
+    for job in jobs[1:]:
+        pool.queue.put((job, pending))
     errors: list[BaseException] = []
     try:
         jobs[0]()
     except BaseException as err:  # noqa: BLE001 - re-raised below, after the others
         errors.append(err)
-    for fut in futures:
-        try:
-            fut.result()
-        except BaseException as err:  # noqa: BLE001
-            errors.append(err)
+    pending.done.wait()
+    errors += pending.errors
     if errors:
         real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
         raise (real or errors)[0]
