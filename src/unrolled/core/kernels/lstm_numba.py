@@ -63,9 +63,10 @@ def _warm(mod: ModuleType, f: type = np.float32) -> None:
     mod.backward_block(acts, hs, np.zeros((4, 1), f), np.zeros((1, 1, 1), f), s, s,
                        acts.copy(), s.copy(), s.copy(), m, 0, 1)
     e2, w = np.zeros((0, 1), f), np.zeros((1, 4), f)
-    mod.infer_block(np.zeros((1, 1, 1), f), w, _no_bias(f), w, e2, e2, False, m,
-                    np.zeros((0, 1, 1), f), s.copy(), s.copy(), 0, 1)
-    mod.infer_block(np.zeros((1, 1, 1), f), w, np.zeros(4, f), w, s, s, True, m,
+    mod.infer_block(np.zeros((1, 1, 1), f), w, _no_bias(f), w, _no_panels(f), e2, e2, False,
+                    m, np.zeros((0, 1, 1), f), s.copy(), s.copy(), 0, 1)
+    mod.infer_block(np.zeros((1, 1, 1), f), w, np.zeros(4, f), w,
+                    mod.pack_weights(np.zeros((2, 4), f)), s, s, True, m,
                     np.zeros((1, 1, 1), f), s.copy(), s.copy(), 0, 1)
     mod.infer_block_inplace(np.zeros((1, 1, 1), f), w, _no_bias(f), w, e2, e2, False, m,
                             False, np.zeros((0, 1, 1), f), s.copy(), s.copy(), 0, 1)
@@ -154,6 +155,16 @@ def _no_bias(dtype: Any) -> np.ndarray:
     return _NO_BIASES[np.dtype(dtype)]
 
 
+# Writable although never written (it is empty): a read-only array is another type to
+# numba, so each combination with the other arguments would compile infer_block again.
+_NO_PANELS = {np.dtype(d): np.empty((0, 0, 0), d) for d in (np.float32, np.float64)}
+
+
+def _no_panels(dtype: Any) -> np.ndarray:
+    """"Not packed yet" for ``infer_block``: it packs [U; W] itself."""
+    return _NO_PANELS[np.dtype(dtype)]
+
+
 def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequences,
                 mask: StepMask | None = None):
     """Inference (``lstm_fast.lstm_infer``'s contract): one compiled call per batch block."""
@@ -178,15 +189,20 @@ def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequenc
     h_last = np.empty((B, H), dt)
     c_last = np.empty((B, H), dt)
     seq = np.empty((B, T, H) if return_sequences else (0, T, H), dt)
-    fn = impl().infer_block
+    mod = impl()
     ranges = [(0, B)] if T * B * H * 4 * H < MIN_TOTAL_WORK else blocks(B, H, T)
     rows = max(b1 - b0 for b0, b1 in ranges) * T
-    args = (x, kernel, _no_bias(dt) if bias is None else bias, recurrent, h0, c0,
-            go_backwards, NO_MASK if mask is None else mask.raw)
+    state = (h0, c0, go_backwards, NO_MASK if mask is None else mask.raw)
+    b = _no_bias(dt) if bias is None else bias
     outs = (seq, h_last, c_last)
+    args = (x, kernel, b, recurrent)
     if packs(rows, (H + F) * 4 * H):   # no BLAS inside (the projection rides in the products)
-        _run(fn, args + outs, ranges)
+        # several blocks share one packed copy (a single block packs its own: no call more)
+        panels = (_no_panels(dt) if len(ranges) == 1 else
+                  mod.pack_weights(np.concatenate([recurrent, kernel]).astype(dt, copy=False)))
+        _run(mod.infer_block, args + (panels,) + state + outs, ranges)
     else:                       # too short to repay packing: products on U in place
+        args += state
         # In one sgemm each under a one-thread BLAS limit once a block's step product
         # exceeds OpenBLAS's single-thread size (row chunks would repack U every call).
         block = max(b1 - b0 for b0, b1 in ranges)
