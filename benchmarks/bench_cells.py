@@ -51,6 +51,7 @@ import numpy as np
 from harness import SETTLE_S, F32, SHAPES, blas_info, gemm_peak, interleaved, limit_threads, print_rows, summarize  # noqa: E402  (benchmarks/ is on sys.path)
 
 HERE = Path(__file__).resolve().parent
+os.environ.setdefault("UNROLLED_COMPILE", "wait")   # time the compiled kernels, not the build
 SRC = HERE.parent / "src"
 try:
     import unrolled

@@ -259,21 +259,24 @@ def test_bidirectional_plan_rules(monkeypatch):
     monkeypatch.delenv("UNROLLED_BIDIRECTIONAL", raising=False)
     monkeypatch.setenv("UNROLLED_NUM_THREADS", "2")
     monkeypatch.setattr(directions, "load_average", lambda: 0.3)
-    assert directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4).at_once
+    assert directions.plan(lambda: ["numba", "numba"], 32, 28, 32, 4).at_once
     monkeypatch.setattr(directions, "load_average", lambda: None)      # unknown: at once
-    assert directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4).at_once
+    assert directions.plan(lambda: ["numba", "numba"], 32, 28, 32, 4).at_once
     monkeypatch.setattr(directions, "load_average", lambda: 3.0)
-    busy = directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4)
+    busy = directions.plan(lambda: ["numba", "numba"], 32, 28, 32, 4)
     assert not busy.at_once and "no idle core" in busy.reason
     monkeypatch.setattr(directions, "load_average", lambda: 0.3)
     small = directions.plan(lambda: ["numba", "numba"], 1, 2, 4, 4)
-    assert not small.at_once and "tiny" in small.reason
+    assert not small.at_once and "small" in small.reason
+    # the demo shape (32, 14, 4, 32): 1.8 M multiply-adds per direction, below the handoff
+    demo = directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4)
+    assert not demo.at_once and "1,835,008 < 2,000,000" in demo.reason
     large = directions.plan(lambda: ["numba", "numba"], 128, 100, 512, 4)
     assert not large.at_once and "large step" in large.reason
-    numpy = directions.plan(lambda: ["numpy", "numpy"], 32, 14, 32, 4)
+    numpy = directions.plan(lambda: ["numpy", "numpy"], 32, 28, 32, 4)
     assert not numpy.at_once and "GIL" in numpy.reason
     monkeypatch.setenv("UNROLLED_NUM_THREADS", "1")
-    assert not directions.plan(lambda: ["numba", "numba"], 32, 14, 32, 4).at_once
+    assert not directions.plan(lambda: ["numba", "numba"], 32, 28, 32, 4).at_once
 
 
 def test_bidirectional_at_once_raises_a_directions_error(monkeypatch):

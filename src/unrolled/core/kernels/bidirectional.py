@@ -9,8 +9,8 @@ splitting its batch over the cores. :func:`plan` decides (and says why, as data,
 Side by side when both directions run compiled (numba) small-step loops, two or more
 threads are allowed and a core is idle (the load average is below the threads less one): the compiled loops release the GIL, so the two directions really
 run at once, and with one thread each they need no per-step handoff and start no OpenBLAS
-worker. (At the demo shape (32, 14, 4, 32) each direction is a single batch block anyway:
-one after the other left a core idle.) One after the other otherwise: GEMM-bound steps
+worker. One after the other otherwise: small directions (below MIN_DIRECTION_WORK the
+handoff to another thread costs more than the second core saves), GEMM-bound steps
 (each step's product already uses every core), NumPy and reference kernels (their Python
 loops hold the GIL), one allowed thread, no idle core.
 
@@ -28,8 +28,13 @@ from .runtime.threads import limited, num_threads, run_jobs
 # core by itself (see lstm_numba.LARGE_STEP_WORK, cells_numba.is_large).
 LARGE_STEP_WORK = 64 * 256 * 1024
 # Below this many multiply-adds per direction (T·B·G·H²) handing one direction to another
-# thread (~20-40 µs) costs more than it saves.
-MIN_DIRECTION_WORK = 200_000
+# thread costs more than it saves: the same size from which one LSTM splits its batch
+# over threads (lstm_numba.MIN_TOTAL_WORK). Measured on the 2-vCPU benchmark machine
+# (session 10, quiet, inference, median of 3 interleaved rounds): at (32, 14, 4, 32),
+# 1.8 M per direction, at once 0.42-0.53 ms against 0.33 ms one after the other (the
+# handoff and the worker's wake-up cost ~0.1-0.2 ms there); at (32, 28, 4, 32), 3.7 M,
+# at once 0.72 against 0.86 ms.
+MIN_DIRECTION_WORK = 2_000_000
 
 
 class DirectionPlan(NamedTuple):
@@ -55,9 +60,10 @@ def plan(kernel_names: Callable[[], Sequence[str]], batch: int, timesteps: int, 
                                                 "(UNROLLED_BIDIRECTIONAL)")
     step_work = batch * gates * units * units
     if step_work * timesteps < MIN_DIRECTION_WORK:
-        return DirectionPlan(False, "bidirectional: one direction after the other (tiny: "
-                                    f"T·batch·{gates}·units² = {step_work * timesteps:,}, "
-                                    "less than a thread handoff costs)")
+        return DirectionPlan(False, "bidirectional: one direction after the other (small: "
+                                    f"T·batch·{gates}·units² = {step_work * timesteps:,} "
+                                    f"< {MIN_DIRECTION_WORK:,}: a thread handoff would cost "
+                                    "more than the second core saves)")
     if step_work > LARGE_STEP_WORK:
         return DirectionPlan(False, "bidirectional: one direction after the other (large "
                                     f"step, batch·{gates}·units² = {step_work:,}: each "
