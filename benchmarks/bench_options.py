@@ -11,7 +11,10 @@ on the same weights, checked against unrolled's reference before timing:
   inference and a training step (forward, BPTT, Adam on MSE): ``unrolled`` (automatic: both
   directions at once when they run compiled loops), ``unrolled[sequential]`` (one direction
   after the other, ``UNROLLED_BIDIRECTIONAL=sequential``), ``unrolled[one direction]``
-  (a single LSTM: the floor), ``torch`` (``nn.LSTM(bidirectional=True)``).
+  (a single LSTM: the floor), ``torch`` (``nn.LSTM(bidirectional=True)``). The GFLOP/s
+  and % peak columns count both directions' work on every row, so the one-direction row
+  (half the work) reads double there (over 100 % of the peak at medium); its time and
+  ratio are right.
 * **recurrent dropout** (training step, ``dropout=0.2, recurrent_dropout=0.2``):
   ``unrolled`` (the dropout kernel), ``unrolled[reference]`` (the reference scan over the
   masked cell: what these calls ran before), ``unrolled[no dropout]`` (the same layer's
