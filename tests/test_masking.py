@@ -287,6 +287,23 @@ def test_bad_mask_shape_says_what_is_expected() -> None:
         layer.forward(np.zeros((2, 4, 3), "float32"), mask=np.ones((2, 3), bool))
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_masked_call_fast_lane_checks_the_mask_and_matches_the_full_path(training) -> None:
+    """``layer(x, mask=m)`` with a ready float32 array skips Layer.__call__'s conversion
+    (like an unmasked call); the mask is still checked, and the numbers equal the full
+    path's (a float64 array, converted there)."""
+    rng = np.random.default_rng(4)
+    layer = LSTM(3, return_sequences=True)
+    x = padded_batch(rng, features=2)
+    mask = np.any(x != 0.0, axis=-1)
+    layer.build((None,) + x.shape[1:])
+    fast = layer(x.astype("float32"), mask=mask, training=training)
+    full = layer(x.astype("float64"), mask=mask.astype(int), training=training)
+    np.testing.assert_array_equal(fast, full)
+    with pytest.raises(InputShapeError, match=r"mask of shape \(batch, timesteps\) = \(5, 6\)"):
+        layer(x.astype("float32"), mask=mask[:, :5], training=training)
+
+
 # -- config and files --------------------------------------------------------------------
 def test_masking_config_matches_keras() -> None:
     keras = require("keras")

@@ -221,15 +221,17 @@ class Recurrent(Penalized, Layer):
 
     def __call__(self, x: Any, initial_state: Any = None, training: bool = False,
                  mask: Any = None) -> Any:
-        if mask is not None:  # masked calls take the full path (conversion and checks)
-            return super().__call__(x, initial_state=initial_state, training=training, mask=mask)
         # Fast lane for the usual call on a built layer: a float ndarray of our dtype and
         # an accepted shape needs none of Layer.__call__'s conversion and checks (which
-        # would pass unchanged); anything else takes the full path and its messages.
+        # would pass unchanged); anything else takes the full path and its messages. A
+        # mask is checked by ``call``/``forward`` on either path (the wrapper has already
+        # sent symbolic calls elsewhere).
         if (type(x) is np.ndarray and x.dtype == self.dtype and x.ndim == 3
                 and self.features is not None and x.shape[2] == self.features and x.shape[1]):
-            return self.call(x, training=training, initial_state=initial_state)
-        return super().__call__(x, initial_state=initial_state, training=training)
+            return self.call(x, training=training, initial_state=initial_state, mask=mask)
+        if mask is None:
+            return super().__call__(x, initial_state=initial_state, training=training)
+        return super().__call__(x, initial_state=initial_state, training=training, mask=mask)
 
     def call(self, x: np.ndarray, training: bool = False, initial_state: Any = None,
              mask: Any = None) -> Any:

@@ -44,13 +44,14 @@ class StepMask(NamedTuple):
         m = np.asarray(mask, dtype=bool)                          # (B, T)
         raw = np.array(m.T, dtype=bool, order="C")               # (T, B), a writable copy
         steps = np.ascontiguousarray(raw[::-1]) if go_backwards else raw
+        runs = steps.all(axis=1)                                  # (T,): every row runs t
         if zero_output_for_mask:
-            shows = steps.T
-        else:   # from each sample's first unmasked step on
-            shows = np.logical_or.accumulate(steps, axis=0).T
-        any_skipped = ~steps.all(axis=1)
-        return cls(steps, raw, None if shows.all() else np.ascontiguousarray(shows),
-                   any_skipped)
+            shows = None if runs.all() else np.ascontiguousarray(steps.T)
+        elif runs[0]:   # every sample starts unmasked (e.g. right padding): all show
+            shows = None
+        else:           # from each sample's first unmasked step on (some start masked)
+            shows = np.ascontiguousarray(np.logical_or.accumulate(steps, axis=0).T)
+        return cls(steps, raw, shows, ~runs)
 
     def outputs(self, sequence: Array | None, h_last: Array) -> tuple[Array | None, Array]:
         """Keras's masked outputs from the loop's carried h: ``(sequence (B, T, H) or None,
