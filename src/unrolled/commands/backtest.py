@@ -6,7 +6,8 @@ import textwrap
 from typing import Any
 
 from ._args import positive_int
-from .train import add_model_options, cli_spelling, data_options, fit_config, read_data, stats_on
+from ._forecast_args import (add_model_options, cli_spelling, data_options, fit_config,
+                             read_data, stats_on)
 
 DESCRIPTION = textwrap.dedent("""\\
     Judge a forecasting setup the way forecasters do: train and test it again at K

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         return run_evaluate(args)
     delimiter, fmt = cell_format(args)
     fc = with_fill(load_forecaster(args.model), args)
-    from .train import stats_on
+    from ._forecast_args import stats_on
 
     result = evaluate(fc, read_for(fc.spec, args.data, delimiter=delimiter, fmt=fmt),
                       series=args.series, stats=stats_on(args) and not fc.series)

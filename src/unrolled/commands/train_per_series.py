@@ -36,7 +36,7 @@ def check_folder(path: str) -> str:
 def run_per_series(args: argparse.Namespace) -> int:
     from ..forecast.per_series import per_series_report, train_per_series
     from ..parallel import Progress, executor_from_args
-    from .train import cli_spelling, data_options, fit_config, read_data
+    from ._forecast_args import cli_spelling, data_options, fit_config, read_data
 
     if not args.series_column:
         raise ConfigError("--per-series needs --series-column ID (the column naming each "

@@ -48,7 +48,7 @@ def float_list(text: str) -> list[float]:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from ..parallel import add_parallel_options
-    from .train import add_forecast_options
+    from ._forecast_args import add_forecast_options
 
     p = subparsers.add_parser(
         "tune", help="grid search over windows, units and learning rates, in parallel",
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from ..forecast.tune import grid, run_config, splits
     from ..io.atomic import atomic_write_bytes, check_writable_path
     from ..parallel import Progress, Task, executor_from_args
-    from .train import cli_spelling, read_data
+    from ._forecast_args import cli_spelling, read_data
 
     out = check_output_path(args.output)
     table_path = check_writable_path(args.table or out[:-len(".keras")] + "_tune.csv")
