@@ -82,9 +82,12 @@ def _warm(mod: ModuleType, f: type = np.float32) -> None:
     mod.gate_step_backward(np.zeros((1, 4), f), s, s, s, s, s.copy(), np.zeros((1, 4), f))
 
 
-# Below MIN_TOTAL_WORK multiply-adds in all, handing a block to another thread (~20 µs)
-# is not worth it. Each block's per-step products run on this thread's own packed panels
-# (runtime._numba_panels), so blocks never oversubscribe the cores.
+# Below MIN_TOTAL_WORK multiply-adds in all, handing a block to another thread is not
+# worth it: ~20 µs on an idle machine with a warm worker, 0.1-0.2 ms on the 2-vCPU
+# benchmark VM (two blocks at the demo shape, 1.8 M, took 285 µs per call against
+# 120-190 µs for one; benchmarks/README.md, session 10). Each block's per-step products
+# run on this thread's own packed panels (runtime._numba_panels), so blocks never
+# oversubscribe the cores.
 MIN_TOTAL_WORK = 2_000_000
 
 
