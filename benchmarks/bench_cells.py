@@ -148,6 +148,10 @@ def unrolled_impl(p: Problem, forced: str | None = None):
         with ctx():
             return layer(x)
 
+    if forced is None:      # the natural call is layer(x) itself, as a user makes it
+        def infer() -> np.ndarray:  # noqa: F811
+            return layer(x)
+
     def grads() -> list[np.ndarray]:
         check = p.new_layer()     # the check must not see weights changed by training steps
         with ctx():
