@@ -144,13 +144,13 @@ def unrolled_impl(p: Problem, forced: str | None = None):
         def ctx() -> Any:
             return force(forced)
 
-    def infer() -> np.ndarray:
-        with ctx():
-            return layer(x)
-
     if forced is None:      # the natural call is layer(x) itself, as a user makes it
-        def infer() -> np.ndarray:  # noqa: F811
+        def infer() -> np.ndarray:
             return layer(x)
+    else:
+        def infer() -> np.ndarray:
+            with ctx():
+                return layer(x)
 
     def grads() -> list[np.ndarray]:
         check = p.new_layer()     # the check must not see weights changed by training steps

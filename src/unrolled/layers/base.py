@@ -108,10 +108,9 @@ def _symbolic_aware(call: Any) -> Any:
         # An array whose keyword arguments are all arrays, flags or None (``layer(x)``,
         # ``layer(x, mask=m)``: the common calls) cannot hold a symbolic tensor: skip the
         # walk (~1.5-2.5 µs of a ~15 µs tiny LSTM call).
-        if (not args and (kwargs or type(x) is not np.ndarray)
-                and not (type(x) is np.ndarray
-                         and all(type(v) in _PLAIN_ARGUMENTS for v in kwargs.values()))
-                and is_symbolic(x, kwargs)):
+        plain = type(x) is np.ndarray and (
+            not kwargs or all(type(v) in _PLAIN_ARGUMENTS for v in kwargs.values()))
+        if not args and not plain and is_symbolic(x, kwargs):
             return symbolic_call(self, x, kwargs)
         return call(self, x, *args, **kwargs)
 

@@ -229,8 +229,6 @@ class Recurrent(Penalized, Layer):
         if (type(x) is np.ndarray and x.dtype == self.dtype and x.ndim == 3
                 and self.features is not None and x.shape[2] == self.features and x.shape[1]):
             return self.call(x, training=training, initial_state=initial_state, mask=mask)
-        if mask is None:
-            return super().__call__(x, initial_state=initial_state, training=training)
         return super().__call__(x, initial_state=initial_state, training=training, mask=mask)
 
     def call(self, x: np.ndarray, training: bool = False, initial_state: Any = None,

@@ -18,7 +18,6 @@ Two regimes, by one step's recurrent product (B·H·gates·H multiply-adds):
 """
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -175,10 +174,10 @@ def _plan(B: int, H: int, gates: int, T: int, F: int) -> tuple[list[tuple[int, i
 
 def _run(fn: Callable[..., None], args: tuple[Any, ...], ranges: list[tuple[int, int]],
          whole: bool) -> None:
-    if len(ranges) == 1 and not whole:     # the common small call: no pool, no BLAS limit
-        fn(*args, *ranges[0])
+    if not whole:              # the common small call: no context manager around it
+        lstm_numba._run(fn, args, ranges)
         return
-    with blas_threads.single_threaded() if whole else contextlib.nullcontext():
+    with blas_threads.single_threaded():
         lstm_numba._run(fn, args, ranges)
 
 
