@@ -239,10 +239,12 @@ class Recurrent(Penalized, Layer):
         if mask is not None:
             mask = self._check_mask(mask, x.shape)
         initial = None if initial_state is None else self._initial_state(x.shape[0], initial_state)
-        initial = self._stateful_initial(x.shape[0], initial)
+        if self.stateful:
+            initial = self._stateful_initial(x.shape[0], initial)
         choice = self.kernel_for(x.shape[0], x.shape[1], False, mask is not None)
         result = choice.kernel.infer(self._scan_weights_tuple(), x, initial, mask, self._scan_call())
-        self._remember(result)
+        if self.stateful:
+            self._remember(result)
         return self._outputs(result)
 
     # -- the sequence kernel -------------------------------------------------------------

@@ -31,6 +31,7 @@ from .lstm_fast import project
 from .reference import REFERENCE
 from .runtime import blas as blas_threads
 from .runtime import loading
+from .runtime.buffers import none_array
 from .step_mask import NO_MASK, StepMask, keep_carried
 
 _F32 = np.float32
@@ -157,7 +158,7 @@ def _c(a: np.ndarray, dt: Any) -> np.ndarray:
 def _prepare(x: np.ndarray, h0: np.ndarray | None, H: int) -> tuple[np.ndarray, np.ndarray]:
     if not x.flags.c_contiguous:
         x = np.ascontiguousarray(x)
-    h0 = np.zeros((0, H), x.dtype) if h0 is None else _c(h0, x.dtype)
+    h0 = none_array(2, x.dtype) if h0 is None else _c(h0, x.dtype)
     return x, h0
 
 
@@ -197,7 +198,7 @@ def gru_infer(cell: Any, x: np.ndarray, kernel: np.ndarray, input_bias: np.ndarr
                           return_sequences, mask)
     x, h0 = _prepare(x, h0, H)
     h_last = np.empty((B, H), dt)
-    seq = np.empty((B, T, H) if return_sequences else (0, T, H), dt)
+    seq = np.empty((B, T, H), dt) if return_sequences else none_array(3, dt)
     fn = impl().gru_infer_block
     ranges, whole = _plan(B, H, 3, T, x.shape[2])
     _run(fn, (x, _c(kernel, dt), bias, U, bias_rec, h0, reset_after, bool(go_backwards),
@@ -218,7 +219,7 @@ def rnn_infer(cell: Any, x: np.ndarray, kernel: np.ndarray, input_bias: np.ndarr
         return _rnn_large(x, _c(kernel, dt), bias, U, h0, go_backwards, return_sequences, mask)
     x, h0 = _prepare(x, h0, H)
     h_last = np.empty((B, H), dt)
-    seq = np.empty((B, T, H) if return_sequences else (0, T, H), dt)
+    seq = np.empty((B, T, H), dt) if return_sequences else none_array(3, dt)
     fn = impl().rnn_infer_block
     ranges, whole = _plan(B, H, 1, T, x.shape[2])
     _run(fn, (x, _c(kernel, dt), bias, U, h0, bool(go_backwards),

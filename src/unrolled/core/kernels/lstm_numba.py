@@ -27,7 +27,7 @@ import numpy as np
 from .lstm_fast import Loops, lstm_forward, run_in_turn
 from .runtime import blas as blas_threads
 from .runtime import loading
-from .runtime.buffers import scratch
+from .runtime.buffers import none_array, scratch
 from .runtime.panel_sizes import TILE_ROWS, packs
 from .runtime.threads import num_threads
 from .runtime.threads import run_blocks as _run
@@ -63,7 +63,7 @@ def _warm(mod: ModuleType, f: type = np.float32) -> None:
     mod.backward_block(acts, hs, np.zeros((4, 1), f), np.zeros((1, 1, 1), f), s, s,
                        acts.copy(), s.copy(), s.copy(), m, 0, 1)
     e2, w = np.zeros((0, 1), f), np.zeros((1, 4), f)
-    mod.infer_block(np.zeros((1, 1, 1), f), w, _no_bias(f), w, _no_panels(f), e2, e2, False,
+    mod.infer_block(np.zeros((1, 1, 1), f), w, _no_bias(f), w, none_array(3, f), e2, e2, False,
                     m, np.zeros((0, 1, 1), f), s.copy(), s.copy(), 0, 1)
     mod.infer_block(np.zeros((1, 1, 1), f), w, np.zeros(4, f), w,
                     mod.pack_weights(np.zeros((2, 4), f)), s, s, True, m,
@@ -158,16 +158,6 @@ def _no_bias(dtype: Any) -> np.ndarray:
     return _NO_BIASES[np.dtype(dtype)]
 
 
-# Writable although never written (it is empty): a read-only array is another type to
-# numba, so each combination with the other arguments would compile infer_block again.
-_NO_PANELS = {np.dtype(d): np.empty((0, 0, 0), d) for d in (np.float32, np.float64)}
-
-
-def _no_panels(dtype: Any) -> np.ndarray:
-    """"Not packed yet" for ``infer_block``: it packs [U; W] itself."""
-    return _NO_PANELS[np.dtype(dtype)]
-
-
 def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequences,
                 mask: StepMask | None = None):
     """Inference (``lstm_fast.lstm_infer``'s contract): one compiled call per batch block."""
@@ -185,34 +175,37 @@ def numba_infer(x, kernel, bias, recurrent, h0, c0, go_backwards, return_sequenc
     if not x.flags.c_contiguous:
         x = np.ascontiguousarray(x)
     if h0 is None:
-        h0 = c0 = np.zeros((0, H), dt)
+        h0 = c0 = none_array(2, dt)
     else:
         h0 = np.ascontiguousarray(h0, dt)
         c0 = np.ascontiguousarray(c0, dt)
     h_last = np.empty((B, H), dt)
     c_last = np.empty((B, H), dt)
-    seq = np.empty((B, T, H) if return_sequences else (0, T, H), dt)
+    seq = np.empty((B, T, H), dt) if return_sequences else none_array(3, dt)
     mod = impl()
-    ranges = [(0, B)] if T * B * H * 4 * H < MIN_TOTAL_WORK else blocks(B, H, T)
-    rows = max(b1 - b0 for b0, b1 in ranges) * T
-    state = (h0, c0, go_backwards, NO_MASK if mask is None else mask.raw)
+    if T * B * H * 4 * H < MIN_TOTAL_WORK:
+        ranges, block = [(0, B)], B
+    else:
+        ranges = blocks(B, H, T)
+        block = max(b1 - b0 for b0, b1 in ranges)
+    steps = NO_MASK if mask is None else mask.raw
     b = _no_bias(dt) if bias is None else bias
-    outs = (seq, h_last, c_last)
-    args = (x, kernel, b, recurrent)
-    if packs(rows, (H + F) * 4 * H):   # no BLAS inside (the projection rides in the products)
-        # several blocks share one packed copy (a single block packs its own: no call more)
-        panels = (_no_panels(dt) if len(ranges) == 1 else
-                  mod.pack_weights(np.concatenate([recurrent, kernel]).astype(dt, copy=False)))
-        _run(mod.infer_block, args + (panels,) + state + outs, ranges)
+    if packs(block * T, (H + F) * 4 * H):   # no BLAS inside (the projection rides in the products)
+        if len(ranges) == 1:    # called directly, as most small calls are; packs its panels
+            mod.infer_block(x, kernel, b, recurrent, none_array(3, dt), h0, c0, go_backwards,
+                            steps, seq, h_last, c_last, 0, B)
+        else:                   # the blocks share one packed copy
+            panels = mod.pack_weights(np.concatenate([recurrent, kernel]).astype(dt, copy=False))
+            _run(mod.infer_block, (x, kernel, b, recurrent, panels, h0, c0, go_backwards, steps,
+                                   seq, h_last, c_last), ranges)
     else:                       # too short to repay packing: products on U in place
-        args += state
+        args = (x, kernel, b, recurrent, h0, c0, go_backwards, steps)
         # In one sgemm each under a one-thread BLAS limit once a block's step product
         # exceeds OpenBLAS's single-thread size (row chunks would repack U every call).
-        block = max(b1 - b0 for b0, b1 in ranges)
         whole = ((block * H * 4 * H > BLAS_SINGLE_THREAD_WORK and blas_threads.available())
-                 or whole_projection(rows, F, 4 * H))
+                 or whole_projection(block * T, F, 4 * H))
         with blas_threads.single_threaded() if whole else contextlib.nullcontext():
-            _run(impl().infer_block_inplace, args + (whole,) + outs, ranges)
+            _run(mod.infer_block_inplace, args + (whole, seq, h_last, c_last), ranges)
     return (seq if return_sequences else None), h_last, c_last
 
 

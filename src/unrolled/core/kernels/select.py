@@ -285,6 +285,25 @@ def request_for(layer: Any, batch: int, timesteps: int, training: bool,
         bool(masked), int(getattr(layer, "features", 0) or 0))
 
 
+# The memo key reads the override on every call. os.environ.get encodes the key and
+# decodes the value each time (~1 µs, a fourteenth of a tiny layer call); the key only has
+# to change when the variable does, so it reads the raw mapping that os.environ keeps in
+# step with every change made through it (CPython's ``_data``, bytes on POSIX), and falls
+# back to os.environ.get where there is none.
+_RAW_ENVIRON = getattr(os.environ, "_data", None)
+_RAW_OVERRIDE_KEY: Any = None
+try:
+    _RAW_OVERRIDE_KEY = os.environ.encodekey("UNROLLED_KERNEL")  # type: ignore[attr-defined]
+except AttributeError:
+    _RAW_ENVIRON = None
+
+
+def _override_in_environment() -> Any:
+    if _RAW_ENVIRON is None:
+        return os.environ.get("UNROLLED_KERNEL")
+    return _RAW_ENVIRON.get(_RAW_OVERRIDE_KEY)
+
+
 def memo_key(layer: Any, batch: int, training: bool, masked: bool) -> tuple[Any, ...]:
     """What a layer's remembered choice depends on: the override (force() / environment),
     the batch size, training, the mask, the options (dtype, cell, activations -- compared
@@ -292,7 +311,7 @@ def memo_key(layer: Any, batch: int, training: bool, masked: bool) -> tuple[Any,
     switches to the compiled kernels once their background build is done). Timesteps only
     change the reasons' wording, so they are left out."""
     cell = layer.cell
-    return (getattr(_local, "forced", None), os.environ.get("UNROLLED_KERNEL"), batch,
+    return (getattr(_local, "forced", None), _override_in_environment(), batch,
             layer.dtype, cell, getattr(cell, "activation", None),
             getattr(cell, "recurrent_activation", None), bool(training), bool(masked),
             loading.generation())
