@@ -322,6 +322,26 @@ def test_environment_override(monkeypatch):
             pass
 
 
+def test_remembered_choice_follows_the_environment_between_calls(monkeypatch):
+    # A layer remembers its kernel choice, and the key it compares reads the variable
+    # from os.environ's raw mapping: setting, changing and deleting it between calls of
+    # the same layer must each take effect on the next call.
+    layer = make(4, 3, 5)
+    x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype(np.float32)
+    monkeypatch.delenv("UNROLLED_KERNEL", raising=False)
+    expected = layer(x)
+    automatic = layer.kernel_choice.name
+    monkeypatch.setenv("UNROLLED_KERNEL", "reference")
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-6)
+    assert layer.kernel_choice.name == "reference"
+    monkeypatch.setenv("UNROLLED_KERNEL", "numpy")
+    layer(x)
+    assert layer.kernel_choice.name == "numpy"
+    monkeypatch.delenv("UNROLLED_KERNEL")
+    layer(x)
+    assert layer.kernel_choice.name == automatic
+
+
 def test_forcing_numba_without_numba_names_the_extra(monkeypatch):
     layer = make(4, 3, 5)
     monkeypatch.setattr(lstm_numba, "COMPILED",
