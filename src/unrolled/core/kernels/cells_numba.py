@@ -142,12 +142,6 @@ def is_large(batch: int, units: int, gates: int) -> bool:
     return batch * units * gates * units > lstm_numba.LARGE_STEP_WORK
 
 
-def _none(dt: Any = _F32) -> np.ndarray:
-    """A fresh empty array for "no bias": numba needs arrays, not None, and a writable one
-    keeps a single compiled signature (a read-only array is another type to numba)."""
-    return np.empty(0, dt)
-
-
 def _c(a: np.ndarray, dt: Any) -> np.ndarray:
     # The usual case (a layer's own weight) needs no call into NumPy (~0.25 µs each).
     if type(a) is np.ndarray and a.dtype == dt and a.flags.c_contiguous:
@@ -162,24 +156,25 @@ def _prepare(x: np.ndarray, h0: np.ndarray | None, H: int) -> tuple[np.ndarray, 
     return x, h0
 
 
-def _plan(B: int, H: int, gates: int, T: int, F: int) -> tuple[list[tuple[int, int]], bool]:
-    """The batch blocks, and whether to run the call with BLAS limited to one thread and
-    each block's input projection in one sgemm (see lstm_numba.whole_projection)."""
+def _infer_blocks(fn: Callable[..., None], args: tuple[Any, ...], outs: tuple[Any, ...],
+                  B: int, H: int, gates: int, T: int, F: int) -> None:
+    """``fn(*args, whole, *outs, b0, b1)`` over the batch blocks, ``whole`` saying whether
+    BLAS is limited to one thread for the call and each block projects its inputs in one
+    sgemm (see lstm_numba.whole_projection)."""
     if T * B * H * gates * H < lstm_numba.MIN_TOTAL_WORK:   # the common small case
         ranges = [(0, B)]
+        if not lstm_numba.whole_projection(B * T, F, gates * H):   # called directly
+            fn(*args, False, *outs, 0, B)
+            return
     else:
         ranges = _blocks(B, H, gates, T)
     rows = max(b1 - b0 for b0, b1 in ranges)
-    return ranges, lstm_numba.whole_projection(rows * T, F, gates * H)
-
-
-def _run(fn: Callable[..., None], args: tuple[Any, ...], ranges: list[tuple[int, int]],
-         whole: bool) -> None:
-    if not whole:              # the common small call: no context manager around it
-        lstm_numba._run(fn, args, ranges)
+    whole = lstm_numba.whole_projection(rows * T, F, gates * H)
+    if not whole:
+        lstm_numba._run(fn, args + (False,) + outs, ranges)
         return
     with blas_threads.single_threaded():
-        lstm_numba._run(fn, args, ranges)
+        lstm_numba._run(fn, args + (True,) + outs, ranges)
 
 
 def gru_infer(cell: Any, x: np.ndarray, kernel: np.ndarray, input_bias: np.ndarray | None,
@@ -191,18 +186,17 @@ def gru_infer(cell: Any, x: np.ndarray, kernel: np.ndarray, input_bias: np.ndarr
     U = _c(params[0], dt)
     H = U.shape[0]
     reset_after = bool(cell.reset_after)
-    bias_rec = _c(params[1], dt) if len(params) > 1 else _none(dt)
-    bias = _none(dt) if input_bias is None else _c(input_bias, dt)
+    bias_rec = _c(params[1], dt) if len(params) > 1 else none_array(1, dt)
+    bias = none_array(1, dt) if input_bias is None else _c(input_bias, dt)
     if is_large(B, H, 3):
         return _gru_large(x, _c(kernel, dt), bias, U, bias_rec, h0, reset_after, go_backwards,
                           return_sequences, mask)
     x, h0 = _prepare(x, h0, H)
     h_last = np.empty((B, H), dt)
     seq = np.empty((B, T, H), dt) if return_sequences else none_array(3, dt)
-    fn = impl().gru_infer_block
-    ranges, whole = _plan(B, H, 3, T, x.shape[2])
-    _run(fn, (x, _c(kernel, dt), bias, U, bias_rec, h0, reset_after, bool(go_backwards),
-              NO_MASK if mask is None else mask.raw, whole, seq, h_last), ranges, whole)
+    _infer_blocks(impl().gru_infer_block,
+                  (x, _c(kernel, dt), bias, U, bias_rec, h0, reset_after, bool(go_backwards),
+                   NO_MASK if mask is None else mask.raw), (seq, h_last), B, H, 3, T, x.shape[2])
     return (seq if return_sequences else None), h_last
 
 
@@ -214,16 +208,15 @@ def rnn_infer(cell: Any, x: np.ndarray, kernel: np.ndarray, input_bias: np.ndarr
     dt = x.dtype
     U = _c(params[0], dt)
     H = U.shape[0]
-    bias = _none(dt) if input_bias is None else _c(input_bias, dt)
+    bias = none_array(1, dt) if input_bias is None else _c(input_bias, dt)
     if is_large(B, H, 1):
         return _rnn_large(x, _c(kernel, dt), bias, U, h0, go_backwards, return_sequences, mask)
     x, h0 = _prepare(x, h0, H)
     h_last = np.empty((B, H), dt)
     seq = np.empty((B, T, H), dt) if return_sequences else none_array(3, dt)
-    fn = impl().rnn_infer_block
-    ranges, whole = _plan(B, H, 1, T, x.shape[2])
-    _run(fn, (x, _c(kernel, dt), bias, U, h0, bool(go_backwards),
-              NO_MASK if mask is None else mask.raw, whole, seq, h_last), ranges, whole)
+    _infer_blocks(impl().rnn_infer_block,
+                  (x, _c(kernel, dt), bias, U, h0, bool(go_backwards),
+                   NO_MASK if mask is None else mask.raw), (seq, h_last), B, H, 1, T, x.shape[2])
     return (seq if return_sequences else None), h_last
 
 
@@ -312,7 +305,7 @@ def _warm(mod: ModuleType, f: type = _F32) -> None:
         params = (np.zeros((1, 3), f),) + ((np.zeros(3, f),) if reset_after else ())
         gru_infer(cell, x, np.zeros((1, 3), f), np.zeros(3, f), params, None, False, True)
         _gru_large(x, np.zeros((1, 3), f), np.zeros(3, f), params[0],
-                   params[1] if reset_after else _none(f), None, reset_after, False, True)
+                   params[1] if reset_after else none_array(1, f), None, reset_after, False, True)
     rnn_infer(None, x, np.zeros((1, 1), f), np.zeros(1, f), (np.zeros((1, 1), f),),
               None, False, True)
     _rnn_large(x, np.zeros((1, 1), f), np.zeros(1, f), np.zeros((1, 1), f), None,

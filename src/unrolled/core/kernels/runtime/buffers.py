@@ -79,16 +79,16 @@ _UNREFERENCED = 3
 
 
 # -- "none" for the compiled kernels ------------------------------------------------------
-# numba takes arrays, not None: an empty array stands for "start from zeros", "no sequence
-# wanted" or "not packed yet". The kernels look only at its first dimension and never
+# numba takes arrays, not None: an empty array stands for "no bias", "start from zeros",
+# "no sequence wanted" or "not packed yet". The kernels look only at its first dimension and never
 # write it, so one per rank and dtype is shared, and a small call allocates nothing but its
 # results. Writable although never written: a read-only array is another type to numba,
 # and every combination with the other arguments would compile again.
 _EMPTY = {(ndim, np.dtype(d)): np.empty((0,) * ndim, d)
-          for ndim in (2, 3) for d in (np.float32, np.float64)}
+          for ndim in (1, 2, 3) for d in (np.float32, np.float64)}
 
 
 def none_array(ndim: int, dtype: np.dtype | type) -> Array:
-    """The shared empty ``ndim``-dimensional array of ``dtype`` (2 or 3; float32 or float64)."""
+    """The shared empty ``ndim``-dimensional array of ``dtype`` (1-3; float32 or float64)."""
     return _EMPTY[ndim, np.dtype(dtype)]
 
