@@ -558,35 +558,32 @@ class Trainer(CompileMixin):
         """Outputs for ``x`` (samples, timesteps, features), ``batch_size`` (default 32) at a
         time, in inference mode (Dropout off). ``x`` is converted and checked once; each
         batch runs the layers' inference paths (no caches for a backward pass)."""
-        from .callbacks import CallbackList
-
         model = self.model
         xs = model.prepare_inputs(x)
         if len(xs[0]) == 0:  # an empty batch gives an empty result of the right shape
             return model.forward_prepared(xs, False, keep_cache=False)[0]
         batches = BatchIterator(len(xs[0]), batch_size, False, steps)
-        if not callbacks and verbose == 0:   # nothing to call back: no hooks, no logs
-            cbs = None
-        else:
-            cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
-                callbacks, add_progbar=verbose != 0, model=model, verbose=verbose, epochs=1,
-                steps=batches.num_batches)
-            cbs.on_predict_begin()
         model.stop_predicting = False
-        if cbs is None and batches.size == batches.num_batches == 1:   # one batch: all of xs
-            return _fresh(model.forward_prepared(xs, False, keep_cache=False)[0], xs)
+        if not callbacks and verbose == 0:   # nothing to call back: no hooks, no logs
+            forward = model.forward_prepared
+            if batches.size == batches.num_batches == 1:   # one batch: all of xs
+                return _fresh(forward(xs, False, keep_cache=False)[0], xs)
+            return _join([forward(_take(xs, index), False, keep_cache=False)[0]
+                          for _, index in batches.epoch()], xs)
+        from .callbacks import CallbackList
+        cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(
+            callbacks, add_progbar=verbose != 0, model=model, verbose=verbose, epochs=1,
+            steps=batches.num_batches)
+        cbs.on_predict_begin()
         parts = []
         for step, index in batches.epoch():
-            if cbs is not None:
-                cbs.on_predict_batch_begin(step)
+            cbs.on_predict_batch_begin(step)
             out = model.forward_prepared(_take(xs, index), False, keep_cache=False)[0]
             parts.append(out)
-            if cbs is not None:
-                cbs.on_predict_batch_end(step, {"outputs": out})
+            cbs.on_predict_batch_end(step, {"outputs": out})
             if model.stop_predicting:
                 break
-        if cbs is not None:
-            cbs.on_predict_end()
+        cbs.on_predict_end()
         return _join(parts, xs)
 
     def predict_on_batch(self, x: Any) -> Any:
