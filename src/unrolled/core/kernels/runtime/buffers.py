@@ -80,10 +80,10 @@ _UNREFERENCED = 3
 
 # -- "none" for the compiled kernels ------------------------------------------------------
 # numba takes arrays, not None: an empty array stands for "no bias", "start from zeros",
-# "no sequence wanted" or "not packed yet". The kernels look only at its first dimension and never
-# write it, so one per rank and dtype is shared, and a small call allocates nothing but its
-# results. Writable although never written: a read-only array is another type to numba,
-# and every combination with the other arguments would compile again.
+# "no sequence wanted" or "not packed yet". The kernels look only at its first dimension
+# and never write it, so one per rank and dtype is shared, and a small call allocates
+# nothing but its results. Writable although never written: a read-only array is another
+# type to numba, and every combination with the other arguments would compile again.
 _EMPTY = {(ndim, np.dtype(d)): np.empty((0,) * ndim, d)
           for ndim in (1, 2, 3) for d in (np.float32, np.float64)}
 
