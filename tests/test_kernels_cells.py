@@ -104,7 +104,7 @@ def test_batch_blocks_and_large_steps(cell, mode, monkeypatch):
     else:
         monkeypatch.setattr(lstm_numba, "num_threads", lambda: 3)
         monkeypatch.setattr(lstm_numba, "MIN_TOTAL_WORK", 0)
-        assert len(cells_numba._blocks(B, H, 3 if cls is GRU else 1, T)) == 3
+        assert len(lstm_numba.blocks(B, H, T, 3 if cls is GRU else 1)) == 3
     rng = np.random.default_rng(5)
     x = rng.standard_normal((B, T, F)).astype(np.float32)
     init = [rng.standard_normal((B, H)).astype(np.float32)]

@@ -129,15 +129,6 @@ def impl() -> ModuleType:
     return COMPILED.get()
 
 
-def _blocks(batch: int, units: int, gates: int, timesteps: int) -> list[tuple[int, int]]:
-    """Row ranges, one per thread (one range when the work is too small to share)."""
-    n = min(lstm_numba.num_threads(), batch)
-    if timesteps * batch * units * gates * units < lstm_numba.MIN_TOTAL_WORK:
-        n = 1
-    edges = [batch * k // n for k in range(n + 1)]
-    return [(edges[k], edges[k + 1]) for k in range(n)]
-
-
 def is_large(batch: int, units: int, gates: int) -> bool:
     return batch * units * gates * units > lstm_numba.LARGE_STEP_WORK
 
@@ -167,7 +158,7 @@ def _infer_blocks(fn: Callable[..., None], args: tuple[Any, ...], outs: tuple[An
             fn(*args, False, *outs, 0, B)
             return
     else:
-        ranges = _blocks(B, H, gates, T)
+        ranges = lstm_numba.blocks(B, H, T, gates)
     rows = max(b1 - b0 for b0, b1 in ranges)
     whole = lstm_numba.whole_projection(rows * T, F, gates * H)
     if not whole:

@@ -91,12 +91,13 @@ def _warm(mod: ModuleType, f: type = np.float32) -> None:
 MIN_TOTAL_WORK = 2_000_000
 
 
-def blocks(batch: int, units: int, timesteps: int) -> list[tuple[int, int]]:
-    """Row ranges ``[(b0, b1), ...]`` covering the batch, one per thread."""
-    per_row = units * 4 * units                    # multiply-adds per row per step
-    n = min(num_threads(), batch)
+def blocks(batch: int, units: int, timesteps: int, gates: int = 4) -> list[tuple[int, int]]:
+    """Row ranges ``[(b0, b1), ...]`` covering the batch, one per thread (one range when
+    the work is too small to share); ``gates``: 4 for the LSTM, 3 GRU, 1 SimpleRNN."""
+    per_row = units * gates * units                # multiply-adds per row per step
     if timesteps * batch * per_row < MIN_TOTAL_WORK:
-        n = 1
+        return [(0, batch)]
+    n = min(num_threads(), batch)
     edges = [batch * k // n for k in range(n + 1)]
     return [(edges[k], edges[k + 1]) for k in range(n)]
 
